@@ -1,0 +1,329 @@
+//! The claims policy of a JWT access token (RFC 9068 §4, RFC 7519 §4.1, RFC 8725 §3.8–3.12,
+//! MCP "Token Handling"). Pure: the clock is an argument.
+
+use crate::resource::{AudiencePolicy, ResourceUri};
+use crate::scope::ScopeSet;
+use crate::AuthError;
+use serde::{Deserialize, Deserializer};
+use std::sync::Arc;
+
+/// The claims of an access token that mcp-auth reads, plus every other claim in [`extra`].
+///
+/// [`extra`]: Claims::extra
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[non_exhaustive]
+pub struct Claims {
+    /// `iss`: must be a string (an array is refused at parse time).
+    #[serde(default)]
+    pub iss: Option<String>,
+    /// `sub`.
+    #[serde(default)]
+    pub sub: Option<String>,
+    /// `aud`: a string or an array of strings (RFC 7519 §4.1.3).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub aud: Option<Vec<String>>,
+    /// `exp`, seconds since the epoch.
+    #[serde(default, deserialize_with = "numeric_date")]
+    pub exp: Option<i64>,
+    /// `nbf`.
+    #[serde(default, deserialize_with = "numeric_date")]
+    pub nbf: Option<i64>,
+    /// `iat`.
+    #[serde(default, deserialize_with = "numeric_date")]
+    pub iat: Option<i64>,
+    /// `jti`.
+    #[serde(default)]
+    pub jti: Option<String>,
+    /// `client_id` (RFC 9068 §2.2, RFC 8693 §4.3).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// `azp`, used by some providers in place of `client_id`.
+    #[serde(default)]
+    pub azp: Option<String>,
+    /// `scope`: space-delimited (RFC 9068 §2.2.3).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// `scp`: an array (or a string) of scopes, as some providers emit.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub scp: Option<Vec<String>>,
+    /// `cnf`: confirmation (RFC 7800; RFC 9449 §6 `jkt`, RFC 8705 `x5t#S256`).
+    #[serde(default)]
+    pub cnf: Option<serde_json::Value>,
+    /// Every other claim.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(Option::<OneOrMany>::deserialize(d)?.map(|v| match v {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    }))
+}
+
+fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let v = Option::<f64>::deserialize(d)?;
+    match v {
+        None => Ok(None),
+        Some(f) if f.is_finite() && f.abs() < 1e15 => Ok(Some(f.floor() as i64)),
+        Some(_) => Err(serde::de::Error::custom("NumericDate out of range")),
+    }
+}
+
+impl Claims {
+    /// Parses a JWT payload. Wrong types (an `iss` array, a string `exp`) are refused.
+    pub fn from_json(payload: &[u8]) -> Result<Self, AuthError> {
+        serde_json::from_slice(payload)
+            .map_err(|_| AuthError::invalid_token("token claims are malformed"))
+    }
+
+    /// The granted scopes: `scope` (RFC 9068 §2.2.3) and `scp`, merged.
+    pub fn scopes(&self) -> Result<ScopeSet, AuthError> {
+        let invalid = |_| AuthError::invalid_token("token scope is malformed");
+        let mut set = match &self.scope {
+            Some(s) => ScopeSet::parse(s).map_err(invalid)?,
+            None => ScopeSet::new(),
+        };
+        if let Some(scp) = &self.scp {
+            for s in scp {
+                set = set.union(&ScopeSet::parse(s).map_err(invalid)?);
+            }
+        }
+        Ok(set)
+    }
+
+    /// The client identifier: `client_id`, else `azp`.
+    pub fn client(&self) -> Option<&str> {
+        self.client_id.as_deref().or(self.azp.as_deref())
+    }
+}
+
+/// What a token's claims must satisfy.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClaimsPolicy {
+    /// Accepted issuers, compared exactly (RFC 9068 §4, RFC 8414 §3.3).
+    pub issuers: Vec<String>,
+    /// This server's canonical resource URI: `aud` must name it (RFC 8707, MCP "Token
+    /// Handling": tokens whose audience is not this server MUST be rejected).
+    pub resource: ResourceUri,
+    /// Other audiences accepted (several resources served by one layer).
+    pub extra_audiences: Vec<ResourceUri>,
+    /// How `aud` is compared.
+    pub audience_policy: AudiencePolicy,
+    /// Allowed clock skew in seconds for `exp`, `nbf` and `iat`.
+    pub leeway: u64,
+    /// Require every claim RFC 9068 §2.2 lists (`sub`, `client_id`, `iat`, `jti`), not only
+    /// `iss`, `exp` and `aud`.
+    pub require_rfc9068_claims: bool,
+    /// If set, only these clients (`client_id`/`azp`) are accepted.
+    pub allowed_client_ids: Option<Arc<[String]>>,
+    /// Whether a `cnf` claim is acceptable. While DPoP (RFC 9449) or mTLS (RFC 8705) binding
+    /// is not verified, a sender-constrained token must be refused (RFC 9449 §7.2).
+    pub allow_cnf: bool,
+}
+
+impl ClaimsPolicy {
+    /// A strict policy for `resource` and one issuer.
+    pub fn new(resource: ResourceUri, issuer: impl Into<String>) -> Self {
+        Self {
+            issuers: vec![issuer.into()],
+            resource,
+            extra_audiences: Vec::new(),
+            audience_policy: AudiencePolicy::Exact,
+            leeway: 60,
+            require_rfc9068_claims: true,
+            allowed_client_ids: None,
+            allow_cnf: false,
+        }
+    }
+
+    /// Whether `iss` is one of the configured issuers.
+    pub fn accepts_issuer(&self, iss: &str) -> bool {
+        self.issuers.iter().any(|i| i == iss)
+    }
+
+    /// Checks `claims` at time `now` (seconds since the epoch).
+    pub fn check(&self, claims: &Claims, now: i64) -> Result<(), AuthError> {
+        let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
+        match &claims.iss {
+            Some(iss) if self.accepts_issuer(iss) => {}
+            Some(_) => return Err(AuthError::invalid_token("token issuer is not trusted")),
+            None => return Err(AuthError::invalid_token("token has no issuer")),
+        }
+        // RFC 7519 §4.1.4: reject at or after exp (plus leeway). MCP: expired tokens MUST get 401.
+        match claims.exp {
+            Some(exp) if now < exp.saturating_add(leeway) => {}
+            Some(_) => return Err(AuthError::invalid_token("token expired")),
+            None => return Err(AuthError::invalid_token("token has no expiry")),
+        }
+        if claims.nbf.is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
+            return Err(AuthError::invalid_token("token not yet valid"));
+        }
+        if claims.iat.is_some_and(|iat| now.saturating_add(leeway) < iat) {
+            return Err(AuthError::invalid_token("token issued in the future"));
+        }
+        let aud = claims
+            .aud
+            .as_deref()
+            .ok_or_else(|| AuthError::invalid_token("token has no audience"))?;
+        let ours = |a: &String| {
+            self.resource.matches(a, self.audience_policy)
+                || self
+                    .extra_audiences
+                    .iter()
+                    .any(|r| r.matches(a, self.audience_policy))
+        };
+        if !aud.iter().any(ours) {
+            return Err(AuthError::invalid_token("token audience is not this resource"));
+        }
+        if self.require_rfc9068_claims {
+            if claims.sub.is_none() {
+                return Err(AuthError::invalid_token("token has no subject"));
+            }
+            if claims.client_id.is_none() {
+                return Err(AuthError::invalid_token("token has no client_id"));
+            }
+            if claims.iat.is_none() {
+                return Err(AuthError::invalid_token("token has no iat"));
+            }
+            if claims.jti.is_none() {
+                return Err(AuthError::invalid_token("token has no jti"));
+            }
+        }
+        if let Some(allowed) = &self.allowed_client_ids {
+            if !claims.client().is_some_and(|c| allowed.iter().any(|a| a == c)) {
+                return Err(AuthError::invalid_token("token client is not allowed"));
+            }
+        }
+        if claims.cnf.is_some() && !self.allow_cnf {
+            return Err(AuthError::invalid_token(
+                "sender-constrained token presented without proof of possession",
+            ));
+        }
+        claims.scopes()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_800_000_000;
+    const ISS: &str = "https://as.example.com";
+    const RES: &str = "https://mcp.example.com/mcp";
+
+    fn policy() -> ClaimsPolicy {
+        ClaimsPolicy::new(ResourceUri::parse(RES).unwrap(), ISS)
+    }
+
+    fn good() -> serde_json::Value {
+        json!({"iss": ISS, "sub": "u1", "aud": RES, "exp": NOW + 300, "iat": NOW - 10,
+               "jti": "j1", "client_id": "c1", "scope": "mcp:read"})
+    }
+
+    fn check(v: serde_json::Value) -> Result<(), &'static str> {
+        check_with(v, &policy())
+    }
+
+    fn check_with(v: serde_json::Value, p: &ClaimsPolicy) -> Result<(), &'static str> {
+        let c = Claims::from_json(&serde_json::to_vec(&v).unwrap()).map_err(|e| e.description())?;
+        p.check(&c, NOW).map_err(|e| {
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidToken);
+            e.description()
+        })
+    }
+
+    fn with(k: &str, v: serde_json::Value) -> serde_json::Value {
+        let mut g = good();
+        g[k] = v;
+        g
+    }
+
+    fn without(k: &str) -> serde_json::Value {
+        let mut g = good();
+        g.as_object_mut().unwrap().remove(k);
+        g
+    }
+
+    #[test]
+    fn accepts_a_good_token() {
+        assert_eq!(check(good()), Ok(()));
+        assert_eq!(check(with("aud", json!(["https://other", RES]))), Ok(()));
+        assert_eq!(check(with("exp", json!((NOW + 300) as f64 + 0.5))), Ok(()));
+    }
+
+    #[test]
+    fn issuer() {
+        assert_eq!(check(with("iss", json!("https://evil"))), Err("token issuer is not trusted"));
+        assert_eq!(check(with("iss", json!("https://as.example.com/"))), Err("token issuer is not trusted"));
+        assert_eq!(check(with("iss", json!([ISS]))), Err("token claims are malformed"));
+        assert_eq!(check(without("iss")), Err("token has no issuer"));
+    }
+
+    #[test]
+    fn audience() {
+        assert_eq!(check(without("aud")), Err("token has no audience"));
+        assert_eq!(check(with("aud", json!("https://mcp.example.com/other"))), Err("token audience is not this resource"));
+        assert_eq!(check(with("aud", json!([]))), Err("token audience is not this resource"));
+        assert_eq!(check(with("aud", json!(format!("{RES}/")))), Err("token audience is not this resource"));
+        assert_eq!(check(with("aud", json!(7))), Err("token claims are malformed"));
+        let mut p = policy();
+        p.audience_policy = AudiencePolicy::AllowTrailingSlash;
+        assert_eq!(check_with(with("aud", json!(format!("{RES}/"))), &p), Ok(()));
+        p.extra_audiences.push(ResourceUri::parse("https://second.example.com").unwrap());
+        assert_eq!(check_with(with("aud", json!("https://second.example.com")), &p), Ok(()));
+    }
+
+    #[test]
+    fn time() {
+        assert_eq!(check(with("exp", json!(NOW - 61))), Err("token expired"));
+        assert_eq!(check(with("exp", json!(NOW - 59))), Ok(()));
+        assert_eq!(check(without("exp")), Err("token has no expiry"));
+        assert_eq!(check(with("exp", json!("soon"))), Err("token claims are malformed"));
+        assert_eq!(check(with("nbf", json!(NOW + 120))), Err("token not yet valid"));
+        assert_eq!(check(with("nbf", json!(NOW + 30))), Ok(()));
+        assert_eq!(check(with("iat", json!(NOW + 120))), Err("token issued in the future"));
+    }
+
+    #[test]
+    fn rfc9068_claims() {
+        for (k, why) in [("sub", "token has no subject"), ("client_id", "token has no client_id"),
+                         ("iat", "token has no iat"), ("jti", "token has no jti")] {
+            assert_eq!(check(without(k)), Err(why));
+            let mut p = policy();
+            p.require_rfc9068_claims = false;
+            assert_eq!(check_with(without(k), &p), Ok(()));
+        }
+    }
+
+    #[test]
+    fn cnf_and_clients() {
+        assert_eq!(check(with("cnf", json!({"jkt": "abc"}))), Err("sender-constrained token presented without proof of possession"));
+        let mut p = policy();
+        p.allowed_client_ids = Some(Arc::from(vec!["c2".to_owned()]));
+        assert_eq!(check_with(good(), &p), Err("token client is not allowed"));
+        p.allowed_client_ids = Some(Arc::from(vec!["c1".to_owned()]));
+        assert_eq!(check_with(good(), &p), Ok(()));
+    }
+
+    #[test]
+    fn scope_forms() {
+        let c = Claims::from_json(br#"{"scope":"b a"}"#).unwrap();
+        assert_eq!(c.scopes().unwrap().to_scope_string(), "a b");
+        let c = Claims::from_json(br#"{"scp":["x","y"]}"#).unwrap();
+        assert_eq!(c.scopes().unwrap().to_scope_string(), "x y");
+        let c = Claims::from_json(br#"{"scp":"x y","scope":"z"}"#).unwrap();
+        assert_eq!(c.scopes().unwrap().to_scope_string(), "x y z");
+        assert_eq!(check(with("scope", json!("a \"b"))), Err("token scope is malformed"));
+        assert_eq!(check(with("scope", json!(["a"]))), Err("token claims are malformed"));
+    }
+}

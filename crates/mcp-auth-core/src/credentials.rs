@@ -1,0 +1,238 @@
+//! Where an access token may come from: the `Authorization` header only.
+//!
+//! MCP (2025-06-18 onward, "Token Requirements"): the client "MUST use the Authorization
+//! request header", and "Access tokens MUST NOT be included in the URI query string". RFC 6750
+//! §2: "Clients MUST NOT use more than one method to transmit the token in each request".
+//! So a token in the query string or a form body is refused with `invalid_request`, never used.
+
+use crate::{AuthError, BearerToken};
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::request::Parts;
+
+/// Default cap on the token length, in bytes. Real JWT access tokens are well under 4 KiB.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// The authentication scheme of the `Authorization` header.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// `Bearer` (RFC 6750 §2.1).
+    Bearer,
+    /// `DPoP` (RFC 9449 §7.1): a sender-constrained token, with a `DPoP` proof header.
+    DPoP,
+}
+
+impl Scheme {
+    /// The scheme name as used in challenges.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bearer => "Bearer",
+            Self::DPoP => "DPoP",
+        }
+    }
+}
+
+/// Credentials taken from a request.
+#[allow(missing_debug_implementations)] // holds the token: no Debug on purpose
+pub struct Credentials {
+    /// The scheme used.
+    pub scheme: Scheme,
+    /// The token.
+    pub token: BearerToken,
+}
+
+/// Extracts the credentials of a request.
+///
+/// Returns `Ok(None)` when the request carries no credentials at all (the caller answers 401
+/// with a challenge without `error`, RFC 6750 §3.1), and `Err` with `invalid_request` when:
+/// - there is more than one `Authorization` header;
+/// - the header is not `<scheme> 1*SP token` with a b64token / token68 token (RFC 6750 §2.1,
+///   RFC 9110 §11.2), or holds non-visible characters, or the token exceeds `max_len`;
+/// - the query string has an `access_token` parameter (MCP forbids it; with a header it is
+///   also two methods at once, RFC 6750 §2).
+///
+/// A header with a scheme other than `Bearer` or `DPoP` (case-insensitive, RFC 9110 §11.1)
+/// is treated as no credentials, so the client gets the `Bearer` challenge it needs.
+///
+/// The form body (RFC 6750 §2.2) cannot be seen from `Parts`; see [`is_form_body`] and
+/// [`form_body_has_access_token`].
+pub fn extract(parts: &Parts, max_len: usize) -> Result<Option<Credentials>, AuthError> {
+    if query_has_access_token(parts.uri.query()) {
+        return Err(AuthError::invalid_request(
+            "access tokens are accepted only in the Authorization header",
+        ));
+    }
+    let mut values = parts.headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::invalid_request("more than one Authorization header"));
+    }
+    let Ok(value) = value.to_str() else {
+        return Err(AuthError::invalid_request("malformed Authorization header"));
+    };
+    parse_authorization(value, max_len)
+}
+
+/// Parses one `Authorization` header value. See [`extract`].
+pub fn parse_authorization(value: &str, max_len: usize) -> Result<Option<Credentials>, AuthError> {
+    // HTTP field values have optional whitespace around them (RFC 9110 §5.5).
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    if value.bytes().any(|b| !(0x20..=0x7e).contains(&b)) {
+        return Err(AuthError::invalid_request("malformed Authorization header"));
+    }
+    let (scheme, rest) = match value.split_once(' ') {
+        Some((s, r)) => (s, r),
+        None => (value, ""),
+    };
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::DPoP
+    } else {
+        return Ok(None);
+    };
+    // `1*SP` between scheme and token (RFC 6750 §2.1).
+    let token = rest.trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(AuthError::invalid_request("empty access token"));
+    }
+    if token.len() > max_len {
+        return Err(AuthError::invalid_request("access token too large"));
+    }
+    if !is_b64token(token) {
+        return Err(AuthError::invalid_request("malformed access token"));
+    }
+    Ok(Some(Credentials {
+        scheme,
+        token: BearerToken::new(token),
+    }))
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+pub fn is_b64token(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+}
+
+fn query_has_access_token(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
+    })
+}
+
+/// Whether the request body is `application/x-www-form-urlencoded`, the only body that can
+/// carry a token (RFC 6750 §2.2). Such bodies must be checked with
+/// [`form_body_has_access_token`].
+pub fn is_form_body(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
+/// Whether a form-encoded body has an `access_token` parameter (RFC 6750 §2.2), which MCP
+/// forbids.
+pub fn form_body_has_access_token(body: &[u8]) -> bool {
+    form_urlencoded::parse(body).any(|(k, _)| k == "access_token")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn parts(uri: &str, auth: &[&str]) -> Parts {
+        let mut b = http::Request::builder().uri(uri);
+        for a in auth {
+            b = b.header(AUTHORIZATION, *a);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn kind(uri: &str, auth: &[&str]) -> Result<Option<(Scheme, String)>, ErrorKind> {
+        extract(&parts(uri, auth), 64)
+            .map(|c| c.map(|c| (c.scheme, c.token.expose().to_owned())))
+            .map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn table() {
+        use ErrorKind::InvalidRequest as Bad;
+        let bearer = |t: &str| Ok(Some((Scheme::Bearer, t.to_owned())));
+        let cases: &[(&str, &[&str], Result<Option<(Scheme, String)>, ErrorKind>)] = &[
+            ("/mcp", &[], Ok(None)),
+            ("/mcp", &["Bearer abc.def.ghi"], bearer("abc.def.ghi")),
+            ("/mcp", &["bearer abc"], bearer("abc")),
+            ("/mcp", &["BEARER abc"], bearer("abc")),
+            ("/mcp", &["Bearer   abc"], bearer("abc")),
+            ("/mcp", &["Bearer abc== "], bearer("abc==")),
+            ("/mcp", &["Bearer a-b_c~d+e/f"], bearer("a-b_c~d+e/f")),
+            ("/mcp", &["DPoP abc"], Ok(Some((Scheme::DPoP, "abc".to_owned())))),
+            ("/mcp", &["Basic dXNlcjpwYXNz"], Ok(None)),
+            ("/mcp", &["Bearer"], Err(Bad)),
+            ("/mcp", &["Bearer "], Err(Bad)),
+            ("/mcp", &["Bearer a b"], Err(Bad)),
+            ("/mcp", &["Bearer a,b"], Err(Bad)),
+            ("/mcp", &["Bearer ===="], Err(Bad)),
+            ("/mcp", &["Bearer a=b"], Err(Bad)),
+            ("/mcp", &["Bearer a", "Bearer b"], Err(Bad)),
+            ("/mcp", &["Bearer a", "Basic b"], Err(Bad)),
+            ("/mcp?access_token=abc", &[], Err(Bad)),
+            ("/mcp?x=1&access_token=abc", &["Bearer abc"], Err(Bad)),
+            ("/mcp?access%5Ftoken=abc", &[], Err(Bad)),
+            ("/mcp?not_access_token=1", &[], Ok(None)),
+        ];
+        for (uri, auth, want) in cases {
+            assert_eq!(&kind(uri, auth), want, "{uri} {auth:?}");
+        }
+    }
+
+    #[test]
+    fn control_characters_and_oversize() {
+        let v = http::HeaderValue::from_bytes(b"Bearer ab\tc").unwrap();
+        let mut p = parts("/mcp", &[]);
+        p.headers.insert(AUTHORIZATION, v);
+        assert_eq!(extract(&p, 64).err().map(|e| e.kind()), Some(ErrorKind::InvalidRequest));
+
+        // DEL cannot be in an `http::HeaderValue`; the parser refuses it too.
+        let e = parse_authorization("Bearer ab\x7fc", 64).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+
+        let v = http::HeaderValue::from_bytes("Bearer ab\u{e9}".as_bytes()).unwrap();
+        p.headers.insert(AUTHORIZATION, v);
+        assert_eq!(extract(&p, 64).err().map(|e| e.kind()), Some(ErrorKind::InvalidRequest));
+
+        let long = format!("Bearer {}", "a".repeat(65));
+        let e = extract(&parts("/mcp", &[&long]), 64).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+        assert_eq!(e.description(), "access token too large");
+        assert!(extract(&parts("/mcp", &[&format!("Bearer {}", "a".repeat(64))]), 64).is_ok());
+    }
+
+    #[test]
+    fn form_bodies() {
+        let p = http::Request::builder()
+            .header(CONTENT_TYPE, "Application/X-WWW-Form-Urlencoded; charset=utf-8")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        assert!(is_form_body(&p));
+        let json = http::Request::builder()
+            .header(CONTENT_TYPE, "application/json")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        assert!(!is_form_body(&json));
+        assert!(form_body_has_access_token(b"a=1&access_token=xyz"));
+        assert!(!form_body_has_access_token(b"a=1&token=xyz"));
+    }
+}

@@ -1,0 +1,395 @@
+//! Compact JWS parsing and signature verification (RFC 7515), with the RFC 8725 rules:
+//! an explicit algorithm allow-list that can never hold `none` or an HMAC algorithm (§3.1),
+//! explicit typing (§3.11), and every check that needs no key done before any I/O or crypto.
+
+use crate::jwk::KeySet;
+use crate::{AuthError, jwk::VerifyingKey};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use std::fmt;
+use std::sync::Arc;
+
+/// An asymmetric JWS algorithm (RFC 7518 §3, RFC 8037 §3.1).
+///
+/// There is no variant for `none` or HMAC: a resource server that checks tokens against an
+/// issuer's public keys must never accept them (RFC 8725 §3.1–3.2), so no configuration can.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Algorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+    /// ECDSA P-384 with SHA-384.
+    ES384,
+    /// EdDSA with Ed25519.
+    EdDSA,
+}
+
+/// The key family an algorithm needs.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyFamily {
+    /// `kty: RSA`.
+    Rsa,
+    /// `kty: EC` on P-256.
+    EcP256,
+    /// `kty: EC` on P-384.
+    EcP384,
+    /// `kty: OKP` on Ed25519.
+    Ed25519,
+}
+
+impl Algorithm {
+    /// Every algorithm, in order.
+    pub const ALL: [Self; 9] = [
+        Self::RS256,
+        Self::RS384,
+        Self::RS512,
+        Self::PS256,
+        Self::PS384,
+        Self::PS512,
+        Self::ES256,
+        Self::ES384,
+        Self::EdDSA,
+    ];
+
+    /// The default allow-list: RS256 and ES256, the two algorithms MCP authorization servers
+    /// commonly use.
+    pub const DEFAULT_ALLOWED: [Self; 2] = [Self::RS256, Self::ES256];
+
+    /// The JOSE name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::RS384 => "RS384",
+            Self::RS512 => "RS512",
+            Self::PS256 => "PS256",
+            Self::PS384 => "PS384",
+            Self::PS512 => "PS512",
+            Self::ES256 => "ES256",
+            Self::ES384 => "ES384",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+
+    /// Parses a JOSE name. `none` and `HS*` give `None`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    /// The key family this algorithm must be used with (RFC 8725 §3.1: each key with one
+    /// algorithm family).
+    pub fn family(self) -> KeyFamily {
+        match self {
+            Self::RS256 | Self::RS384 | Self::RS512 | Self::PS256 | Self::PS384 | Self::PS512 => {
+                KeyFamily::Rsa
+            }
+            Self::ES256 => KeyFamily::EcP256,
+            Self::ES384 => KeyFamily::EcP384,
+            Self::EdDSA => KeyFamily::Ed25519,
+        }
+    }
+
+    pub(crate) fn verification(self) -> &'static dyn aws_lc_rs::signature::VerificationAlgorithm {
+        use aws_lc_rs::signature as s;
+        match self {
+            Self::RS256 => &s::RSA_PKCS1_2048_8192_SHA256,
+            Self::RS384 => &s::RSA_PKCS1_2048_8192_SHA384,
+            Self::RS512 => &s::RSA_PKCS1_2048_8192_SHA512,
+            Self::PS256 => &s::RSA_PSS_2048_8192_SHA256,
+            Self::PS384 => &s::RSA_PSS_2048_8192_SHA384,
+            Self::PS512 => &s::RSA_PSS_2048_8192_SHA512,
+            Self::ES256 => &s::ECDSA_P256_SHA256_FIXED,
+            Self::ES384 => &s::ECDSA_P384_SHA384_FIXED,
+            Self::EdDSA => &s::ED25519,
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the JOSE `typ` header is checked (RFC 9068 §4, RFC 8725 §3.11).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TypPolicy {
+    /// `typ` must be `at+jwt` or `application/at+jwt` (case-insensitive, RFC 9068 §4: "MUST
+    /// verify that the typ header value is at+jwt or application/at+jwt and reject tokens
+    /// carrying any other type value"). The default.
+    #[default]
+    Strict,
+    /// Also accept `JWT` or no `typ`, for providers that do not emit RFC 9068 tokens. The
+    /// audience check still keeps ID tokens issued to other clients out, but an ID token
+    /// whose `aud` happens to equal the resource URI would pass: use only when the provider
+    /// needs it.
+    AllowJwt,
+}
+
+impl TypPolicy {
+    fn accepts(self, typ: Option<&str>) -> bool {
+        let is_at = |t: &str| {
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        };
+        match (self, typ) {
+            (_, Some(t)) if is_at(t) => true,
+            (Self::AllowJwt, None) => true,
+            (Self::AllowJwt, Some(t)) => t.eq_ignore_ascii_case("jwt"),
+            (Self::Strict, _) => false,
+        }
+    }
+}
+
+/// The JOSE header checks made before any key lookup.
+#[derive(Debug, Clone)]
+pub struct HeaderPolicy {
+    /// Allowed algorithms.
+    pub algorithms: Vec<Algorithm>,
+    /// `typ` rule.
+    pub typ: TypPolicy,
+    /// Maximum length of the whole token in bytes.
+    pub max_token_len: usize,
+}
+
+impl Default for HeaderPolicy {
+    fn default() -> Self {
+        Self {
+            algorithms: Algorithm::DEFAULT_ALLOWED.to_vec(),
+            typ: TypPolicy::Strict,
+            max_token_len: crate::credentials::DEFAULT_MAX_TOKEN_LEN,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawHeader<'a> {
+    #[serde(borrow)]
+    alg: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kid: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    typ: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    crit: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    b64: Option<serde::de::IgnoredAny>,
+}
+
+/// A JWS whose header passed the policy checks but whose signature is not yet verified.
+#[derive(Debug)]
+pub struct UnverifiedJws<'t> {
+    alg: Algorithm,
+    kid: Option<String>,
+    signing_input: &'t str,
+    payload: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+/// Maximum decoded size of the JOSE header we are willing to parse.
+const MAX_HEADER_LEN: usize = 2048;
+
+impl<'t> UnverifiedJws<'t> {
+    /// Splits and decodes a compact JWS and applies `policy` to its header, before any I/O.
+    ///
+    /// Refuses (as `invalid_token`): not three base64url segments; header not JSON; `alg`
+    /// missing, `none`, HMAC or not in the allow-list (RFC 8725 §3.1); `typ` refused by
+    /// [`TypPolicy`]; any `crit` parameter (RFC 7515 §4.1.11: we understand no extension, so
+    /// we must reject); `b64` (RFC 7797 unencoded payloads); oversize tokens.
+    /// Header parameters that name keys by URL or embed them (`jku`, `x5u`, `jwk`, `x5c`) are
+    /// ignored: keys only ever come from the configured key source.
+    pub fn parse(token: &'t str, policy: &HeaderPolicy) -> Result<Self, AuthError> {
+        if token.len() > policy.max_token_len {
+            return Err(AuthError::invalid_token("token too large"));
+        }
+        let mut it = token.split('.');
+        let (Some(h), Some(p), Some(s), None) = (it.next(), it.next(), it.next(), it.next())
+        else {
+            return Err(AuthError::invalid_token("token is not a compact JWS"));
+        };
+        if h.len() > MAX_HEADER_LEN * 4 / 3 + 4 {
+            return Err(AuthError::invalid_token("token header too large"));
+        }
+        let header_bytes = URL_SAFE_NO_PAD
+            .decode(h)
+            .map_err(|_| AuthError::invalid_token("token header is not base64url"))?;
+        // A JOSE header is a JSON object (RFC 7515 §4); serde would also take an array.
+        let header: RawHeader<'_> = header_bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .filter(|b| **b == b'{')
+            .and_then(|_| serde_json::from_slice(&header_bytes).ok())
+            .ok_or_else(|| AuthError::invalid_token("token header is not a JSON object"))?;
+        let alg = header
+            .alg
+            .as_deref()
+            .and_then(Algorithm::from_name)
+            .filter(|a| policy.algorithms.contains(a))
+            .ok_or_else(|| AuthError::invalid_token("token algorithm not allowed"))?;
+        if !policy.typ.accepts(header.typ.as_deref()) {
+            return Err(AuthError::invalid_token("token type is not at+jwt"));
+        }
+        if header.crit.is_some() || header.b64.is_some() {
+            return Err(AuthError::invalid_token("token has critical header parameters"));
+        }
+        let signature = URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| AuthError::invalid_token("token signature is not base64url"))?;
+        if signature.is_empty() {
+            return Err(AuthError::invalid_token("token is not signed"));
+        }
+        let payload = URL_SAFE_NO_PAD
+            .decode(p)
+            .map_err(|_| AuthError::invalid_token("token payload is not base64url"))?;
+        let signing_input = &token[..h.len() + 1 + p.len()];
+        Ok(Self {
+            alg,
+            kid: header.kid.map(|k| k.into_owned()),
+            signing_input,
+            payload,
+            signature,
+        })
+    }
+
+    /// The header's algorithm (already checked against the allow-list).
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The header's `kid`, if any.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The decoded payload. **Unverified**: only for choosing the issuer's key set and for
+    /// cheap rejections before the signature check.
+    pub fn unverified_payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// Verifies the signature with the key of `keys` that the header names.
+    ///
+    /// The key is chosen by `kid` and must allow the header's algorithm (RFC 8725 §3.1: an RSA
+    /// key is never used with an EC algorithm, a key with an `alg` only with that one). Without
+    /// a `kid`, each key that allows the algorithm is tried; a key set is capped in size, which
+    /// bounds that work.
+    pub fn verify(&self, keys: &KeySet) -> Result<Arc<VerifyingKey>, AuthError> {
+        let msg = self.signing_input.as_bytes();
+        match self.kid.as_deref() {
+            Some(kid) => {
+                let key = keys
+                    .get(kid)
+                    .ok_or_else(|| AuthError::invalid_token("unknown signing key"))?;
+                if !key.allows(self.alg) {
+                    return Err(AuthError::invalid_token(
+                        "token algorithm does not match its key",
+                    ));
+                }
+                if key.verify(self.alg, msg, &self.signature) {
+                    Ok(key.clone())
+                } else {
+                    Err(AuthError::invalid_token("invalid token signature"))
+                }
+            }
+            None => keys
+                .iter()
+                .filter(|k| k.allows(self.alg))
+                .find(|k| k.verify(self.alg, msg, &self.signature))
+                .cloned()
+                .ok_or_else(|| AuthError::invalid_token("invalid token signature")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn b64(s: &str) -> String {
+        URL_SAFE_NO_PAD.encode(s)
+    }
+
+    fn tok(header: &str) -> String {
+        format!("{}.{}.{}", b64(header), b64(r#"{"iss":"x"}"#), b64("sig"))
+    }
+
+    fn parse(t: &str) -> Result<Algorithm, String> {
+        UnverifiedJws::parse(t, &HeaderPolicy::default())
+            .map(|j| j.alg())
+            .map_err(|e| {
+                assert_eq!(e.kind(), ErrorKind::InvalidToken);
+                e.description().to_owned()
+            })
+    }
+
+    #[test]
+    fn header_prechecks() {
+        assert_eq!(parse(&tok(r#"{"alg":"RS256","typ":"at+jwt"}"#)), Ok(Algorithm::RS256));
+        assert_eq!(
+            parse(&tok(r#"{"alg":"ES256","typ":"application/AT+JWT","kid":"k"}"#)),
+            Ok(Algorithm::ES256)
+        );
+        let refused = [
+            (r#"{"alg":"none","typ":"at+jwt"}"#, "token algorithm not allowed"),
+            (r#"{"alg":"HS256","typ":"at+jwt"}"#, "token algorithm not allowed"),
+            (r#"{"alg":"PS256","typ":"at+jwt"}"#, "token algorithm not allowed"),
+            (r#"{"typ":"at+jwt"}"#, "token algorithm not allowed"),
+            (r#"{"alg":"RS256","typ":"JWT"}"#, "token type is not at+jwt"),
+            (r#"{"alg":"RS256"}"#, "token type is not at+jwt"),
+            (r#"{"alg":"RS256","typ":"at+jwt","crit":["exp"]}"#, "token has critical header parameters"),
+            (r#"{"alg":"RS256","typ":"at+jwt","b64":false}"#, "token has critical header parameters"),
+            (r#"["alg"]"#, "token header is not a JSON object"),
+        ];
+        for (h, why) in refused {
+            assert_eq!(parse(&tok(h)), Err(why.to_owned()), "{h}");
+        }
+    }
+
+    #[test]
+    fn structure_prechecks() {
+        assert!(parse("a.b").is_err());
+        assert!(parse("a.b.c.d").is_err());
+        assert!(parse("!!.b.c").is_err());
+        let h = b64(r#"{"alg":"RS256","typ":"at+jwt"}"#);
+        assert_eq!(parse(&format!("{h}.{}.", b64("{}"))), Err("token is not signed".to_owned()));
+        assert!(parse(&format!("{h}.{}.***", b64("{}"))).is_err());
+        let big = format!("{h}.{}.{}", "A".repeat(9000), b64("s"));
+        assert_eq!(parse(&big), Err("token too large".to_owned()));
+    }
+
+    #[test]
+    fn lenient_typ() {
+        let p = HeaderPolicy {
+            typ: TypPolicy::AllowJwt,
+            ..HeaderPolicy::default()
+        };
+        for h in [r#"{"alg":"RS256","typ":"JWT"}"#, r#"{"alg":"RS256"}"#, r#"{"alg":"RS256","typ":"at+jwt"}"#] {
+            assert!(UnverifiedJws::parse(&tok(h), &p).is_ok(), "{h}");
+        }
+        assert!(UnverifiedJws::parse(&tok(r#"{"alg":"RS256","typ":"dpop+jwt"}"#), &p).is_err());
+    }
+
+    #[test]
+    fn algorithm_names() {
+        for a in Algorithm::ALL {
+            assert_eq!(Algorithm::from_name(a.as_str()), Some(a));
+        }
+        assert_eq!(Algorithm::from_name("none"), None);
+        assert_eq!(Algorithm::from_name("HS256"), None);
+        assert_eq!(Algorithm::from_name("rs256"), None);
+    }
+}

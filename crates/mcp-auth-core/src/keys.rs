@@ -1,0 +1,86 @@
+//! Where verification keys come from: the [`KeySource`] trait.
+//!
+//! Implementations do the I/O (the `mcp-auth-jwks` crate fetches and caches JWKS documents);
+//! this crate only defines the contract, so validation stays pure.
+
+use crate::jwk::KeySet;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Why keys could not be had.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The issuer is not one this source serves. Answered as `invalid_token`.
+    #[error("unknown issuer")]
+    UnknownIssuer,
+    /// No key set was ever loaded and the issuer cannot be reached now. Answered 503 with
+    /// `Retry-After`, since the token may be fine.
+    #[error("keys unavailable: {reason}")]
+    Unavailable {
+        /// Seconds after which a retry may succeed.
+        retry_after: u32,
+        /// A description for logs (no secrets).
+        reason: String,
+    },
+}
+
+/// The future returned by [`KeySource::keys`].
+pub type KeysFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<KeySet>, KeyError>> + Send + 'a>>;
+
+/// A source of issuer key sets.
+///
+/// Contract:
+/// - `keys(issuer, kid)` returns the current key set of `issuer`, which must be one of the
+///   issuers the source was configured with (RFC 8725 §3.8: keys are per issuer; the token's
+///   unverified `iss` only selects among configured issuers).
+/// - When `kid` is `Some` and absent from the cached set, the source may refresh once (for
+///   key rotation), rate-limited so forged `kid`s cannot cause a fetch per request.
+/// - While an issuer is unreachable, the last good set should be served.
+pub trait KeySource: Send + Sync + fmt::Debug + 'static {
+    /// The key set of `issuer`, refreshed if `kid` is unknown and policy allows.
+    fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a>;
+}
+
+impl<K: KeySource + ?Sized> KeySource for Arc<K> {
+    fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a> {
+        (**self).keys(issuer, kid)
+    }
+}
+
+/// A fixed key set per issuer: for tests, offline deployments and issuers whose keys are
+/// pinned in configuration.
+#[derive(Debug, Default, Clone)]
+pub struct StaticKeySource {
+    issuers: Vec<(String, Arc<KeySet>)>,
+}
+
+impl StaticKeySource {
+    /// An empty source.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) the key set of `issuer`.
+    #[must_use]
+    pub fn with_issuer(mut self, issuer: impl Into<String>, keys: KeySet) -> Self {
+        let issuer = issuer.into();
+        self.issuers.retain(|(i, _)| *i != issuer);
+        self.issuers.push((issuer, Arc::new(keys)));
+        self
+    }
+}
+
+impl KeySource for StaticKeySource {
+    fn keys<'a>(&'a self, issuer: &'a str, _kid: Option<&'a str>) -> KeysFuture<'a> {
+        let found = self
+            .issuers
+            .iter()
+            .find(|(i, _)| i == issuer)
+            .map(|(_, k)| k.clone())
+            .ok_or(KeyError::UnknownIssuer);
+        Box::pin(std::future::ready(found))
+    }
+}

@@ -1,0 +1,34 @@
+//! Pure, synchronous building blocks of MCP authorization.
+//!
+//! This crate has no I/O: no tokio, tower, reqwest or axum. Each module holds the logic of one
+//! standard, so a reader can audit it in one place:
+//!
+//! | module | standard |
+//! |---|---|
+//! | [`credentials`] | RFC 6750 §2 (where a token may come from), RFC 9449 §7.1 (`DPoP` scheme) |
+//! | [`resource`] | RFC 8707 §2, MCP "Canonical Server URI" |
+//! | [`scope`] | RFC 6749 §3.3, MCP "Scope Selection Strategy" (hierarchies) |
+//! | [`jws`] and [`jwk`] | RFC 7515, RFC 7517, RFC 8725 (algorithm allow-list, one key one family) |
+//! | [`claims`] | RFC 9068 §4, RFC 7519 §4.1, RFC 8725 §3.8–3.12 |
+//! | [`challenge`] | RFC 6750 §3, RFC 9728 §5.1 |
+//! | [`metadata`] | RFC 9728 §2–3 |
+//! | [`keys`] | the [`KeySource`](keys::KeySource) trait the I/O crates implement |
+//!
+//! Most users depend on the `mcp-auth` crate, which re-exports this one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(clippy::exhaustive_enums)]
+
+pub mod challenge;
+pub mod claims;
+pub mod credentials;
+mod error;
+pub mod jwk;
+pub mod jws;
+pub mod keys;
+pub mod metadata;
+pub mod resource;
+pub mod scope;
+mod token;
+
+pub use error::{AuthError, ErrorKind};
+pub use token::{BearerToken, TokenHash};

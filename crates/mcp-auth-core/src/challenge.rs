@@ -168,10 +168,8 @@ impl ChallengeTemplate {
         match kind {
             ErrorKind::InsufficientScope => {
                 let mut needed = err.required_scopes().cloned().unwrap_or_default();
-                if self.include_granted_in_403 {
-                    if let Some(g) = granted {
-                        needed = needed.union(g);
-                    }
+                if let Some(g) = granted.filter(|_| self.include_granted_in_403) {
+                    needed = needed.union(g);
                 }
                 let needed = needed.without(OFFLINE_ACCESS);
                 c = c.param("scope", needed.to_scope_string());
@@ -206,8 +204,14 @@ mod tests {
         let c = Challenge::bearer()
             .param("realm", "a \"b\" \\c\u{7}\u{e9}")
             .param("error_description", "x\"y\\z\u{1}");
-        assert_eq!(c.render(), r#"Bearer realm="a \"b\" \\c", error_description="xyz""#);
-        assert_eq!(Challenge::dpop().param("algs", "ES256 RS256").render(), r#"DPoP algs="ES256 RS256""#);
+        assert_eq!(
+            c.render(),
+            r#"Bearer realm="a \"b\" \\c", error_description="xyz""#
+        );
+        assert_eq!(
+            Challenge::dpop().param("algs", "ES256 RS256").render(),
+            r#"DPoP algs="ES256 RS256""#
+        );
     }
 
     #[test]
@@ -218,28 +222,48 @@ mod tests {
             format!(r#"Bearer resource_metadata="{MD}", scope="mcp:read""#)
         );
         assert_eq!(
-            t.render(&AuthError::invalid_request("more than one Authorization header"), None).unwrap(),
-            format!(r#"Bearer error="invalid_request", error_description="more than one Authorization header", resource_metadata="{MD}""#)
+            t.render(
+                &AuthError::invalid_request("more than one Authorization header"),
+                None
+            )
+            .unwrap(),
+            format!(
+                r#"Bearer error="invalid_request", error_description="more than one Authorization header", resource_metadata="{MD}""#
+            )
         );
         assert_eq!(
-            t.render(&AuthError::invalid_token("token expired"), None).unwrap(),
-            format!(r#"Bearer error="invalid_token", error_description="token expired", resource_metadata="{MD}", scope="mcp:read""#)
+            t.render(&AuthError::invalid_token("token expired"), None)
+                .unwrap(),
+            format!(
+                r#"Bearer error="invalid_token", error_description="token expired", resource_metadata="{MD}", scope="mcp:read""#
+            )
         );
         let need = ScopeSet::parse("mcp:write offline_access").unwrap();
         let held = ScopeSet::parse("mcp:read").unwrap();
         assert_eq!(
-            t.render(&AuthError::insufficient_scope(need.clone()), Some(&held)).unwrap(),
-            format!(r#"Bearer error="insufficient_scope", error_description="the access token lacks a scope this operation needs", scope="mcp:read mcp:write", resource_metadata="{MD}""#)
+            t.render(&AuthError::insufficient_scope(need.clone()), Some(&held))
+                .unwrap(),
+            format!(
+                r#"Bearer error="insufficient_scope", error_description="the access token lacks a scope this operation needs", scope="mcp:read mcp:write", resource_metadata="{MD}""#
+            )
         );
-        let only = t.clone().with_granted_scopes_in_403(false).with_error_description(false);
+        let only = t
+            .clone()
+            .with_granted_scopes_in_403(false)
+            .with_error_description(false);
         assert_eq!(
-            only.render(&AuthError::insufficient_scope(need), Some(&held)).unwrap(),
-            format!(r#"Bearer error="insufficient_scope", scope="mcp:write", resource_metadata="{MD}""#)
+            only.render(&AuthError::insufficient_scope(need), Some(&held))
+                .unwrap(),
+            format!(
+                r#"Bearer error="insufficient_scope", scope="mcp:write", resource_metadata="{MD}""#
+            )
         );
         assert_eq!(t.render(&AuthError::key_source_unavailable(5), None), None);
         assert_eq!(t.render(&AuthError::payload_too_large(), None), None);
         assert_eq!(
-            t.with_realm("mcp").render(&AuthError::missing_credentials(), None).unwrap(),
+            t.with_realm("mcp")
+                .render(&AuthError::missing_credentials(), None)
+                .unwrap(),
             format!(r#"Bearer realm="mcp", resource_metadata="{MD}", scope="mcp:read""#)
         );
     }

@@ -1,9 +1,9 @@
 //! The claims policy of a JWT access token (RFC 9068 §4, RFC 7519 §4.1, RFC 8725 §3.8–3.12,
 //! MCP "Token Handling"). Pure: the clock is an argument.
 
+use crate::AuthError;
 use crate::resource::{AudiencePolicy, ResourceUri};
 use crate::scope::ScopeSet;
-use crate::AuthError;
 use serde::{Deserialize, Deserializer};
 use std::sync::Arc;
 
@@ -163,10 +163,16 @@ impl ClaimsPolicy {
             Some(_) => return Err(AuthError::invalid_token("token expired")),
             None => return Err(AuthError::invalid_token("token has no expiry")),
         }
-        if claims.nbf.is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
+        if claims
+            .nbf
+            .is_some_and(|nbf| now.saturating_add(leeway) < nbf)
+        {
             return Err(AuthError::invalid_token("token not yet valid"));
         }
-        if claims.iat.is_some_and(|iat| now.saturating_add(leeway) < iat) {
+        if claims
+            .iat
+            .is_some_and(|iat| now.saturating_add(leeway) < iat)
+        {
             return Err(AuthError::invalid_token("token issued in the future"));
         }
         let aud = claims
@@ -181,7 +187,9 @@ impl ClaimsPolicy {
                     .any(|r| r.matches(a, self.audience_policy))
         };
         if !aud.iter().any(ours) {
-            return Err(AuthError::invalid_token("token audience is not this resource"));
+            return Err(AuthError::invalid_token(
+                "token audience is not this resource",
+            ));
         }
         if self.require_rfc9068_claims {
             if claims.sub.is_none() {
@@ -197,10 +205,12 @@ impl ClaimsPolicy {
                 return Err(AuthError::invalid_token("token has no jti"));
             }
         }
-        if let Some(allowed) = &self.allowed_client_ids {
-            if !claims.client().is_some_and(|c| allowed.iter().any(|a| a == c)) {
-                return Err(AuthError::invalid_token("token client is not allowed"));
-            }
+        if let Some(allowed) = &self.allowed_client_ids
+            && !claims
+                .client()
+                .is_some_and(|c| allowed.iter().any(|a| a == c))
+        {
+            return Err(AuthError::invalid_token("token client is not allowed"));
         }
         if claims.cnf.is_some() && !self.allow_cnf {
             return Err(AuthError::invalid_token(
@@ -263,24 +273,52 @@ mod tests {
 
     #[test]
     fn issuer() {
-        assert_eq!(check(with("iss", json!("https://evil"))), Err("token issuer is not trusted"));
-        assert_eq!(check(with("iss", json!("https://as.example.com/"))), Err("token issuer is not trusted"));
-        assert_eq!(check(with("iss", json!([ISS]))), Err("token claims are malformed"));
+        assert_eq!(
+            check(with("iss", json!("https://evil"))),
+            Err("token issuer is not trusted")
+        );
+        assert_eq!(
+            check(with("iss", json!("https://as.example.com/"))),
+            Err("token issuer is not trusted")
+        );
+        assert_eq!(
+            check(with("iss", json!([ISS]))),
+            Err("token claims are malformed")
+        );
         assert_eq!(check(without("iss")), Err("token has no issuer"));
     }
 
     #[test]
     fn audience() {
         assert_eq!(check(without("aud")), Err("token has no audience"));
-        assert_eq!(check(with("aud", json!("https://mcp.example.com/other"))), Err("token audience is not this resource"));
-        assert_eq!(check(with("aud", json!([]))), Err("token audience is not this resource"));
-        assert_eq!(check(with("aud", json!(format!("{RES}/")))), Err("token audience is not this resource"));
-        assert_eq!(check(with("aud", json!(7))), Err("token claims are malformed"));
+        assert_eq!(
+            check(with("aud", json!("https://mcp.example.com/other"))),
+            Err("token audience is not this resource")
+        );
+        assert_eq!(
+            check(with("aud", json!([]))),
+            Err("token audience is not this resource")
+        );
+        assert_eq!(
+            check(with("aud", json!(format!("{RES}/")))),
+            Err("token audience is not this resource")
+        );
+        assert_eq!(
+            check(with("aud", json!(7))),
+            Err("token claims are malformed")
+        );
         let mut p = policy();
         p.audience_policy = AudiencePolicy::AllowTrailingSlash;
-        assert_eq!(check_with(with("aud", json!(format!("{RES}/"))), &p), Ok(()));
-        p.extra_audiences.push(ResourceUri::parse("https://second.example.com").unwrap());
-        assert_eq!(check_with(with("aud", json!("https://second.example.com")), &p), Ok(()));
+        assert_eq!(
+            check_with(with("aud", json!(format!("{RES}/"))), &p),
+            Ok(())
+        );
+        p.extra_audiences
+            .push(ResourceUri::parse("https://second.example.com").unwrap());
+        assert_eq!(
+            check_with(with("aud", json!("https://second.example.com")), &p),
+            Ok(())
+        );
     }
 
     #[test]
@@ -288,16 +326,29 @@ mod tests {
         assert_eq!(check(with("exp", json!(NOW - 61))), Err("token expired"));
         assert_eq!(check(with("exp", json!(NOW - 59))), Ok(()));
         assert_eq!(check(without("exp")), Err("token has no expiry"));
-        assert_eq!(check(with("exp", json!("soon"))), Err("token claims are malformed"));
-        assert_eq!(check(with("nbf", json!(NOW + 120))), Err("token not yet valid"));
+        assert_eq!(
+            check(with("exp", json!("soon"))),
+            Err("token claims are malformed")
+        );
+        assert_eq!(
+            check(with("nbf", json!(NOW + 120))),
+            Err("token not yet valid")
+        );
         assert_eq!(check(with("nbf", json!(NOW + 30))), Ok(()));
-        assert_eq!(check(with("iat", json!(NOW + 120))), Err("token issued in the future"));
+        assert_eq!(
+            check(with("iat", json!(NOW + 120))),
+            Err("token issued in the future")
+        );
     }
 
     #[test]
     fn rfc9068_claims() {
-        for (k, why) in [("sub", "token has no subject"), ("client_id", "token has no client_id"),
-                         ("iat", "token has no iat"), ("jti", "token has no jti")] {
+        for (k, why) in [
+            ("sub", "token has no subject"),
+            ("client_id", "token has no client_id"),
+            ("iat", "token has no iat"),
+            ("jti", "token has no jti"),
+        ] {
             assert_eq!(check(without(k)), Err(why));
             let mut p = policy();
             p.require_rfc9068_claims = false;
@@ -307,7 +358,10 @@ mod tests {
 
     #[test]
     fn cnf_and_clients() {
-        assert_eq!(check(with("cnf", json!({"jkt": "abc"}))), Err("sender-constrained token presented without proof of possession"));
+        assert_eq!(
+            check(with("cnf", json!({"jkt": "abc"}))),
+            Err("sender-constrained token presented without proof of possession")
+        );
         let mut p = policy();
         p.allowed_client_ids = Some(Arc::from(vec!["c2".to_owned()]));
         assert_eq!(check_with(good(), &p), Err("token client is not allowed"));
@@ -323,7 +377,13 @@ mod tests {
         assert_eq!(c.scopes().unwrap().to_scope_string(), "x y");
         let c = Claims::from_json(br#"{"scp":"x y","scope":"z"}"#).unwrap();
         assert_eq!(c.scopes().unwrap().to_scope_string(), "x y z");
-        assert_eq!(check(with("scope", json!("a \"b"))), Err("token scope is malformed"));
-        assert_eq!(check(with("scope", json!(["a"]))), Err("token claims are malformed"));
+        assert_eq!(
+            check(with("scope", json!("a \"b"))),
+            Err("token scope is malformed")
+        );
+        assert_eq!(
+            check(with("scope", json!(["a"]))),
+            Err("token claims are malformed")
+        );
     }
 }

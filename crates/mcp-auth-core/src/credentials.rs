@@ -67,7 +67,9 @@ pub fn extract(parts: &Parts, max_len: usize) -> Result<Option<Credentials>, Aut
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(AuthError::invalid_request("more than one Authorization header"));
+        return Err(AuthError::invalid_request(
+            "more than one Authorization header",
+        ));
     }
     let Ok(value) = value.to_str() else {
         return Err(AuthError::invalid_request("malformed Authorization header"));
@@ -114,15 +116,13 @@ pub fn parse_authorization(value: &str, max_len: usize) -> Result<Option<Credent
 pub fn is_b64token(s: &str) -> bool {
     let body = s.trim_end_matches('=');
     !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 fn query_has_access_token(query: Option<&str>) -> bool {
-    query.is_some_and(|q| {
-        form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
-    })
+    query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token"))
 }
 
 /// Whether the request body is `application/x-www-form-urlencoded`, the only body that can
@@ -134,7 +134,10 @@ pub fn is_form_body(parts: &Parts) -> bool {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 /// Whether a form-encoded body has an `access_token` parameter (RFC 6750 §2.2), which MCP
@@ -174,7 +177,11 @@ mod tests {
             ("/mcp", &["Bearer   abc"], bearer("abc")),
             ("/mcp", &["Bearer abc== "], bearer("abc==")),
             ("/mcp", &["Bearer a-b_c~d+e/f"], bearer("a-b_c~d+e/f")),
-            ("/mcp", &["DPoP abc"], Ok(Some((Scheme::DPoP, "abc".to_owned())))),
+            (
+                "/mcp",
+                &["DPoP abc"],
+                Ok(Some((Scheme::DPoP, "abc".to_owned()))),
+            ),
             ("/mcp", &["Basic dXNlcjpwYXNz"], Ok(None)),
             ("/mcp", &["Bearer"], Err(Bad)),
             ("/mcp", &["Bearer "], Err(Bad)),
@@ -199,7 +206,10 @@ mod tests {
         let v = http::HeaderValue::from_bytes(b"Bearer ab\tc").unwrap();
         let mut p = parts("/mcp", &[]);
         p.headers.insert(AUTHORIZATION, v);
-        assert_eq!(extract(&p, 64).err().map(|e| e.kind()), Some(ErrorKind::InvalidRequest));
+        assert_eq!(
+            extract(&p, 64).err().map(|e| e.kind()),
+            Some(ErrorKind::InvalidRequest)
+        );
 
         // DEL cannot be in an `http::HeaderValue`; the parser refuses it too.
         let e = parse_authorization("Bearer ab\x7fc", 64).err().unwrap();
@@ -207,7 +217,10 @@ mod tests {
 
         let v = http::HeaderValue::from_bytes("Bearer ab\u{e9}".as_bytes()).unwrap();
         p.headers.insert(AUTHORIZATION, v);
-        assert_eq!(extract(&p, 64).err().map(|e| e.kind()), Some(ErrorKind::InvalidRequest));
+        assert_eq!(
+            extract(&p, 64).err().map(|e| e.kind()),
+            Some(ErrorKind::InvalidRequest)
+        );
 
         let long = format!("Bearer {}", "a".repeat(65));
         let e = extract(&parts("/mcp", &[&long]), 64).err().unwrap();
@@ -219,7 +232,10 @@ mod tests {
     #[test]
     fn form_bodies() {
         let p = http::Request::builder()
-            .header(CONTENT_TYPE, "Application/X-WWW-Form-Urlencoded; charset=utf-8")
+            .header(
+                CONTENT_TYPE,
+                "Application/X-WWW-Form-Urlencoded; charset=utf-8",
+            )
             .body(())
             .unwrap()
             .into_parts()

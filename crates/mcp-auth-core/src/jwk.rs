@@ -302,8 +302,9 @@ impl KeySet {
         struct Doc {
             keys: Vec<serde_json::Value>,
         }
-        let doc: Doc = serde_json::from_slice(json)
-            .map_err(|e| JwkError::Malformed(format!("{} at line {}", e.classify_name(), e.line())))?;
+        let doc: Doc = serde_json::from_slice(json).map_err(|e| {
+            JwkError::Malformed(format!("{} at line {}", e.classify_name(), e.line()))
+        })?;
         if doc.keys.len() > max_keys {
             return Err(JwkError::TooManyKeys {
                 count: doc.keys.len(),
@@ -392,7 +393,12 @@ mod tests {
     #[test]
     fn der_integer_padding() {
         let der = rsa_public_key_der(&[0x80, 0x01], &[0x01, 0x00, 0x01]);
-        assert_eq!(der, vec![0x30, 0x0a, 0x02, 0x03, 0x00, 0x80, 0x01, 0x02, 0x03, 0x01, 0x00, 0x01]);
+        assert_eq!(
+            der,
+            vec![
+                0x30, 0x0a, 0x02, 0x03, 0x00, 0x80, 0x01, 0x02, 0x03, 0x01, 0x00, 0x01
+            ]
+        );
         let long = rsa_public_key_der(&[0x7f; 256], &[3]);
         assert_eq!(&long[..4], &[0x30, 0x82, 0x01, 0x07]);
     }
@@ -409,13 +415,22 @@ mod tests {
             {"kty": 5}
         ]});
         let bytes = serde_json::to_vec(&doc).unwrap();
-        assert_eq!(KeySet::from_jwks(&bytes, &Algorithm::ALL, 32).err(), Some(JwkError::NoUsableKeys));
+        assert_eq!(
+            KeySet::from_jwks(&bytes, &Algorithm::ALL, 32).err(),
+            Some(JwkError::NoUsableKeys)
+        );
     }
 
     #[test]
     fn refuses_non_jwks_and_too_many() {
-        assert!(matches!(KeySet::from_jwks(b"<html>", &Algorithm::ALL, 32), Err(JwkError::Malformed(_))));
-        assert!(matches!(KeySet::from_jwks(b"{}", &Algorithm::ALL, 32), Err(JwkError::Malformed(_))));
+        assert!(matches!(
+            KeySet::from_jwks(b"<html>", &Algorithm::ALL, 32),
+            Err(JwkError::Malformed(_))
+        ));
+        assert!(matches!(
+            KeySet::from_jwks(b"{}", &Algorithm::ALL, 32),
+            Err(JwkError::Malformed(_))
+        ));
         let many = json!({"keys": vec![json!({"kty":"oct"}); 33]});
         assert_eq!(
             KeySet::from_jwks(&serde_json::to_vec(&many).unwrap(), &Algorithm::ALL, 32).err(),

@@ -216,8 +216,7 @@ impl<'t> UnverifiedJws<'t> {
             return Err(AuthError::invalid_token("token too large"));
         }
         let mut it = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (it.next(), it.next(), it.next(), it.next())
-        else {
+        let (Some(h), Some(p), Some(s), None) = (it.next(), it.next(), it.next(), it.next()) else {
             return Err(AuthError::invalid_token("token is not a compact JWS"));
         };
         if h.len() > MAX_HEADER_LEN * 4 / 3 + 4 {
@@ -243,7 +242,9 @@ impl<'t> UnverifiedJws<'t> {
             return Err(AuthError::invalid_token("token type is not at+jwt"));
         }
         if header.crit.is_some() || header.b64.is_some() {
-            return Err(AuthError::invalid_token("token has critical header parameters"));
+            return Err(AuthError::invalid_token(
+                "token has critical header parameters",
+            ));
         }
         let signature = URL_SAFE_NO_PAD
             .decode(s)
@@ -338,20 +339,40 @@ mod tests {
 
     #[test]
     fn header_prechecks() {
-        assert_eq!(parse(&tok(r#"{"alg":"RS256","typ":"at+jwt"}"#)), Ok(Algorithm::RS256));
         assert_eq!(
-            parse(&tok(r#"{"alg":"ES256","typ":"application/AT+JWT","kid":"k"}"#)),
+            parse(&tok(r#"{"alg":"RS256","typ":"at+jwt"}"#)),
+            Ok(Algorithm::RS256)
+        );
+        assert_eq!(
+            parse(&tok(
+                r#"{"alg":"ES256","typ":"application/AT+JWT","kid":"k"}"#
+            )),
             Ok(Algorithm::ES256)
         );
         let refused = [
-            (r#"{"alg":"none","typ":"at+jwt"}"#, "token algorithm not allowed"),
-            (r#"{"alg":"HS256","typ":"at+jwt"}"#, "token algorithm not allowed"),
-            (r#"{"alg":"PS256","typ":"at+jwt"}"#, "token algorithm not allowed"),
+            (
+                r#"{"alg":"none","typ":"at+jwt"}"#,
+                "token algorithm not allowed",
+            ),
+            (
+                r#"{"alg":"HS256","typ":"at+jwt"}"#,
+                "token algorithm not allowed",
+            ),
+            (
+                r#"{"alg":"PS256","typ":"at+jwt"}"#,
+                "token algorithm not allowed",
+            ),
             (r#"{"typ":"at+jwt"}"#, "token algorithm not allowed"),
             (r#"{"alg":"RS256","typ":"JWT"}"#, "token type is not at+jwt"),
             (r#"{"alg":"RS256"}"#, "token type is not at+jwt"),
-            (r#"{"alg":"RS256","typ":"at+jwt","crit":["exp"]}"#, "token has critical header parameters"),
-            (r#"{"alg":"RS256","typ":"at+jwt","b64":false}"#, "token has critical header parameters"),
+            (
+                r#"{"alg":"RS256","typ":"at+jwt","crit":["exp"]}"#,
+                "token has critical header parameters",
+            ),
+            (
+                r#"{"alg":"RS256","typ":"at+jwt","b64":false}"#,
+                "token has critical header parameters",
+            ),
             (r#"["alg"]"#, "token header is not a JSON object"),
         ];
         for (h, why) in refused {
@@ -365,7 +386,10 @@ mod tests {
         assert!(parse("a.b.c.d").is_err());
         assert!(parse("!!.b.c").is_err());
         let h = b64(r#"{"alg":"RS256","typ":"at+jwt"}"#);
-        assert_eq!(parse(&format!("{h}.{}.", b64("{}"))), Err("token is not signed".to_owned()));
+        assert_eq!(
+            parse(&format!("{h}.{}.", b64("{}"))),
+            Err("token is not signed".to_owned())
+        );
         assert!(parse(&format!("{h}.{}.***", b64("{}"))).is_err());
         let big = format!("{h}.{}.{}", "A".repeat(9000), b64("s"));
         assert_eq!(parse(&big), Err("token too large".to_owned()));
@@ -377,7 +401,11 @@ mod tests {
             typ: TypPolicy::AllowJwt,
             ..HeaderPolicy::default()
         };
-        for h in [r#"{"alg":"RS256","typ":"JWT"}"#, r#"{"alg":"RS256"}"#, r#"{"alg":"RS256","typ":"at+jwt"}"#] {
+        for h in [
+            r#"{"alg":"RS256","typ":"JWT"}"#,
+            r#"{"alg":"RS256"}"#,
+            r#"{"alg":"RS256","typ":"at+jwt"}"#,
+        ] {
             assert!(UnverifiedJws::parse(&tok(h), &p).is_ok(), "{h}");
         }
         assert!(UnverifiedJws::parse(&tok(r#"{"alg":"RS256","typ":"dpop+jwt"}"#), &p).is_err());

@@ -15,7 +15,9 @@ pub enum MetadataError {
     #[error("`resource` {0:?} is not a canonical resource URI (RFC 8707 §2; canonical form {1:?})")]
     Resource(String, String),
     /// `resource` differs from the resource this server protects (RFC 9728 §3.3).
-    #[error("`resource` {found:?} differs from the protected resource {expected:?} (RFC 9728 §3.3)")]
+    #[error(
+        "`resource` {found:?} differs from the protected resource {expected:?} (RFC 9728 §3.3)"
+    )]
     ResourceMismatch {
         /// In the document.
         found: String,
@@ -23,7 +25,9 @@ pub enum MetadataError {
         expected: String,
     },
     /// No authorization server.
-    #[error("`authorization_servers` must name at least one authorization server (MCP authorization)")]
+    #[error(
+        "`authorization_servers` must name at least one authorization server (MCP authorization)"
+    )]
     NoAuthorizationServer,
     /// A URL member is not an absolute https URL (http only for loopback).
     #[error("`{0}` value {1:?} is not an absolute https URL")]
@@ -35,7 +39,9 @@ pub enum MetadataError {
     #[error("`bearer_methods_supported` may only contain \"header\" for MCP, found {0:?}")]
     BearerMethod(String),
     /// An invalid scope, or `offline_access`.
-    #[error("`scopes_supported` value {0:?} is invalid or is offline_access, which MCP servers should not advertise")]
+    #[error(
+        "`scopes_supported` value {0:?} is invalid or is offline_access, which MCP servers should not advertise"
+    )]
     Scope(String),
 }
 
@@ -120,13 +126,13 @@ impl ProtectedResourceMetadata {
                 r.as_str().to_owned(),
             ));
         }
-        if let Some(e) = expected {
-            if e.as_str() != self.resource {
-                return Err(MetadataError::ResourceMismatch {
-                    found: self.resource.clone(),
-                    expected: e.as_str().to_owned(),
-                });
-            }
+        if let Some(e) = expected
+            && e.as_str() != self.resource
+        {
+            return Err(MetadataError::ResourceMismatch {
+                found: self.resource.clone(),
+                expected: e.as_str().to_owned(),
+            });
         }
         if self.authorization_servers.is_empty() {
             return Err(MetadataError::NoAuthorizationServer);
@@ -145,14 +151,24 @@ impl ProtectedResourceMetadata {
             }
         }
         for (name, algs) in [
-            ("resource_signing_alg_values_supported", &self.resource_signing_alg_values_supported),
-            ("dpop_signing_alg_values_supported", &self.dpop_signing_alg_values_supported),
+            (
+                "resource_signing_alg_values_supported",
+                &self.resource_signing_alg_values_supported,
+            ),
+            (
+                "dpop_signing_alg_values_supported",
+                &self.dpop_signing_alg_values_supported,
+            ),
         ] {
             if algs.iter().any(|a| a == "none") {
                 return Err(MetadataError::NoneAlgorithm(name));
             }
         }
-        if let Some(m) = self.bearer_methods_supported.iter().find(|m| *m != "header") {
+        if let Some(m) = self
+            .bearer_methods_supported
+            .iter()
+            .find(|m| *m != "header")
+        {
             return Err(MetadataError::BearerMethod(m.clone()));
         }
         if let Some(s) = self
@@ -229,7 +245,10 @@ mod tests {
         let r = ResourceUri::parse("https://host/mcp").unwrap();
         assert_eq!(doc().validate(Some(&r)), Ok(()));
         let other = ResourceUri::parse("https://host/other").unwrap();
-        assert!(matches!(doc().validate(Some(&other)), Err(MetadataError::ResourceMismatch { .. })));
+        assert!(matches!(
+            doc().validate(Some(&other)),
+            Err(MetadataError::ResourceMismatch { .. })
+        ));
         let mut d = doc();
         d.resource = "https://HOST/mcp/".into();
         assert!(matches!(d.validate(None), Err(MetadataError::Resource(..))));
@@ -243,10 +262,16 @@ mod tests {
         assert_eq!(d.validate(None), Ok(()));
         let mut d = doc();
         d.dpop_signing_alg_values_supported = vec!["ES256".into(), "none".into()];
-        assert!(matches!(d.validate(None), Err(MetadataError::NoneAlgorithm(_))));
+        assert!(matches!(
+            d.validate(None),
+            Err(MetadataError::NoneAlgorithm(_))
+        ));
         let mut d = doc();
         d.bearer_methods_supported.push("query".into());
-        assert!(matches!(d.validate(None), Err(MetadataError::BearerMethod(_))));
+        assert!(matches!(
+            d.validate(None),
+            Err(MetadataError::BearerMethod(_))
+        ));
         let mut d = doc();
         d.scopes_supported.push("offline_access".into());
         assert!(matches!(d.validate(None), Err(MetadataError::Scope(_))));

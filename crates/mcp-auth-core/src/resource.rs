@@ -167,7 +167,10 @@ mod tests {
         let cases = [
             ("https://mcp.example.com/mcp", "https://mcp.example.com/mcp"),
             ("HTTPS://MCP.EXAMPLE.COM/mcp", "https://mcp.example.com/mcp"),
-            ("https://mcp.example.com:443/mcp/", "https://mcp.example.com/mcp"),
+            (
+                "https://mcp.example.com:443/mcp/",
+                "https://mcp.example.com/mcp",
+            ),
             ("https://mcp.example.com/", "https://mcp.example.com"),
             ("https://mcp.example.com", "https://mcp.example.com"),
             ("http://127.0.0.1:8080/mcp", "http://127.0.0.1:8080/mcp"),
@@ -181,22 +184,52 @@ mod tests {
 
     #[test]
     fn refuses_bad_uris() {
-        assert!(matches!(ResourceUri::parse("/mcp"), Err(ResourceUriError::NotAbsolute(_))));
-        assert!(matches!(ResourceUri::parse("ftp://h/x"), Err(ResourceUriError::Scheme(_))));
-        assert!(matches!(ResourceUri::parse("https://h/x#f"), Err(ResourceUriError::Fragment(_))));
-        assert!(matches!(ResourceUri::parse("https://h/x#"), Err(ResourceUriError::Fragment(_))));
-        assert!(matches!(ResourceUri::parse("https://h/x?a=1"), Err(ResourceUriError::Query(_))));
-        assert!(matches!(ResourceUri::parse("https://u:p@h/x"), Err(ResourceUriError::UserInfo(_))));
+        assert!(matches!(
+            ResourceUri::parse("/mcp"),
+            Err(ResourceUriError::NotAbsolute(_))
+        ));
+        assert!(matches!(
+            ResourceUri::parse("ftp://h/x"),
+            Err(ResourceUriError::Scheme(_))
+        ));
+        assert!(matches!(
+            ResourceUri::parse("https://h/x#f"),
+            Err(ResourceUriError::Fragment(_))
+        ));
+        assert!(matches!(
+            ResourceUri::parse("https://h/x#"),
+            Err(ResourceUriError::Fragment(_))
+        ));
+        assert!(matches!(
+            ResourceUri::parse("https://h/x?a=1"),
+            Err(ResourceUriError::Query(_))
+        ));
+        assert!(matches!(
+            ResourceUri::parse("https://u:p@h/x"),
+            Err(ResourceUriError::UserInfo(_))
+        ));
     }
 
     #[test]
     fn metadata_urls_insert_the_path() {
         let r = ResourceUri::parse("https://host/mcp").unwrap();
-        assert_eq!(r.metadata_path(), "/.well-known/oauth-protected-resource/mcp");
-        assert_eq!(r.metadata_url(), "https://host/.well-known/oauth-protected-resource/mcp");
+        assert_eq!(
+            r.metadata_path(),
+            "/.well-known/oauth-protected-resource/mcp"
+        );
+        assert_eq!(
+            r.metadata_url(),
+            "https://host/.well-known/oauth-protected-resource/mcp"
+        );
         let root = ResourceUri::parse("https://host/").unwrap();
-        assert_eq!(root.metadata_path(), "/.well-known/oauth-protected-resource");
-        assert_eq!(root.metadata_url(), "https://host/.well-known/oauth-protected-resource");
+        assert_eq!(
+            root.metadata_path(),
+            "/.well-known/oauth-protected-resource"
+        );
+        assert_eq!(
+            root.metadata_url(),
+            "https://host/.well-known/oauth-protected-resource"
+        );
     }
 
     #[test]

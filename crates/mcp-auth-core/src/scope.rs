@@ -37,8 +37,7 @@ impl Scope {
 
 fn is_scope_token(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }
 
@@ -127,10 +126,17 @@ impl ScopeSet {
     /// The set without `scope`.
     #[must_use]
     pub fn without(&self, scope: &str) -> Self {
-        Self(self.0.iter().filter(|s| s.as_str() != scope).cloned().collect())
+        Self(
+            self.0
+                .iter()
+                .filter(|s| s.as_str() != scope)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// The scopes of `required` that `self` does not satisfy under `hierarchy`.
+    #[must_use]
     pub fn missing(&self, required: &Self, hierarchy: &dyn ScopeHierarchy) -> Self {
         Self(
             required
@@ -201,7 +207,7 @@ pub trait ScopeHierarchy: Send + Sync + fmt::Debug {
 
 /// No hierarchy: a scope grants only itself.
 #[derive(Debug, Clone, Copy, Default)]
-#[non_exhaustive]
+#[allow(clippy::exhaustive_structs)] // a unit marker: nothing to add later
 pub struct FlatScopes;
 
 impl ScopeHierarchy for FlatScopes {
@@ -246,7 +252,10 @@ impl ImpliedScopesBuilder {
     {
         self.edges.push((
             broader.to_owned(),
-            narrower.into_iter().map(|s| s.as_ref().to_owned()).collect(),
+            narrower
+                .into_iter()
+                .map(|s| s.as_ref().to_owned())
+                .collect(),
         ));
         self
     }
@@ -347,7 +356,10 @@ mod tests {
         assert!(set("mcp:admin").satisfies(&set("mcp:read mcp:write"), &h));
         assert!(set("mcp:write").satisfies(&set("mcp:read"), &h));
         assert!(!set("mcp:read").satisfies(&set("mcp:write"), &h));
-        assert_eq!(set("mcp:write").missing(&set("mcp:admin mcp:read"), &h), set("mcp:admin"));
+        assert_eq!(
+            set("mcp:write").missing(&set("mcp:admin mcp:read"), &h),
+            set("mcp:admin")
+        );
     }
 
     #[test]

@@ -1,0 +1,155 @@
+//! What a handler learns about the caller: [`AuthContext`].
+
+use mcp_auth_core::challenge::ChallengeTemplate;
+use mcp_auth_core::claims::Claims;
+use mcp_auth_core::scope::{FlatScopes, ScopeHierarchy, ScopeSet};
+use mcp_auth_core::{AuthError, TokenHash};
+use std::sync::Arc;
+
+/// The verified identity behind a request, inserted into the request extensions by
+/// [`McpAuth`](crate::McpAuth) before the inner service runs.
+///
+/// Cheap to clone. Holds no token: only its claims and a short hash for logs.
+#[derive(Clone, Debug)]
+pub struct AuthContext {
+    inner: Arc<Inner>,
+    policy: Option<Arc<ScopePolicy>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    claims: Claims,
+    scopes: ScopeSet,
+    token_hash: TokenHash,
+}
+
+/// How [`AuthContext::require_scopes`] decides and what it answers with.
+#[derive(Debug)]
+pub(crate) struct ScopePolicy {
+    pub(crate) hierarchy: Arc<dyn ScopeHierarchy>,
+    pub(crate) challenge: Arc<ChallengeTemplate>,
+}
+
+impl AuthContext {
+    /// A context for verified `claims`. Validators call this after every check passed.
+    pub fn new(claims: Claims, scopes: ScopeSet, token_hash: TokenHash) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                claims,
+                scopes,
+                token_hash,
+            }),
+            policy: None,
+        }
+    }
+
+    pub(crate) fn with_policy(mut self, policy: Arc<ScopePolicy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// `sub`: the resource owner (or the client, for client-credentials tokens).
+    pub fn subject(&self) -> Option<&str> {
+        self.inner.claims.sub.as_deref()
+    }
+
+    /// The client: `client_id`, else `azp`.
+    pub fn client_id(&self) -> Option<&str> {
+        self.inner.claims.client()
+    }
+
+    /// `iss`, already checked against the configured issuers.
+    pub fn issuer(&self) -> &str {
+        self.inner.claims.iss.as_deref().unwrap_or_default()
+    }
+
+    /// The granted scopes (`scope` and `scp` merged).
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.inner.scopes
+    }
+
+    /// Every claim of the token.
+    pub fn claims(&self) -> &Claims {
+        &self.inner.claims
+    }
+
+    /// A short hash of the token, safe to log.
+    pub fn token_hash(&self) -> TokenHash {
+        self.inner.token_hash
+    }
+
+    /// A key for per-user state (MCP security best practices: key state as
+    /// `<user_id>:<handle>`, with the user taken from the verified token): `iss` and `sub`
+    /// joined, so two issuers' subjects never collide.
+    pub fn user_key(&self) -> String {
+        format!("{}#{}", self.issuer(), self.subject().unwrap_or_default())
+    }
+
+    /// Whether the token satisfies every scope in `required` (the layer's scope hierarchy
+    /// applies).
+    pub fn has_scopes(&self, required: &ScopeSet) -> bool {
+        match &self.policy {
+            Some(p) => self.inner.scopes.satisfies(required, p.hierarchy.as_ref()),
+            None => self.inner.scopes.satisfies(required, &FlatScopes),
+        }
+    }
+
+    /// Checks that the token holds `required`; otherwise an `insufficient_scope` error naming
+    /// all of `required` (MCP: one challenge with every scope the operation needs).
+    /// Invalid scope strings count as not held.
+    pub fn require_scopes<I, S>(&self, required: I) -> Result<(), ScopeError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let Ok(required) = ScopeSet::try_from_iter(required) else {
+            return Err(self.scope_error(AuthError::insufficient_scope(ScopeSet::new())));
+        };
+        if self.has_scopes(&required) {
+            Ok(())
+        } else {
+            Err(self.scope_error(AuthError::insufficient_scope(required)))
+        }
+    }
+
+    fn scope_error(&self, error: AuthError) -> ScopeError {
+        let challenge = self
+            .policy
+            .as_ref()
+            .and_then(|p| p.challenge.render(&error, Some(&self.inner.scopes)));
+        ScopeError { error, challenge }
+    }
+}
+
+/// A failed [`AuthContext::require_scopes`]: 403 with the same `insufficient_scope` challenge
+/// the layer sends. With the `axum` feature it is an `IntoResponse`.
+#[derive(Debug, Clone)]
+pub struct ScopeError {
+    error: AuthError,
+    challenge: Option<String>,
+}
+
+impl ScopeError {
+    /// The underlying error.
+    pub fn error(&self) -> &AuthError {
+        &self.error
+    }
+
+    /// The `WWW-Authenticate` value.
+    pub fn challenge(&self) -> Option<&str> {
+        self.challenge.as_deref()
+    }
+
+    /// The 403 response, with any body type.
+    pub fn into_http_response<B: Default>(self) -> http::Response<B> {
+        crate::response::rejection(self.error, self.challenge)
+    }
+}
+
+impl std::fmt::Display for ScopeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl std::error::Error for ScopeError {}

@@ -1,0 +1,81 @@
+//! [`ResponseFuture`] of [`McpAuth`](crate::McpAuth).
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tower_service::Service;
+
+pub(crate) type Authorizing<B, ResBody> =
+    Pin<Box<dyn Future<Output = Result<Request<B>, Response<ResBody>>> + Send>>;
+
+pin_project! {
+    /// The response future of [`McpAuth`](crate::McpAuth): first the authorization decision,
+    /// then the inner service.
+    pub struct ResponseFuture<S, B, ResBody>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S::Future, B, ResBody>,
+        inner: Option<S>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B, ResBody> {
+        Authorizing { fut: Authorizing<B, ResBody> },
+        Inner { #[pin] fut: F },
+    }
+}
+
+impl<S, B, ResBody> ResponseFuture<S, B, ResBody>
+where
+    S: Service<Request<B>>,
+{
+    pub(crate) fn new(fut: Authorizing<B, ResBody>, inner: S) -> Self {
+        Self {
+            state: State::Authorizing { fut },
+            inner: Some(inner),
+        }
+    }
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B, ResBody>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Authorizing { fut } => match ready!(fut.as_mut().poll(cx)) {
+                    Ok(req) => {
+                        let mut inner = this
+                            .inner
+                            .take()
+                            .expect("ResponseFuture polled after completion");
+                        let fut = inner.call(req);
+                        this.state.set(State::Inner { fut });
+                    }
+                    Err(rejection) => return Poll::Ready(Ok(rejection)),
+                },
+                StateProj::Inner { fut } => return fut.poll(cx),
+            }
+        }
+    }
+}
+
+impl<S, B, ResBody> fmt::Debug for ResponseFuture<S, B, ResBody>
+where
+    S: Service<Request<B>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}

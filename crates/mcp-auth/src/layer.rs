@@ -1,0 +1,514 @@
+//! [`McpAuthLayer`] and its builder: one configuration for the layer, the challenges and the
+//! metadata document, so they can never disagree.
+
+use crate::context::ScopePolicy;
+use crate::service::McpAuth;
+use crate::validate::{Clock, JwtValidator, ValidateToken, system_clock};
+use mcp_auth_core::challenge::ChallengeTemplate;
+use mcp_auth_core::claims::ClaimsPolicy;
+use mcp_auth_core::credentials::DEFAULT_MAX_TOKEN_LEN;
+use mcp_auth_core::jws::{Algorithm, HeaderPolicy, TypPolicy};
+use mcp_auth_core::keys::KeySource;
+use mcp_auth_core::metadata::{MetadataError, ProtectedResourceMetadata, is_secure_url};
+use mcp_auth_core::resource::{AudiencePolicy, ResourceUri, ResourceUriError};
+use mcp_auth_core::scope::{FlatScopes, InvalidScope, OFFLINE_ACCESS, ScopeHierarchy, ScopeSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_layer::Layer;
+
+/// A configuration that cannot work. Returned by [`McpAuthBuilder::build`]; nothing is ever
+/// refused later, at request time.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The resource URI is not a valid RFC 8707 resource identifier.
+    #[error(transparent)]
+    Resource(#[from] ResourceUriError),
+    /// A scope is not valid RFC 6749 syntax.
+    #[error(transparent)]
+    Scope(#[from] InvalidScope),
+    /// `offline_access` in a challenge or in `scopes_supported` (MCP 2026-07-28 "Refresh
+    /// Tokens": servers SHOULD NOT).
+    #[error("`offline_access` must not be required or advertised by an MCP server")]
+    OfflineAccess,
+    /// No issuer was configured.
+    #[error("at least one issuer is required")]
+    NoIssuer,
+    /// An issuer is not an absolute https URL (http only on loopback).
+    #[error("issuer {0:?} is not an absolute https URL (http is allowed only on loopback)")]
+    Issuer(String),
+    /// No key source for the issuers.
+    #[error("no key source: call `.key_source(..)` (a JWKS key source or a static key set)")]
+    NoKeySource,
+    /// The algorithm allow-list is empty.
+    #[error("the algorithm allow-list is empty")]
+    NoAlgorithms,
+    /// The metadata document would be refused by clients.
+    #[error("protected resource metadata: {0}")]
+    Metadata(#[from] MetadataError),
+    /// A required scope is not listed in `scopes_supported`.
+    #[error("required scope {0:?} is not in scopes_supported")]
+    UnsupportedScope(String),
+}
+
+/// Everything the service needs, shared by every clone.
+pub(crate) struct Shared<V> {
+    pub(crate) validator: V,
+    pub(crate) resource: ResourceUri,
+    pub(crate) challenge: Arc<ChallengeTemplate>,
+    pub(crate) scope_policy: Arc<ScopePolicy>,
+    pub(crate) required: ScopeSet,
+    pub(crate) metadata: Arc<ProtectedResourceMetadata>,
+    pub(crate) max_token_len: usize,
+    pub(crate) max_form_body: usize,
+    pub(crate) pass_authorization_header: bool,
+}
+
+/// Applies MCP authorization to a service. See the [crate docs](crate) for an example.
+///
+/// Cheap to clone: the configuration sits behind one `Arc`.
+#[must_use]
+pub struct McpAuthLayer<V = JwtValidator> {
+    pub(crate) shared: Arc<Shared<V>>,
+}
+
+impl<V> Clone for McpAuthLayer<V> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<V> fmt::Debug for McpAuthLayer<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("McpAuthLayer")
+            .field("resource", &self.shared.resource)
+            .field("required", &self.shared.required)
+            .finish_non_exhaustive()
+    }
+}
+
+impl McpAuthLayer {
+    /// Starts a configuration for the canonical resource URI of this MCP server, e.g.
+    /// `https://mcp.example.com/mcp`. It becomes the required audience (RFC 8707) and the
+    /// `resource` of the metadata document (RFC 9728).
+    pub fn builder(resource: impl Into<String>) -> McpAuthBuilder {
+        McpAuthBuilder::new(resource.into())
+    }
+}
+
+impl<V> McpAuthLayer<V> {
+    /// The canonical resource URI.
+    pub fn resource(&self) -> &ResourceUri {
+        &self.shared.resource
+    }
+
+    /// The RFC 9728 metadata document this layer's challenges point at.
+    pub fn metadata(&self) -> &ProtectedResourceMetadata {
+        &self.shared.metadata
+    }
+
+    /// The challenge template (for custom responses that must match the layer's).
+    pub fn challenge(&self) -> &ChallengeTemplate {
+        &self.shared.challenge
+    }
+
+    /// The route-level scopes every request needs.
+    pub fn required_scopes(&self) -> &ScopeSet {
+        &self.shared.required
+    }
+}
+
+impl<S, V> Layer<S> for McpAuthLayer<V> {
+    type Service = McpAuth<S, V>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        McpAuth::new(inner, self.shared.clone())
+    }
+}
+
+/// Builder of [`McpAuthLayer`]. Secure defaults: RS256/ES256 only, strict RFC 9068 `typ`
+/// and claims, exact audience, 60 s leeway, `Authorization` header removed before the inner
+/// service.
+#[must_use]
+pub struct McpAuthBuilder {
+    resource: String,
+    issuers: Vec<String>,
+    authorization_servers: Vec<String>,
+    key_source: Option<Arc<dyn KeySource>>,
+    algorithms: Vec<Algorithm>,
+    typ: TypPolicy,
+    audience_policy: AudiencePolicy,
+    extra_audiences: Vec<String>,
+    leeway: Duration,
+    require_rfc9068_claims: bool,
+    allowed_client_ids: Option<Vec<String>>,
+    scopes_supported: Option<Vec<String>>,
+    required: Vec<String>,
+    challenge_scopes: Option<Vec<String>>,
+    hierarchy: Arc<dyn ScopeHierarchy>,
+    resource_name: Option<String>,
+    resource_documentation: Option<String>,
+    max_token_len: usize,
+    max_form_body: usize,
+    pass_authorization_header: bool,
+    granted_in_403: bool,
+    error_description: bool,
+    realm: Option<String>,
+    clock: Clock,
+}
+
+impl fmt::Debug for McpAuthBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("McpAuthBuilder")
+            .field("resource", &self.resource)
+            .field("issuers", &self.issuers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl McpAuthBuilder {
+    fn new(resource: String) -> Self {
+        Self {
+            resource,
+            issuers: Vec::new(),
+            authorization_servers: Vec::new(),
+            key_source: None,
+            algorithms: Algorithm::DEFAULT_ALLOWED.to_vec(),
+            typ: TypPolicy::Strict,
+            audience_policy: AudiencePolicy::Exact,
+            extra_audiences: Vec::new(),
+            leeway: Duration::from_secs(60),
+            require_rfc9068_claims: true,
+            allowed_client_ids: None,
+            scopes_supported: None,
+            required: Vec::new(),
+            challenge_scopes: None,
+            hierarchy: Arc::new(FlatScopes),
+            resource_name: None,
+            resource_documentation: None,
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            max_form_body: 64 * 1024,
+            pass_authorization_header: false,
+            granted_in_403: true,
+            error_description: true,
+            realm: None,
+            clock: system_clock(),
+        }
+    }
+
+    /// Trusts tokens from this issuer (exact `iss` match, RFC 9068 §4). May be called more
+    /// than once; each issuer's keys stay its own (RFC 8725 §3.8). Issuers are listed in the
+    /// metadata's `authorization_servers` unless [`authorization_server`](Self::authorization_server) is used.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuers.push(issuer.into());
+        self
+    }
+
+    /// Lists an authorization server in the metadata explicitly (instead of the issuers).
+    pub fn authorization_server(mut self, issuer: impl Into<String>) -> Self {
+        self.authorization_servers.push(issuer.into());
+        self
+    }
+
+    /// Where keys come from: a JWKS key source (crate `mcp-auth-jwks`) or a
+    /// [`StaticKeySource`](mcp_auth_core::keys::StaticKeySource).
+    pub fn key_source(mut self, keys: impl KeySource) -> Self {
+        self.key_source = Some(Arc::new(keys));
+        self
+    }
+
+    /// The algorithm allow-list (RFC 8725 §3.1). Default RS256 and ES256. `none` and HMAC
+    /// cannot be expressed.
+    pub fn algorithms(mut self, algs: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algs.into_iter().collect();
+        self
+    }
+
+    /// The `typ` rule (default [`TypPolicy::Strict`]).
+    pub fn typ_policy(mut self, typ: TypPolicy) -> Self {
+        self.typ = typ;
+        self
+    }
+
+    /// How `aud` is compared (default [`AudiencePolicy::Exact`]).
+    pub fn audience_policy(mut self, policy: AudiencePolicy) -> Self {
+        self.audience_policy = policy;
+        self
+    }
+
+    /// Also accepts tokens whose audience is this other resource URI (one layer in front of
+    /// several resource identifiers).
+    pub fn additional_audience(mut self, resource: impl Into<String>) -> Self {
+        self.extra_audiences.push(resource.into());
+        self
+    }
+
+    /// Clock skew allowed on `exp`/`nbf`/`iat` (default 60 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Whether `sub`, `client_id`, `iat` and `jti` are required (RFC 9068 §2.2; default on).
+    pub fn require_rfc9068_claims(mut self, on: bool) -> Self {
+        self.require_rfc9068_claims = on;
+        self
+    }
+
+    /// Accepts only tokens issued to these clients.
+    pub fn allowed_client_ids<I, S>(mut self, ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_client_ids = Some(ids.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// `scopes_supported` of the metadata. Defaults to the required scopes.
+    pub fn scopes_supported<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes_supported = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Scopes every request through this layer needs (403 `insufficient_scope` otherwise).
+    pub fn require_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// The scopes named in a 401 challenge (MCP "Scope Selection Strategy"). Defaults to the
+    /// required scopes, else `scopes_supported`.
+    pub fn challenge_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.challenge_scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The scope hierarchy (MCP 2026-07-28: servers MUST account for scope hierarchies).
+    /// Default: flat.
+    pub fn scope_hierarchy(mut self, hierarchy: impl ScopeHierarchy + 'static) -> Self {
+        self.hierarchy = Arc::new(hierarchy);
+        self
+    }
+
+    /// `resource_name` of the metadata (RFC 9728 §2, RECOMMENDED).
+    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
+        self.resource_name = Some(name.into());
+        self
+    }
+
+    /// `resource_documentation` of the metadata.
+    pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
+        self.resource_documentation = Some(url.into());
+        self
+    }
+
+    /// Cap on the token length in bytes (default 8 KiB; longer is 400 `invalid_request`).
+    pub fn max_token_len(mut self, len: usize) -> Self {
+        self.max_token_len = len;
+        self
+    }
+
+    /// Cap on a form-encoded body inspected for a forbidden `access_token` (default 64 KiB;
+    /// larger is 413).
+    pub fn max_form_body(mut self, len: usize) -> Self {
+        self.max_form_body = len;
+        self
+    }
+
+    /// Whether a 403 also lists the scopes the token holds (default on). See
+    /// [`ChallengeTemplate::with_granted_scopes_in_403`].
+    pub fn granted_scopes_in_403(mut self, on: bool) -> Self {
+        self.granted_in_403 = on;
+        self
+    }
+
+    /// Whether challenges carry `error_description` (default on; fixed texts, no token data).
+    pub fn error_description(mut self, on: bool) -> Self {
+        self.error_description = on;
+        self
+    }
+
+    /// `realm` in challenges.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// The clock, in seconds since the epoch (tests, simulations).
+    pub fn clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// **Dangerous.** Leaves the `Authorization` header on the request the inner service
+    /// sees. MCP forbids passing the token on ("MUST NOT pass through the token it received
+    /// from the MCP client"); use only when the inner service is known not to forward it.
+    pub fn dangerously_keep_authorization_header(mut self, on: bool) -> Self {
+        self.pass_authorization_header = on;
+        self
+    }
+
+    /// Builds the layer with the JWT validator.
+    pub fn build(self) -> Result<McpAuthLayer, ConfigError> {
+        let keys = self.key_source.clone().ok_or(ConfigError::NoKeySource)?;
+        let parts = self.parts()?;
+        let validator = JwtValidator::with_clock(
+            keys,
+            parts.header_policy.clone(),
+            parts.claims_policy.clone(),
+            parts.clock.clone(),
+        );
+        Ok(parts.into_layer(validator))
+    }
+
+    /// Builds the layer with a custom validator (opaque tokens, another token format). The
+    /// issuer and key settings still shape the metadata document; the validator alone decides.
+    pub fn build_with_validator<V: ValidateToken>(
+        self,
+        validator: V,
+    ) -> Result<McpAuthLayer<V>, ConfigError> {
+        Ok(self.parts()?.into_layer(validator))
+    }
+
+    fn parts(self) -> Result<Parts, ConfigError> {
+        let resource = ResourceUri::parse(&self.resource)?;
+        if self.issuers.is_empty() {
+            return Err(ConfigError::NoIssuer);
+        }
+        if let Some(bad) = self.issuers.iter().find(|i| !is_secure_url(i)) {
+            return Err(ConfigError::Issuer(bad.clone()));
+        }
+        if self.algorithms.is_empty() {
+            return Err(ConfigError::NoAlgorithms);
+        }
+        let required = ScopeSet::try_from_iter(&self.required)?;
+        if required.contains(OFFLINE_ACCESS) {
+            return Err(ConfigError::OfflineAccess);
+        }
+        let supported: Vec<String> = match self.scopes_supported {
+            Some(s) => s,
+            None => required.iter().map(|s| s.as_str().to_owned()).collect(),
+        };
+        let supported_set = ScopeSet::try_from_iter(&supported)?;
+        if supported_set.contains(OFFLINE_ACCESS) {
+            return Err(ConfigError::OfflineAccess);
+        }
+        // A required scope must be obtainable, unless a hierarchy grants it through another.
+        if let Some(s) = required
+            .iter()
+            .find(|r| !supported_set.iter().any(|s| self.hierarchy.implies(s, r)))
+        {
+            return Err(ConfigError::UnsupportedScope(s.as_str().to_owned()));
+        }
+        let challenge_scopes = match self.challenge_scopes {
+            Some(c) => ScopeSet::try_from_iter(&c)?,
+            None if !required.is_empty() => required.clone(),
+            None => supported_set,
+        };
+        if challenge_scopes.contains(OFFLINE_ACCESS) {
+            return Err(ConfigError::OfflineAccess);
+        }
+        let extra_audiences = self
+            .extra_audiences
+            .iter()
+            .map(|a| ResourceUri::parse(a))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut metadata = ProtectedResourceMetadata::new(
+            &resource,
+            if self.authorization_servers.is_empty() {
+                self.issuers.clone()
+            } else {
+                self.authorization_servers
+            },
+        );
+        metadata.scopes_supported = supported;
+        metadata.resource_name = self.resource_name;
+        metadata.resource_documentation = self.resource_documentation;
+        metadata.validate(Some(&resource))?;
+
+        let mut challenge = ChallengeTemplate::new(resource.metadata_url(), challenge_scopes)
+            .with_granted_scopes_in_403(self.granted_in_403)
+            .with_error_description(self.error_description);
+        if let Some(realm) = self.realm {
+            challenge = challenge.with_realm(realm);
+        }
+        let header_policy = HeaderPolicy {
+            algorithms: self.algorithms,
+            typ: self.typ,
+            max_token_len: self.max_token_len,
+        };
+        let mut claims_policy = ClaimsPolicy::new(resource.clone(), String::new());
+        claims_policy.issuers = self.issuers;
+        claims_policy.extra_audiences = extra_audiences;
+        claims_policy.audience_policy = self.audience_policy;
+        claims_policy.leeway = self.leeway.as_secs();
+        claims_policy.require_rfc9068_claims = self.require_rfc9068_claims;
+        claims_policy.allowed_client_ids = self.allowed_client_ids.map(Arc::from);
+        let challenge = Arc::new(challenge);
+        Ok(Parts {
+            scope_policy: Arc::new(ScopePolicy {
+                hierarchy: self.hierarchy,
+                challenge: challenge.clone(),
+            }),
+            resource,
+            challenge,
+            required,
+            metadata: Arc::new(metadata),
+            header_policy,
+            claims_policy,
+            clock: self.clock,
+            max_token_len: self.max_token_len,
+            max_form_body: self.max_form_body,
+            pass_authorization_header: self.pass_authorization_header,
+        })
+    }
+}
+
+struct Parts {
+    resource: ResourceUri,
+    challenge: Arc<ChallengeTemplate>,
+    scope_policy: Arc<ScopePolicy>,
+    required: ScopeSet,
+    metadata: Arc<ProtectedResourceMetadata>,
+    header_policy: HeaderPolicy,
+    claims_policy: ClaimsPolicy,
+    clock: Clock,
+    max_token_len: usize,
+    max_form_body: usize,
+    pass_authorization_header: bool,
+}
+
+impl Parts {
+    fn into_layer<V>(self, validator: V) -> McpAuthLayer<V> {
+        McpAuthLayer {
+            shared: Arc::new(Shared {
+                validator,
+                resource: self.resource,
+                challenge: self.challenge,
+                scope_policy: self.scope_policy,
+                required: self.required,
+                metadata: self.metadata,
+                max_token_len: self.max_token_len,
+                max_form_body: self.max_form_body,
+                pass_authorization_header: self.pass_authorization_header,
+            }),
+        }
+    }
+}

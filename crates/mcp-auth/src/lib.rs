@@ -1,0 +1,74 @@
+//! MCP authorization for axum and tower: an OAuth 2.1 resource server layer.
+//!
+//! An MCP server is an OAuth 2.1 resource server (MCP authorization, 2025-06-18 onward).
+//! [`McpAuthLayer`] makes any tower service or axum router one:
+//!
+//! - tokens only from `Authorization: Bearer` (never the query string or a form body);
+//! - RFC 9068 JWT access tokens checked against the issuer's keys: algorithm allow-list,
+//!   `typ`, `iss`, `aud` bound to this server's canonical resource URI (RFC 8707),
+//!   `exp`/`nbf`/`iat`, scopes;
+//! - RFC 6750 / RFC 9728 challenges: 401 with `resource_metadata` and `scope`, 403
+//!   `insufficient_scope`, 400 `invalid_request`, 503 when keys cannot be had;
+//! - the `Authorization` header removed before the inner service (no token passthrough);
+//! - the RFC 9728 metadata document and a CORS preset for browser clients (feature `axum`).
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Router, routing::post};
+//! use mcp_auth::{AuthContext, McpAuthLayer};
+//! use mcp_auth::core::keys::StaticKeySource;
+//!
+//! # fn keys() -> StaticKeySource { StaticKeySource::new() }
+//! # fn main() -> Result<(), mcp_auth::ConfigError> {
+//! let auth = McpAuthLayer::builder("https://mcp.example.com/mcp")
+//!     .issuer("https://auth.example.com")
+//!     .key_source(keys()) // in production: a JWKS key source (crate mcp-auth-jwks)
+//!     .scopes_supported(["mcp:read", "mcp:write"])
+//!     .require_scopes(["mcp:read"])
+//!     .build()?;
+//!
+//! let app: Router = Router::new()
+//!     .route("/mcp", post(|ctx: AuthContext| async move {
+//!         format!("hello {}", ctx.subject().unwrap_or("?"))
+//!     }))
+//!     .route_layer(auth.clone())      // unknown paths stay 404
+//!     .merge(auth.metadata_router())  // RFC 9728 documents, outside the auth layer
+//!     .layer(auth.cors());            // browser clients; preflights never gated
+//! # Ok(()) }
+//! ```
+//!
+//! # Deployment caveat
+//!
+//! The resource URI you configure is what clients must use and what tokens must name. Behind
+//! a proxy, configure the public URL (`https://mcp.example.com/mcp`), not the address the
+//! process listens on.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(clippy::exhaustive_enums)]
+
+mod context;
+#[cfg(feature = "axum")]
+mod extract;
+mod future;
+mod layer;
+mod response;
+mod service;
+mod validate;
+#[cfg(feature = "axum")]
+mod well_known;
+
+/// The pure building blocks, re-exported.
+pub use mcp_auth_core as core;
+
+pub use context::{AuthContext, ScopeError};
+#[cfg(feature = "axum")]
+pub use extract::MissingAuthContext;
+pub use future::ResponseFuture;
+pub use layer::{ConfigError, McpAuthBuilder, McpAuthLayer};
+pub use mcp_auth_core::{AuthError, ErrorKind};
+pub use service::McpAuth;
+pub use validate::{BoxValidateFuture, Clock, JwtValidator, ValidateToken};
+#[cfg(feature = "axum")]
+pub use well_known::{
+    CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, mcp_cors, protected_resource_router,
+};

@@ -12,6 +12,7 @@
 //! | [`claims`] | RFC 9068 §4, RFC 7519 §4.1, RFC 8725 §3.8–3.12 |
 //! | [`challenge`] | RFC 6750 §3, RFC 9728 §5.1 |
 //! | [`metadata`] | RFC 9728 §2–3 |
+//! | [`mcp`] | MCP transport SEP-2243 headers, per-method and per-tool scopes |
 //! | [`keys`] | the [`KeySource`](keys::KeySource) trait the I/O crates implement |
 //!
 //! Most users depend on the `mcp-auth` crate, which re-exports this one.
@@ -25,6 +26,7 @@ mod error;
 pub mod jwk;
 pub mod jws;
 pub mod keys;
+pub mod mcp;
 pub mod metadata;
 pub mod resource;
 pub mod scope;

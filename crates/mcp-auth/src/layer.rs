@@ -9,6 +9,7 @@ use mcp_auth_core::claims::ClaimsPolicy;
 use mcp_auth_core::credentials::DEFAULT_MAX_TOKEN_LEN;
 use mcp_auth_core::jws::{Algorithm, HeaderPolicy, TypPolicy};
 use mcp_auth_core::keys::KeySource;
+use mcp_auth_core::mcp::McpPolicy;
 use mcp_auth_core::metadata::{MetadataError, ProtectedResourceMetadata, is_secure_url};
 use mcp_auth_core::resource::{AudiencePolicy, ResourceUri, ResourceUriError};
 use mcp_auth_core::scope::{FlatScopes, InvalidScope, OFFLINE_ACCESS, ScopeHierarchy, ScopeSet};
@@ -63,6 +64,9 @@ pub(crate) struct Shared<V> {
     pub(crate) max_token_len: usize,
     pub(crate) max_form_body: usize,
     pub(crate) pass_authorization_header: bool,
+    pub(crate) mcp_policy: Option<Arc<McpPolicy>>,
+    pub(crate) max_body: usize,
+    pub(crate) trust_mcp_headers: bool,
 }
 
 /// Applies MCP authorization to a service. See the [crate docs](crate) for an example.
@@ -154,6 +158,9 @@ pub struct McpAuthBuilder {
     max_token_len: usize,
     max_form_body: usize,
     pass_authorization_header: bool,
+    mcp_policy: Option<McpPolicy>,
+    max_body: usize,
+    trust_mcp_headers: bool,
     granted_in_403: bool,
     error_description: bool,
     realm: Option<String>,
@@ -192,6 +199,9 @@ impl McpAuthBuilder {
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             max_form_body: 64 * 1024,
             pass_authorization_header: false,
+            mcp_policy: None,
+            max_body: 1024 * 1024,
+            trust_mcp_headers: false,
             granted_in_403: true,
             error_description: true,
             realm: None,
@@ -331,6 +341,32 @@ impl McpAuthBuilder {
         self
     }
 
+    /// Per-method and per-tool scopes (see [`McpPolicy`]). With a policy, the JSON-RPC body
+    /// of each POST is read (up to [`max_body`](Self::max_body), else 413), classified,
+    /// cross-checked with the `Mcp-Method`/`Mcp-Name` headers (400 with JSON-RPC error -32020
+    /// on a mismatch) and handed to the inner service unchanged. GET and DELETE requests are
+    /// not buffered and need the policy's default scopes.
+    pub fn mcp_policy(mut self, policy: McpPolicy) -> Self {
+        self.mcp_policy = Some(policy);
+        self
+    }
+
+    /// Cap on a JSON-RPC body read for [`mcp_policy`](Self::mcp_policy) (default 1 MiB).
+    pub fn max_body(mut self, len: usize) -> Self {
+        self.max_body = len;
+        self
+    }
+
+    /// Classify from the `Mcp-Method`/`Mcp-Name` headers alone when they are present,
+    /// without reading the body (default off). Only safe when the inner MCP server rejects
+    /// requests whose headers disagree with their body, as the transport spec requires of
+    /// servers that process the body (rmcp does for protocol versions that define the
+    /// headers). Requests without the headers are still classified from the body.
+    pub fn trust_mcp_headers(mut self, on: bool) -> Self {
+        self.trust_mcp_headers = on;
+        self
+    }
+
     /// Whether a 403 also lists the scopes the token holds (default on). See
     /// [`ChallengeTemplate::with_granted_scopes_in_403`].
     pub fn granted_scopes_in_403(mut self, on: bool) -> Self {
@@ -424,6 +460,13 @@ impl McpAuthBuilder {
         if challenge_scopes.contains(OFFLINE_ACCESS) {
             return Err(ConfigError::OfflineAccess);
         }
+        if let Some(p) = &self.mcp_policy
+            && p.requirement(&mcp_auth_core::mcp::Classification::Uncertain)
+                .all_scopes()
+                .contains(OFFLINE_ACCESS)
+        {
+            return Err(ConfigError::OfflineAccess);
+        }
         let extra_audiences = self
             .extra_audiences
             .iter()
@@ -477,6 +520,9 @@ impl McpAuthBuilder {
             max_token_len: self.max_token_len,
             max_form_body: self.max_form_body,
             pass_authorization_header: self.pass_authorization_header,
+            mcp_policy: self.mcp_policy.map(Arc::new),
+            max_body: self.max_body,
+            trust_mcp_headers: self.trust_mcp_headers,
         })
     }
 }
@@ -493,6 +539,9 @@ struct Parts {
     max_token_len: usize,
     max_form_body: usize,
     pass_authorization_header: bool,
+    mcp_policy: Option<Arc<McpPolicy>>,
+    max_body: usize,
+    trust_mcp_headers: bool,
 }
 
 impl Parts {
@@ -508,6 +557,9 @@ impl Parts {
                 max_token_len: self.max_token_len,
                 max_form_body: self.max_form_body,
                 pass_authorization_header: self.pass_authorization_header,
+                mcp_policy: self.mcp_policy,
+                max_body: self.max_body,
+                trust_mcp_headers: self.trust_mcp_headers,
             }),
         }
     }

@@ -10,7 +10,12 @@ use http::{Method, Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 use mcp_auth_core::AuthError;
+use mcp_auth_core::challenge::ChallengeTemplate;
 use mcp_auth_core::credentials::{self, form_body_has_access_token, is_form_body};
+use mcp_auth_core::mcp::{
+    Classification, HEADER_MISMATCH_CODE, HeaderMismatch, McpHeaders, Requirement, classify,
+};
+use mcp_auth_core::scope::ScopeSet;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -67,7 +72,7 @@ where
     V: ValidateToken,
     B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    ResBody: Default + Send + 'static,
+    ResBody: Default + From<Bytes> + Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -104,37 +109,20 @@ where
     V: ValidateToken,
     B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    ResBody: Default,
+    ResBody: Default + From<Bytes>,
 {
     // CORS preflights carry no credentials and must never be gated.
     if is_cors_preflight(&req) {
         return Ok(req);
     }
     let (mut parts, body) = req.into_parts();
-    let reject = |e: AuthError, granted| {
-        tracing::debug!(
-            target: "mcp_auth::rejection",
-            kind = ?e.kind(),
-            reason = e.description(),
-            "request rejected"
-        );
-        let challenge = shared.challenge.render(&e, granted);
-        rejection(e, challenge)
-    };
+    let reject = |e: AuthError, granted: Option<&ScopeSet>| reject(&shared.challenge, e, granted);
 
     // RFC 6750 §2.2 / MCP: a token in a form body is refused, never used.
     let body = if is_form_body(&parts) {
-        let bytes = match Limited::new(body, shared.max_form_body).collect().await {
-            Ok(c) => c.to_bytes(),
-            Err(e) => {
-                let err = if e.is::<http_body_util::LengthLimitError>() {
-                    AuthError::payload_too_large()
-                } else {
-                    AuthError::invalid_request("request body could not be read")
-                };
-                return Err(reject(err, None));
-            }
-        };
+        let bytes = read_capped(body, shared.max_form_body)
+            .await
+            .map_err(|e| reject(e, None))?;
         if form_body_has_access_token(&bytes) {
             return Err(reject(
                 AuthError::invalid_request(
@@ -157,10 +145,27 @@ where
         Ok(ctx) => ctx.with_policy(shared.scope_policy.clone()),
         Err(e) => return Err(reject(e, None)),
     };
-    if !ctx.has_scopes(&shared.required) {
-        let missing = shared.required.clone();
+    let (requirement, body) = match &shared.mcp_policy {
+        None => (Requirement::all_of(shared.required.clone()), body),
+        Some(policy) => {
+            let (classification, body) = classify_request(&shared, &parts, body)
+                .await
+                .map_err(|r| r.into_response(&shared.challenge))?;
+            let need = match classification {
+                Some(c) => policy.requirement(&c),
+                None => policy.default_requirement().clone(),
+            };
+            (
+                Requirement::all_of(shared.required.clone()).and(&need),
+                body,
+            )
+        }
+    };
+    let hierarchy = shared.scope_policy.hierarchy.as_ref();
+    if !requirement.is_satisfied_by(ctx.scopes(), hierarchy) {
+        let needed = requirement.challenge_scopes(ctx.scopes(), hierarchy);
         return Err(reject(
-            AuthError::insufficient_scope(missing),
+            AuthError::insufficient_scope(needed),
             Some(ctx.scopes()),
         ));
     }
@@ -178,4 +183,98 @@ where
     }
     parts.extensions.insert(ctx);
     Ok(Request::from_parts(parts, body))
+}
+
+/// A rejection: logged at `debug` with a fixed target, rendered with the layer's challenge.
+fn reject<R: Default>(
+    challenge: &ChallengeTemplate,
+    e: AuthError,
+    granted: Option<&ScopeSet>,
+) -> Response<R> {
+    tracing::debug!(
+        target: "mcp_auth::rejection",
+        kind = ?e.kind(),
+        reason = e.description(),
+        "request rejected"
+    );
+    let value = challenge.render(&e, granted);
+    rejection(e, value)
+}
+
+/// Reads a body up to `cap` bytes: 413 beyond it, 400 if it cannot be read.
+async fn read_capped<B>(body: B, cap: usize) -> Result<Bytes, AuthError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match Limited::new(body, cap).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(AuthError::payload_too_large()),
+        Err(_) => Err(AuthError::invalid_request("request body could not be read")),
+    }
+}
+
+enum ClassifyRejection {
+    Auth(AuthError),
+    Mismatch(HeaderMismatch),
+}
+
+impl ClassifyRejection {
+    fn into_response<R>(self, challenge: &ChallengeTemplate) -> Response<R>
+    where
+        R: Default + From<Bytes>,
+    {
+        match self {
+            Self::Auth(e) => reject(challenge, e, None),
+            Self::Mismatch(m) => header_mismatch_response(m),
+        }
+    }
+}
+
+/// What the request does: `None` for requests that carry no JSON-RPC message (GET streams,
+/// DELETE), which are never buffered.
+async fn classify_request<V, B>(
+    shared: &Shared<V>,
+    parts: &http::request::Parts,
+    body: B,
+) -> Result<(Option<Classification>, B), ClassifyRejection>
+where
+    B: Body<Data = Bytes> + From<Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if parts.method != Method::POST {
+        return Ok((None, body));
+    }
+    let headers = McpHeaders::from_headers(&parts.headers).map_err(ClassifyRejection::Mismatch)?;
+    if shared.trust_mcp_headers
+        && let Some(op) = headers.operation()
+    {
+        return Ok((Some(Classification::Operations(vec![op])), body));
+    }
+    let bytes = read_capped(body, shared.max_body)
+        .await
+        .map_err(ClassifyRejection::Auth)?;
+    let c = classify(&headers, &bytes).map_err(ClassifyRejection::Mismatch)?;
+    Ok((Some(c), B::from(bytes)))
+}
+
+/// MCP transport (2026-07-28, "Server Validation"): a header/body mismatch is HTTP 400 with
+/// JSON-RPC error -32020.
+fn header_mismatch_response<R: From<Bytes>>(m: HeaderMismatch) -> Response<R> {
+    tracing::debug!(target: "mcp_auth::rejection", reason = m.reason, "Mcp-Method/Mcp-Name mismatch");
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": m.id,
+        "error": {"code": HEADER_MISMATCH_CODE, "message": m.reason},
+    });
+    let mut res = Response::new(R::from(Bytes::from(body.to_string())));
+    *res.status_mut() = http::StatusCode::BAD_REQUEST;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    res.extensions_mut().insert(AuthError::invalid_request(
+        "Mcp-Method or Mcp-Name header does not match the body",
+    ));
+    res
 }

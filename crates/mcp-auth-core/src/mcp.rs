@@ -1,0 +1,724 @@
+//! MCP-aware authorization: which JSON-RPC operation a request performs, and which scopes it
+//! needs.
+//!
+//! - Operation detection: the MCP 2026-07-28 transport headers `Mcp-Method` and `Mcp-Name`
+//!   (SEP-2243), cross-checked against the JSON-RPC body. Servers that process the body
+//!   "MUST reject requests where the values specified in the headers do not match" (HTTP 400,
+//!   JSON-RPC error -32020; transport "Server Validation"). Older clients send no headers and
+//!   are classified from the body alone.
+//! - Scopes: a [`McpPolicy`] of default, per-method and per-name (tool, resource URI, prompt)
+//!   [`Requirement`]s, honouring a scope hierarchy (MCP 2026-07-28: servers MUST account for
+//!   scope hierarchies). Unknown names and bodies that cannot be classified with certainty
+//!   fail closed.
+
+use crate::scope::{ScopeHierarchy, ScopeSet};
+use base64::Engine;
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// The `Mcp-Method` header (SEP-2243).
+pub const HEADER_MCP_METHOD: &str = "mcp-method";
+/// The `Mcp-Name` header (SEP-2243).
+pub const HEADER_MCP_NAME: &str = "mcp-name";
+/// JSON-RPC error code for a header/body mismatch (MCP 2026-07-28 transport).
+pub const HEADER_MISMATCH_CODE: i32 = -32020;
+
+/// Methods whose name is `params.name`.
+const NAME_FROM_NAME: [&str; 2] = ["tools/call", "prompts/get"];
+/// Methods whose name is `params.uri`.
+const NAME_FROM_URI: [&str; 3] = [
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
+
+/// Whether `method` carries a name (a tool, prompt or resource URI).
+pub fn method_has_name(method: &str) -> bool {
+    NAME_FROM_NAME.contains(&method) || NAME_FROM_URI.contains(&method)
+}
+
+/// One JSON-RPC request or notification, as far as authorization cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Operation {
+    /// The JSON-RPC method.
+    pub method: String,
+    /// The tool or prompt name, or the resource URI, for methods that have one.
+    pub name: Option<String>,
+}
+
+/// What a request does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Classification {
+    /// These operations (one for a plain request, several for a JSON-RPC batch; empty when
+    /// the body only holds responses to server requests).
+    Operations(Vec<Operation>),
+    /// Not classifiable with certainty (not JSON, not JSON-RPC): needs every scope any
+    /// operation needs.
+    Uncertain,
+}
+
+/// The `Mcp-Method`/`Mcp-Name` headers disagree with the body, or are malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct HeaderMismatch {
+    /// Fixed description.
+    pub reason: &'static str,
+    /// The JSON-RPC `id` of the request, for the error response (`null` if none).
+    pub id: serde_json::Value,
+}
+
+/// The values of the SEP-2243 headers of a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct McpHeaders {
+    /// `Mcp-Method`.
+    pub method: Option<String>,
+    /// `Mcp-Name`, decoded from its `=?base64?…?=` form if needed.
+    pub name: Option<String>,
+}
+
+impl McpHeaders {
+    /// Reads the headers. Duplicates, non-visible characters and bad base64 are a mismatch.
+    pub fn from_headers(headers: &http::HeaderMap) -> Result<Self, HeaderMismatch> {
+        let one = |name: &str| -> Result<Option<String>, HeaderMismatch> {
+            let mut it = headers.get_all(name).iter();
+            let Some(v) = it.next() else { return Ok(None) };
+            if it.next().is_some() {
+                return Err(mismatch("duplicate Mcp-Method or Mcp-Name header"));
+            }
+            v.to_str()
+                .map(|s| Some(s.trim().to_owned()))
+                .map_err(|_| mismatch("Mcp-Method or Mcp-Name header has invalid characters"))
+        };
+        let method = one(HEADER_MCP_METHOD)?;
+        let name = match one(HEADER_MCP_NAME)? {
+            Some(raw) => Some(decode_header_value(&raw)?),
+            None => None,
+        };
+        Ok(Self { method, name })
+    }
+
+    /// Whether neither header is present.
+    pub fn is_empty(&self) -> bool {
+        self.method.is_none() && self.name.is_none()
+    }
+
+    /// The operation the headers alone describe, if `Mcp-Method` is present.
+    pub fn operation(&self) -> Option<Operation> {
+        self.method.as_ref().map(|m| Operation {
+            method: m.clone(),
+            name: self.name.clone(),
+        })
+    }
+}
+
+fn mismatch(reason: &'static str) -> HeaderMismatch {
+    HeaderMismatch {
+        reason,
+        id: serde_json::Value::Null,
+    }
+}
+
+/// SEP-2243 value encoding: `=?base64?<standard base64 of UTF-8>?=`, else the raw value.
+fn decode_header_value(raw: &str) -> Result<String, HeaderMismatch> {
+    match raw
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| mismatch("Mcp-Name header is not valid base64")),
+        None => Ok(raw.to_owned()),
+    }
+}
+
+#[derive(Deserialize)]
+struct RawMessage<'a> {
+    #[serde(borrow, default)]
+    method: Option<Cow<'a, str>>,
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(borrow, default)]
+    params: Option<RawParams<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawParams<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    uri: Option<Cow<'a, str>>,
+}
+
+impl RawMessage<'_> {
+    fn operation(&self) -> Option<Operation> {
+        let method = self.method.as_deref()?;
+        let name = self.params.as_ref().and_then(|p| {
+            if NAME_FROM_NAME.contains(&method) {
+                p.name.as_deref()
+            } else if NAME_FROM_URI.contains(&method) {
+                p.uri.as_deref()
+            } else {
+                None
+            }
+        });
+        Some(Operation {
+            method: method.to_owned(),
+            name: name.map(str::to_owned),
+        })
+    }
+}
+
+/// Classifies a JSON-RPC body and cross-checks it with the SEP-2243 headers.
+///
+/// `Err` only for a header/body disagreement (answer 400, JSON-RPC -32020). A body that is
+/// not JSON-RPC gives [`Classification::Uncertain`] (the inner service reports the parse
+/// error; the layer demands every scope first).
+pub fn classify(headers: &McpHeaders, body: &[u8]) -> Result<Classification, HeaderMismatch> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    let messages: Vec<RawMessage<'_>> = match first {
+        Some(b'{') => match serde_json::from_slice::<RawMessage<'_>>(body) {
+            Ok(m) => vec![m],
+            Err(_) => return uncertain(headers),
+        },
+        Some(b'[') => match serde_json::from_slice::<Vec<RawMessage<'_>>>(body) {
+            Ok(v) if !v.is_empty() => v,
+            _ => return uncertain(headers),
+        },
+        _ => return uncertain(headers),
+    };
+    let ops: Vec<Operation> = messages.iter().filter_map(RawMessage::operation).collect();
+    if !headers.is_empty() {
+        let id = match messages.as_slice() {
+            [m] => m.id.clone().unwrap_or(serde_json::Value::Null),
+            _ => serde_json::Value::Null,
+        };
+        let fail = |reason| {
+            Err(HeaderMismatch {
+                reason,
+                id: id.clone(),
+            })
+        };
+        let Some(h_method) = headers.method.as_deref() else {
+            return fail("Mcp-Name header without Mcp-Method");
+        };
+        // Every message must be the operation the headers name (responses have no method).
+        if ops.len() != messages.len() {
+            return fail("Mcp-Method header does not match the body");
+        }
+        for op in &ops {
+            if op.method != h_method {
+                return fail("Mcp-Method header does not match the body method");
+            }
+            if op.name.as_deref() != headers.name.as_deref() {
+                return fail("Mcp-Name header does not match the body");
+            }
+        }
+    }
+    Ok(Classification::Operations(ops))
+}
+
+fn uncertain(_headers: &McpHeaders) -> Result<Classification, HeaderMismatch> {
+    // Headers cannot be checked against a body that is not JSON-RPC, so they are not trusted.
+    Ok(Classification::Uncertain)
+}
+
+/// A scope requirement: any one of several alternatives, each a set of scopes all needed.
+///
+/// `Requirement::all_of(["a", "b"])` needs both; `Requirement::any_of([["a"], ["b"]])` needs
+/// either. [`Requirement::none`] is always satisfied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    alternatives: Vec<ScopeSet>,
+}
+
+/// Cap on the alternatives of a combined requirement; beyond it the requirement keeps the
+/// first alternatives only (stricter, never looser).
+const MAX_ALTERNATIVES: usize = 16;
+
+impl Requirement {
+    /// Always satisfied.
+    pub fn none() -> Self {
+        Self {
+            alternatives: vec![ScopeSet::new()],
+        }
+    }
+
+    /// All of `scopes`.
+    pub fn all_of(scopes: ScopeSet) -> Self {
+        Self {
+            alternatives: vec![scopes],
+        }
+    }
+
+    /// Any one of `alternatives` (each all-of). The first is the preferred one, named in
+    /// challenges when none is satisfied. An empty list is never satisfiable.
+    pub fn any_of(alternatives: Vec<ScopeSet>) -> Self {
+        Self { alternatives }
+    }
+
+    /// The alternatives.
+    pub fn alternatives(&self) -> &[ScopeSet] {
+        &self.alternatives
+    }
+
+    /// Both `self` and `other`.
+    #[must_use]
+    pub fn and(&self, other: &Self) -> Self {
+        let mut alternatives = Vec::new();
+        'outer: for a in &self.alternatives {
+            for b in &other.alternatives {
+                let u = a.union(b);
+                if !alternatives.contains(&u) {
+                    alternatives.push(u);
+                }
+                if alternatives.len() >= MAX_ALTERNATIVES {
+                    break 'outer;
+                }
+            }
+        }
+        Self { alternatives }
+    }
+
+    /// Whether `granted` satisfies one alternative under `hierarchy`.
+    pub fn is_satisfied_by(&self, granted: &ScopeSet, hierarchy: &dyn ScopeHierarchy) -> bool {
+        self.alternatives
+            .iter()
+            .any(|alt| granted.satisfies(alt, hierarchy))
+    }
+
+    /// The scopes to name in a 403: every scope of the alternative that needs the fewest
+    /// scopes the token lacks (the first on a tie). MCP 2026-07-28: "include all scopes
+    /// required for the current operation in a single challenge".
+    pub fn challenge_scopes(&self, granted: &ScopeSet, hierarchy: &dyn ScopeHierarchy) -> ScopeSet {
+        self.alternatives
+            .iter()
+            .min_by_key(|alt| granted.missing(alt, hierarchy).len())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Every scope named in any alternative.
+    pub fn all_scopes(&self) -> ScopeSet {
+        self.alternatives
+            .iter()
+            .fold(ScopeSet::new(), |acc, a| acc.union(a))
+    }
+}
+
+/// Per-operation scope policy for an MCP endpoint.
+///
+/// The requirement of an operation is `default` and its method's requirement and, for a
+/// named operation, its name's requirement. For a method with at least one name rule, names
+/// without a rule get [`unknown_names`](McpPolicyBuilder::unknown_names) (by default every
+/// scope the policy names anywhere: fail closed).
+///
+/// ```
+/// use mcp_auth_core::mcp::{Classification, McpPolicy, Operation};
+/// use mcp_auth_core::scope::{FlatScopes, ScopeSet};
+/// let policy = McpPolicy::builder()
+///     .default_scopes(["mcp:read"])
+///     .tool("add_note", ["mcp:write"])
+///     .build()
+///     .unwrap();
+/// let call = McpPolicy::operation("tools/call", Some("add_note"));
+/// let need = policy.requirement(&Classification::Operations(vec![call]));
+/// let granted = ScopeSet::parse("mcp:read").unwrap();
+/// assert!(!need.is_satisfied_by(&granted, &FlatScopes));
+/// assert_eq!(need.challenge_scopes(&granted, &FlatScopes).to_string(), "mcp:read mcp:write");
+/// ```
+#[derive(Debug, Clone)]
+pub struct McpPolicy {
+    default: Requirement,
+    methods: BTreeMap<String, Requirement>,
+    names: BTreeMap<(String, String), Requirement>,
+    unknown_names: Requirement,
+    strongest: Requirement,
+}
+
+/// Builder of [`McpPolicy`].
+#[derive(Debug, Default)]
+#[must_use]
+pub struct McpPolicyBuilder {
+    default: Vec<Vec<String>>,
+    methods: Vec<(String, Vec<Vec<String>>)>,
+    names: Vec<(String, String, Vec<Vec<String>>)>,
+    unknown_names: Option<Vec<Vec<String>>>,
+}
+
+fn strings<I, S>(scopes: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    scopes.into_iter().map(|s| s.as_ref().to_owned()).collect()
+}
+
+impl McpPolicyBuilder {
+    /// Scopes every MCP message needs.
+    pub fn default_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.default = vec![strings(scopes)];
+        self
+    }
+
+    /// Scopes a JSON-RPC method needs (all of them).
+    pub fn method<I, S>(mut self, method: &str, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.methods
+            .push((method.to_owned(), vec![strings(scopes)]));
+        self
+    }
+
+    /// A method that needs any one of several scope sets.
+    pub fn method_any_of(mut self, method: &str, alternatives: Vec<Vec<&str>>) -> Self {
+        self.methods.push((
+            method.to_owned(),
+            alternatives.into_iter().map(strings).collect(),
+        ));
+        self
+    }
+
+    /// Scopes a named operation needs: `method` is `tools/call`, `prompts/get` or a
+    /// `resources/*` method; `name` the tool or prompt name or the resource URI.
+    pub fn name<I, S>(mut self, method: &str, name: &str, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.names
+            .push((method.to_owned(), name.to_owned(), vec![strings(scopes)]));
+        self
+    }
+
+    /// A named operation that needs any one of several scope sets.
+    pub fn name_any_of(mut self, method: &str, name: &str, alternatives: Vec<Vec<&str>>) -> Self {
+        self.names.push((
+            method.to_owned(),
+            name.to_owned(),
+            alternatives.into_iter().map(strings).collect(),
+        ));
+        self
+    }
+
+    /// Scopes a tool needs (`tools/call` with this name).
+    pub fn tool<I, S>(self, tool: &str, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.name("tools/call", tool, scopes)
+    }
+
+    /// Scopes a prompt needs (`prompts/get`).
+    pub fn prompt<I, S>(self, prompt: &str, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.name("prompts/get", prompt, scopes)
+    }
+
+    /// Scopes reading a resource needs (`resources/read`, `subscribe`, `unsubscribe`).
+    pub fn resource<I, S>(mut self, uri: &str, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let scopes = strings(scopes);
+        for m in NAME_FROM_URI {
+            self = self.name(m, uri, scopes.iter());
+        }
+        self
+    }
+
+    /// What names without a rule need, for methods that have name rules. Default: every
+    /// scope the policy names (fail closed).
+    pub fn unknown_names<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.unknown_names = Some(vec![strings(scopes)]);
+        self
+    }
+
+    /// Validates the scopes and builds.
+    pub fn build(self) -> Result<McpPolicy, crate::scope::InvalidScope> {
+        let req = |alts: Vec<Vec<String>>| -> Result<Requirement, crate::scope::InvalidScope> {
+            if alts.is_empty() {
+                return Ok(Requirement::none());
+            }
+            Ok(Requirement::any_of(
+                alts.iter()
+                    .map(ScopeSet::try_from_iter)
+                    .collect::<Result<_, _>>()?,
+            ))
+        };
+        let default = req(self.default)?;
+        let mut methods = BTreeMap::new();
+        for (m, alts) in self.methods {
+            methods.insert(m, req(alts)?);
+        }
+        let mut names = BTreeMap::new();
+        for (m, n, alts) in self.names {
+            names.insert((m, n), req(alts)?);
+        }
+        let everything = methods
+            .values()
+            .chain(names.values())
+            .chain(std::iter::once(&default))
+            .fold(ScopeSet::new(), |acc, r| acc.union(&r.all_scopes()));
+        let unknown_names = match self.unknown_names {
+            Some(alts) => req(alts)?,
+            None => Requirement::all_of(everything.clone()),
+        };
+        let strongest = Requirement::all_of(everything.union(&unknown_names.all_scopes()));
+        Ok(McpPolicy {
+            default,
+            methods,
+            names,
+            unknown_names,
+            strongest,
+        })
+    }
+}
+
+impl McpPolicy {
+    /// Starts a builder.
+    pub fn builder() -> McpPolicyBuilder {
+        McpPolicyBuilder::default()
+    }
+
+    /// An operation (for tests and custom classifiers).
+    pub fn operation(method: &str, name: Option<&str>) -> Operation {
+        Operation {
+            method: method.to_owned(),
+            name: name.map(str::to_owned),
+        }
+    }
+
+    /// What every message needs.
+    pub fn default_requirement(&self) -> &Requirement {
+        &self.default
+    }
+
+    /// What one operation needs.
+    pub fn operation_requirement(&self, op: &Operation) -> Requirement {
+        let mut r = self.default.clone();
+        if let Some(m) = self.methods.get(&op.method) {
+            r = r.and(m);
+        }
+        if method_has_name(&op.method) {
+            let has_rules = self.names.keys().any(|(m, _)| *m == op.method);
+            let by_name = op
+                .name
+                .as_ref()
+                .and_then(|n| self.names.get(&(op.method.clone(), n.clone())));
+            match (by_name, has_rules) {
+                (Some(n), _) => r = r.and(n),
+                (None, true) => r = r.and(&self.unknown_names),
+                (None, false) => {}
+            }
+        }
+        r
+    }
+
+    /// What a classified request needs: every operation's requirement (a batch needs them
+    /// all); [`Classification::Uncertain`] needs every scope the policy names.
+    pub fn requirement(&self, c: &Classification) -> Requirement {
+        match c {
+            Classification::Uncertain => self.strongest.clone(),
+            Classification::Operations(ops) => ops.iter().fold(self.default.clone(), |acc, op| {
+                acc.and(&self.operation_requirement(op))
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::{FlatScopes, ImpliedScopes};
+
+    fn h(method: Option<&str>, name: Option<&str>) -> McpHeaders {
+        McpHeaders {
+            method: method.map(str::to_owned),
+            name: name.map(str::to_owned),
+        }
+    }
+
+    fn ops(c: Result<Classification, HeaderMismatch>) -> Vec<(String, Option<String>)> {
+        match c {
+            Ok(Classification::Operations(v)) => {
+                v.into_iter().map(|o| (o.method, o.name)).collect()
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const CALL: &[u8] = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"add_note","arguments":{"text":"hi","nested":{"name":"decoy"}}}}"#;
+
+    #[test]
+    fn body_only() {
+        assert_eq!(
+            ops(classify(&h(None, None), CALL)),
+            vec![("tools/call".into(), Some("add_note".into()))]
+        );
+        let read = br#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"notes://list","name":"x"}}"#;
+        assert_eq!(
+            ops(classify(&h(None, None), read)),
+            vec![("resources/read".into(), Some("notes://list".into()))]
+        );
+        let list = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"name":"ignored"}}"#;
+        assert_eq!(
+            ops(classify(&h(None, None), list)),
+            vec![("tools/list".into(), None)]
+        );
+    }
+
+    #[test]
+    fn headers_and_body() {
+        assert!(classify(&h(Some("tools/call"), Some("add_note")), CALL).is_ok());
+        let e = classify(&h(Some("tools/call"), Some("whoami")), CALL).unwrap_err();
+        assert_eq!(
+            (e.reason, e.id.clone()),
+            (
+                "Mcp-Name header does not match the body",
+                serde_json::json!(7)
+            )
+        );
+        assert!(classify(&h(Some("tools/list"), None), CALL).is_err());
+        assert!(classify(&h(Some("tools/call"), None), CALL).is_err());
+        assert!(classify(&h(None, Some("add_note")), CALL).is_err());
+        let list = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+        assert!(classify(&h(Some("tools/list"), Some("x")), list).is_err());
+        assert!(classify(&h(Some("tools/list"), None), list).is_ok());
+    }
+
+    #[test]
+    fn batch_notification_response_and_junk() {
+        let batch = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"a"}}]"#;
+        assert_eq!(ops(classify(&h(None, None), batch)).len(), 2);
+        let note = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+        assert_eq!(
+            ops(classify(&h(None, None), note)),
+            vec![("notifications/initialized".into(), None)]
+        );
+        let resp = br#"{"jsonrpc":"2.0","id":3,"result":{}}"#;
+        assert_eq!(ops(classify(&h(None, None), resp)), vec![]);
+        assert!(classify(&h(Some("tools/list"), None), resp).is_err());
+        for junk in [
+            &b"not json"[..],
+            b"",
+            b"[]",
+            b"{\"method\":",
+            b"42",
+            b"{\"method\":5}",
+        ] {
+            assert_eq!(
+                classify(&h(None, None), junk),
+                Ok(Classification::Uncertain),
+                "{junk:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_decoding() {
+        let mut hm = http::HeaderMap::new();
+        hm.insert("mcp-method", "tools/call".parse().unwrap());
+        hm.insert("mcp-name", "=?base64?YWRkX25vdGU=?=".parse().unwrap());
+        let parsed = McpHeaders::from_headers(&hm).unwrap();
+        assert_eq!(parsed.name.as_deref(), Some("add_note"));
+        hm.insert("mcp-name", "=?base64?!!?=".parse().unwrap());
+        assert!(McpHeaders::from_headers(&hm).is_err());
+        hm.insert("mcp-name", "a".parse().unwrap());
+        hm.append("mcp-name", "b".parse().unwrap());
+        assert!(McpHeaders::from_headers(&hm).is_err());
+    }
+
+    fn policy() -> McpPolicy {
+        McpPolicy::builder()
+            .default_scopes(["mcp:read"])
+            .tool("add_note", ["mcp:write"])
+            .tool("admin_reset_notes", ["mcp:admin"])
+            .name_any_of(
+                "tools/call",
+                "export",
+                vec![vec!["export:all"], vec!["mcp:admin"]],
+            )
+            .build()
+            .unwrap()
+    }
+
+    fn need(c: Classification) -> Requirement {
+        policy().requirement(&c)
+    }
+
+    fn s(x: &str) -> ScopeSet {
+        ScopeSet::parse(x).unwrap()
+    }
+
+    #[test]
+    fn policy_requirements() {
+        let call =
+            |n: &str| Classification::Operations(vec![McpPolicy::operation("tools/call", Some(n))]);
+        assert!(need(call("add_note")).is_satisfied_by(&s("mcp:read mcp:write"), &FlatScopes));
+        assert!(!need(call("add_note")).is_satisfied_by(&s("mcp:write"), &FlatScopes));
+        // any-of
+        assert!(need(call("export")).is_satisfied_by(&s("mcp:read export:all"), &FlatScopes));
+        assert!(need(call("export")).is_satisfied_by(&s("mcp:read mcp:admin"), &FlatScopes));
+        assert!(!need(call("export")).is_satisfied_by(&s("mcp:read mcp:write"), &FlatScopes));
+        // unknown tool: fail closed
+        let unknown = need(call("nope"));
+        assert!(!unknown.is_satisfied_by(&s("mcp:read mcp:write"), &FlatScopes));
+        assert_eq!(
+            unknown.challenge_scopes(&s("mcp:read"), &FlatScopes),
+            s("export:all mcp:admin mcp:read mcp:write")
+        );
+        // methods without name rules: default only
+        let prompt =
+            Classification::Operations(vec![McpPolicy::operation("prompts/get", Some("p"))]);
+        assert!(need(prompt).is_satisfied_by(&s("mcp:read"), &FlatScopes));
+        // uncertain: everything
+        assert_eq!(
+            need(Classification::Uncertain).alternatives(),
+            &[s("export:all mcp:admin mcp:read mcp:write")]
+        );
+        // batch: union
+        let batch = Classification::Operations(vec![
+            McpPolicy::operation("tools/call", Some("add_note")),
+            McpPolicy::operation("tools/call", Some("admin_reset_notes")),
+        ]);
+        assert_eq!(
+            need(batch).challenge_scopes(&s("mcp:read"), &FlatScopes),
+            s("mcp:admin mcp:read mcp:write")
+        );
+    }
+
+    #[test]
+    fn hierarchy_satisfies_policy() {
+        let h = ImpliedScopes::builder()
+            .implies("mcp:admin", ["mcp:write"])
+            .implies("mcp:write", ["mcp:read"])
+            .build()
+            .unwrap();
+        let c =
+            Classification::Operations(vec![McpPolicy::operation("tools/call", Some("add_note"))]);
+        assert!(need(c.clone()).is_satisfied_by(&s("mcp:admin"), &h));
+        assert!(need(c.clone()).is_satisfied_by(&s("mcp:write"), &h));
+        assert!(!need(c).is_satisfied_by(&s("mcp:read"), &h));
+    }
+}

@@ -10,6 +10,7 @@ use aws_lc_rs::signature::ParsedPublicKey;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use std::fmt;
 use std::sync::Arc;
 
@@ -55,6 +56,7 @@ pub enum JwkError {
 pub struct VerifyingKey {
     kid: Option<String>,
     family: KeyFamily,
+    fingerprint: [u8; 32],
     parsed: Vec<(Algorithm, ParsedPublicKey)>,
 }
 
@@ -67,6 +69,12 @@ impl VerifyingKey {
     /// The key family.
     pub fn family(&self) -> KeyFamily {
         self.family
+    }
+
+    /// SHA-256 over the key's `kid`, family, public key material and algorithms: equal for
+    /// the same key however often its key set is re-fetched, different once anything changes.
+    pub fn fingerprint(&self) -> &[u8; 32] {
+        &self.fingerprint
     }
 
     /// Whether this key may verify `alg`.
@@ -223,9 +231,17 @@ impl RawJwk {
                     .map_err(|_| JwkError::InvalidKey("public key rejected by the crypto library"))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let mut h = Sha256::new();
+        h.update(self.kid.as_deref().unwrap_or_default().as_bytes());
+        h.update([0, family as u8]);
+        h.update(&material);
+        for (a, _) in &parsed {
+            h.update([*a as u8]);
+        }
         Ok(VerifyingKey {
             kid: self.kid,
             family,
+            fingerprint: h.finalize().into(),
             parsed,
         })
     }
@@ -349,9 +365,14 @@ impl KeySet {
         self.get(kid).is_some()
     }
 
-    /// Whether this exact key (same allocation) is still in the set.
-    pub fn contains(&self, key: &Arc<VerifyingKey>) -> bool {
-        self.keys.iter().any(|k| Arc::ptr_eq(k, key))
+    /// Whether this key (same [`fingerprint`](VerifyingKey::fingerprint)) is in the set.
+    pub fn contains(&self, key: &VerifyingKey) -> bool {
+        self.contains_fingerprint(key.fingerprint())
+    }
+
+    /// Whether a key with this fingerprint is in the set.
+    pub fn contains_fingerprint(&self, fingerprint: &[u8; 32]) -> bool {
+        self.keys.iter().any(|k| k.fingerprint == *fingerprint)
     }
 
     /// Iterates over the keys.

@@ -189,6 +189,20 @@ struct RawHeader<'a> {
     b64: Option<serde::de::IgnoredAny>,
 }
 
+/// A compact JWS whose header passed the policy checks; payload and signature not decoded.
+///
+/// This is the cheap first step: junk is refused here, before any cache lookup, key lookup
+/// or crypto.
+#[derive(Debug)]
+pub struct CheckedHeader<'t> {
+    alg: Algorithm,
+    kid: Option<String>,
+    token: &'t str,
+    header_b64: &'t str,
+    payload_b64: &'t str,
+    signature_b64: &'t str,
+}
+
 /// A JWS whose header passed the policy checks but whose signature is not yet verified.
 #[derive(Debug)]
 pub struct UnverifiedJws<'t> {
@@ -202,15 +216,8 @@ pub struct UnverifiedJws<'t> {
 /// Maximum decoded size of the JOSE header we are willing to parse.
 const MAX_HEADER_LEN: usize = 2048;
 
-impl<'t> UnverifiedJws<'t> {
-    /// Splits and decodes a compact JWS and applies `policy` to its header, before any I/O.
-    ///
-    /// Refuses (as `invalid_token`): not three base64url segments; header not JSON; `alg`
-    /// missing, `none`, HMAC or not in the allow-list (RFC 8725 §3.1); `typ` refused by
-    /// [`TypPolicy`]; any `crit` parameter (RFC 7515 §4.1.11: we understand no extension, so
-    /// we must reject); `b64` (RFC 7797 unencoded payloads); oversize tokens.
-    /// Header parameters that name keys by URL or embed them (`jku`, `x5u`, `jwk`, `x5c`) are
-    /// ignored: keys only ever come from the configured key source.
+impl<'t> CheckedHeader<'t> {
+    /// Splits a compact JWS and applies `policy` to its header. See [`UnverifiedJws::parse`].
     pub fn parse(token: &'t str, policy: &HeaderPolicy) -> Result<Self, AuthError> {
         if token.len() > policy.max_token_len {
             return Err(AuthError::invalid_token("token too large"));
@@ -246,23 +253,61 @@ impl<'t> UnverifiedJws<'t> {
                 "token has critical header parameters",
             ));
         }
-        let signature = URL_SAFE_NO_PAD
-            .decode(s)
-            .map_err(|_| AuthError::invalid_token("token signature is not base64url"))?;
-        if signature.is_empty() {
+        if s.is_empty() {
             return Err(AuthError::invalid_token("token is not signed"));
         }
-        let payload = URL_SAFE_NO_PAD
-            .decode(p)
-            .map_err(|_| AuthError::invalid_token("token payload is not base64url"))?;
-        let signing_input = &token[..h.len() + 1 + p.len()];
         Ok(Self {
             alg,
             kid: header.kid.map(|k| k.into_owned()),
+            token,
+            header_b64: h,
+            payload_b64: p,
+            signature_b64: s,
+        })
+    }
+
+    /// The header's algorithm (already checked against the allow-list).
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The header's `kid`, if any.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// Decodes the payload and the signature.
+    pub fn decode(self) -> Result<UnverifiedJws<'t>, AuthError> {
+        let signature = URL_SAFE_NO_PAD
+            .decode(self.signature_b64)
+            .map_err(|_| AuthError::invalid_token("token signature is not base64url"))?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(self.payload_b64)
+            .map_err(|_| AuthError::invalid_token("token payload is not base64url"))?;
+        // The signing input `header.payload` is the token's prefix (RFC 7515 §5.2).
+        let len = self.header_b64.len() + 1 + self.payload_b64.len();
+        let signing_input = self.token.get(..len).unwrap_or_default();
+        Ok(UnverifiedJws {
+            alg: self.alg,
+            kid: self.kid,
             signing_input,
             payload,
             signature,
         })
+    }
+}
+
+impl<'t> UnverifiedJws<'t> {
+    /// Splits and decodes a compact JWS and applies `policy` to its header, before any I/O.
+    ///
+    /// Refuses (as `invalid_token`): not three base64url segments; header not JSON; `alg`
+    /// missing, `none`, HMAC or not in the allow-list (RFC 8725 §3.1); `typ` refused by
+    /// [`TypPolicy`]; any `crit` parameter (RFC 7515 §4.1.11: we understand no extension, so
+    /// we must reject); `b64` (RFC 7797 unencoded payloads); oversize tokens.
+    /// Header parameters that name keys by URL or embed them (`jku`, `x5u`, `jwk`, `x5c`) are
+    /// ignored: keys only ever come from the configured key source.
+    pub fn parse(token: &'t str, policy: &HeaderPolicy) -> Result<Self, AuthError> {
+        CheckedHeader::parse(token, policy)?.decode()
     }
 
     /// The header's algorithm (already checked against the allow-list).

@@ -1,7 +1,14 @@
 //! The raw access token, kept away from logs.
 
-use sha2::{Digest, Sha256};
 use std::fmt;
+
+/// SHA-256 of `bytes` (aws-lc-rs): the key of caches of verified tokens.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
 
 /// A raw access token as received in the `Authorization` header.
 ///
@@ -47,7 +54,11 @@ pub struct TokenHash([u8; 8]);
 impl TokenHash {
     /// Hashes `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
-        let digest = Sha256::digest(bytes);
+        Self::from_digest(&sha256(bytes))
+    }
+
+    /// The short form of a full SHA-256 digest.
+    pub fn from_digest(digest: &[u8; 32]) -> Self {
         let mut out = [0u8; 8];
         out.copy_from_slice(&digest[..8]);
         Self(out)

@@ -104,6 +104,11 @@ impl McpAuthLayer {
 }
 
 impl<V> McpAuthLayer<V> {
+    /// The validator (e.g. to validate a token outside a request, or to read its cache size).
+    pub fn validator(&self) -> &V {
+        &self.shared.validator
+    }
+
     /// The canonical resource URI.
     pub fn resource(&self) -> &ResourceUri {
         &self.shared.resource
@@ -162,6 +167,7 @@ pub struct McpAuthBuilder {
     max_body: usize,
     trust_mcp_headers: bool,
     granted_in_403: bool,
+    token_cache: u64,
     error_description: bool,
     realm: Option<String>,
     clock: Clock,
@@ -203,6 +209,7 @@ impl McpAuthBuilder {
             max_body: 1024 * 1024,
             trust_mcp_headers: false,
             granted_in_403: true,
+            token_cache: crate::validate::DEFAULT_TOKEN_CACHE_CAPACITY,
             error_description: true,
             realm: None,
             clock: system_clock(),
@@ -367,6 +374,13 @@ impl McpAuthBuilder {
         self
     }
 
+    /// Capacity of the verified-token cache (default 10,000 tokens; `0` turns it off). See
+    /// [`JwtValidator`] for why it is safe.
+    pub fn token_cache(mut self, capacity: u64) -> Self {
+        self.token_cache = capacity;
+        self
+    }
+
     /// Whether a 403 also lists the scopes the token holds (default on). See
     /// [`ChallengeTemplate::with_granted_scopes_in_403`].
     pub fn granted_scopes_in_403(mut self, on: bool) -> Self {
@@ -402,13 +416,15 @@ impl McpAuthBuilder {
 
     /// Builds the layer with the JWT validator.
     pub fn build(self) -> Result<McpAuthLayer, ConfigError> {
+        let token_cache = self.token_cache;
         let keys = self.key_source.clone().ok_or(ConfigError::NoKeySource)?;
         let parts = self.parts()?;
-        let validator = JwtValidator::with_clock(
+        let validator = JwtValidator::with_options(
             keys,
             parts.header_policy.clone(),
             parts.claims_policy.clone(),
             parts.clock.clone(),
+            token_cache,
         );
         Ok(parts.into_layer(validator))
     }

@@ -67,7 +67,9 @@ pub use future::ResponseFuture;
 pub use layer::{ConfigError, McpAuthBuilder, McpAuthLayer};
 pub use mcp_auth_core::{AuthError, ErrorKind};
 pub use service::McpAuth;
-pub use validate::{BoxValidateFuture, Clock, JwtValidator, ValidateToken};
+pub use validate::{
+    BoxValidateFuture, Clock, DEFAULT_TOKEN_CACHE_CAPACITY, JwtValidator, ValidateToken,
+};
 #[cfg(feature = "axum")]
 pub use well_known::{
     CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, mcp_cors, protected_resource_router,

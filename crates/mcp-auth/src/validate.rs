@@ -2,15 +2,19 @@
 
 use crate::context::AuthContext;
 use http::request::Parts;
-use mcp_auth_core::AuthError;
 use mcp_auth_core::claims::{Claims, ClaimsPolicy};
 use mcp_auth_core::credentials::{Credentials, Scheme};
-use mcp_auth_core::jws::{HeaderPolicy, UnverifiedJws};
+use mcp_auth_core::jwk::KeySet;
+use mcp_auth_core::jws::{CheckedHeader, HeaderPolicy};
 use mcp_auth_core::keys::{KeyError, KeySource};
+use mcp_auth_core::{AuthError, TokenHash};
+use moka::Expiry;
+use moka::sync::Cache;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Checks an access token and says who is calling.
@@ -49,6 +53,22 @@ pub(crate) fn system_clock() -> Clock {
 /// `alg`, `typ`, no `crit`, size), claims (`iss` among the configured issuers, `exp`, `nbf`,
 /// `iat`, `aud`, RFC 9068 claims, `cnf`), then the key lookup and the signature. A token is
 /// accepted only when all of them pass.
+///
+/// # Verified-token cache
+///
+/// A token whose signature was verified is remembered (bounded moka cache keyed by the
+/// SHA-256 of the whole token), so the same token presented again skips the signature check.
+/// It is safe because:
+/// - the key is a collision-resistant hash of every byte of the token, so only the very same
+///   token can hit;
+/// - every hit re-runs the whole claims policy against the clock (`exp`, `nbf`, `aud`, ...), and
+///   an entry is evicted no later than the token's `exp`;
+/// - every hit checks that the key that verified the token is still in the issuer's current
+///   key set (by fingerprint): once a rotation or a compromise removes it, the token is
+///   verified again and refused;
+/// - the header checks (algorithm allow-list, `typ`) run before the cache is consulted.
+///
+/// What it cannot do is notice revocation, which a self-contained JWT never allows anyway.
 #[derive(Clone)]
 pub struct JwtValidator {
     inner: Arc<JwtInner>,
@@ -59,7 +79,37 @@ struct JwtInner {
     header: HeaderPolicy,
     claims: ClaimsPolicy,
     clock: Clock,
+    cache: Option<Cache<[u8; 32], Arc<Verified>>>,
 }
+
+/// A verified token, as cached.
+struct Verified {
+    ctx: AuthContext,
+    key: [u8; 32],
+    exp: i64,
+}
+
+/// Evicts a cached token at its `exp`.
+struct UntilExpiry;
+
+impl Expiry<[u8; 32], Arc<Verified>> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &Arc<Verified>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let left = u64::try_from(value.exp).unwrap_or(0).saturating_sub(now);
+        Some(Duration::from_secs(left))
+    }
+}
+
+/// Default capacity of the verified-token cache.
+pub const DEFAULT_TOKEN_CACHE_CAPACITY: u64 = 10_000;
 
 impl fmt::Debug for JwtValidator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -67,29 +117,49 @@ impl fmt::Debug for JwtValidator {
             .field("keys", &self.inner.keys)
             .field("header", &self.inner.header)
             .field("claims", &self.inner.claims)
+            .field(
+                "token_cache",
+                &self.inner.cache.as_ref().map(|c| c.policy().max_capacity()),
+            )
             .finish_non_exhaustive()
     }
 }
 
 impl JwtValidator {
-    /// A validator with the given key source and policies.
+    /// A validator with the given key source and policies, the system clock and a
+    /// verified-token cache of [`DEFAULT_TOKEN_CACHE_CAPACITY`] entries.
     pub fn new(keys: Arc<dyn KeySource>, header: HeaderPolicy, claims: ClaimsPolicy) -> Self {
-        Self::with_clock(keys, header, claims, system_clock())
+        Self::with_options(
+            keys,
+            header,
+            claims,
+            system_clock(),
+            DEFAULT_TOKEN_CACHE_CAPACITY,
+        )
     }
 
-    /// The same, with an explicit clock (tests, simulations).
-    pub fn with_clock(
+    /// The same, with an explicit clock (seconds since the epoch) and token cache capacity
+    /// (`0` turns the cache off).
+    pub fn with_options(
         keys: Arc<dyn KeySource>,
         header: HeaderPolicy,
         claims: ClaimsPolicy,
         clock: Clock,
+        token_cache_capacity: u64,
     ) -> Self {
+        let cache = (token_cache_capacity > 0).then(|| {
+            Cache::builder()
+                .max_capacity(token_cache_capacity)
+                .expire_after(UntilExpiry)
+                .build()
+        });
         Self {
             inner: Arc::new(JwtInner {
                 keys,
                 header,
                 claims,
                 clock,
+                cache,
             }),
         }
     }
@@ -104,29 +174,68 @@ impl JwtValidator {
         &self.inner.header
     }
 
-    /// Validates a raw token.
-    pub async fn validate_token(&self, token: &str) -> Result<AuthContext, AuthError> {
-        let inner = &self.inner;
-        let jws = UnverifiedJws::parse(token, &inner.header)?;
-        let claims = Claims::from_json(jws.unverified_payload())?;
-        // Everything that needs no key first: junk never reaches the key source.
-        inner.claims.check(&claims, (inner.clock)())?;
-        let scopes = claims.scopes()?;
-        let iss = claims.iss.as_deref().unwrap_or_default();
-        let keys = inner.keys.keys(iss, jws.kid()).await.map_err(|e| match e {
+    /// Entries in the verified-token cache (approximate; for tests and metrics).
+    pub fn token_cache_len(&self) -> u64 {
+        self.inner.cache.as_ref().map_or(0, |c| {
+            c.run_pending_tasks();
+            c.entry_count()
+        })
+    }
+
+    async fn keys_for(&self, iss: &str, kid: Option<&str>) -> Result<Arc<KeySet>, AuthError> {
+        self.inner.keys.keys(iss, kid).await.map_err(|e| match e {
             KeyError::UnknownIssuer => AuthError::invalid_token("token issuer is not trusted"),
             KeyError::Unavailable { retry_after, reason } => {
                 tracing::error!(target: "mcp_auth::keys", issuer = iss, %reason, "key source unavailable");
                 AuthError::key_source_unavailable(retry_after)
             }
             _ => AuthError::key_source_unavailable(30),
-        })?;
-        jws.verify(&keys)?;
-        Ok(AuthContext::new(
-            claims,
-            scopes,
-            mcp_auth_core::TokenHash::of(token.as_bytes()),
-        ))
+        })
+    }
+
+    /// Validates a raw token.
+    pub async fn validate_token(&self, token: &str) -> Result<AuthContext, AuthError> {
+        let inner = &self.inner;
+        // Junk is refused before any cache, key or crypto work.
+        let header = CheckedHeader::parse(token, &inner.header)?;
+        let digest = match &inner.cache {
+            Some(cache) => {
+                let digest = mcp_auth_core::sha256(token.as_bytes());
+                if let Some(hit) = cache.get(&digest) {
+                    let now = (inner.clock)();
+                    inner.claims.check(hit.ctx.claims(), now)?;
+                    let keys = self.keys_for(hit.ctx.issuer(), header.kid()).await?;
+                    if keys.contains_fingerprint(&hit.key) {
+                        return Ok(hit.ctx.clone());
+                    }
+                    // The key that verified it is gone: verify again (and most likely refuse).
+                    cache.invalidate(&digest);
+                }
+                Some(digest)
+            }
+            None => None,
+        };
+        let jws = header.decode()?;
+        let claims = Claims::from_json(jws.unverified_payload())?;
+        inner.claims.check(&claims, (inner.clock)())?;
+        let scopes = claims.scopes()?;
+        let iss = claims.iss.as_deref().unwrap_or_default();
+        let keys = self.keys_for(iss, jws.kid()).await?;
+        let key = jws.verify(&keys)?;
+        let digest = digest.unwrap_or_else(|| mcp_auth_core::sha256(token.as_bytes()));
+        let exp = claims.exp.unwrap_or_default();
+        let ctx = AuthContext::new(claims, scopes, TokenHash::from_digest(&digest));
+        if let Some(cache) = &inner.cache {
+            cache.insert(
+                digest,
+                Arc::new(Verified {
+                    ctx: ctx.clone(),
+                    key: *key.fingerprint(),
+                    exp,
+                }),
+            );
+        }
+        Ok(ctx)
     }
 }
 

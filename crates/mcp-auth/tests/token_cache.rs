@@ -1,0 +1,142 @@
+//! The verified-token cache: a hit still checks the clock and the current key set.
+
+use mcp_auth::core::jwk::KeySet;
+use mcp_auth::core::jws::Algorithm;
+use mcp_auth::core::keys::{KeySource, KeysFuture};
+use mcp_auth::{ErrorKind, McpAuthLayer};
+use mcp_auth_dev::TestAuthority;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+const RES: &str = "https://mcp.example.com/mcp";
+const ISS: &str = "https://auth.example.com";
+
+/// A key source whose set can be swapped, counting lookups.
+#[derive(Debug)]
+struct Swappable {
+    set: Mutex<Arc<KeySet>>,
+    lookups: AtomicUsize,
+}
+
+impl Swappable {
+    fn new(a: &TestAuthority) -> Arc<Self> {
+        Arc::new(Self {
+            set: Mutex::new(Arc::new(set_of(a))),
+            lookups: AtomicUsize::new(0),
+        })
+    }
+    fn replace(&self, a: &TestAuthority) {
+        *self.set.lock().unwrap() = Arc::new(set_of(a));
+    }
+}
+
+fn set_of(a: &TestAuthority) -> KeySet {
+    KeySet::from_jwks(
+        &serde_json::to_vec(&a.jwks()).unwrap(),
+        &Algorithm::DEFAULT_ALLOWED,
+        32,
+    )
+    .unwrap()
+    .keys
+}
+
+impl KeySource for Swappable {
+    fn keys<'a>(&'a self, _issuer: &'a str, _kid: Option<&'a str>) -> KeysFuture<'a> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        let set = self.set.lock().unwrap().clone();
+        Box::pin(std::future::ready(Ok(set)))
+    }
+}
+
+fn validator(ks: Arc<Swappable>, clock: Arc<AtomicI64>, cache: u64) -> mcp_auth::JwtValidator {
+    // Build through the public builder, then take the validator out of a custom build.
+    let layer = McpAuthLayer::builder(RES)
+        .issuer(ISS)
+        .key_source(ks)
+        .token_cache(cache)
+        .clock(move || clock.load(Ordering::SeqCst))
+        .build()
+        .unwrap();
+    layer.validator().clone()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn a_cached_token_is_still_checked_against_the_clock() {
+    let a = TestAuthority::new(ISS);
+    let clock = Arc::new(AtomicI64::new(now()));
+    let v = validator(Swappable::new(&a), clock.clone(), 100);
+    let t = a.token().aud(RES).expires_in(100).sign();
+    assert!(v.validate_token(&t).await.is_ok());
+    assert!(v.validate_token(&t).await.is_ok());
+    assert_eq!(v.token_cache_len(), 1);
+    clock.fetch_add(1000, Ordering::SeqCst);
+    let e = v.validate_token(&t).await.unwrap_err();
+    assert_eq!(
+        (e.kind(), e.description()),
+        (ErrorKind::InvalidToken, "token expired")
+    );
+}
+
+#[tokio::test]
+async fn a_cached_token_dies_with_its_key() {
+    let a = TestAuthority::new(ISS);
+    let ks = Swappable::new(&a);
+    let v = validator(ks.clone(), Arc::new(AtomicI64::new(now())), 100);
+    let t = a.token().aud(RES).sign();
+    assert!(v.validate_token(&t).await.is_ok());
+    // Re-fetching the same keys (new allocations, same keys) keeps the entry valid.
+    ks.replace(&a);
+    assert!(v.validate_token(&t).await.is_ok());
+    // The issuer rotates and drops the key that signed the token.
+    let old = a.current_kid("RS256").unwrap();
+    a.rotate("RS256");
+    a.retire(&old);
+    ks.replace(&a);
+    let e = v.validate_token(&t).await.unwrap_err();
+    assert_eq!(e.description(), "unknown signing key");
+}
+
+#[tokio::test]
+async fn only_the_very_same_token_hits() {
+    let a = TestAuthority::new(ISS);
+    let v = validator(Swappable::new(&a), Arc::new(AtomicI64::new(now())), 100);
+    let t = a.token().aud(RES).sign();
+    assert!(v.validate_token(&t).await.is_ok());
+    // Flip one character of the signature: a different token, verified and refused.
+    let mut forged = t.clone().into_bytes();
+    let last = forged.len() - 2;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(
+        v.validate_token(&forged).await.unwrap_err().kind(),
+        ErrorKind::InvalidToken
+    );
+    // Header checks run before the cache: a policy change is not bypassed by a hit.
+    assert_eq!(v.token_cache_len(), 1);
+}
+
+#[tokio::test]
+async fn cache_off_and_capacity_bound() {
+    let a = TestAuthority::new(ISS);
+    let v = validator(Swappable::new(&a), Arc::new(AtomicI64::new(now())), 0);
+    let t = a.token().aud(RES).sign();
+    assert!(v.validate_token(&t).await.is_ok());
+    assert_eq!(v.token_cache_len(), 0);
+    let v = validator(Swappable::new(&a), Arc::new(AtomicI64::new(now())), 50);
+    for i in 0..200 {
+        let t = a
+            .token()
+            .aud(RES)
+            .claim("jti", serde_json::json!(format!("j{i}")))
+            .sign();
+        assert!(v.validate_token(&t).await.is_ok());
+    }
+    assert!(v.token_cache_len() <= 50, "{}", v.token_cache_len());
+}

@@ -52,6 +52,8 @@ mod extract;
 mod future;
 mod layer;
 mod response;
+#[cfg(feature = "rmcp")]
+pub mod rmcp;
 mod service;
 mod validate;
 #[cfg(feature = "axum")]

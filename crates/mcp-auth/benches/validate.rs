@@ -1,0 +1,266 @@
+//! Criterion micro-benchmarks of the hot path (issue 7) and of MCP classification (issue 6).
+//!
+//! Run: `cargo bench -p mcp-auth --bench validate`. Compare within one run: every group has
+//! its own baseline (the raw aws-lc-rs verify with a pre-parsed key, or the bare service).
+
+use axum::body::Body;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use mcp_auth::McpAuthLayer;
+use mcp_auth::core::jwk::KeySet;
+use mcp_auth::core::jws::Algorithm;
+use mcp_auth::core::keys::StaticKeySource;
+use mcp_auth::core::mcp::{McpHeaders, McpPolicy, classify};
+use mcp_auth_dev::TestAuthority;
+use std::convert::Infallible;
+use std::hint::black_box;
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+const RES: &str = "https://mcp.example.com/mcp";
+const ISS: &str = "https://auth.example.com";
+
+fn layer(a: &TestAuthority, cache: u64) -> McpAuthLayer {
+    let jwks = serde_json::to_vec(&a.jwks()).unwrap();
+    let set = KeySet::from_jwks(&jwks, &Algorithm::ALL, 32).unwrap().keys;
+    McpAuthLayer::builder(RES)
+        .issuer(ISS)
+        .key_source(StaticKeySource::new().with_issuer(ISS, set))
+        .algorithms([
+            Algorithm::RS256,
+            Algorithm::PS256,
+            Algorithm::ES256,
+            Algorithm::EdDSA,
+        ])
+        .scopes_supported(["mcp:read", "mcp:write"])
+        .require_scopes(["mcp:read"])
+        .token_cache(cache)
+        .build()
+        .unwrap()
+}
+
+/// A realistic RFC 9068 token (~800 bytes for RS256).
+fn token(a: &TestAuthority, alg: &str) -> String {
+    a.token()
+        .alg(alg)
+        .aud(RES)
+        .scope("mcp:read mcp:write")
+        .subject("248289761001")
+        .client_id("s6BhdRkqt3")
+        .claim("auth_time", serde_json::json!(1_700_000_000))
+        .claim("acr", serde_json::json!("urn:mace:incommon:iap:silver"))
+        .expires_in(3600)
+        .sign()
+}
+
+fn raw_key(a: &TestAuthority, alg: &str) -> (aws_lc_rs::signature::ParsedPublicKey, String) {
+    use aws_lc_rs::signature as s;
+    let kid = a.current_kid(alg).unwrap();
+    let jwks = a.jwks();
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .unwrap()
+        .clone();
+    let b = |k: &str| URL_SAFE_NO_PAD.decode(jwk[k].as_str().unwrap()).unwrap();
+    let key = match alg {
+        "RS256" | "PS256" => {
+            let n = b("n");
+            let e = b("e");
+            let der = rsa_der(&n, &e);
+            let params: &'static dyn s::VerificationAlgorithm = if alg == "RS256" {
+                &s::RSA_PKCS1_2048_8192_SHA256
+            } else {
+                &s::RSA_PSS_2048_8192_SHA256
+            };
+            s::ParsedPublicKey::new(params, der).unwrap()
+        }
+        "ES256" => {
+            let mut p = vec![4u8];
+            p.extend(b("x"));
+            p.extend(b("y"));
+            s::ParsedPublicKey::new(&s::ECDSA_P256_SHA256_FIXED, p).unwrap()
+        }
+        _ => s::ParsedPublicKey::new(&s::ED25519, b("x")).unwrap(),
+    };
+    (key, kid)
+}
+
+fn rsa_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    fn int(v: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x02];
+        let pad = v[0] & 0x80 != 0;
+        let len = v.len() + usize::from(pad);
+        len_bytes(&mut out, len);
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(v);
+        out
+    }
+    fn len_bytes(out: &mut Vec<u8>, len: usize) {
+        if len < 128 {
+            out.push(len as u8);
+        } else if len < 256 {
+            out.extend([0x81, len as u8]);
+        } else {
+            out.extend([0x82, (len >> 8) as u8, len as u8]);
+        }
+    }
+    let body = [int(n), int(e)].concat();
+    let mut out = vec![0x30];
+    len_bytes(&mut out, body.len());
+    out.extend(body);
+    out
+}
+
+fn jsonwebtoken_key(a: &TestAuthority, kid: &str) -> jsonwebtoken::DecodingKey {
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(a.jwks()).unwrap();
+    jsonwebtoken::DecodingKey::from_jwk(jwks.find(kid).unwrap()).unwrap()
+}
+
+fn validators(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let a = TestAuthority::new(ISS);
+    let cold = layer(&a, 0);
+    let warm = layer(&a, 10_000);
+    for alg in ["RS256", "PS256", "ES256", "EdDSA"] {
+        let mut g = c.benchmark_group(format!("validate/{alg}"));
+        let t = token(&a, alg);
+        let (key, kid) = raw_key(&a, alg);
+        let (input, sig) = t.rsplit_once('.').unwrap();
+        let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        g.bench_function("floor: aws-lc-rs verify, pre-parsed key", |b| {
+            b.iter(|| {
+                key.verify_sig(black_box(input.as_bytes()), black_box(&sig))
+                    .unwrap()
+            })
+        });
+        let jkey = jsonwebtoken_key(&a, &kid);
+        let jalg: jsonwebtoken::Algorithm = alg.parse().unwrap();
+        let mut v = jsonwebtoken::Validation::new(jalg);
+        v.set_audience(&[RES]);
+        v.set_issuer(&[ISS]);
+        g.bench_function("jsonwebtoken::decode", |b| {
+            b.iter(|| jsonwebtoken::decode::<serde_json::Value>(black_box(&t), &jkey, &v).unwrap())
+        });
+        let val = cold.validator().clone();
+        g.bench_function("mcp-auth validator, cache off (cold path)", |b| {
+            b.to_async(&rt)
+                .iter(|| async { val.validate_token(black_box(&t)).await.unwrap() })
+        });
+        let val = warm.validator().clone();
+        g.bench_function("mcp-auth validator, cache hit", |b| {
+            b.to_async(&rt)
+                .iter(|| async { val.validate_token(black_box(&t)).await.unwrap() })
+        });
+        g.finish();
+    }
+}
+
+fn junk(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let a = TestAuthority::new(ISS);
+    let val = layer(&a, 10_000).validator().clone();
+    let mut g = c.benchmark_group("reject");
+    let cases = [
+        ("bad base64", "!!!.???.***".to_owned()),
+        ("alg none", a.token().aud(RES).unsigned()),
+        (
+            "wrong alg (HS256)",
+            a.token().aud(RES).sign_hs256(b"secret"),
+        ),
+        (
+            "forged kid",
+            a.token().aud(RES).kid("forged-kid-123").sign(),
+        ),
+        ("expired", a.token().aud(RES).expires_in(-3600).sign()),
+    ];
+    for (name, t) in cases {
+        g.bench_with_input(BenchmarkId::from_parameter(name), &t, |b, t| {
+            b.to_async(&rt)
+                .iter(|| async { val.validate_token(black_box(t)).await.unwrap_err() })
+        });
+    }
+    g.finish();
+}
+
+fn through_layer(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let a = TestAuthority::new(ISS);
+    let t = token(&a, "RS256");
+    let echo = tower::service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Body::empty()))
+    });
+    let req = || {
+        Request::post("/mcp")
+            .header("authorization", format!("Bearer {t}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let mut g = c.benchmark_group("layer/RS256");
+    g.bench_function("bare service", |b| {
+        b.to_async(&rt)
+            .iter(|| async { echo.oneshot(req()).await.unwrap() })
+    });
+    for (name, cache) in [("mcp-auth, cache off", 0), ("mcp-auth, cache on", 10_000)] {
+        let mut svc = ServiceBuilder::new().layer(layer(&a, cache)).service(echo);
+        g.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| {
+                let fut = svc.call(req());
+                async move { assert_eq!(fut.await.unwrap().status(), 200) }
+            })
+        });
+    }
+    g.finish();
+}
+
+fn classification(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let a = TestAuthority::new(ISS);
+    let val = layer(&a, 0).validator().clone();
+    let t = token(&a, "RS256");
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": 42, "method": "tools/call",
+        "params": {"name": "add_note", "arguments": {"title": "groceries", "text": "eggs, milk, bread, coffee, apples, rice", "tags": ["home", "weekly"]},
+                   "_meta": {"progressToken": "abc-123"}}
+    })
+    .to_string();
+    let mut hm = http::HeaderMap::new();
+    hm.insert("mcp-method", "tools/call".parse().unwrap());
+    hm.insert("mcp-name", "add_note".parse().unwrap());
+    let headers = McpHeaders::from_headers(&hm).unwrap();
+    let policy = McpPolicy::builder()
+        .default_scopes(["mcp:read"])
+        .tool("whoami", ["mcp:read"])
+        .tool("add_note", ["mcp:write"])
+        .tool("admin_reset_notes", ["mcp:admin"])
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("classify");
+    g.bench_function("JWT check, RS256, cache off (the reference)", |b| {
+        b.to_async(&rt)
+            .iter(|| async { val.validate_token(black_box(&t)).await.unwrap() })
+    });
+    g.bench_function("classify tools/call body + headers, then policy", |b| {
+        b.iter(|| {
+            let c = classify(black_box(&headers), black_box(body.as_bytes())).unwrap();
+            black_box(policy.requirement(&c))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, validators, junk, through_layer, classification);
+criterion_main!(benches);

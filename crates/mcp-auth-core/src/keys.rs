@@ -30,6 +30,9 @@ pub enum KeyError {
 /// The future returned by [`KeySource::keys`].
 pub type KeysFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<KeySet>, KeyError>> + Send + 'a>>;
 
+/// The future returned by [`KeySource::warm_up`].
+pub type WarmUpFuture<'a> = Pin<Box<dyn Future<Output = Result<(), KeyError>> + Send + 'a>>;
+
 /// A source of issuer key sets.
 ///
 /// Contract:
@@ -42,11 +45,21 @@ pub type KeysFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<KeySet>, KeyErr
 pub trait KeySource: Send + Sync + fmt::Debug + 'static {
     /// The key set of `issuer`, refreshed if `kid` is unknown and policy allows.
     fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a>;
+
+    /// Loads every issuer's keys now, so the first request does not pay for it. The default
+    /// does nothing.
+    fn warm_up(&self) -> WarmUpFuture<'_> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 impl<K: KeySource + ?Sized> KeySource for Arc<K> {
     fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a> {
         (**self).keys(issuer, kid)
+    }
+
+    fn warm_up(&self) -> WarmUpFuture<'_> {
+        (**self).warm_up()
     }
 }
 

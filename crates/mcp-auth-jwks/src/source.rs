@@ -640,6 +640,17 @@ impl KeySource for JwksKeySource {
     fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a> {
         Box::pin(self.inner.keys(issuer, kid))
     }
+
+    fn warm_up(&self) -> mcp_auth_core::keys::WarmUpFuture<'_> {
+        Box::pin(async move {
+            Self::warm_up(self)
+                .await
+                .map_err(|e| KeyError::Unavailable {
+                    retry_after: 10,
+                    reason: e.to_string(),
+                })
+        })
+    }
 }
 
 /// Builds a [`JwksKeySource`]. See [`JwksKeySource::builder`] for the defaults.

@@ -42,6 +42,10 @@ pub enum ConfigError {
     /// No key source for the issuers.
     #[error("no key source: call `.key_source(..)` (a JWKS key source or a static key set)")]
     NoKeySource,
+    /// The default JWKS key source refused the configuration.
+    #[cfg(feature = "jwks")]
+    #[error("JWKS key source: {0}")]
+    Jwks(#[from] mcp_auth_jwks::JwksError),
     /// The algorithm allow-list is empty.
     #[error("the algorithm allow-list is empty")]
     NoAlgorithms,
@@ -103,6 +107,15 @@ impl McpAuthLayer {
     }
 }
 
+impl McpAuthLayer {
+    /// Loads every issuer's keys now (JWKS discovery and fetch), so the first request does
+    /// not pay for it. Serving before it finished is fine: requests then wait for the first
+    /// load (one fetch, shared).
+    pub async fn warm_up(&self) -> Result<(), mcp_auth_core::keys::KeyError> {
+        self.shared.validator.key_source().warm_up().await
+    }
+}
+
 impl<V> McpAuthLayer<V> {
     /// The validator (e.g. to validate a token outside a request, or to read its cache size).
     pub fn validator(&self) -> &V {
@@ -147,6 +160,8 @@ pub struct McpAuthBuilder {
     issuers: Vec<String>,
     authorization_servers: Vec<String>,
     key_source: Option<Arc<dyn KeySource>>,
+    jwks_uris: Vec<(String, String)>,
+    allow_insecure_http: bool,
     algorithms: Vec<Algorithm>,
     typ: TypPolicy,
     audience_policy: AudiencePolicy,
@@ -189,6 +204,8 @@ impl McpAuthBuilder {
             issuers: Vec::new(),
             authorization_servers: Vec::new(),
             key_source: None,
+            jwks_uris: Vec::new(),
+            allow_insecure_http: false,
             algorithms: Algorithm::DEFAULT_ALLOWED.to_vec(),
             typ: TypPolicy::Strict,
             audience_policy: AudiencePolicy::Exact,
@@ -227,6 +244,26 @@ impl McpAuthBuilder {
     /// Lists an authorization server in the metadata explicitly (instead of the issuers).
     pub fn authorization_server(mut self, issuer: impl Into<String>) -> Self {
         self.authorization_servers.push(issuer.into());
+        self
+    }
+
+    /// Uses `jwks_uri` for `issuer`'s keys instead of discovering it (default JWKS key
+    /// source only). Also trusts `issuer`.
+    #[cfg(feature = "jwks")]
+    pub fn jwks_uri(mut self, issuer: impl Into<String>, jwks_uri: impl Into<String>) -> Self {
+        let issuer = issuer.into();
+        if !self.issuers.contains(&issuer) {
+            self.issuers.push(issuer.clone());
+        }
+        self.jwks_uris.push((issuer, jwks_uri.into()));
+        self
+    }
+
+    /// Lets the default JWKS key source fetch plain-http URLs off loopback (never do this in
+    /// production). Loopback http is always allowed.
+    #[cfg(feature = "jwks")]
+    pub fn allow_insecure_http(mut self, on: bool) -> Self {
+        self.allow_insecure_http = on;
         self
     }
 
@@ -414,10 +451,17 @@ impl McpAuthBuilder {
         self
     }
 
-    /// Builds the layer with the JWT validator.
+    /// Builds the layer with the JWT validator. Without [`key_source`](Self::key_source),
+    /// keys come from a [`JwksKeySource`](mcp_auth_jwks::JwksKeySource) that discovers each
+    /// issuer's `jwks_uri` (RFC 8414, then OpenID Connect) unless
+    /// [`jwks_uri`](Self::jwks_uri) names it; call [`McpAuthLayer::warm_up`] to load the
+    /// keys before serving.
     pub fn build(self) -> Result<McpAuthLayer, ConfigError> {
         let token_cache = self.token_cache;
-        let keys = self.key_source.clone().ok_or(ConfigError::NoKeySource)?;
+        let keys = match self.key_source.clone() {
+            Some(k) => k,
+            None => self.default_key_source()?,
+        };
         let parts = self.parts()?;
         let validator = JwtValidator::with_options(
             keys,
@@ -436,6 +480,28 @@ impl McpAuthBuilder {
         validator: V,
     ) -> Result<McpAuthLayer<V>, ConfigError> {
         Ok(self.parts()?.into_layer(validator))
+    }
+
+    #[cfg(feature = "jwks")]
+    fn default_key_source(&self) -> Result<Arc<dyn KeySource>, ConfigError> {
+        if self.issuers.is_empty() {
+            return Err(ConfigError::NoIssuer);
+        }
+        let mut b = mcp_auth_jwks::JwksKeySource::builder()
+            .algorithms(&self.algorithms)
+            .allow_insecure_http(self.allow_insecure_http);
+        for iss in &self.issuers {
+            b = match self.jwks_uris.iter().find(|(i, _)| i == iss) {
+                Some((_, uri)) => b.issuer_with_jwks_uri(iss.clone(), uri.clone()),
+                None => b.issuer(iss.clone()),
+            };
+        }
+        Ok(Arc::new(b.build()?))
+    }
+
+    #[cfg(not(feature = "jwks"))]
+    fn default_key_source(&self) -> Result<Arc<dyn KeySource>, ConfigError> {
+        Err(ConfigError::NoKeySource)
     }
 
     fn parts(self) -> Result<Parts, ConfigError> {

@@ -164,6 +164,11 @@ impl JwtValidator {
         }
     }
 
+    /// The key source.
+    pub fn key_source(&self) -> &Arc<dyn KeySource> {
+        &self.inner.keys
+    }
+
     /// The claims policy.
     pub fn claims_policy(&self) -> &ClaimsPolicy {
         &self.inner.claims

@@ -734,10 +734,14 @@ fn config_errors() {
             .build(),
         Err(ConfigError::Issuer(_))
     ));
+    // Without a key source, the default is a JWKS key source for the issuers.
+    #[cfg(not(feature = "jwks"))]
     assert!(matches!(
         McpAuthLayer::builder(RES).issuer(ISS).build(),
         Err(ConfigError::NoKeySource)
     ));
+    #[cfg(feature = "jwks")]
+    assert!(McpAuthLayer::builder(RES).issuer(ISS).build().is_ok());
     assert!(matches!(
         b().require_scopes(["offline_access"]).build(),
         Err(ConfigError::OfflineAccess)

@@ -44,7 +44,6 @@
 //! a proxy, configure the public URL (`https://mcp.example.com/mcp`), not the address the
 //! process listens on.
 #![cfg_attr(docsrs, feature(doc_cfg))]
-
 #![warn(clippy::exhaustive_enums)]
 
 /// The README's code, compiled as a doctest.

@@ -15,17 +15,29 @@ const RES: &str = "https://mcp.example.com/mcp";
 async fn status(layer: &McpAuthLayer, token: &str) -> (u16, Option<String>, Option<String>) {
     let svc = ServiceBuilder::new()
         .layer(layer.clone())
-        .service_fn(|_r: Request<Body>| async { Ok::<_, Infallible>(Response::new(Body::empty())) });
-    let req = Request::post("/mcp").header(AUTHORIZATION, format!("Bearer {token}")).body(Body::empty()).unwrap();
+        .service_fn(|_r: Request<Body>| async {
+            Ok::<_, Infallible>(Response::new(Body::empty()))
+        });
+    let req = Request::post("/mcp")
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
     let res = svc.oneshot(req).await.unwrap();
-    let h = |n| res.headers().get(n).map(|v: &http::HeaderValue| v.to_str().unwrap().to_owned());
+    let h = |n| {
+        res.headers()
+            .get(n)
+            .map(|v: &http::HeaderValue| v.to_str().unwrap().to_owned())
+    };
     (res.status().as_u16(), h(WWW_AUTHENTICATE), h(RETRY_AFTER))
 }
 
 #[tokio::test]
 async fn discovery_validation_rotation_and_outage() {
     let (a, served) = TestAuthority::serve_new().await.unwrap();
-    let layer = McpAuthLayer::builder(RES).issuer(a.issuer()).build().unwrap();
+    let layer = McpAuthLayer::builder(RES)
+        .issuer(a.issuer())
+        .build()
+        .unwrap();
     layer.warm_up().await.unwrap();
     assert_eq!(served.jwks_fetches(), 1);
 
@@ -55,7 +67,10 @@ async fn discovery_validation_rotation_and_outage() {
 async fn never_loaded_is_503_with_retry_after() {
     let (a, served) = TestAuthority::serve_new().await.unwrap();
     served.set_jwks_failing(true);
-    let layer = McpAuthLayer::builder(RES).issuer(a.issuer()).build().unwrap();
+    let layer = McpAuthLayer::builder(RES)
+        .issuer(a.issuer())
+        .build()
+        .unwrap();
     assert!(layer.warm_up().await.is_err());
     let (s, challenge, retry) = status(&layer, &a.token().aud(RES).sign()).await;
     assert_eq!(s, 503);

@@ -2,6 +2,7 @@
 
 use mcp_auth_core::challenge::ChallengeTemplate;
 use mcp_auth_core::claims::Claims;
+use mcp_auth_core::mcp::{Classification, McpPolicy};
 use mcp_auth_core::scope::{FlatScopes, ScopeHierarchy, ScopeSet};
 use mcp_auth_core::{AuthError, TokenHash};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ struct Inner {
 pub(crate) struct ScopePolicy {
     pub(crate) hierarchy: Arc<dyn ScopeHierarchy>,
     pub(crate) challenge: Arc<ChallengeTemplate>,
+    pub(crate) mcp: Option<Arc<McpPolicy>>,
 }
 
 impl AuthContext {
@@ -91,6 +93,26 @@ impl AuthContext {
         match &self.policy {
             Some(p) => self.inner.scopes.satisfies(required, p.hierarchy.as_ref()),
             None => self.inner.scopes.satisfies(required, &FlatScopes),
+        }
+    }
+
+    /// Whether the layer's [`McpPolicy`] would let this token perform `method` on `name`
+    /// (a tool, prompt or resource URI). True when the layer has no policy.
+    ///
+    /// Use it in a list handler to hide what the caller cannot call (e.g. filtering
+    /// `tools/list`): doing it in the handler keeps streaming responses intact, where a layer
+    /// rewriting response bytes would not.
+    pub fn may(&self, method: &str, name: Option<&str>) -> bool {
+        match &self.policy {
+            Some(p) => match &p.mcp {
+                Some(mcp) => mcp
+                    .requirement(&Classification::Operations(vec![McpPolicy::operation(
+                        method, name,
+                    )]))
+                    .is_satisfied_by(&self.inner.scopes, p.hierarchy.as_ref()),
+                None => true,
+            },
+            None => true,
         }
     }
 

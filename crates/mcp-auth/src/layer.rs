@@ -587,10 +587,12 @@ impl McpAuthBuilder {
         claims_policy.require_rfc9068_claims = self.require_rfc9068_claims;
         claims_policy.allowed_client_ids = self.allowed_client_ids.map(Arc::from);
         let challenge = Arc::new(challenge);
+        let mcp_policy = self.mcp_policy.map(Arc::new);
         Ok(Parts {
             scope_policy: Arc::new(ScopePolicy {
                 hierarchy: self.hierarchy,
                 challenge: challenge.clone(),
+                mcp: mcp_policy.clone(),
             }),
             resource,
             challenge,
@@ -602,7 +604,7 @@ impl McpAuthBuilder {
             max_token_len: self.max_token_len,
             max_form_body: self.max_form_body,
             pass_authorization_header: self.pass_authorization_header,
-            mcp_policy: self.mcp_policy.map(Arc::new),
+            mcp_policy,
             max_body: self.max_body,
             trust_mcp_headers: self.trust_mcp_headers,
         })

@@ -48,6 +48,16 @@ impl From<ScopeError> for ErrorData {
     }
 }
 
+/// The tools of `tools` that `auth` may call under the layer's policy: for a `list_tools`
+/// handler that hides what the caller cannot use. (Hiding is a courtesy; calls are enforced
+/// by the layer either way.)
+pub fn visible_tools(auth: &AuthContext, tools: Vec<Tool>) -> Vec<Tool> {
+    tools
+        .into_iter()
+        .filter(|t| auth.may("tools/call", Some(&t.name)))
+        .collect()
+}
+
 /// Annotates `tool` with the scopes calling it needs (read by [`policy_from_tools`]).
 pub fn with_scopes<I, S>(mut tool: Tool, scopes: I) -> Tool
 where

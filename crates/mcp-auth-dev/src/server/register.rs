@@ -170,7 +170,10 @@ fn register_inner(
         name: reg.client_name.clone(),
         auth_method: reg.auth_method,
         grant_types: reg.grant_types.clone(),
-        scopes: reg.scopes.clone(),
+        // The cap is the anonymous allow-list, not the registered `scope`: MCP clients
+        // register with the scope of the first 401 and must be able to step up to a larger
+        // one after a 403 insufficient_scope (MCP "Scope Selection Strategy").
+        scopes: shared.config.anonymous_scopes.clone(),
         source: ClientSource::Dynamic,
     };
     {

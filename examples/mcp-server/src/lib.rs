@@ -1,0 +1,504 @@
+//! An MCP server built with [rmcp](https://docs.rs/rmcp) (Streamable HTTP, stateless), made an
+//! OAuth 2.1 resource server by [`McpAuthLayer`], with a development authorization server
+//! ([`mcp_auth_dev::DevAuthorizationServer`]) embedded so the whole flow runs with one command.
+//!
+//! - Tools: `whoami`, `echo`, `add_note`, `list_notes`, `note_stats`; resources
+//!   `notes://mine` and `docs://guide` (see [`server`]).
+//! - Scopes: `mcp:read` for the endpoint (the layer), `mcp:write` for `add_note` and
+//!   `mcp:admin` for `note_stats` (the handler, see [`policy`]); `mcp:admin` implies
+//!   `mcp:write` implies `mcp:read`.
+//! - Keys: [`JwksKeySource`] (crate mcp-auth-jwks), discovered from the issuer's RFC 8414
+//!   metadata or taken from an explicit `jwks_uri`.
+//!
+//! [`start`] runs everything in-process and returns a [`RunningServer`]; `main.rs` adds the
+//! command line and prints what to do next. **The embedded authorization server is for
+//! development only.**
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), example_mcp_server::StartError> {
+//! let server = example_mcp_server::start(example_mcp_server::Config::ephemeral()).await?;
+//! println!("MCP endpoint: {}", server.mcp_url);
+//! let token = server.mint_token("mcp:read mcp:write"); // dev authorization server only
+//! # let _ = token;
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod notes;
+pub mod policy;
+pub mod server;
+
+use axum::Router;
+use axum::response::Html;
+use axum::routing::get;
+use mcp_auth::McpAuthLayer;
+use mcp_auth_dev::{DevAuthorizationServer, DevServerError, RunningDevServer};
+use mcp_auth_jwks::{JwksError, JwksKeySource};
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use notes::NoteStore;
+pub use policy::{OperationPolicy, ScopeTable};
+pub use server::NotesServer;
+
+/// Default address of the MCP server.
+pub const DEFAULT_BIND: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+/// Default address of the embedded development authorization server.
+pub const DEFAULT_DEV_AS_BIND: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8081);
+/// The path of the MCP endpoint in the default resource URI.
+pub const DEFAULT_MCP_PATH: &str = "/mcp";
+/// The `sub` of tokens the embedded authorization server issues after consent, and of
+/// [`RunningServer::mint_token`] tokens, so both reach the same notes.
+pub const DEV_SUBJECT: &str = "dev-user";
+/// `client_id` of [`RunningServer::mint_token`] tokens.
+pub const DEMO_MINT_CLIENT_ID: &str = "curl-demo";
+/// A confidential client registered on the embedded authorization server, for the
+/// `client_credentials` grant (its secret is random, see [`RunningServer::demo_client`]).
+pub const DEMO_CLIENT_ID: &str = "demo-cli";
+
+/// How to run the example.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the MCP server listens (port 0: any free port).
+    pub bind: SocketAddr,
+    /// The canonical resource URI (the audience tokens must carry). Default:
+    /// `http://<bound address>/mcp`, with `127.0.0.1` (or `[::1]`) for an unspecified address.
+    /// Behind a proxy, set the public URL.
+    pub resource: Option<String>,
+    /// `scopes_supported` of the protected resource metadata (and of the embedded
+    /// authorization server). Default: [`policy::ALL_SCOPES`].
+    pub scopes_supported: Vec<String>,
+    /// Which authorization server issues the tokens.
+    pub authorization_server: AuthorizationServer,
+}
+
+/// The authorization server whose tokens the MCP server accepts.
+#[derive(Debug, Clone)]
+pub enum AuthorizationServer {
+    /// Start the embedded development authorization server.
+    Dev(DevAsConfig),
+    /// Trust an external authorization server.
+    External(ExternalAs),
+}
+
+/// The embedded development authorization server ([`mcp_auth_dev::DevAuthorizationServer`]).
+#[derive(Debug, Clone)]
+pub struct DevAsConfig {
+    /// Where it listens (port 0: any free port). Its issuer is `http://<bound address>`.
+    pub bind: SocketAddr,
+    /// Approve every authorization request without a consent page (tests, scripts).
+    pub auto_approve: bool,
+    /// Accept `http://` loopback Client ID Metadata Document URLs (tests; local clients).
+    pub allow_loopback_cimd: bool,
+}
+
+impl Default for DevAsConfig {
+    fn default() -> Self {
+        Self {
+            bind: DEFAULT_DEV_AS_BIND,
+            auto_approve: false,
+            allow_loopback_cimd: true,
+        }
+    }
+}
+
+/// An external authorization server.
+#[derive(Debug, Clone)]
+pub struct ExternalAs {
+    /// Its issuer identifier, exactly as in its tokens' `iss` and its metadata.
+    pub issuer: String,
+    /// Its JWKS URL; discovered from the issuer's metadata when `None`.
+    pub jwks_uri: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: DEFAULT_BIND,
+            resource: None,
+            scopes_supported: policy::ALL_SCOPES.map(str::to_owned).to_vec(),
+            authorization_server: AuthorizationServer::Dev(DevAsConfig::default()),
+        }
+    }
+}
+
+impl Config {
+    /// Everything on `127.0.0.1:0`, with the development authorization server approving every
+    /// request and accepting loopback Client ID Metadata Documents: for tests.
+    pub fn ephemeral() -> Self {
+        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+        Self {
+            bind: any,
+            authorization_server: AuthorizationServer::Dev(DevAsConfig {
+                bind: any,
+                auto_approve: true,
+                allow_loopback_cimd: true,
+            }),
+            ..Self::default()
+        }
+    }
+}
+
+/// Why the example could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A listener could not be bound.
+    #[error(
+        "cannot listen on {addr}: {source} (another instance running? choose another address; port 0 picks a free one)"
+    )]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The authorization layer refused the configuration (resource URI, issuer, scopes).
+    #[error("authorization configuration: {0}")]
+    Auth(#[from] mcp_auth::ConfigError),
+    /// The embedded authorization server could not be built.
+    #[error("development authorization server: {0}")]
+    DevServer(#[from] DevServerError),
+    /// The key source could not be built or (for the embedded server) loaded.
+    #[error("keys: {0}")]
+    Keys(#[from] JwksError),
+    /// The scope hierarchy is invalid.
+    #[error("scope hierarchy: {0}")]
+    Scope(#[from] mcp_auth::core::scope::InvalidScope),
+}
+
+/// The running example. Dropping it stops both servers; prefer [`shutdown`](Self::shutdown),
+/// which also waits for them.
+pub struct RunningServer {
+    /// The MCP endpoint: the canonical resource URI.
+    pub mcp_url: String,
+    /// The RFC 9728 protected resource metadata URL (path-inserted form).
+    pub metadata_url: String,
+    /// The issuer of the authorization server.
+    pub as_issuer: String,
+    /// Where the MCP server listens.
+    pub local_addr: SocketAddr,
+    dev: Option<Dev>,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+struct Dev {
+    running: RunningDevServer,
+    demo_secret: String,
+}
+
+impl fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("mcp_url", &self.mcp_url)
+            .field("metadata_url", &self.metadata_url)
+            .field("as_issuer", &self.as_issuer)
+            .field("local_addr", &self.local_addr)
+            .field("dev", &self.dev.as_ref().map(|d| d.running.addr))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stops a [`RunningServer`] from anywhere (a signal handler, another task).
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(CancellationToken);
+
+impl ShutdownHandle {
+    /// Asks the servers to stop (open requests are finished).
+    pub fn shutdown(&self) {
+        self.0.cancel();
+    }
+}
+
+impl RunningServer {
+    /// The embedded development authorization server, if it runs.
+    pub fn dev_authorization_server(&self) -> Option<&DevAuthorizationServer> {
+        self.dev.as_ref().map(|d| d.running.server())
+    }
+
+    /// The RFC 8414 metadata URL of the embedded authorization server, if it runs.
+    pub fn as_metadata_url(&self) -> Option<String> {
+        self.dev_authorization_server()
+            .map(DevAuthorizationServer::metadata_url)
+    }
+
+    /// A fresh access token from the embedded authorization server's keys, for this server's
+    /// resource, with `scope` (space-separated), `sub` [`DEV_SUBJECT`], `client_id`
+    /// [`DEMO_MINT_CLIENT_ID`], valid one hour. `None` with an external authorization server.
+    pub fn mint_token(&self, scope: &str) -> Option<String> {
+        self.dev_authorization_server()?
+            .authority()
+            .token()
+            .aud(&self.mcp_url)
+            .scope(scope)
+            .subject(DEV_SUBJECT)
+            .client_id(DEMO_MINT_CLIENT_ID)
+            .expires_in(3600)
+            .try_sign()
+            .ok()
+    }
+
+    /// The confidential client registered on the embedded authorization server:
+    /// `(client_id, client_secret)`, for `grant_type=client_credentials`.
+    pub fn demo_client(&self) -> Option<(&str, &str)> {
+        self.dev
+            .as_ref()
+            .map(|d| (DEMO_CLIENT_ID, d.demo_secret.as_str()))
+    }
+
+    /// A handle that stops the servers.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown.clone())
+    }
+
+    /// Runs until [`ShutdownHandle::shutdown`] is called, then stops.
+    pub async fn wait(mut self) {
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.stop_dev().await;
+    }
+
+    /// Stops both servers and waits for them.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+
+    async fn stop_dev(&mut self) {
+        if let Some(dev) = self.dev.take() {
+            dev.running.shutdown().await;
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+/// `http://host:port` for a bound address, with loopback for an unspecified IP.
+fn loopback_origin(addr: SocketAddr) -> String {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            format!(
+                "http://{}",
+                SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+            )
+        }
+        _ => format!("http://{addr}"),
+    }
+}
+
+/// Starts the MCP server (and, in [`AuthorizationServer::Dev`] mode, the development
+/// authorization server) and returns once both accept connections.
+///
+/// # Errors
+///
+/// [`StartError`] when a listener cannot be bound, the configuration is refused, or the
+/// embedded authorization server's keys cannot be loaded.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let listener = bind(config.bind).await?;
+    let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.bind,
+        source,
+    })?;
+    let resource = config
+        .resource
+        .clone()
+        .unwrap_or_else(|| format!("{}{DEFAULT_MCP_PATH}", loopback_origin(local_addr)));
+
+    let (issuer, keys, dev) = match &config.authorization_server {
+        AuthorizationServer::Dev(dev) => {
+            let (dev, issuer) = start_dev_as(dev, &config.scopes_supported).await?;
+            let keys = JwksKeySource::builder().issuer(&issuer).build()?;
+            // Loopback, and ours: a failure here is a bug, not an outage.
+            keys.warm_up().await?;
+            (issuer, keys, Some(dev))
+        }
+        AuthorizationServer::External(ext) => {
+            let builder = JwksKeySource::builder();
+            let builder = match &ext.jwks_uri {
+                Some(uri) => builder.issuer_with_jwks_uri(&ext.issuer, uri),
+                None => builder.issuer(&ext.issuer),
+            };
+            let keys = builder.build()?;
+            // An authorization server outage must not stop us from starting: requests get
+            // 503 until its keys can be had.
+            if keys.warm_up().await.is_err() {
+                tracing::warn!(
+                    issuer = %ext.issuer,
+                    "the issuer's keys are not loaded yet; requests get 503 until they are"
+                );
+            }
+            (ext.issuer.clone(), keys, None)
+        }
+    };
+
+    let mut builder = McpAuthLayer::builder(&resource)
+        .issuer(&issuer)
+        .key_source(keys)
+        .require_scopes(policy::ENDPOINT_SCOPES)
+        .scope_hierarchy(policy::scope_hierarchy()?)
+        .mcp_policy(policy::layer_policy()?)
+        .resource_name("mcp-auth example: notes");
+    if !config.scopes_supported.is_empty() {
+        builder = builder.scopes_supported(config.scopes_supported.iter().cloned());
+    }
+    let auth = builder.build()?;
+    let mcp_url = auth.resource().as_str().to_owned();
+    let metadata_url = auth.resource().metadata_url();
+
+    let shutdown = CancellationToken::new();
+    let router = router(&auth, local_addr, shutdown.child_token());
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { token.cancelled_owned().await });
+        if let Err(e) = serve.await {
+            tracing::error!("MCP server stopped: {e}");
+        }
+    });
+    tracing::info!(%mcp_url, %issuer, "MCP server listening on {local_addr}");
+
+    Ok(RunningServer {
+        mcp_url,
+        metadata_url,
+        as_issuer: issuer,
+        local_addr,
+        dev,
+        shutdown,
+        task: Some(task),
+    })
+}
+
+async fn start_dev_as(
+    config: &DevAsConfig,
+    scopes: &[String],
+) -> Result<(Dev, String), StartError> {
+    let listener = bind(config.bind).await?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.bind,
+        source,
+    })?;
+    let issuer = loopback_origin(addr);
+    let mut builder = DevAuthorizationServer::builder()
+        .issuer(&issuer)
+        .subject(DEV_SUBJECT)
+        .auto_approve(config.auto_approve)
+        .allow_loopback_cimd(config.allow_loopback_cimd);
+    if !scopes.is_empty() {
+        builder = builder.scopes_supported(scopes.iter().cloned());
+    }
+    let server = builder.build()?;
+    let demo_secret = random_secret();
+    server.register_confidential_client(DEMO_CLIENT_ID, &demo_secret, &[]);
+    let running = server
+        .serve_on(listener)
+        .map_err(|source| StartError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+    tracing::info!(%issuer, "development authorization server listening on {addr}");
+    Ok((
+        Dev {
+            running,
+            demo_secret,
+        },
+        issuer,
+    ))
+}
+
+fn random_secret() -> String {
+    use rand::Rng as _;
+    use rand::distr::Alphanumeric;
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
+}
+
+/// The HTTP app: the MCP endpoint behind the auth layer, the RFC 9728 metadata beside it,
+/// CORS for browser clients around everything.
+fn router(auth: &McpAuthLayer, local_addr: SocketAddr, shutdown: CancellationToken) -> Router {
+    let resource = auth.resource();
+    let path = match resource.path() {
+        "" => "/",
+        p => p,
+    };
+    let notes = Arc::new(NoteStore::new());
+    let handler = NotesServer::new(notes);
+    let mcp = StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::new(NeverSessionManager::default()),
+        StreamableHttpServerConfig::default()
+            // Stateless (MCP 2026-07-28 is sessionless): any POST stands alone, so a single
+            // `tools/call` works without `initialize`, and any instance can serve it.
+            .with_legacy_session_mode(false)
+            .with_json_response(true)
+            .with_allowed_hosts(allowed_hosts(resource.as_str(), local_addr))
+            .with_cancellation_token(shutdown),
+    );
+    let mut app = Router::new()
+        .route_service(path, mcp)
+        .route_layer(auth.clone());
+    if path != "/" {
+        let page = index_page(resource.as_str(), &resource.metadata_url());
+        app = app.route("/", get(move || std::future::ready(Html(page.clone()))));
+    }
+    app.merge(auth.metadata_router()).layer(auth.cors())
+}
+
+/// Hosts rmcp accepts in `Host` (DNS rebinding protection): loopback, the resource's host,
+/// and the address we listen on.
+fn allowed_hosts(resource: &str, local_addr: SocketAddr) -> Vec<String> {
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+        .map(str::to_owned)
+        .to_vec();
+    if let Ok(url) = url::Url::parse(resource)
+        && let Some(host) = url.host_str()
+    {
+        hosts.push(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+        );
+    }
+    if !local_addr.ip().is_unspecified() {
+        hosts.push(local_addr.ip().to_string());
+    }
+    hosts.dedup();
+    hosts
+}
+
+fn index_page(resource: &str, metadata_url: &str) -> String {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let (resource, metadata_url) = (escape(resource), escape(metadata_url));
+    format!(
+        "<!doctype html><meta charset=\"utf-8\"><title>mcp-auth example</title>\
+         <h1>mcp-auth example MCP server</h1>\
+         <p>MCP endpoint (Streamable HTTP, OAuth required): <code>{resource}</code></p>\
+         <p>Protected resource metadata: <a href=\"{metadata_url}\">{metadata_url}</a></p>"
+    )
+}

@@ -7,9 +7,12 @@ use crate::scope::ScopeSet;
 use serde::{Deserialize, Deserializer};
 use std::sync::Arc;
 
-/// The claims of an access token that mcp-auth reads, plus every other claim in [`extra`].
+/// The claims of an access token that mcp-auth reads; every other claim through
+/// [`get`](Claims::get) and [`extra`](Claims::extra).
 ///
-/// [`extra`]: Claims::extra
+/// Only the registered claims are parsed on the request path; the payload is kept as-is and
+/// other claims are parsed when asked for (serde's `flatten` would buffer every claim on every
+/// request).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[non_exhaustive]
 pub struct Claims {
@@ -49,9 +52,9 @@ pub struct Claims {
     /// `cnf`: confirmation (RFC 7800; RFC 9449 §6 `jkt`, RFC 8705 `x5t#S256`).
     #[serde(default)]
     pub cnf: Option<serde_json::Value>,
-    /// Every other claim.
-    #[serde(flatten)]
-    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// The whole payload, as received (after verification: trusted).
+    #[serde(skip)]
+    raw: Box<str>,
 }
 
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
@@ -79,8 +82,25 @@ fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error
 impl Claims {
     /// Parses a JWT payload. Wrong types (an `iss` array, a string `exp`) are refused.
     pub fn from_json(payload: &[u8]) -> Result<Self, AuthError> {
-        serde_json::from_slice(payload)
-            .map_err(|_| AuthError::invalid_token("token claims are malformed"))
+        let malformed = || AuthError::invalid_token("token claims are malformed");
+        let raw = std::str::from_utf8(payload).map_err(|_| malformed())?;
+        // A claims set is a JSON object (RFC 7519 §7.2); serde would also take an array.
+        if raw.trim_start().as_bytes().first() != Some(&b'{') {
+            return Err(malformed());
+        }
+        let mut c: Self = serde_json::from_str(raw).map_err(|_| malformed())?;
+        c.raw = raw.into();
+        Ok(c)
+    }
+
+    /// Any claim by name (parses the payload; not for the hot path).
+    pub fn get(&self, name: &str) -> Option<serde_json::Value> {
+        self.extra().remove(name)
+    }
+
+    /// Every claim as a JSON object (parses the payload).
+    pub fn extra(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(&self.raw).unwrap_or_default()
     }
 
     /// The granted scopes: `scope` (RFC 9068 §2.2.3) and `scp`, merged.
@@ -367,6 +387,17 @@ mod tests {
         assert_eq!(check_with(good(), &p), Err("token client is not allowed"));
         p.allowed_client_ids = Some(Arc::from(vec!["c1".to_owned()]));
         assert_eq!(check_with(good(), &p), Ok(()));
+    }
+
+    #[test]
+    fn other_claims_on_demand_and_object_only() {
+        let c = Claims::from_json(br#"{"iss":"a","acr":"silver","n":{"x":1}}"#).unwrap();
+        assert_eq!(c.get("acr"), Some(json!("silver")));
+        assert_eq!(c.get("n"), Some(json!({"x": 1})));
+        assert_eq!(c.get("missing"), None);
+        assert_eq!(c.extra().len(), 3);
+        assert!(Claims::from_json(b"[1,2]").is_err());
+        assert!(Claims::from_json(b"\xff").is_err());
     }
 
     #[test]

@@ -33,4 +33,4 @@ pub mod scope;
 mod token;
 
 pub use error::{AuthError, ErrorKind};
-pub use token::{BearerToken, TokenHash, sha256};
+pub use token::{BearerToken, TokenHash};

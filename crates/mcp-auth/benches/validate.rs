@@ -192,6 +192,66 @@ fn junk(c: &mut Criterion) {
     g.finish();
 }
 
+/// A fetcher serving one JWKS document from memory, for the key-source benches.
+#[derive(Debug)]
+struct MemoryJwks(String);
+
+impl mcp_auth_jwks::Fetcher for MemoryJwks {
+    fn get<'a>(&'a self, _url: &'a str, _max: usize) -> mcp_auth_jwks::FetchFuture<'a> {
+        let body = self.0.clone();
+        Box::pin(async move { Ok(mcp_auth_jwks::FetchResponse::json(body)) })
+    }
+}
+
+fn jwks_source(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let a = TestAuthority::new(ISS);
+    let make = |cache: u64| {
+        let source = mcp_auth_jwks::JwksKeySource::builder()
+            .issuer_with_jwks_uri(ISS, "https://auth.example.com/jwks")
+            .fetcher(MemoryJwks(a.jwks().to_string()))
+            .build()
+            .unwrap();
+        rt.block_on(mcp_auth::core::keys::KeySource::warm_up(&source))
+            .unwrap();
+        McpAuthLayer::builder(RES)
+            .issuer(ISS)
+            .key_source(source)
+            .token_cache(cache)
+            .build()
+            .unwrap()
+            .validator()
+            .clone()
+    };
+    let (hot, cold) = (make(10_000), make(0));
+    let t = token(&a, "RS256");
+    let mut g = c.benchmark_group("jwks-source");
+    g.bench_function("cache hit", |b| {
+        b.to_async(&rt)
+            .iter(|| async { hot.validate_token(black_box(&t)).await.unwrap() })
+    });
+    g.bench_function("cache off", |b| {
+        b.to_async(&rt)
+            .iter(|| async { cold.validate_token(black_box(&t)).await.unwrap() })
+    });
+    let forged: Vec<String> = (0..1000)
+        .map(|i| a.token().aud(RES).kid(&format!("forged-{i}")).sign())
+        .collect();
+    let mut i = 0usize;
+    g.bench_function("forged kid, each new (cooldown)", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 1) % forged.len();
+            let t = &forged[i];
+            let v = &hot;
+            async move { v.validate_token(black_box(t)).await.unwrap_err() }
+        })
+    });
+    g.finish();
+}
+
 fn through_layer(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -262,5 +322,12 @@ fn classification(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, validators, junk, through_layer, classification);
+criterion_group!(
+    benches,
+    validators,
+    junk,
+    jwks_source,
+    through_layer,
+    classification
+);
 criterion_main!(benches);

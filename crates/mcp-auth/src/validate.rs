@@ -57,16 +57,21 @@ pub(crate) fn system_clock() -> Clock {
 /// # Verified-token cache
 ///
 /// A token whose signature was verified is remembered (bounded moka cache keyed by the
-/// SHA-256 of the whole token), so the same token presented again skips the signature check.
-/// It is safe because:
-/// - the key is a collision-resistant hash of every byte of the token, so only the very same
-///   token can hit;
+/// token's signature segment, holding the rest of the token), so the same token presented
+/// again skips the signature check. It is safe because:
+/// - a hit requires every byte of the token to be equal to the verified one (the map finds
+///   the entry by signature, then the header and payload are compared byte for byte), so
+///   only the very same token can hit;
 /// - every hit re-runs the whole claims policy against the clock (`exp`, `nbf`, `aud`, ...), and
 ///   an entry is evicted no later than the token's `exp`;
 /// - every hit checks that the key that verified the token is still in the issuer's current
 ///   key set (by fingerprint): once a rotation or a compromise removes it, the token is
 ///   verified again and refused;
-/// - the header checks (algorithm allow-list, `typ`) run before the cache is consulted.
+/// - the header (algorithm, `typ`, `crit`) is part of the compared bytes and was checked when
+///   the entry was made; the policy cannot change afterwards.
+///
+/// Before the cache is consulted a token must have the shape of a compact JWS (length cap,
+/// two dots, base64url signature): junk never reaches the cache, the key source or crypto.
 ///
 /// What it cannot do is notice revocation, which a self-contained JWT never allows anyway.
 #[derive(Clone)]
@@ -79,11 +84,13 @@ struct JwtInner {
     header: HeaderPolicy,
     claims: ClaimsPolicy,
     clock: Clock,
-    cache: Option<Cache<[u8; 32], Arc<Verified>>>,
+    cache: Option<Cache<Box<str>, Arc<Verified>>>,
 }
 
-/// A verified token, as cached.
+/// A verified token, as cached under its signature segment.
 struct Verified {
+    /// `header.payload`, compared byte for byte on a hit.
+    signing_input: Box<str>,
     ctx: AuthContext,
     key: [u8; 32],
     exp: i64,
@@ -92,10 +99,10 @@ struct Verified {
 /// Evicts a cached token at its `exp`.
 struct UntilExpiry;
 
-impl Expiry<[u8; 32], Arc<Verified>> for UntilExpiry {
+impl Expiry<Box<str>, Arc<Verified>> for UntilExpiry {
     fn expire_after_create(
         &self,
-        _key: &[u8; 32],
+        _key: &Box<str>,
         value: &Arc<Verified>,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
@@ -201,25 +208,23 @@ impl JwtValidator {
     /// Validates a raw token.
     pub async fn validate_token(&self, token: &str) -> Result<AuthContext, AuthError> {
         let inner = &self.inner;
-        // Junk is refused before any cache, key or crypto work.
-        let header = CheckedHeader::parse(token, &inner.header)?;
-        let digest = match &inner.cache {
-            Some(cache) => {
-                let digest = mcp_auth_core::sha256(token.as_bytes());
-                if let Some(hit) = cache.get(&digest) {
-                    let now = (inner.clock)();
-                    inner.claims.check(hit.ctx.claims(), now)?;
-                    let keys = self.keys_for(hit.ctx.issuer(), header.kid()).await?;
-                    if keys.contains_fingerprint(&hit.key) {
-                        return Ok(hit.ctx.clone());
-                    }
-                    // The key that verified it is gone: verify again (and most likely refuse).
-                    cache.invalidate(&digest);
-                }
-                Some(digest)
+        // The shape of a compact JWS first: junk never reaches the cache.
+        let (signing_input, signature) = split_compact(token, inner.header.max_token_len)?;
+        if let Some(cache) = &inner.cache
+            && !signature.is_empty()
+            && let Some(hit) = cache.get(signature)
+            && *hit.signing_input == *signing_input
+        {
+            inner.claims.check(hit.ctx.claims(), (inner.clock)())?;
+            // No kid: only the current set is wanted, never an unknown-kid refetch.
+            let keys = self.keys_for(hit.ctx.issuer(), None).await?;
+            if keys.contains_fingerprint(&hit.key) {
+                return Ok(hit.ctx.clone());
             }
-            None => None,
-        };
+            // The key that verified it is gone: verify again (and most likely refuse).
+            cache.invalidate(signature);
+        }
+        let header = CheckedHeader::parse(token, &inner.header)?;
         let jws = header.decode()?;
         let claims = Claims::from_json(jws.unverified_payload())?;
         inner.claims.check(&claims, (inner.clock)())?;
@@ -227,13 +232,13 @@ impl JwtValidator {
         let iss = claims.iss.as_deref().unwrap_or_default();
         let keys = self.keys_for(iss, jws.kid()).await?;
         let key = jws.verify(&keys)?;
-        let digest = digest.unwrap_or_else(|| mcp_auth_core::sha256(token.as_bytes()));
         let exp = claims.exp.unwrap_or_default();
-        let ctx = AuthContext::new(claims, scopes, TokenHash::from_digest(&digest));
+        let ctx = AuthContext::new(claims, scopes, TokenHash::of(token.as_bytes()));
         if let Some(cache) = &inner.cache {
             cache.insert(
-                digest,
+                signature.into(),
                 Arc::new(Verified {
+                    signing_input: signing_input.into(),
                     ctx: ctx.clone(),
                     key: *key.fingerprint(),
                     exp,
@@ -242,6 +247,40 @@ impl JwtValidator {
         }
         Ok(ctx)
     }
+}
+
+/// Splits a compact JWS into `header.payload` and the signature, refusing anything that
+/// does not have its shape: too long, not exactly two dots, a non-base64url signature. An
+/// empty signature is left to the header check, which names `alg: none` precisely.
+fn split_compact(token: &str, max_len: usize) -> Result<(&str, &str), AuthError> {
+    if token.len() > max_len {
+        return Err(AuthError::invalid_token("token too large"));
+    }
+    let not_jws = || AuthError::invalid_token("token is not a compact JWS");
+    let mut it = token.splitn(3, '.');
+    let (Some(h), Some(p), Some(signature)) = (it.next(), it.next(), it.next()) else {
+        return Err(not_jws());
+    };
+    if !signature.bytes().all(is_base64url) {
+        // Also catches a third dot.
+        return Err(AuthError::invalid_token("token signature is not base64url"));
+    }
+    Ok((&token[..h.len() + 1 + p.len()], signature))
+}
+
+/// The base64url alphabet (RFC 4648 §5).
+const fn is_base64url(b: u8) -> bool {
+    const TABLE: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            let c = i as u8;
+            t[i] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+            i += 1;
+        }
+        t
+    };
+    TABLE[b as usize]
 }
 
 impl ValidateToken for JwtValidator {

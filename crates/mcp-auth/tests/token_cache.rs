@@ -118,8 +118,21 @@ async fn only_the_very_same_token_hits() {
         v.validate_token(&forged).await.unwrap_err().kind(),
         ErrorKind::InvalidToken
     );
-    // Header checks run before the cache: a policy change is not bypassed by a hit.
+    // The cache is found by signature: a cached signature on another payload (an admin's
+    // subject, say) must not hit.
+    let other = a.token().aud(RES).subject("admin").sign();
+    let (h, rest) = t.split_once('.').unwrap();
+    let sig = rest.split_once('.').unwrap().1;
+    let p2 = other.split('.').nth(1).unwrap();
+    let spliced = format!("{h}.{p2}.{sig}");
+    let e = v.validate_token(&spliced).await.unwrap_err();
+    assert_eq!(e.description(), "invalid token signature");
     assert_eq!(v.token_cache_len(), 1);
+    // And the genuine token still hits.
+    assert_eq!(
+        v.validate_token(&t).await.unwrap().subject(),
+        Some("user-1")
+    );
 }
 
 #[tokio::test]

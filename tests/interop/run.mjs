@@ -241,9 +241,9 @@ async function phaseDevAs() {
   const ctx = { ...server, issuer };
   try {
     await wireChecks(`http/${label}`, ctx);
-    // SDK 1.32.2 answers a 403 by refreshing when it holds a refresh token; the development AS
-    // always issues one, so this client keeps none (docs/compatibility.md, "Step-up").
-    await runClient(`sdk/${label}`, NODE, [path.join(HERE, 'clients', 'sdk-client.mjs'), '--mcp', server.mcp, '--issuer', issuer, '--label', `sdk/${label}`, '--step-up', '--drop-refresh-token']);
+    // The SDK runs unmodified: the development AS issues a refresh token only for
+    // offline_access, so a 403 makes the SDK re-authorize (docs/compatibility.md, "Step-up").
+    await runClient(`sdk/${label}`, NODE, [path.join(HERE, 'clients', 'sdk-client.mjs'), '--mcp', server.mcp, '--issuer', issuer, '--label', `sdk/${label}`, '--step-up']);
     await runRmcp(label, ctx);
     await conformance(`conformance/${label}`, ctx);
     await browser(label, ctx);

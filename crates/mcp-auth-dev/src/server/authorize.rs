@@ -290,6 +290,9 @@ async fn authorize_inner(shared: &Shared, query: &str) -> Response {
         resource,
         scopes,
         state: state.map(str::to_owned),
+        offline: params
+            .get("scope")
+            .is_some_and(|s| s.split(' ').any(|t| t == "offline_access")),
     };
     if shared.config.auto_approve {
         return approve(shared, request, StatusCode::FOUND);

@@ -76,6 +76,8 @@ pub(crate) struct AuthzRequest {
     pub(crate) resource: String,
     pub(crate) scopes: Vec<String>,
     pub(crate) state: Option<String>,
+    /// `offline_access` was asked for: the code grant also gets a refresh token.
+    pub(crate) offline: bool,
 }
 
 #[derive(Debug, Clone)]

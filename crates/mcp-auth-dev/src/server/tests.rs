@@ -167,6 +167,17 @@ async fn get_code(app: &Router, client_id: &str) -> String {
     r.redirect_param("code").unwrap()
 }
 
+/// A code for `mcp:read offline_access`: its exchange also returns a refresh token.
+async fn get_offline_code(app: &Router, client_id: &str) -> String {
+    let r = get(
+        app,
+        &authorize_uri(client_id, &[("scope", "mcp:read offline_access")], &[]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.text());
+    r.redirect_param("code").unwrap()
+}
+
 async fn exchange(app: &Router, client_id: &str, code: &str, verifier: &str) -> Resp {
     post_form(
         app,
@@ -340,7 +351,7 @@ async fn happy_path_dcr_pkce_refresh() {
         .unwrap();
     let app = server.router();
     let client_id = register_public(&app).await;
-    let code = get_code(&app, &client_id).await;
+    let code = get_offline_code(&app, &client_id).await;
     let r = exchange(&app, &client_id, &code, VERIFIER).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.headers["cache-control"], "no-store");
@@ -597,10 +608,27 @@ async fn other_authorize_errors_redirect() {
 }
 
 #[tokio::test]
-async fn code_reuse_is_refused_and_revokes() {
+async fn refresh_token_only_with_offline_access() {
     let app = builder().build().unwrap().router();
     let client_id = register_public(&app).await;
     let code = get_code(&app, &client_id).await;
+    let t = exchange(&app, &client_id, &code, VERIFIER).await.json();
+    assert!(t["access_token"].is_string());
+    assert!(t.get("refresh_token").is_none(), "{t}");
+    let code = get_offline_code(&app, &client_id).await;
+    let t = exchange(&app, &client_id, &code, VERIFIER).await.json();
+    assert!(t["refresh_token"].is_string(), "{t}");
+    assert_eq!(
+        t["scope"], "mcp:read",
+        "offline_access is not an access-token scope"
+    );
+}
+
+#[tokio::test]
+async fn code_reuse_is_refused_and_revokes() {
+    let app = builder().build().unwrap().router();
+    let client_id = register_public(&app).await;
+    let code = get_offline_code(&app, &client_id).await;
     let t = exchange(&app, &client_id, &code, VERIFIER).await.json();
     let rt = t["refresh_token"].as_str().unwrap();
     exchange(&app, &client_id, &code, VERIFIER)
@@ -662,7 +690,7 @@ async fn expired_code_is_refused() {
 async fn refresh_token_reuse_after_rotation() {
     let app = builder().build().unwrap().router();
     let client_id = register_public(&app).await;
-    let code = get_code(&app, &client_id).await;
+    let code = get_offline_code(&app, &client_id).await;
     let rt1 = exchange(&app, &client_id, &code, VERIFIER).await.json()["refresh_token"]
         .as_str()
         .unwrap()

@@ -294,9 +294,12 @@ fn code_grant(shared: &Shared, client: &Client, params: &Params) -> Result<Value
         &req.scopes,
         now,
     )?;
-    let refresh = {
+    // A refresh token only when `offline_access` was asked for (as OpenID Connect §11 and
+    // oidc-provider do): an MCP client holding one would refresh instead of re-authorizing on
+    // a 403 insufficient_scope, and a refresh cannot add scopes, so the step-up would fail.
+    let refresh = if req.offline {
         let mut store = shared.store();
-        new_refresh_token(
+        Some(new_refresh_token(
             &mut store,
             shared,
             RefreshGrant {
@@ -308,9 +311,11 @@ fn code_grant(shared: &Shared, client: &Client, params: &Params) -> Result<Value
                 expires_at: 0,
                 used: false,
             },
-        )?
+        )?)
+    } else {
+        None
     };
-    Ok(response(access, &req.scopes, Some(refresh)))
+    Ok(response(access, &req.scopes, refresh))
 }
 
 fn refresh_grant(shared: &Shared, client: &Client, params: &Params) -> Result<Value, OAuthError> {

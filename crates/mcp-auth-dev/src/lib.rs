@@ -37,6 +37,7 @@
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 pub mod authority;
+mod background;
 mod keys;
 pub mod served;
 pub mod server;

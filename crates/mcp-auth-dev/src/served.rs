@@ -22,8 +22,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::TestAuthority;
 
@@ -44,8 +42,7 @@ pub struct ServedAuthority {
     /// The bound address (`127.0.0.1:<port>`).
     pub addr: SocketAddr,
     state: Arc<ServeState>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    background: crate::background::Background,
 }
 
 impl fmt::Debug for ServedAuthority {
@@ -121,23 +118,7 @@ impl ServedAuthority {
 
     /// Stops the server and waits for it to finish.
     pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for ServedAuthority {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.background.shutdown().await;
     }
 }
 
@@ -201,19 +182,10 @@ fn serve_on(authority: TestAuthority, listener: TcpListener) -> std::io::Result<
         )
         .route("/jwks", get(jwks))
         .with_state(Arc::clone(&state));
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
-    });
     Ok(ServedAuthority {
         addr,
         state,
-        shutdown: Some(tx),
-        task: Some(task),
+        background: crate::background::Background::serve(listener, router),
     })
 }
 

@@ -72,8 +72,6 @@ use axum::http::{HeaderName, Method, header};
 use axum::routing::{get, post};
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::TestAuthority;
@@ -633,19 +631,10 @@ impl DevAuthorizationServer {
     pub fn serve_on(&self, listener: TcpListener) -> std::io::Result<RunningDevServer> {
         let addr = listener.local_addr()?;
         let router = self.router();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
         Ok(RunningDevServer {
             addr,
             server: self.clone(),
-            shutdown: Some(tx),
-            task: Some(task),
+            background: crate::background::Background::serve(listener, router),
         })
     }
 }
@@ -672,8 +661,7 @@ pub struct RunningDevServer {
     /// The bound address.
     pub addr: SocketAddr,
     server: DevAuthorizationServer,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    background: crate::background::Background,
 }
 
 impl fmt::Debug for RunningDevServer {
@@ -706,22 +694,6 @@ impl RunningDevServer {
 
     /// Stops the server and waits for it.
     pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for RunningDevServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.background.shutdown().await;
     }
 }

@@ -1027,7 +1027,7 @@ async fn serve_cimd(make: impl Fn(&str) -> Value) -> (String, RunningDoc) {
     (url, RunningDoc(task))
 }
 
-struct RunningDoc(JoinHandle<()>);
+struct RunningDoc(tokio::task::JoinHandle<()>);
 impl Drop for RunningDoc {
     fn drop(&mut self) {
         self.0.abort();

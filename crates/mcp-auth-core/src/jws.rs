@@ -210,7 +210,23 @@ pub struct UnverifiedJws<'t> {
     kid: Option<String>,
     signing_input: &'t str,
     payload: Vec<u8>,
-    signature: Vec<u8>,
+    /// Decoded only when a key was found: a forged `kid` or expired token never pays for it.
+    signature_b64: &'t str,
+}
+
+/// Whether `b` is in the base64url alphabet (RFC 4648 §5), by table lookup.
+pub const fn is_base64url(b: u8) -> bool {
+    const TABLE: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            let c = i as u8;
+            t[i] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+            i += 1;
+        }
+        t
+    };
+    TABLE[b as usize]
 }
 
 /// Maximum decoded size of the JOSE header we are willing to parse.
@@ -256,6 +272,9 @@ impl<'t> CheckedHeader<'t> {
         if s.is_empty() {
             return Err(AuthError::invalid_token("token is not signed"));
         }
+        if !s.bytes().all(is_base64url) {
+            return Err(AuthError::invalid_token("token signature is not base64url"));
+        }
         Ok(Self {
             alg,
             kid: header.kid.map(|k| k.into_owned()),
@@ -276,11 +295,8 @@ impl<'t> CheckedHeader<'t> {
         self.kid.as_deref()
     }
 
-    /// Decodes the payload and the signature.
+    /// Decodes the payload (the signature is decoded by [`UnverifiedJws::verify`]).
     pub fn decode(self) -> Result<UnverifiedJws<'t>, AuthError> {
-        let signature = URL_SAFE_NO_PAD
-            .decode(self.signature_b64)
-            .map_err(|_| AuthError::invalid_token("token signature is not base64url"))?;
         let payload = URL_SAFE_NO_PAD
             .decode(self.payload_b64)
             .map_err(|_| AuthError::invalid_token("token payload is not base64url"))?;
@@ -292,7 +308,7 @@ impl<'t> CheckedHeader<'t> {
             kid: self.kid,
             signing_input,
             payload,
-            signature,
+            signature_b64: self.signature_b64,
         })
     }
 }
@@ -334,6 +350,11 @@ impl<'t> UnverifiedJws<'t> {
     /// bounds that work.
     pub fn verify(&self, keys: &KeySet) -> Result<Arc<VerifyingKey>, AuthError> {
         let msg = self.signing_input.as_bytes();
+        let signature = || {
+            URL_SAFE_NO_PAD
+                .decode(self.signature_b64)
+                .map_err(|_| AuthError::invalid_token("token signature is not base64url"))
+        };
         match self.kid.as_deref() {
             Some(kid) => {
                 let key = keys
@@ -344,18 +365,20 @@ impl<'t> UnverifiedJws<'t> {
                         "token algorithm does not match its key",
                     ));
                 }
-                if key.verify(self.alg, msg, &self.signature) {
+                if key.verify(self.alg, msg, &signature()?) {
                     Ok(key.clone())
                 } else {
                     Err(AuthError::invalid_token("invalid token signature"))
                 }
             }
-            None => keys
-                .iter()
-                .filter(|k| k.allows(self.alg))
-                .find(|k| k.verify(self.alg, msg, &self.signature))
-                .cloned()
-                .ok_or_else(|| AuthError::invalid_token("invalid token signature")),
+            None => {
+                let sig = signature()?;
+                keys.iter()
+                    .filter(|k| k.allows(self.alg))
+                    .find(|k| k.verify(self.alg, msg, &sig))
+                    .cloned()
+                    .ok_or_else(|| AuthError::invalid_token("invalid token signature"))
+            }
         }
     }
 }

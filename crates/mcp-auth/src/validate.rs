@@ -5,7 +5,7 @@ use http::request::Parts;
 use mcp_auth_core::claims::{Claims, ClaimsPolicy};
 use mcp_auth_core::credentials::{Credentials, Scheme};
 use mcp_auth_core::jwk::KeySet;
-use mcp_auth_core::jws::{CheckedHeader, HeaderPolicy};
+use mcp_auth_core::jws::{CheckedHeader, HeaderPolicy, is_base64url};
 use mcp_auth_core::keys::{KeyError, KeySource};
 use mcp_auth_core::{AuthError, TokenHash};
 use moka::Expiry;
@@ -266,21 +266,6 @@ fn split_compact(token: &str, max_len: usize) -> Result<(&str, &str), AuthError>
         return Err(AuthError::invalid_token("token signature is not base64url"));
     }
     Ok((&token[..h.len() + 1 + p.len()], signature))
-}
-
-/// The base64url alphabet (RFC 4648 §5).
-const fn is_base64url(b: u8) -> bool {
-    const TABLE: [bool; 256] = {
-        let mut t = [false; 256];
-        let mut i = 0;
-        while i < 256 {
-            let c = i as u8;
-            t[i] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
-            i += 1;
-        }
-        t
-    };
-    TABLE[b as usize]
 }
 
 impl ValidateToken for JwtValidator {

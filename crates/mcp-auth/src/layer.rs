@@ -9,7 +9,7 @@ use mcp_auth_core::claims::ClaimsPolicy;
 use mcp_auth_core::credentials::DEFAULT_MAX_TOKEN_LEN;
 use mcp_auth_core::jws::{Algorithm, HeaderPolicy, TypPolicy};
 use mcp_auth_core::keys::KeySource;
-use mcp_auth_core::mcp::McpPolicy;
+use mcp_auth_core::mcp::{McpPolicy, Requirement};
 use mcp_auth_core::metadata::{MetadataError, ProtectedResourceMetadata, is_secure_url};
 use mcp_auth_core::resource::{AudiencePolicy, ResourceUri, ResourceUriError};
 use mcp_auth_core::scope::{FlatScopes, InvalidScope, OFFLINE_ACCESS, ScopeHierarchy, ScopeSet};
@@ -64,6 +64,8 @@ pub(crate) struct Shared<V> {
     pub(crate) challenge: Arc<ChallengeTemplate>,
     pub(crate) scope_policy: Arc<ScopePolicy>,
     pub(crate) required: ScopeSet,
+    /// `required` as a requirement, built once.
+    pub(crate) route_requirement: Requirement,
     pub(crate) metadata: Arc<ProtectedResourceMetadata>,
     pub(crate) max_token_len: usize,
     pub(crate) max_form_body: usize,
@@ -636,6 +638,7 @@ impl Parts {
                 resource: self.resource,
                 challenge: self.challenge,
                 scope_policy: self.scope_policy,
+                route_requirement: Requirement::all_of(self.required.clone()),
                 required: self.required,
                 metadata: self.metadata,
                 max_token_len: self.max_token_len,

@@ -13,7 +13,7 @@ use mcp_auth_core::AuthError;
 use mcp_auth_core::challenge::ChallengeTemplate;
 use mcp_auth_core::credentials::{self, form_body_has_access_token, is_form_body};
 use mcp_auth_core::mcp::{
-    Classification, HEADER_MISMATCH_CODE, HeaderMismatch, McpHeaders, Requirement, classify,
+    Classification, HEADER_MISMATCH_CODE, HeaderMismatch, McpHeaders, classify,
 };
 use mcp_auth_core::scope::ScopeSet;
 use std::fmt;
@@ -146,7 +146,7 @@ where
         Err(e) => return Err(reject(e, None)),
     };
     let (requirement, body) = match &shared.mcp_policy {
-        None => (Requirement::all_of(shared.required.clone()), body),
+        None => (None, body),
         Some(policy) => {
             let (classification, body) = classify_request(&shared, &parts, body)
                 .await
@@ -155,13 +155,11 @@ where
                 Some(c) => policy.requirement(&c),
                 None => policy.default_requirement().clone(),
             };
-            (
-                Requirement::all_of(shared.required.clone()).and(&need),
-                body,
-            )
+            (Some(shared.route_requirement.and(&need)), body)
         }
     };
     let hierarchy = shared.scope_policy.hierarchy.as_ref();
+    let requirement = requirement.as_ref().unwrap_or(&shared.route_requirement);
     if !requirement.is_satisfied_by(ctx.scopes(), hierarchy) {
         let needed = requirement.challenge_scopes(ctx.scopes(), hierarchy);
         return Err(reject(

@@ -1,0 +1,163 @@
+//! The token authority of the load benchmark.
+//!
+//! Starts a `mcp_auth_dev::TestAuthority` served on loopback (`serve_new`: the issuer is
+//! `http://127.0.0.1:<port>`, with RFC 8414 + OIDC discovery documents and `/jwks`), mints the
+//! RS256 token files every workload uses, then keeps serving until killed. The number of
+//! `GET /jwks` requests it has answered is written to `<out>/jwks_fetches` every 50 ms, so
+//! the driver can count the JWKS fetches a server makes during a workload.
+//!
+//! Files written to `--out`:
+//! - `issuer.txt`         the issuer (every server flavour trusts exactly this issuer)
+//! - `jwks.json`          the public JWKS (for reference; servers fetch it over HTTP)
+//! - `tokens_1.txt`       one valid token (the "repeated token" workload)
+//! - `tokens_100000.txt`  distinct valid tokens (first 10,000 = `tokens_10000.txt`)
+//! - `tokens_10000.txt`   distinct valid tokens (the cold-path workload)
+//! - `forged_kid.txt`     valid-looking tokens, each with its own unknown `kid`
+//! - `ready`              written last
+
+use mcp_auth_dev::TestAuthority;
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Audience of every token: the canonical resource URI of the benchmarked MCP server.
+const RESOURCE: &str = "https://mcp.example.com/mcp";
+/// Token lifetime: longer than any run.
+const LIFETIME_SECS: i64 = 4 * 3600;
+
+struct Args {
+    out: PathBuf,
+    distinct: usize,
+    forged: usize,
+    threads: usize,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        out: PathBuf::from("benches/load/target-data"),
+        distinct: 100_000,
+        forged: 10_000,
+        threads: 2,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--out" => a.out = PathBuf::from(val()),
+            "--distinct" => a.distinct = val().parse().expect("--distinct N"),
+            "--forged" => a.forged = val().parse().expect("--forged N"),
+            "--threads" => a.threads = val().parse().expect("--threads N"),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    a
+}
+
+/// A realistic RFC 9068 access token (~850 bytes), as in the criterion benches.
+fn valid(a: &TestAuthority, jti: &str) -> String {
+    a.token()
+        .aud(RESOURCE)
+        .scope("mcp:read mcp:write")
+        .subject("248289761001")
+        .client_id("s6BhdRkqt3")
+        .claim("auth_time", json!(1_700_000_000))
+        .claim("acr", json!("urn:mace:incommon:iap:silver"))
+        .claim("jti", json!(jti))
+        .expires_in(LIFETIME_SECS)
+        .sign()
+}
+
+/// Mints `n` tokens on `threads` threads; `f(i)` builds token `i`.
+fn mint(n: usize, threads: usize, f: impl Fn(usize) -> String + Sync) -> Vec<String> {
+    let threads = threads.max(1);
+    let chunk = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let f = &f;
+                s.spawn(move || {
+                    (t * chunk..((t + 1) * chunk).min(n))
+                        .map(f)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("minting thread"))
+            .collect()
+    })
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create token file"));
+    for l in lines {
+        writeln!(f, "{l}").expect("write token file");
+    }
+    f.flush().expect("flush token file");
+}
+
+fn write_atomic(dir: &Path, name: &str, content: &str) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, content).expect("write");
+    std::fs::rename(&tmp, dir.join(name)).expect("rename");
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args = parse_args();
+    std::fs::create_dir_all(&args.out).expect("create --out");
+    let _ = std::fs::remove_file(args.out.join("ready"));
+
+    let (authority, served) = TestAuthority::serve_new().await.expect("serve authority");
+    let issuer = authority.issuer();
+    eprintln!("authority: issuer {issuer}, jwks {}", served.jwks_uri());
+
+    let t0 = Instant::now();
+    let a = &authority;
+    let one = valid(a, "bench-repeated");
+    let distinct = mint(args.distinct, args.threads, |i| valid(a, &format!("bench-{i:06}")));
+    let forged = mint(args.forged, args.threads, |i| {
+        a.token()
+            .aud(RESOURCE)
+            .scope("mcp:read mcp:write")
+            .subject("248289761001")
+            .client_id("s6BhdRkqt3")
+            .claim("jti", json!(format!("forged-{i:06}")))
+            .kid(&format!("forged-kid-{i:06}"))
+            .expires_in(LIFETIME_SECS)
+            .sign()
+    });
+    eprintln!(
+        "authority: minted {} tokens in {:.1}s",
+        1 + distinct.len() + forged.len(),
+        t0.elapsed().as_secs_f64()
+    );
+
+    let out = &args.out;
+    write_atomic(out, "issuer.txt", &format!("{issuer}\n"));
+    write_atomic(
+        out,
+        "jwks.json",
+        &serde_json::to_string_pretty(&authority.jwks()).expect("jwks json"),
+    );
+    write_lines(&out.join("tokens_1.txt"), std::slice::from_ref(&one));
+    write_lines(&out.join("tokens_10000.txt"), &distinct[..distinct.len().min(10_000)]);
+    write_lines(&out.join(format!("tokens_{}.txt", distinct.len())), &distinct);
+    write_lines(&out.join("forged_kid.txt"), &forged);
+    write_atomic(out, "jwks_fetches", "0\n");
+    write_atomic(out, "ready", &format!("{issuer}\n"));
+    eprintln!("authority: ready");
+
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let mut last = usize::MAX;
+    loop {
+        tick.tick().await;
+        let n = served.jwks_fetches();
+        if n != last {
+            write_atomic(out, "jwks_fetches", &format!("{n}\n"));
+            last = n;
+        }
+    }
+}

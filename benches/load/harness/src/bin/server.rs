@@ -1,0 +1,132 @@
+//! One server binary for every axum-0.8 flavour of the load benchmark.
+//!
+//! `server --flavour <F> --port <P> --issuer <ISS>` serves `GET|POST /mcp -> 200 "ok"` on
+//! `127.0.0.1:<P>`, behind:
+//!
+//! | flavour | layer |
+//! |---|---|
+//! | `noauth` | nothing (the baseline) |
+//! | `mcp-auth` | `McpAuthLayer`, JWKS key source by discovery from `<ISS>`, token cache 10,000 |
+//! | `mcp-auth-nocache` | the same with `.token_cache(0)` (every request verifies RS256) |
+//! | `oauth-resource-server` | `oauth_resource_server::axum::AuthLayer` (0.4.1), JWKS by discovery |
+//! | `tower-oauth2-resource-server` | `OAuth2ResourceServer::into_layer` (0.12.5), JWKS by discovery, `jwt-aws-lc-rs` |
+//!
+//! Every flavour: issuer `<ISS>`, audience `https://mcp.example.com/mcp`, scope `mcp:read`
+//! required where the layer can check scopes. The runtime is tokio's multi-thread scheduler
+//! with its default worker count, which follows the CPU affinity (`taskset -c 0`: one worker).
+
+use axum::Router;
+use axum::routing::get;
+use std::sync::Arc;
+
+const RESOURCE: &str = "https://mcp.example.com/mcp";
+
+async fn ok() -> &'static str {
+    "ok"
+}
+
+fn app() -> Router {
+    Router::new().route("/mcp", get(ok).post(ok))
+}
+
+struct Args {
+    flavour: String,
+    port: u16,
+    issuer: String,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        flavour: String::new(),
+        port: 18080,
+        issuer: String::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--flavour" => a.flavour = val(),
+            "--port" => a.port = val().parse().expect("--port N"),
+            "--issuer" => a.issuer = val(),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    assert!(!a.flavour.is_empty(), "--flavour is required");
+    a
+}
+
+async fn mcp_auth(issuer: &str, cache: u64) -> Router {
+    let auth = mcp_auth::McpAuthLayer::builder(RESOURCE)
+        .issuer(issuer)
+        .scopes_supported(["mcp:read", "mcp:write"])
+        .require_scopes(["mcp:read"])
+        .token_cache(cache)
+        .build()
+        .expect("mcp-auth config");
+    auth.warm_up().await.expect("mcp-auth warm_up");
+    app().route_layer(auth)
+}
+
+async fn oauth_resource_server(issuer: &str) -> Router {
+    use oauth_resource_server::axum::AuthLayer;
+    use oauth_resource_server::{KeyNaming, OAuthConfig, OAuthValidator};
+    let config = OAuthConfig {
+        enabled: true,
+        issuer: issuer.to_owned(),
+        audience: RESOURCE.to_owned(),
+        resource: RESOURCE.to_owned(),
+        required_scope: Some("mcp:read".to_owned()),
+        scopes_supported: Some(vec!["mcp:read".to_owned(), "mcp:write".to_owned()]),
+        require_at_jwt: true,
+        ..OAuthConfig::default()
+    };
+    let resolved = config
+        .resolve(KeyNaming::Dotted("oauth"))
+        .expect("oauth-resource-server config")
+        .expect("enabled");
+    let validator = Arc::new(OAuthValidator::new(&resolved).expect("validator"));
+    validator.spawn_background_refresh();
+    validator.refresh_now().await.expect("oauth-resource-server refresh_now");
+    let layer = AuthLayer::builder()
+        .oauth(validator)
+        .build()
+        .expect("oauth-resource-server layer");
+    app().route_layer(layer)
+}
+
+async fn tower_oauth2_resource_server(issuer: &str) -> Router {
+    use tower_oauth2_resource_server::server::OAuth2ResourceServer;
+    use tower_oauth2_resource_server::tenant::TenantConfiguration;
+    // Claims spec left to the builder: from OIDC discovery it checks `exp`, `aud` and `iss`
+    // (and `nbf` only when the issuer lists it in `claims_supported`; RFC 9068 tokens need
+    // not carry `nbf`, and `ClaimsValidationSpec::recommended` would require it).
+    let tenant = TenantConfiguration::builder(issuer)
+        .audiences(&[RESOURCE])
+        .build()
+        .await
+        .expect("tower-oauth2-resource-server tenant");
+    let server = <OAuth2ResourceServer>::builder()
+        .add_tenant(tenant)
+        .build()
+        .await
+        .expect("tower-oauth2-resource-server");
+    app().route_layer(server.into_layer())
+}
+
+#[tokio::main]
+async fn main() {
+    let args = parse_args();
+    let router = match args.flavour.as_str() {
+        "noauth" => app(),
+        "mcp-auth" => mcp_auth(&args.issuer, 10_000).await,
+        "mcp-auth-nocache" => mcp_auth(&args.issuer, 0).await,
+        "oauth-resource-server" => oauth_resource_server(&args.issuer).await,
+        "tower-oauth2-resource-server" => tower_oauth2_resource_server(&args.issuer).await,
+        other => panic!("unknown flavour {other}"),
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .expect("bind");
+    eprintln!("server {} listening on 127.0.0.1:{}", args.flavour, args.port);
+    axum::serve(listener, router).await.expect("serve");
+}

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Turns one run's CSV (benches/load/run.sh) into the markdown tables and target verdicts.
+
+usage: report.py <run.csv> [--machine S] [--rustc S] [--wrk S] [--settings S]
+
+Every ratio is against the no-auth baseline of the same run and workload: `noauth` (axum 0.8)
+for the axum-0.8 flavours, `noauth07` (axum 0.7) for jwt-authorizer.
+"""
+
+import argparse
+import csv
+import math
+import os
+import sys
+
+BACKEND = {
+    "noauth": "- (axum 0.8)",
+    "mcp-auth": "aws-lc-rs",
+    "mcp-auth-nocache": "aws-lc-rs",
+    "oauth-resource-server": "jsonwebtoken 9 / ring (its only backend)",
+    "tower-oauth2-resource-server": "jsonwebtoken 11 / aws-lc-rs (`jwt-aws-lc-rs`)",
+    "noauth07": "- (axum 0.7)",
+    "jwt-authorizer": "jsonwebtoken 9 / ring (its only backend)",
+}
+BASELINE = {f: ("noauth07" if f in ("noauth07", "jwt-authorizer") else "noauth") for f in BACKEND}
+PEERS = ["oauth-resource-server", "tower-oauth2-resource-server", "jwt-authorizer"]
+WORKLOAD_TITLE = {
+    "repeated": "Repeated token (one valid RS256 token on every request)",
+    "distinct": "Cold path: 10,000 distinct valid RS256 tokens, round-robin",
+    "forged": "Forged-kid flood: 10,000 tokens, each with its own unknown `kid` (all must be 401)",
+    "rss": "Memory: 100,000 distinct valid tokens, each sent once",
+}
+# Design budget of the verified-token cache, fixed before the first run: 10,000 entries
+# (the default capacity) x 4 KiB, on top of the no-auth process.
+RSS_CAP_EXTRA_KIB = 40_000
+KID_COOLDOWN_SECS = 60
+NOISE_MAX = 0.10
+
+
+def noise(r):
+    return max(r["other_server_cpu"], r["other_load_cpu"])
+
+
+def f(x, nd=0):
+    return f"{x:,.{nd}f}"
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("csv")
+    ap.add_argument("--machine", default="")
+    ap.add_argument("--rustc", default="")
+    ap.add_argument("--wrk", default="")
+    ap.add_argument("--settings", default="")
+    ap.add_argument("--source", default="")
+    ap.add_argument("--note", default="")
+    a = ap.parse_args()
+
+    rows = {}
+    order_w, order_f = [], []
+    with open(a.csv, newline="") as fh:
+        for r in csv.DictReader(fh):
+            for k, v in list(r.items()):
+                try:
+                    r[k] = float(v)
+                except (TypeError, ValueError):
+                    pass
+            # CSVs of the first runs had only the server CPU's noise, as cpu0_other_util.
+            r.setdefault("other_server_cpu", r.get("cpu0_other_util", 0.0))
+            r.setdefault("other_load_cpu", 0.0)
+            rows[(r["flavour"], r["workload"])] = r
+            if r["workload"] not in order_w:
+                order_w.append(r["workload"])
+            if r["flavour"] not in order_f:
+                order_f.append(r["flavour"])
+
+    out = []
+    p = out.append
+    stamp = os.path.splitext(os.path.basename(a.csv))[0]
+    p(f"# Load benchmark run {stamp}\n")
+    if a.machine:
+        p(f"- machine: {a.machine}")
+    if a.rustc:
+        p(f"- {a.rustc}; {a.wrk}")
+    if a.settings:
+        p(f"- {a.settings}")
+    if a.source:
+        p(f"- crates under test: {a.source}")
+    if a.note:
+        p(f"- **{a.note}**")
+    p("- ratios (x) are against the no-auth baseline of the same run and workload: `noauth` "
+      "(axum 0.8) for the axum-0.8 flavours, `noauth07` (axum 0.7) for jwt-authorizer")
+    p("- `x cpu` = the capacity ratio from CPU time: baseline CPU us/req / flavour CPU us/req "
+      "(what req/s would be with the server's core to itself)")
+    p("- `util` = server CPU time / wall time; `noise` = share of the server's / the load "
+      f"generator's CPU taken by other processes during the run; rows over {NOISE_MAX:.2f} are "
+      "marked (noisy)\n")
+
+    for w in order_w:
+        p(f"## {WORKLOAD_TITLE.get(w, w)}\n")
+        p("| flavour | crypto | req/s | x | x cpu | p50 ms | x | p99 ms | x | CPU us/req | x | "
+          "VmHWM MiB | x | non-2xx | JWKS fetches | util | noise |")
+        p("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+        for fl in order_f:
+            r = rows.get((fl, w))
+            if not r:
+                continue
+            b = rows.get((BASELINE.get(fl, "noauth"), w))
+            rx = lambda k: f"{ratio(r[k], b[k]):.2f}" if b else "-"  # noqa: E731
+            xcpu = f"{b['server_cpu_us_per_req'] / r['server_cpu_us_per_req']:.2f}" if b else "-"
+            nz = noise(r)
+            nzs = f"{r['other_server_cpu']:.2f}/{r['other_load_cpu']:.2f}" + (" (noisy)" if nz > NOISE_MAX else "")
+            p(f"| {fl} | {BACKEND.get(fl, '?')} | {f(r['rps'])} | {rx('rps')} | {xcpu} | "
+              f"{r['p50_us'] / 1000:.2f} | {rx('p50_us')} | {r['p99_us'] / 1000:.2f} | {rx('p99_us')} | "
+              f"{r['server_cpu_us_per_req']:.1f} | {rx('server_cpu_us_per_req')} | "
+              f"{r['vmhwm_kb'] / 1024:.1f} | {rx('vmhwm_kb')} | {f(r['non2xx'])} | "
+              f"{int(r['jwks_fetches_during'])} | {r['server_cpu_util']:.2f} | {nzs} |")
+        reqs = ", ".join(f"{fl} {f(rows[(fl, w)]['requests'])}" for fl in order_f if (fl, w) in rows)
+        p(f"\nrequests: {reqs}\n")
+
+    # --- targets ---------------------------------------------------------------------------
+    p("## Targets (issue 7)\n")
+    p("Verdicts use the measured req/s ratio; `cpu` is the same ratio from CPU us/req. "
+      "A verdict whose rows were noisy says so.\n")
+    p("| target | measured (req/s ratio; cpu ratio) | verdict |")
+    p("|---|---|---|")
+
+    def get(fl, w, k="rps"):
+        r = rows.get((fl, w))
+        return r[k] if r else None
+
+    def cap(fl, w):
+        """Capacity from CPU time: requests per CPU second."""
+        c = get(fl, w, "server_cpu_us_per_req")
+        return 1e6 / c if c else None
+
+    def noisy(*keys):
+        bad = [f"{fl}/{w}" for fl, w in keys if (fl, w) in rows and noise(rows[(fl, w)]) > NOISE_MAX]
+        return f" (noisy: {', '.join(bad)})" if bad else ""
+
+    def verdict(ok, *keys):
+        return ("met" if ok else "**missed**") + noisy(*keys)
+
+    peers_d = {pf: get(pf, "distinct") for pf in PEERS if get(pf, "distinct")}
+    if get("mcp-auth-nocache", "distinct") and peers_d:
+        best = max(peers_d, key=peers_d.get)
+        best_c = max((pf for pf in peers_d), key=lambda pf: cap(pf, "distinct"))
+        r_off = get("mcp-auth-nocache", "distinct") / peers_d[best]
+        r_on = (get("mcp-auth", "distinct") or float("nan")) / peers_d[best]
+        c_off = cap("mcp-auth-nocache", "distinct") / cap(best_c, "distinct")
+        c_on = cap("mcp-auth", "distinct") / cap(best_c, "distinct") if get("mcp-auth", "distinct") else float("nan")
+        keys = [("mcp-auth-nocache", "distinct"), (best, "distinct")]
+        p(f"| cold path (distinct tokens, RS256) req/s >= 1.1x the best peer | cache off "
+          f"{r_off:.2f}x; cpu {c_off:.2f}x (cache on {r_on:.2f}x; cpu {c_on:.2f}x) vs the best peer "
+          f"{best} ({f(peers_d[best])} req/s; by cpu {best_c}) | {verdict(r_off >= 1.1, *keys)}, judged on cache off |")
+    if get("mcp-auth", "repeated") and get("noauth", "repeated"):
+        r0 = get("mcp-auth", "repeated") / get("noauth", "repeated")
+        c0 = cap("mcp-auth", "repeated") / cap("noauth", "repeated")
+        keys = [("mcp-auth", "repeated"), ("noauth", "repeated")]
+        p(f"| repeated token >= 0.9x no-auth | {r0:.2f}x; cpu {c0:.2f}x | {verdict(r0 >= 0.9, *keys)} |")
+        peers_r = {pf: get(pf, "repeated") for pf in PEERS if get(pf, "repeated")}
+        if peers_r:
+            worst = min(get("mcp-auth", "repeated") / v for v in peers_r.values())
+            detail = ", ".join(
+                f"{pf} {get('mcp-auth', 'repeated') / v:.2f}x; cpu {cap('mcp-auth', 'repeated') / cap(pf, 'repeated'):.2f}x"
+                for pf, v in peers_r.items())
+            keys = [("mcp-auth", "repeated")] + [(pf, "repeated") for pf in peers_r]
+            p(f"| repeated token >= 3x every peer | {detail} | {verdict(worst >= 3, *keys)} |")
+    if get("mcp-auth", "forged") and get("noauth", "forged"):
+        r0 = get("mcp-auth", "forged") / get("noauth", "forged")
+        c0 = cap("mcp-auth", "forged") / cap("noauth", "forged")
+        dur = get("mcp-auth", "forged", "duration_s")
+        allowed = math.ceil(dur / KID_COOLDOWN_SECS)
+        fetched = int(get("mcp-auth", "forged", "jwks_fetches_during"))
+        keys = [("mcp-auth", "forged"), ("noauth", "forged")]
+        p(f"| forged-kid flood >= 0.8x no-auth req/s | {r0:.2f}x; cpu {c0:.2f}x | {verdict(r0 >= 0.8, *keys)} |")
+        p(f"| forged-kid flood: no JWKS fetch beyond the first per {KID_COOLDOWN_SECS} s cooldown | "
+          f"{fetched} fetch(es) in {dur:.0f} s (allowed {allowed}) | {verdict(fetched <= allowed)} |")
+    if get("mcp-auth", "rss", "vmhwm_kb") and get("noauth", "rss", "vmhwm_kb"):
+        hwm = get("mcp-auth", "rss", "vmhwm_kb")
+        base = get("noauth", "rss", "vmhwm_kb")
+        limit = base + RSS_CAP_EXTRA_KIB
+        n = int(get("mcp-auth", "rss", "requests"))
+        p(f"| peak RSS after {f(n)} requests with 100,000 distinct tokens within the cap (no-auth + "
+          f"10,000 cache entries x 4 KiB = {limit / 1024:.1f} MiB) | {hwm / 1024:.1f} MiB (+{(hwm - base) / 1024:.1f} MiB "
+          f"over no-auth) | {verdict(hwm <= limit and n >= 100_000)} |")
+    p("")
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -164,7 +164,10 @@ impl ScopeError {
 
     /// The 403 response, with any body type.
     pub fn into_http_response<B: Default>(self) -> http::Response<B> {
-        crate::response::rejection(self.error, self.challenge)
+        let value = self
+            .challenge
+            .and_then(|c| http::HeaderValue::from_str(&c).ok());
+        crate::response::rejection(self.error, value)
     }
 }
 

@@ -62,6 +62,8 @@ pub(crate) struct Shared<V> {
     pub(crate) validator: V,
     pub(crate) resource: ResourceUri,
     pub(crate) challenge: Arc<ChallengeTemplate>,
+    /// The template with its rendered challenges, for rejections.
+    pub(crate) challenges: (Arc<ChallengeTemplate>, crate::response::ChallengeCache),
     pub(crate) scope_policy: Arc<ScopePolicy>,
     pub(crate) required: ScopeSet,
     /// `required` as a requirement, built once.
@@ -636,6 +638,7 @@ impl Parts {
             shared: Arc::new(Shared {
                 validator,
                 resource: self.resource,
+                challenges: (self.challenge.clone(), Default::default()),
                 challenge: self.challenge,
                 scope_policy: self.scope_policy,
                 route_requirement: Requirement::all_of(self.required.clone()),

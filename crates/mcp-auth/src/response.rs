@@ -2,15 +2,62 @@
 
 use http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
-use mcp_auth_core::AuthError;
+use mcp_auth_core::challenge::ChallengeTemplate;
+use mcp_auth_core::scope::ScopeSet;
+use mcp_auth_core::{AuthError, ErrorKind};
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+/// Challenges rendered once and reused: every kind but `insufficient_scope` (whose `scope`
+/// depends on the token) has one fixed challenge per description, and a flood of bad
+/// tokens should not format a header per request.
+#[derive(Debug, Default)]
+pub(crate) struct ChallengeCache(RwLock<HashMap<(ErrorKind, &'static str), Option<HeaderValue>>>);
+
+/// Descriptions are `&'static str`s, so the map is small; the cap only guards against a
+/// custom validator with unbounded descriptions.
+const MAX_CACHED_CHALLENGES: usize = 256;
+
+impl ChallengeCache {
+    /// The `WWW-Authenticate` value for `e`, if any.
+    pub(crate) fn header(
+        &self,
+        template: &ChallengeTemplate,
+        e: &AuthError,
+        granted: Option<&ScopeSet>,
+    ) -> Option<HeaderValue> {
+        let render = |granted| {
+            template
+                .render(e, granted)
+                .and_then(|c| HeaderValue::from_str(&c).ok())
+        };
+        if e.kind() == ErrorKind::InsufficientScope {
+            return render(granted);
+        }
+        let key = (e.kind(), e.description());
+        if let Some(v) = self.0.read().ok().and_then(|m| m.get(&key).cloned()) {
+            return v;
+        }
+        let v = render(None);
+        if let Ok(mut m) = self.0.write()
+            && m.len() < MAX_CACHED_CHALLENGES
+        {
+            m.insert(key, v.clone());
+        }
+        v
+    }
+}
 
 /// A rejection response: the status of `error`'s kind, the challenge if any, `Retry-After`
 /// for a 503, an empty body, and the [`AuthError`] in the response extensions so outer
 /// logging or metrics layers can see why (never the token).
-pub(crate) fn rejection<B: Default>(error: AuthError, challenge: Option<String>) -> Response<B> {
+pub(crate) fn rejection<B: Default>(
+    error: AuthError,
+    challenge: Option<HeaderValue>,
+) -> Response<B> {
     let mut res = Response::new(B::default());
     *res.status_mut() = error.kind().status();
-    if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+    if let Some(value) = challenge {
         res.headers_mut().insert(WWW_AUTHENTICATE, value);
     }
     if let Some(secs) = error.retry_after() {

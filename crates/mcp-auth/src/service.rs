@@ -2,7 +2,7 @@
 
 use crate::future::ResponseFuture;
 use crate::layer::Shared;
-use crate::response::rejection;
+use crate::response::{ChallengeCache, rejection};
 use crate::validate::ValidateToken;
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
@@ -116,7 +116,7 @@ where
         return Ok(req);
     }
     let (mut parts, body) = req.into_parts();
-    let reject = |e: AuthError, granted: Option<&ScopeSet>| reject(&shared.challenge, e, granted);
+    let reject = |e: AuthError, granted: Option<&ScopeSet>| reject(&shared.challenges, e, granted);
 
     // RFC 6750 §2.2 / MCP: a token in a form body is refused, never used.
     let body = if is_form_body(&parts) {
@@ -150,7 +150,7 @@ where
         Some(policy) => {
             let (classification, body) = classify_request(&shared, &parts, body)
                 .await
-                .map_err(|r| r.into_response(&shared.challenge))?;
+                .map_err(|r| r.into_response(&shared.challenges))?;
             let need = match classification {
                 Some(c) => policy.requirement(&c),
                 None => policy.default_requirement().clone(),
@@ -185,7 +185,7 @@ where
 
 /// A rejection: logged at `debug` with a fixed target, rendered with the layer's challenge.
 fn reject<R: Default>(
-    challenge: &ChallengeTemplate,
+    challenges: &(Arc<ChallengeTemplate>, ChallengeCache),
     e: AuthError,
     granted: Option<&ScopeSet>,
 ) -> Response<R> {
@@ -195,7 +195,7 @@ fn reject<R: Default>(
         reason = e.description(),
         "request rejected"
     );
-    let value = challenge.render(&e, granted);
+    let value = challenges.1.header(&challenges.0, &e, granted);
     rejection(e, value)
 }
 
@@ -218,12 +218,12 @@ enum ClassifyRejection {
 }
 
 impl ClassifyRejection {
-    fn into_response<R>(self, challenge: &ChallengeTemplate) -> Response<R>
+    fn into_response<R>(self, challenges: &(Arc<ChallengeTemplate>, ChallengeCache)) -> Response<R>
     where
         R: Default + From<Bytes>,
     {
         match self {
-            Self::Auth(e) => reject(challenge, e, None),
+            Self::Auth(e) => reject(challenges, e, None),
             Self::Mismatch(m) => header_mismatch_response(m),
         }
     }

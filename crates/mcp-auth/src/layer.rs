@@ -61,8 +61,7 @@ pub enum ConfigError {
 pub(crate) struct Shared<V> {
     pub(crate) validator: V,
     pub(crate) resource: ResourceUri,
-    pub(crate) challenge: Arc<ChallengeTemplate>,
-    /// The template with its rendered challenges, for rejections.
+    /// The challenge template with its rendered challenges, for rejections.
     pub(crate) challenges: (Arc<ChallengeTemplate>, crate::response::ChallengeCache),
     pub(crate) scope_policy: Arc<ScopePolicy>,
     pub(crate) required: ScopeSet,
@@ -138,7 +137,7 @@ impl<V> McpAuthLayer<V> {
 
     /// The challenge template (for custom responses that must match the layer's).
     pub fn challenge(&self) -> &ChallengeTemplate {
-        &self.shared.challenge
+        &self.shared.challenges.0
     }
 
     /// The route-level scopes every request needs.
@@ -638,8 +637,7 @@ impl Parts {
             shared: Arc::new(Shared {
                 validator,
                 resource: self.resource,
-                challenges: (self.challenge.clone(), Default::default()),
-                challenge: self.challenge,
+                challenges: (self.challenge, Default::default()),
                 scope_policy: self.scope_policy,
                 route_requirement: Requirement::all_of(self.required.clone()),
                 required: self.required,

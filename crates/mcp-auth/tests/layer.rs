@@ -764,3 +764,28 @@ fn config_errors() {
     ));
     assert!(b().build().is_ok());
 }
+
+#[tokio::test]
+async fn one_layer_renders_each_rejection_with_its_own_challenge() {
+    // Challenges are rendered once and reused: one layer must still tell its errors apart.
+    let layer = builder().build().unwrap();
+    for (t, why) in [
+        (token().expires_in(-3600).sign(), "token expired"),
+        (token().not_before_in(3600).sign(), "token not yet valid"),
+        (token().expires_in(-3600).sign(), "token expired"),
+        (token().kid("forged").sign(), "unknown signing key"),
+    ] {
+        let o = send(layer.clone(), bearer(&t)).await;
+        assert_rejected(&o, 401, Some(&invalid_token(why)));
+    }
+    let o = send(layer.clone(), get(&[])).await;
+    assert_rejected(
+        &o,
+        401,
+        Some(&format!(
+            r#"Bearer resource_metadata="{MD}", scope="mcp:read""#
+        )),
+    );
+    let o = send(layer, get(&["Bearer "])).await;
+    assert_rejected(&o, 400, Some(&invalid_request("empty access token")));
+}

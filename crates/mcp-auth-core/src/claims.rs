@@ -171,30 +171,17 @@ impl ClaimsPolicy {
 
     /// Checks `claims` at time `now` (seconds since the epoch).
     pub fn check(&self, claims: &Claims, now: i64) -> Result<(), AuthError> {
-        let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
+        self.check_scopes(claims, now).map(drop)
+    }
+
+    /// [`check`](Self::check), returning the granted scopes it had to parse anyway.
+    pub fn check_scopes(&self, claims: &Claims, now: i64) -> Result<ScopeSet, AuthError> {
         match &claims.iss {
             Some(iss) if self.accepts_issuer(iss) => {}
             Some(_) => return Err(AuthError::invalid_token("token issuer is not trusted")),
             None => return Err(AuthError::invalid_token("token has no issuer")),
         }
-        // RFC 7519 §4.1.4: reject at or after exp (plus leeway). MCP: expired tokens MUST get 401.
-        match claims.exp {
-            Some(exp) if now < exp.saturating_add(leeway) => {}
-            Some(_) => return Err(AuthError::invalid_token("token expired")),
-            None => return Err(AuthError::invalid_token("token has no expiry")),
-        }
-        if claims
-            .nbf
-            .is_some_and(|nbf| now.saturating_add(leeway) < nbf)
-        {
-            return Err(AuthError::invalid_token("token not yet valid"));
-        }
-        if claims
-            .iat
-            .is_some_and(|iat| now.saturating_add(leeway) < iat)
-        {
-            return Err(AuthError::invalid_token("token issued in the future"));
-        }
+        self.check_time(claims, now)?;
         let aud = claims
             .aud
             .as_deref()
@@ -237,7 +224,33 @@ impl ClaimsPolicy {
                 "sender-constrained token presented without proof of possession",
             ));
         }
-        claims.scopes()?;
+        claims.scopes()
+    }
+
+    /// Only the time-dependent part of [`check`](Self::check): `exp` (required), `nbf` and
+    /// `iat`, each with the leeway. Everything else `check` decides is a function of the
+    /// claims and the policy alone, so a token that passed `check` once needs only this at a
+    /// later instant (the verified-token cache relies on it).
+    pub fn check_time(&self, claims: &Claims, now: i64) -> Result<(), AuthError> {
+        let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
+        // RFC 7519 §4.1.4: reject at or after exp (plus leeway). MCP: expired tokens MUST get 401.
+        match claims.exp {
+            Some(exp) if now < exp.saturating_add(leeway) => {}
+            Some(_) => return Err(AuthError::invalid_token("token expired")),
+            None => return Err(AuthError::invalid_token("token has no expiry")),
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| now.saturating_add(leeway) < nbf)
+        {
+            return Err(AuthError::invalid_token("token not yet valid"));
+        }
+        if claims
+            .iat
+            .is_some_and(|iat| now.saturating_add(leeway) < iat)
+        {
+            return Err(AuthError::invalid_token("token issued in the future"));
+        }
         Ok(())
     }
 }

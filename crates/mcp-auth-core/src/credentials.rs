@@ -71,7 +71,9 @@ pub fn extract(parts: &Parts, max_len: usize) -> Result<Option<Credentials>, Aut
             "more than one Authorization header",
         ));
     }
-    let Ok(value) = value.to_str() else {
+    // Not `HeaderValue::to_str`, which walks the value a byte at a time: UTF-8 validation
+    // is vectorized, and `parse_authorization` refuses anything but visible ASCII anyway.
+    let Ok(value) = std::str::from_utf8(value.as_bytes()) else {
         return Err(AuthError::invalid_request("malformed Authorization header"));
     };
     parse_authorization(value, max_len)
@@ -87,7 +89,12 @@ pub fn parse_authorization(value: &str, max_len: usize) -> Result<Option<Credent
         Scheme::Bearer
     } else if scheme.eq_ignore_ascii_case("dpop") {
         Scheme::DPoP
-    } else if scheme.bytes().all(|b| b.is_ascii_graphic()) {
+    } else if scheme.bytes().all(|b| b.is_ascii_graphic())
+        && rest
+            .bytes()
+            .all(|b| b == b'\t' || (0x20..=0x7e).contains(&b))
+    {
+        // Another scheme: not ours to judge, but the field must still be visible ASCII.
         return Ok(None);
     } else {
         return Err(malformed_header());
@@ -115,21 +122,20 @@ pub fn parse_authorization(value: &str, max_len: usize) -> Result<Option<Credent
 }
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-/// One table lookup a byte: this runs over every token of every request.
+/// Branch-free per byte so it vectorizes: this runs over every token of every request.
 pub fn is_b64token(s: &str) -> bool {
-    const TABLE: [bool; 256] = {
-        let mut t = [false; 256];
-        let mut i = 0;
-        while i < 256 {
-            let c = i as u8;
-            t[i] =
-                c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-            i += 1;
-        }
-        t
-    };
+    #[inline(always)]
+    fn ok(b: u8) -> bool {
+        // `+` is 0x2b; `-`, `.`, `/` are 0x2d..=0x2f.
+        ((b | 0x20).wrapping_sub(b'a') < 26)
+            | (b.wrapping_sub(b'0') < 10)
+            | (b.wrapping_sub(b'-') < 3)
+            | (b == b'+')
+            | (b == b'_')
+            | (b == b'~')
+    }
     let body = s.trim_end_matches('=');
-    !body.is_empty() && body.bytes().all(|b| TABLE[b as usize])
+    !body.is_empty() && crate::jws::all_bytes(body.as_bytes(), ok)
 }
 
 fn query_has_access_token(query: Option<&str>) -> bool {
@@ -159,6 +165,30 @@ pub fn form_body_has_access_token(body: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    /// The vectorized b64token check against RFC 6750 §2.1 spelled out, for every byte at
+    /// every position of every block.
+    #[test]
+    fn b64token_matches_the_grammar_everywhere() {
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+        for b in 0..=255u8 {
+            for len in [1usize, 15, 16, 17, 33, 48] {
+                for pos in [0, len / 2, len - 1] {
+                    let mut s = vec![b'A'; len];
+                    s[pos] = b;
+                    let expected = if b == b'=' {
+                        // Only trailing `=` padding.
+                        pos == len - 1 && len > 1
+                    } else {
+                        allowed(b)
+                    };
+                    let got = std::str::from_utf8(&s).is_ok_and(is_b64token);
+                    assert_eq!(got, expected, "byte {b:#04x} at {pos} of {len}");
+                }
+            }
+        }
+        assert!(!is_b64token("") && !is_b64token("==") && is_b64token("a=="));
+    }
     use super::*;
     use crate::ErrorKind;
 

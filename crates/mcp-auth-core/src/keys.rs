@@ -46,6 +46,20 @@ pub trait KeySource: Send + Sync + fmt::Debug + 'static {
     /// The key set of `issuer`, refreshed if `kid` is unknown and policy allows.
     fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a>;
 
+    /// What [`keys`](Self::keys)`(issuer, kid)` would answer right now, if it can be told
+    /// from memory alone: `None` whenever that call could do any I/O or wait (nothing loaded
+    /// yet, a refresh is due, or `kid` is unknown and a refetch would be allowed).
+    ///
+    /// Validators call it first, so a request whose keys are already known is decided without
+    /// a future, an allocation or a lock held across an await; they fall back to `keys` on
+    /// `None`. An implementation must never block, and a `Some` must be exactly what `keys`
+    /// would return, including the bookkeeping `keys` does (counters, negative caches). The
+    /// default answers `None`, which is always correct.
+    fn cached(&self, issuer: &str, kid: Option<&str>) -> Option<Result<Arc<KeySet>, KeyError>> {
+        let _ = (issuer, kid);
+        None
+    }
+
     /// Loads every issuer's keys now, so the first request does not pay for it. The default
     /// does nothing.
     fn warm_up(&self) -> WarmUpFuture<'_> {
@@ -56,6 +70,10 @@ pub trait KeySource: Send + Sync + fmt::Debug + 'static {
 impl<K: KeySource + ?Sized> KeySource for Arc<K> {
     fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a> {
         (**self).keys(issuer, kid)
+    }
+
+    fn cached(&self, issuer: &str, kid: Option<&str>) -> Option<Result<Arc<KeySet>, KeyError>> {
+        (**self).cached(issuer, kid)
     }
 
     fn warm_up(&self) -> WarmUpFuture<'_> {
@@ -86,14 +104,23 @@ impl StaticKeySource {
     }
 }
 
-impl KeySource for StaticKeySource {
-    fn keys<'a>(&'a self, issuer: &'a str, _kid: Option<&'a str>) -> KeysFuture<'a> {
-        let found = self
-            .issuers
+impl StaticKeySource {
+    fn lookup(&self, issuer: &str) -> Result<Arc<KeySet>, KeyError> {
+        self.issuers
             .iter()
             .find(|(i, _)| i == issuer)
             .map(|(_, k)| k.clone())
-            .ok_or(KeyError::UnknownIssuer);
-        Box::pin(std::future::ready(found))
+            .ok_or(KeyError::UnknownIssuer)
+    }
+}
+
+impl KeySource for StaticKeySource {
+    fn keys<'a>(&'a self, issuer: &'a str, _kid: Option<&'a str>) -> KeysFuture<'a> {
+        Box::pin(std::future::ready(self.lookup(issuer)))
+    }
+
+    /// A static source never does I/O: always `Some`.
+    fn cached(&self, issuer: &str, _kid: Option<&str>) -> Option<Result<Arc<KeySet>, KeyError>> {
+        Some(self.lookup(issuer))
     }
 }

@@ -7,6 +7,7 @@ use crate::rules::{
     check_fetch_url, discovery_urls, is_json_content_type, issuer_matches, parse_cache_control,
     refresh_ahead, retry_after_secs, ttl,
 };
+use arc_swap::ArcSwapOption;
 use futures_util::future::{BoxFuture, FutureExt, Shared, join_all};
 use http::StatusCode;
 use mcp_auth_core::jwk::{DEFAULT_MAX_KEYS, KeySet};
@@ -125,6 +126,10 @@ struct Issuer {
     name: Arc<str>,
     /// Configured explicitly; `None` means discovery.
     jwks_uri: Option<String>,
+    /// The newest loaded set, readable without a lock on every request (see
+    /// [`KeySource::cached`]); written only by [`Inner::load`] under `state`'s lock, so it
+    /// never goes back to an older generation.
+    current: ArcSwapOption<Cached>,
     state: Mutex<IssuerState>,
 }
 
@@ -252,6 +257,55 @@ impl Inner {
                 Ok(Arc::clone(&cached.keys))
             }
         }
+    }
+
+    /// The synchronous twin of [`keys`](Self::keys): the same answer and the same
+    /// bookkeeping whenever it can be given without I/O or waiting, `None` otherwise.
+    fn cached(&self, issuer: &str, kid: Option<&str>) -> Option<Result<Arc<KeySet>, KeyError>> {
+        let Some(iss) = self.issuers.get(issuer) else {
+            return Some(Err(KeyError::UnknownIssuer));
+        };
+        // Never loaded: only `keys` may start the first load.
+        let guard = iss.current.load();
+        let cached = guard.as_ref()?;
+        let now = self.clock.now();
+        if now >= cached.refresh_at {
+            // `keys` serves the loaded set as it is unless it must start a refresh now
+            // (see `background_refresh`): leave that case to it.
+            let st = iss.lock();
+            if !(st.inflight.is_some()
+                || st.generation != cached.generation
+                || st.retry_not_before.is_some_and(|t| now < t))
+            {
+                return None;
+            }
+            drop(st);
+            if now >= cached.expires_at {
+                bump(&self.stats.stale_serves);
+            }
+        }
+        if let Some(kid) = kid
+            && !cached.keys.contains_kid(kid)
+        {
+            // As `unknown_kid`, minus every branch that would fetch or wait.
+            let cooldown = self.cfg.kid_cooldown;
+            let mut st = iss.lock();
+            if !st.is_known_unknown(kid, now) {
+                let cooling = st
+                    .last_kid_refetch
+                    .is_some_and(|t| now < later(t, cooldown));
+                if st.inflight.is_some() || !cooling {
+                    // `keys` would join the load in flight or refetch.
+                    return None;
+                }
+                st.remember_unknown(kid, now, cooldown);
+            }
+            drop(st);
+            bump(&self.stats.cooldown_rejections);
+            return Some(Ok(Arc::clone(&cached.keys)));
+        }
+        bump(&self.stats.hits);
+        Some(Ok(Arc::clone(&cached.keys)))
     }
 
     async fn first_load(self: &Arc<Self>, iss: &Arc<Issuer>) -> Result<Arc<Cached>, KeyError> {
@@ -402,12 +456,14 @@ impl Inner {
                 st.generation += 1;
                 st.retry_not_before = None;
                 st.last_error = None;
-                Ok(Arc::new(Cached {
+                let cached = Arc::new(Cached {
                     keys: Arc::new(keys),
                     generation: st.generation,
                     refresh_at: later(now, refresh_ahead(ttl)),
                     expires_at: later(now, ttl),
-                }))
+                });
+                iss.current.store(Some(Arc::clone(&cached)));
+                Ok(cached)
             }
             Err(e) => {
                 st.retry_not_before = Some(later(now, self.cfg.retry_backoff));
@@ -641,6 +697,10 @@ impl KeySource for JwksKeySource {
         Box::pin(self.inner.keys(issuer, kid))
     }
 
+    fn cached(&self, issuer: &str, kid: Option<&str>) -> Option<Result<Arc<KeySet>, KeyError>> {
+        self.inner.cached(issuer, kid)
+    }
+
     fn warm_up(&self) -> mcp_auth_core::keys::WarmUpFuture<'_> {
         Box::pin(async move {
             Self::warm_up(self)
@@ -869,6 +929,7 @@ impl JwksKeySourceBuilder {
             let entry = Issuer {
                 name: Arc::clone(&name),
                 jwks_uri,
+                current: ArcSwapOption::empty(),
                 state: Mutex::default(),
             };
             issuers.insert(name, Arc::new(entry));

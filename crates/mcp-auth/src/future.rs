@@ -29,6 +29,7 @@ pin_project! {
     enum State<F, B, ResBody> {
         Authorizing { fut: Authorizing<B, ResBody> },
         Inner { #[pin] fut: F },
+        Rejected { res: Option<Response<ResBody>> },
     }
 }
 
@@ -36,10 +37,27 @@ impl<S, B, ResBody> ResponseFuture<S, B, ResBody>
 where
     S: Service<Request<B>>,
 {
+    /// The decision is still to be awaited; `inner` (ready) is called once it allows.
     pub(crate) fn new(fut: Authorizing<B, ResBody>, inner: S) -> Self {
         Self {
             state: State::Authorizing { fut },
             inner: Some(inner),
+        }
+    }
+
+    /// Already allowed: the inner service's future.
+    pub(crate) fn inner(fut: S::Future) -> Self {
+        Self {
+            state: State::Inner { fut },
+            inner: None,
+        }
+    }
+
+    /// Already refused.
+    pub(crate) fn rejected(res: Response<ResBody>) -> Self {
+        Self {
+            state: State::Rejected { res: Some(res) },
+            inner: None,
         }
     }
 }
@@ -66,6 +84,10 @@ where
                     Err(rejection) => return Poll::Ready(Ok(rejection)),
                 },
                 StateProj::Inner { fut } => return fut.poll(cx),
+                StateProj::Rejected { res } => {
+                    let res = res.take().expect("ResponseFuture polled after completion");
+                    return Poll::Ready(Ok(res));
+                }
             }
         }
     }

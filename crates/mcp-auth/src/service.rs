@@ -1,6 +1,7 @@
 //! [`McpAuth`]: the middleware service.
 
-use crate::future::ResponseFuture;
+use crate::context::AuthContext;
+use crate::future::{Authorizing, ResponseFuture};
 use crate::layer::Shared;
 use crate::response::{ChallengeCache, rejection};
 use crate::validate::ValidateToken;
@@ -13,7 +14,8 @@ use mcp_auth_core::AuthError;
 use mcp_auth_core::challenge::ChallengeTemplate;
 use mcp_auth_core::credentials::{self, form_body_has_access_token, is_form_body};
 use mcp_auth_core::mcp::{
-    Classification, HEADER_MISMATCH_CODE, HeaderMismatch, McpHeaders, classify,
+    Classification, HEADER_MISMATCH_CODE, HeaderMismatch, McpHeaders, McpPolicy, Requirement,
+    classify,
 };
 use mcp_auth_core::scope::ScopeSet;
 use std::fmt;
@@ -86,8 +88,12 @@ where
         // The clone may not be ready: call the one that was (tower docs, "Be careful when
         // cloning inner services").
         let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::new(Box::pin(authorize(self.shared.clone(), req)), inner)
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        match decide_now(&self.shared, req) {
+            Decision::Pass(req) => ResponseFuture::inner(inner.call(req)),
+            Decision::Reject(res) => ResponseFuture::rejected(res),
+            Decision::Later(fut) => ResponseFuture::new(fut, inner),
+        }
     }
 }
 
@@ -99,8 +105,78 @@ fn is_cors_preflight<B>(req: &Request<B>) -> bool {
             .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
-/// The whole decision for one request: `Ok` with the request to hand to the inner service,
-/// or `Err` with the rejection.
+/// The decision as far as it can be taken without waiting.
+enum Decision<B, ResBody> {
+    Pass(Request<B>),
+    Reject(Response<ResBody>),
+    Later(Authorizing<B, ResBody>),
+}
+
+/// Decides in `call` when nothing needs awaiting (the common case: a token whose keys are
+/// in memory, no body to read), so such a request costs no boxed future; otherwise hands
+/// the rest to [`authorize`] or [`finish`]. Both paths make the same decision.
+fn decide_now<V, B, ResBody>(shared: &Arc<Shared<V>>, req: Request<B>) -> Decision<B, ResBody>
+where
+    V: ValidateToken,
+    B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    ResBody: Default + From<Bytes> + Send + 'static,
+{
+    if is_cors_preflight(&req) {
+        return Decision::Pass(req);
+    }
+    let (parts, body) = req.into_parts();
+    if is_form_body(&parts) {
+        // The body must be read before anything else (see `authorize`).
+        let req = Request::from_parts(parts, body);
+        return Decision::Later(Box::pin(authorize(shared.clone(), req)));
+    }
+    let creds = match credentials_of(shared, &parts) {
+        Ok(c) => c,
+        Err(res) => return Decision::Reject(res),
+    };
+    let ctx = match shared.validator.validate_now(&creds, &parts) {
+        None => {
+            let req = Request::from_parts(parts, body);
+            return Decision::Later(Box::pin(authorize(shared.clone(), req)));
+        }
+        Some(Err(e)) => return Decision::Reject(reject(&shared.challenges, e, None)),
+        Some(Ok(ctx)) => ctx.with_policy(shared.scope_policy.clone()),
+    };
+    let requirement = match &shared.mcp_policy {
+        None => None,
+        Some(policy) => match classify_head(shared, &parts) {
+            Ok(Head::Decided(c)) => Some(requirement_of(shared, policy, c)),
+            Ok(Head::NeedsBody(_)) => {
+                return Decision::Later(Box::pin(finish(shared.clone(), parts, body, ctx)));
+            }
+            Err(r) => return Decision::Reject(r.into_response(&shared.challenges)),
+        },
+    };
+    match grant(shared, parts, body, ctx, requirement) {
+        Ok(req) => Decision::Pass(req),
+        Err(res) => Decision::Reject(res),
+    }
+}
+
+/// The `Authorization` credentials of a request: missing or malformed ones are rejected.
+fn credentials_of<V, R: Default>(
+    shared: &Shared<V>,
+    parts: &http::request::Parts,
+) -> Result<credentials::Credentials, Response<R>> {
+    match credentials::extract(parts, shared.max_token_len) {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(reject(
+            &shared.challenges,
+            AuthError::missing_credentials(),
+            None,
+        )),
+        Err(e) => Err(reject(&shared.challenges, e, None)),
+    }
+}
+
+/// The whole decision for one request, awaiting the body or the validator as needed: `Ok`
+/// with the request to hand to the inner service, or `Err` with the rejection.
 async fn authorize<V, B, ResBody>(
     shared: Arc<Shared<V>>,
     req: Request<B>,
@@ -115,54 +191,89 @@ where
     if is_cors_preflight(&req) {
         return Ok(req);
     }
-    let (mut parts, body) = req.into_parts();
-    let reject = |e: AuthError, granted: Option<&ScopeSet>| reject(&shared.challenges, e, granted);
+    let (parts, body) = req.into_parts();
+    let reject = |e: AuthError| reject(&shared.challenges, e, None);
 
     // RFC 6750 §2.2 / MCP: a token in a form body is refused, never used.
     let body = if is_form_body(&parts) {
         let bytes = read_capped(body, shared.max_form_body)
             .await
-            .map_err(|e| reject(e, None))?;
+            .map_err(reject)?;
         if form_body_has_access_token(&bytes) {
-            return Err(reject(
-                AuthError::invalid_request(
-                    "access tokens are accepted only in the Authorization header",
-                ),
-                None,
-            ));
+            return Err(reject(AuthError::invalid_request(
+                "access tokens are accepted only in the Authorization header",
+            )));
         }
         B::from(bytes)
     } else {
         body
     };
 
-    let creds = match credentials::extract(&parts, shared.max_token_len) {
-        Ok(Some(c)) => c,
-        Ok(None) => return Err(reject(AuthError::missing_credentials(), None)),
-        Err(e) => return Err(reject(e, None)),
-    };
+    let creds = credentials_of(&shared, &parts)?;
     let ctx = match shared.validator.validate(creds, &parts).await {
         Ok(ctx) => ctx.with_policy(shared.scope_policy.clone()),
-        Err(e) => return Err(reject(e, None)),
+        Err(e) => return Err(reject(e)),
     };
+    finish(shared, parts, body, ctx).await
+}
+
+/// After the token: what the request does (reading the body if the MCP policy needs it),
+/// then [`grant`].
+async fn finish<V, B, ResBody>(
+    shared: Arc<Shared<V>>,
+    parts: http::request::Parts,
+    body: B,
+    ctx: AuthContext,
+) -> Result<Request<B>, Response<ResBody>>
+where
+    V: ValidateToken,
+    B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    ResBody: Default + From<Bytes>,
+{
     let (requirement, body) = match &shared.mcp_policy {
         None => (None, body),
         Some(policy) => {
             let (classification, body) = classify_request(&shared, &parts, body)
                 .await
                 .map_err(|r| r.into_response(&shared.challenges))?;
-            let need = match classification {
-                Some(c) => policy.requirement(&c),
-                None => policy.default_requirement().clone(),
-            };
-            (Some(shared.route_requirement.and(&need)), body)
+            (Some(requirement_of(&shared, policy, classification)), body)
         }
     };
+    grant(&shared, parts, body, ctx, requirement)
+}
+
+/// The layer's route requirement and the policy's requirement for `classification`.
+fn requirement_of<V>(
+    shared: &Shared<V>,
+    policy: &McpPolicy,
+    classification: Option<Classification>,
+) -> Requirement {
+    let need = match classification {
+        Some(c) => policy.requirement(&c),
+        None => policy.default_requirement().clone(),
+    };
+    shared.route_requirement.and(&need)
+}
+
+/// The scope check (`insufficient_scope` naming what is missing), then the request as the
+/// inner service gets it: without the token, with the [`AuthContext`].
+fn grant<V, B, ResBody>(
+    shared: &Shared<V>,
+    mut parts: http::request::Parts,
+    body: B,
+    ctx: AuthContext,
+    requirement: Option<Requirement>,
+) -> Result<Request<B>, Response<ResBody>>
+where
+    ResBody: Default,
+{
     let hierarchy = shared.scope_policy.hierarchy.as_ref();
     let requirement = requirement.as_ref().unwrap_or(&shared.route_requirement);
     if !requirement.is_satisfied_by(ctx.scopes(), hierarchy) {
         let needed = requirement.challenge_scopes(ctx.scopes(), hierarchy);
         return Err(reject(
+            &shared.challenges,
             AuthError::insufficient_scope(needed),
             Some(ctx.scopes()),
         ));
@@ -229,8 +340,33 @@ impl ClassifyRejection {
     }
 }
 
-/// What the request does: `None` for requests that carry no JSON-RPC message (GET streams,
-/// DELETE), which are never buffered.
+/// What the head of a request says it does.
+enum Head {
+    /// Known without the body: `None` for requests that carry no JSON-RPC message (GET
+    /// streams, DELETE), which are never buffered; the trusted `Mcp-Method`/`Mcp-Name`
+    /// headers otherwise.
+    Decided(Option<Classification>),
+    /// The body must be read and cross-checked with these headers.
+    NeedsBody(McpHeaders),
+}
+
+fn classify_head<V>(
+    shared: &Shared<V>,
+    parts: &http::request::Parts,
+) -> Result<Head, ClassifyRejection> {
+    if parts.method != Method::POST {
+        return Ok(Head::Decided(None));
+    }
+    let headers = McpHeaders::from_headers(&parts.headers).map_err(ClassifyRejection::Mismatch)?;
+    if shared.trust_mcp_headers
+        && let Some(op) = headers.operation()
+    {
+        return Ok(Head::Decided(Some(Classification::Operations(vec![op]))));
+    }
+    Ok(Head::NeedsBody(headers))
+}
+
+/// What the request does, reading the body when the head does not say.
 async fn classify_request<V, B>(
     shared: &Shared<V>,
     parts: &http::request::Parts,
@@ -240,15 +376,10 @@ where
     B: Body<Data = Bytes> + From<Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    if parts.method != Method::POST {
-        return Ok((None, body));
-    }
-    let headers = McpHeaders::from_headers(&parts.headers).map_err(ClassifyRejection::Mismatch)?;
-    if shared.trust_mcp_headers
-        && let Some(op) = headers.operation()
-    {
-        return Ok((Some(Classification::Operations(vec![op])), body));
-    }
+    let headers = match classify_head(shared, parts)? {
+        Head::Decided(c) => return Ok((c, body)),
+        Head::NeedsBody(headers) => headers,
+    };
     let bytes = read_capped(body, shared.max_body)
         .await
         .map_err(ClassifyRejection::Auth)?;

@@ -5,8 +5,9 @@ use http::request::Parts;
 use mcp_auth_core::claims::{Claims, ClaimsPolicy};
 use mcp_auth_core::credentials::{Credentials, Scheme};
 use mcp_auth_core::jwk::KeySet;
-use mcp_auth_core::jws::{CheckedHeader, HeaderPolicy, is_base64url};
+use mcp_auth_core::jws::{CheckedHeader, HeaderPolicy, UnverifiedJws, all_base64url};
 use mcp_auth_core::keys::{KeyError, KeySource};
+use mcp_auth_core::scope::ScopeSet;
 use mcp_auth_core::{AuthError, TokenHash};
 use moka::Expiry;
 use moka::sync::Cache;
@@ -29,6 +30,20 @@ pub trait ValidateToken: Send + Sync + 'static {
 
     /// Validates `credentials` for the request whose head is `parts`.
     fn validate(&self, credentials: Credentials, parts: &Parts) -> Self::Future;
+
+    /// Decides without waiting, when that is possible: `Some` with exactly the outcome
+    /// [`validate`](Self::validate) would produce, or `None` to have the layer call and
+    /// await `validate`. The layer calls it first on every request, so a validator that can
+    /// answer from memory (a cached token, keys already loaded) spares the request a boxed
+    /// future. The default answers `None`, which is always correct.
+    fn validate_now(
+        &self,
+        credentials: &Credentials,
+        parts: &Parts,
+    ) -> Option<Result<AuthContext, AuthError>> {
+        let _ = (credentials, parts);
+        None
+    }
 }
 
 /// A boxed validation future.
@@ -49,10 +64,16 @@ pub(crate) fn system_clock() -> Clock {
 
 /// Validates RFC 9068 JWT access tokens against the issuers' keys.
 ///
-/// Order of checks, cheapest first and all before any I/O or crypto: header (allow-listed
-/// `alg`, `typ`, no `crit`, size), claims (`iss` among the configured issuers, `exp`, `nbf`,
-/// `iat`, `aud`, RFC 9068 claims, `cnf`), then the key lookup and the signature. A token is
-/// accepted only when all of them pass.
+/// Order of checks, cheapest first and all before any I/O or crypto: shape (size, two dots,
+/// base64url signature), header (allow-listed `alg`, `typ`, no `crit`), claims (`iss` among
+/// the configured issuers, `exp`, `nbf`, `iat`, `aud`, RFC 9068 claims, `cnf`), then the key
+/// lookup and the signature. A token is accepted only when all of them pass. With a single
+/// configured issuer, a `kid` absent from its current key set is refused right after the
+/// header whenever the key source would not refetch for it (see [`KeySource::cached`]), so a
+/// flood of forged `kid`s costs a header parse each.
+///
+/// The key source is asked synchronously first ([`KeySource::cached`]); only when it cannot
+/// answer from memory is its future awaited.
 ///
 /// # Verified-token cache
 ///
@@ -62,8 +83,11 @@ pub(crate) fn system_clock() -> Clock {
 /// - a hit requires every byte of the token to be equal to the verified one (the map finds
 ///   the entry by signature, then the header and payload are compared byte for byte), so
 ///   only the very same token can hit;
-/// - every hit re-runs the whole claims policy against the clock (`exp`, `nbf`, `aud`, ...), and
-///   an entry is evicted no later than the token's `exp`;
+/// - every hit re-checks the token's time claims against the clock (`exp`, `nbf`, `iat`, see
+///   [`ClaimsPolicy::check_time`]): the rest of the claims policy (`iss`, `aud`, RFC 9068
+///   claims, scopes, ...) depends only on the byte-identical token and on a policy that cannot
+///   change, so it was settled when the entry was made; an entry is evicted no later than
+///   the token's `exp`;
 /// - every hit checks that the key that verified the token is still in the issuer's current
 ///   key set (by fingerprint): once a rotation or a compromise removes it, the token is
 ///   verified again and refused;
@@ -84,8 +108,14 @@ struct JwtInner {
     header: HeaderPolicy,
     claims: ClaimsPolicy,
     clock: Clock,
-    cache: Option<Cache<Box<str>, Arc<Verified>>>,
+    cache: Option<TokenCache>,
 }
+
+/// The verified-token cache. Its keys are signatures of hundreds of bytes, hashed on every
+/// request: foldhash (hashbrown's default hasher, seeded per process) hashes them several
+/// times faster than the standard SipHash, and only verified tokens are ever inserted, so
+/// an attacker cannot choose the keys.
+type TokenCache = Cache<Box<str>, Arc<Verified>, foldhash::fast::RandomState>;
 
 /// A verified token, as cached under its signature segment.
 struct Verified {
@@ -158,7 +188,7 @@ impl JwtValidator {
             Cache::builder()
                 .max_capacity(token_cache_capacity)
                 .expire_after(UntilExpiry)
-                .build()
+                .build_with_hasher(foldhash::fast::RandomState::default())
         });
         Self {
             inner: Arc::new(JwtInner {
@@ -194,47 +224,148 @@ impl JwtValidator {
         })
     }
 
+    /// The keys of `iss` for `kid` from the key source's memory, or `None` when only the
+    /// asynchronous [`KeySource::keys`] can answer.
+    fn keys_now(&self, iss: &str, kid: Option<&str>) -> Result<Option<Arc<KeySet>>, AuthError> {
+        match self.inner.keys.cached(iss, kid) {
+            None => Ok(None),
+            Some(r) => r.map(Some).map_err(|e| key_error(iss, e)),
+        }
+    }
+
     async fn keys_for(&self, iss: &str, kid: Option<&str>) -> Result<Arc<KeySet>, AuthError> {
-        self.inner.keys.keys(iss, kid).await.map_err(|e| match e {
-            KeyError::UnknownIssuer => AuthError::invalid_token("token issuer is not trusted"),
-            KeyError::Unavailable { retry_after, reason } => {
-                tracing::error!(target: "mcp_auth::keys", issuer = iss, %reason, "key source unavailable");
-                AuthError::key_source_unavailable(retry_after)
-            }
-            _ => AuthError::key_source_unavailable(30),
-        })
+        self.inner
+            .keys
+            .keys(iss, kid)
+            .await
+            .map_err(|e| key_error(iss, e))
     }
 
     /// Validates a raw token.
+    ///
+    /// Decided without awaiting whenever the key source can answer from memory (see
+    /// [`validate_token_now`](Self::validate_token_now)); otherwise the key source is awaited.
     pub async fn validate_token(&self, token: &str) -> Result<AuthContext, AuthError> {
+        if let Some(ctx) = self.try_now(token)? {
+            return Ok(ctx);
+        }
+        self.validate_awaiting_keys(token).await
+    }
+
+    /// Validates a raw token without waiting: `Some` with exactly what
+    /// [`validate_token`](Self::validate_token) would answer, or `None` when the key source
+    /// must do I/O first (nothing loaded yet, a refresh due, an unknown `kid` that may be
+    /// refetched).
+    pub fn validate_token_now(&self, token: &str) -> Option<Result<AuthContext, AuthError>> {
+        self.try_now(token).transpose()
+    }
+
+    /// `Ok(None)`: the key source must be awaited.
+    fn try_now(&self, token: &str) -> Result<Option<AuthContext>, AuthError> {
         let inner = &self.inner;
         // The shape of a compact JWS first: junk never reaches the cache.
         let (signing_input, signature) = split_compact(token, inner.header.max_token_len)?;
-        if let Some(cache) = &inner.cache
-            && !signature.is_empty()
-            && let Some(hit) = cache.get(signature)
-            && *hit.signing_input == *signing_input
-        {
-            inner.claims.check(hit.ctx.claims(), (inner.clock)())?;
+        if let Some(hit) = self.cache_hit(signing_input, signature) {
+            inner.claims.check_time(hit.ctx.claims(), (inner.clock)())?;
             // No kid: only the current set is wanted, never an unknown-kid refetch.
-            let keys = self.keys_for(hit.ctx.issuer(), None).await?;
-            if keys.contains_fingerprint(&hit.key) {
-                return Ok(hit.ctx.clone());
+            let Some(keys) = self.keys_now(hit.ctx.issuer(), None)? else {
+                return Ok(None);
+            };
+            if let Some(ctx) = self.still_valid(&hit, &keys, signature) {
+                return Ok(Some(ctx));
             }
-            // The key that verified it is gone: verify again (and most likely refuse).
-            cache.invalidate(signature);
         }
         let header = CheckedHeader::parse(token, &inner.header)?;
+        // One issuer: a `kid` its current set lacks, while the source would not refetch, is
+        // refused before the payload is even decoded (a forged-`kid` flood costs a header
+        // parse). With several issuers the payload's `iss` picks the set first.
+        if let (Some(kid), [iss]) = (header.kid(), inner.claims.issuers.as_slice())
+            && let Some(keys) = self.keys_now(iss, Some(kid))?
+            && !keys.contains_kid(kid)
+        {
+            return Err(AuthError::invalid_token("unknown signing key"));
+        }
+        let parsed = self.parse(header)?;
+        let Some(keys) = self.keys_now(parsed.issuer(), parsed.jws.kid())? else {
+            return Ok(None);
+        };
+        self.verify(token, signing_input, signature, parsed, &keys)
+            .map(Some)
+    }
+
+    /// The path of [`validate_token`](Self::validate_token) that awaits the key source.
+    async fn validate_awaiting_keys(&self, token: &str) -> Result<AuthContext, AuthError> {
+        let inner = &self.inner;
+        let (signing_input, signature) = split_compact(token, inner.header.max_token_len)?;
+        if let Some(hit) = self.cache_hit(signing_input, signature) {
+            inner.claims.check_time(hit.ctx.claims(), (inner.clock)())?;
+            let keys = self.keys_for(hit.ctx.issuer(), None).await?;
+            if let Some(ctx) = self.still_valid(&hit, &keys, signature) {
+                return Ok(ctx);
+            }
+        }
+        let parsed = self.parse(CheckedHeader::parse(token, &inner.header)?)?;
+        let keys = self.keys_for(parsed.issuer(), parsed.jws.kid()).await?;
+        self.verify(token, signing_input, signature, parsed, &keys)
+    }
+
+    /// The cached entry of this very token, if any.
+    fn cache_hit(&self, signing_input: &str, signature: &str) -> Option<Arc<Verified>> {
+        let cache = self.inner.cache.as_ref()?;
+        if signature.is_empty() {
+            return None;
+        }
+        cache
+            .get(signature)
+            .filter(|hit| *hit.signing_input == *signing_input)
+    }
+
+    /// A cache hit whose claims were re-checked is still good while the key that verified
+    /// it is in the issuer's current set; once the key is gone the entry is dropped and the
+    /// token verified again (and most likely refused).
+    fn still_valid(&self, hit: &Verified, keys: &KeySet, signature: &str) -> Option<AuthContext> {
+        if keys.contains_fingerprint(&hit.key) {
+            return Some(hit.ctx.clone());
+        }
+        if let Some(cache) = &self.inner.cache {
+            cache.invalidate(signature);
+        }
+        None
+    }
+
+    /// Everything that needs no key, cheapest first: header (already checked), payload,
+    /// claims policy against the clock, scopes.
+    fn parse<'t>(&self, header: CheckedHeader<'t>) -> Result<Parsed<'t>, AuthError> {
         let jws = header.decode()?;
         let claims = Claims::from_json(jws.unverified_payload())?;
-        inner.claims.check(&claims, (inner.clock)())?;
-        let scopes = claims.scopes()?;
-        let iss = claims.iss.as_deref().unwrap_or_default();
-        let keys = self.keys_for(iss, jws.kid()).await?;
-        let key = jws.verify(&keys)?;
-        let exp = claims.exp.unwrap_or_default();
-        let ctx = AuthContext::new(claims, scopes, TokenHash::of(token.as_bytes()));
-        if let Some(cache) = &inner.cache {
+        let scopes = self
+            .inner
+            .claims
+            .check_scopes(&claims, (self.inner.clock)())?;
+        Ok(Parsed {
+            jws,
+            claims,
+            scopes,
+        })
+    }
+
+    /// The signature check, then the context (remembered in the token cache).
+    fn verify(
+        &self,
+        token: &str,
+        signing_input: &str,
+        signature: &str,
+        parsed: Parsed<'_>,
+        keys: &KeySet,
+    ) -> Result<AuthContext, AuthError> {
+        let key = parsed.jws.verify(keys)?;
+        let exp = parsed.claims.exp.unwrap_or_default();
+        let ctx = AuthContext::new(
+            parsed.claims,
+            parsed.scopes,
+            TokenHash::of(token.as_bytes()),
+        );
+        if let Some(cache) = &self.inner.cache {
             cache.insert(
                 signature.into(),
                 Arc::new(Verified {
@@ -246,6 +377,33 @@ impl JwtValidator {
             );
         }
         Ok(ctx)
+    }
+}
+
+/// A token whose header and claims passed every check that needs no key.
+struct Parsed<'t> {
+    jws: UnverifiedJws<'t>,
+    claims: Claims,
+    scopes: ScopeSet,
+}
+
+impl Parsed<'_> {
+    fn issuer(&self) -> &str {
+        self.claims.iss.as_deref().unwrap_or_default()
+    }
+}
+
+fn key_error(iss: &str, e: KeyError) -> AuthError {
+    match e {
+        KeyError::UnknownIssuer => AuthError::invalid_token("token issuer is not trusted"),
+        KeyError::Unavailable {
+            retry_after,
+            reason,
+        } => {
+            tracing::error!(target: "mcp_auth::keys", issuer = iss, %reason, "key source unavailable");
+            AuthError::key_source_unavailable(retry_after)
+        }
+        _ => AuthError::key_source_unavailable(30),
     }
 }
 
@@ -261,7 +419,7 @@ fn split_compact(token: &str, max_len: usize) -> Result<(&str, &str), AuthError>
     let (Some(h), Some(p), Some(signature)) = (it.next(), it.next(), it.next()) else {
         return Err(not_jws());
     };
-    if !signature.bytes().all(is_base64url) {
+    if !all_base64url(signature.as_bytes()) {
         // Also catches a third dot.
         return Err(AuthError::invalid_token("token signature is not base64url"));
     }
@@ -282,6 +440,17 @@ impl ValidateToken for JwtValidator {
             }
             this.validate_token(credentials.token.expose()).await
         })
+    }
+
+    fn validate_now(
+        &self,
+        credentials: &Credentials,
+        _parts: &Parts,
+    ) -> Option<Result<AuthContext, AuthError>> {
+        if credentials.scheme == Scheme::DPoP {
+            return None;
+        }
+        self.validate_token_now(credentials.token.expose())
     }
 }
 

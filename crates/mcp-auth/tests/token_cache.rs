@@ -1,4 +1,6 @@
-//! The verified-token cache: a hit still checks the clock and the current key set.
+//! The verified-token cache: a hit still checks the clock and the current key set. Every test
+//! runs twice: with a key source that answers from memory (the synchronous path of the
+//! validator) and with one that only answers through its future.
 
 use mcp_auth::core::jwk::KeySet;
 use mcp_auth::core::jws::Algorithm;
@@ -16,13 +18,16 @@ const ISS: &str = "https://auth.example.com";
 struct Swappable {
     set: Mutex<Arc<KeySet>>,
     lookups: AtomicUsize,
+    /// Whether `cached` answers (else the validator must await `keys`).
+    sync: bool,
 }
 
 impl Swappable {
-    fn new(a: &TestAuthority) -> Arc<Self> {
+    fn new(a: &TestAuthority, sync: bool) -> Arc<Self> {
         Arc::new(Self {
             set: Mutex::new(Arc::new(set_of(a))),
             lookups: AtomicUsize::new(0),
+            sync,
         })
     }
     fn replace(&self, a: &TestAuthority) {
@@ -46,6 +51,23 @@ impl KeySource for Swappable {
         let set = self.set.lock().unwrap().clone();
         Box::pin(std::future::ready(Ok(set)))
     }
+
+    fn cached(
+        &self,
+        _issuer: &str,
+        _kid: Option<&str>,
+    ) -> Option<Result<Arc<KeySet>, mcp_auth::core::keys::KeyError>> {
+        self.sync.then(|| {
+            self.lookups.fetch_add(1, Ordering::SeqCst);
+            Ok(self.set.lock().unwrap().clone())
+        })
+    }
+}
+
+/// Runs `test` with a synchronous and with an asynchronous key source.
+async fn both<F: std::future::Future<Output = ()>>(test: impl Fn(bool) -> F) {
+    test(true).await;
+    test(false).await;
 }
 
 fn validator(ks: Arc<Swappable>, clock: Arc<AtomicI64>, cache: u64) -> mcp_auth::JwtValidator {
@@ -69,87 +91,116 @@ fn now() -> i64 {
 
 #[tokio::test]
 async fn a_cached_token_is_still_checked_against_the_clock() {
-    let a = TestAuthority::new(ISS);
-    let clock = Arc::new(AtomicI64::new(now()));
-    let v = validator(Swappable::new(&a), clock.clone(), 100);
-    let t = a.token().aud(RES).expires_in(100).sign();
-    assert!(v.validate_token(&t).await.is_ok());
-    assert!(v.validate_token(&t).await.is_ok());
-    assert_eq!(v.token_cache_len(), 1);
-    clock.fetch_add(1000, Ordering::SeqCst);
-    let e = v.validate_token(&t).await.unwrap_err();
-    assert_eq!(
-        (e.kind(), e.description()),
-        (ErrorKind::InvalidToken, "token expired")
-    );
+    both(|sync| async move {
+        let a = TestAuthority::new(ISS);
+        let clock = Arc::new(AtomicI64::new(now()));
+        let v = validator(Swappable::new(&a, sync), clock.clone(), 100);
+        let t = a.token().aud(RES).expires_in(100).sign();
+        assert!(v.validate_token(&t).await.is_ok());
+        assert!(v.validate_token(&t).await.is_ok());
+        assert_eq!(v.token_cache_len(), 1);
+        clock.fetch_add(1000, Ordering::SeqCst);
+        let e = v.validate_token(&t).await.unwrap_err();
+        assert_eq!(
+            (e.kind(), e.description()),
+            (ErrorKind::InvalidToken, "token expired")
+        );
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_cached_token_dies_with_its_key() {
-    let a = TestAuthority::new(ISS);
-    let ks = Swappable::new(&a);
-    let v = validator(ks.clone(), Arc::new(AtomicI64::new(now())), 100);
-    let t = a.token().aud(RES).sign();
-    assert!(v.validate_token(&t).await.is_ok());
-    // Re-fetching the same keys (new allocations, same keys) keeps the entry valid.
-    ks.replace(&a);
-    assert!(v.validate_token(&t).await.is_ok());
-    // The issuer rotates and drops the key that signed the token.
-    let old = a.current_kid("RS256").unwrap();
-    a.rotate("RS256");
-    a.retire(&old);
-    ks.replace(&a);
-    let e = v.validate_token(&t).await.unwrap_err();
-    assert_eq!(e.description(), "unknown signing key");
+    both(|sync| async move {
+        let a = TestAuthority::new(ISS);
+        let ks = Swappable::new(&a, sync);
+        let v = validator(ks.clone(), Arc::new(AtomicI64::new(now())), 100);
+        let t = a.token().aud(RES).sign();
+        assert!(v.validate_token(&t).await.is_ok());
+        // The synchronous path answers exactly when the key source can.
+        assert_eq!(
+            v.validate_token_now(&t).map(|r| r.is_ok()),
+            sync.then_some(true)
+        );
+        // Re-fetching the same keys (new allocations, same keys) keeps the entry valid.
+        ks.replace(&a);
+        assert!(v.validate_token(&t).await.is_ok());
+        // The issuer rotates and drops the key that signed the token.
+        let old = a.current_kid("RS256").unwrap();
+        a.rotate("RS256");
+        a.retire(&old);
+        ks.replace(&a);
+        if sync {
+            let e = v.validate_token_now(&t).unwrap().unwrap_err();
+            assert_eq!(e.description(), "unknown signing key");
+        }
+        let e = v.validate_token(&t).await.unwrap_err();
+        assert_eq!(e.description(), "unknown signing key");
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn only_the_very_same_token_hits() {
-    let a = TestAuthority::new(ISS);
-    let v = validator(Swappable::new(&a), Arc::new(AtomicI64::new(now())), 100);
-    let t = a.token().aud(RES).sign();
-    assert!(v.validate_token(&t).await.is_ok());
-    // Flip one character of the signature: a different token, verified and refused.
-    let mut forged = t.clone().into_bytes();
-    let last = forged.len() - 2;
-    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
-    let forged = String::from_utf8(forged).unwrap();
-    assert_eq!(
-        v.validate_token(&forged).await.unwrap_err().kind(),
-        ErrorKind::InvalidToken
-    );
-    // The cache is found by signature: a cached signature on another payload (an admin's
-    // subject, say) must not hit.
-    let other = a.token().aud(RES).subject("admin").sign();
-    let (h, rest) = t.split_once('.').unwrap();
-    let sig = rest.split_once('.').unwrap().1;
-    let p2 = other.split('.').nth(1).unwrap();
-    let spliced = format!("{h}.{p2}.{sig}");
-    let e = v.validate_token(&spliced).await.unwrap_err();
-    assert_eq!(e.description(), "invalid token signature");
-    assert_eq!(v.token_cache_len(), 1);
-    // And the genuine token still hits.
-    assert_eq!(
-        v.validate_token(&t).await.unwrap().subject(),
-        Some("user-1")
-    );
+    both(|sync| async move {
+        let a = TestAuthority::new(ISS);
+        let v = validator(
+            Swappable::new(&a, sync),
+            Arc::new(AtomicI64::new(now())),
+            100,
+        );
+        let t = a.token().aud(RES).sign();
+        assert!(v.validate_token(&t).await.is_ok());
+        // Flip one character of the signature: a different token, verified and refused.
+        let mut forged = t.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert_eq!(
+            v.validate_token(&forged).await.unwrap_err().kind(),
+            ErrorKind::InvalidToken
+        );
+        // The cache is found by signature: a cached signature on another payload (an admin's
+        // subject, say) must not hit.
+        let other = a.token().aud(RES).subject("admin").sign();
+        let (h, rest) = t.split_once('.').unwrap();
+        let sig = rest.split_once('.').unwrap().1;
+        let p2 = other.split('.').nth(1).unwrap();
+        let spliced = format!("{h}.{p2}.{sig}");
+        let e = v.validate_token(&spliced).await.unwrap_err();
+        assert_eq!(e.description(), "invalid token signature");
+        assert_eq!(v.token_cache_len(), 1);
+        // And the genuine token still hits.
+        assert_eq!(
+            v.validate_token(&t).await.unwrap().subject(),
+            Some("user-1")
+        );
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn cache_off_and_capacity_bound() {
-    let a = TestAuthority::new(ISS);
-    let v = validator(Swappable::new(&a), Arc::new(AtomicI64::new(now())), 0);
-    let t = a.token().aud(RES).sign();
-    assert!(v.validate_token(&t).await.is_ok());
-    assert_eq!(v.token_cache_len(), 0);
-    let v = validator(Swappable::new(&a), Arc::new(AtomicI64::new(now())), 50);
-    for i in 0..200 {
-        let t = a
-            .token()
-            .aud(RES)
-            .claim("jti", serde_json::json!(format!("j{i}")))
-            .sign();
+    both(|sync| async move {
+        let a = TestAuthority::new(ISS);
+        let v = validator(Swappable::new(&a, sync), Arc::new(AtomicI64::new(now())), 0);
+        let t = a.token().aud(RES).sign();
         assert!(v.validate_token(&t).await.is_ok());
-    }
-    assert!(v.token_cache_len() <= 50, "{}", v.token_cache_len());
+        assert_eq!(v.token_cache_len(), 0);
+        let v = validator(
+            Swappable::new(&a, sync),
+            Arc::new(AtomicI64::new(now())),
+            50,
+        );
+        for i in 0..200 {
+            let t = a
+                .token()
+                .aud(RES)
+                .claim("jti", serde_json::json!(format!("j{i}")))
+                .sign();
+            assert!(v.validate_token(&t).await.is_ok());
+        }
+        assert!(v.token_cache_len() <= 50, "{}", v.token_cache_len());
+    })
+    .await;
 }

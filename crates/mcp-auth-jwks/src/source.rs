@@ -8,6 +8,7 @@ use crate::rules::{
     refresh_ahead, retry_after_secs, ttl,
 };
 use arc_swap::ArcSwapOption;
+use foldhash::fast::RandomState;
 use futures_util::future::{BoxFuture, FutureExt, Shared, join_all};
 use http::StatusCode;
 use mcp_auth_core::jwk::{DEFAULT_MAX_KEYS, KeySet};
@@ -17,6 +18,7 @@ use moka::future::Cache;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -42,8 +44,6 @@ pub const DEFAULT_MAX_REDIRECTS: usize = 3;
 const MAX_SETTING: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 /// Unknown `kid`s remembered per issuer.
 const MAX_UNKNOWN_KIDS: usize = 1024;
-/// Longer `kid`s are not remembered (the cooldown still limits fetches).
-const MAX_REMEMBERED_KID_LEN: usize = 256;
 
 type LoadResult = Result<Arc<Cached>, Arc<JwksError>>;
 type SharedLoad = Shared<BoxFuture<'static, LoadResult>>;
@@ -153,8 +153,11 @@ struct IssuerState {
     /// before this instant.
     retry_not_before: Option<Instant>,
     last_error: Option<Arc<JwksError>>,
-    /// Negative cache: unknown `kid` -> remembered until.
-    unknown_kids: HashMap<Box<str>, Instant>,
+    /// Negative cache: a seeded 64-bit hash of an unknown `kid` -> remembered until. Hashes,
+    /// not strings: a flood of forged `kid`s costs no allocation, and a collision (with an
+    /// unpredictable seed) can only delay one refetch by one cooldown.
+    unknown_kids: HashMap<u64, Instant, RandomState>,
+    kid_hasher: RandomState,
 }
 
 impl fmt::Debug for IssuerState {
@@ -173,20 +176,19 @@ impl fmt::Debug for IssuerState {
 
 impl IssuerState {
     fn is_known_unknown(&self, kid: &str, now: Instant) -> bool {
-        self.unknown_kids.get(kid).is_some_and(|until| now < *until)
+        let h = self.kid_hasher.hash_one(kid);
+        self.unknown_kids.get(&h).is_some_and(|until| now < *until)
     }
 
     fn remember_unknown(&mut self, kid: &str, now: Instant, cooldown: Duration) {
-        if kid.len() > MAX_REMEMBERED_KID_LEN {
-            return;
-        }
+        let h = self.kid_hasher.hash_one(kid);
         if self.unknown_kids.len() >= MAX_UNKNOWN_KIDS {
             self.unknown_kids.retain(|_, until| now < *until);
             if self.unknown_kids.len() >= MAX_UNKNOWN_KIDS {
                 self.unknown_kids.clear();
             }
         }
-        self.unknown_kids.insert(kid.into(), later(now, cooldown));
+        self.unknown_kids.insert(h, later(now, cooldown));
     }
 }
 

@@ -1,5 +1,6 @@
 //! Building rejection responses.
 
+use foldhash::fast::RandomState;
 use http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 use mcp_auth_core::challenge::ChallengeTemplate;
@@ -11,8 +12,14 @@ use std::sync::RwLock;
 /// Challenges rendered once and reused: every kind but `insufficient_scope` (whose `scope`
 /// depends on the token) has one fixed challenge per description, and a flood of bad
 /// tokens should not format a header per request.
+///
+/// Keyed by the kind and the description's address and length, not its text: hashing a
+/// pointer is cheaper than hashing a sentence on every rejected request, and two equal
+/// literals at different addresses only cost a second entry.
 #[derive(Debug, Default)]
-pub(crate) struct ChallengeCache(RwLock<HashMap<(ErrorKind, &'static str), Option<HeaderValue>>>);
+pub(crate) struct ChallengeCache(RwLock<HashMap<ChallengeKey, Option<HeaderValue>, RandomState>>);
+
+type ChallengeKey = (ErrorKind, usize, usize);
 
 /// Descriptions are `&'static str`s, so the map is small; the cap only guards against a
 /// custom validator with unbounded descriptions.
@@ -34,7 +41,8 @@ impl ChallengeCache {
         if e.kind() == ErrorKind::InsufficientScope {
             return render(granted);
         }
-        let key = (e.kind(), e.description());
+        let d = e.description();
+        let key = (e.kind(), d.as_ptr() as usize, d.len());
         if let Some(v) = self.0.read().ok().and_then(|m| m.get(&key).cloned()) {
             return v;
         }

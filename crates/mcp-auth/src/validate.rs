@@ -15,6 +15,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -77,12 +78,12 @@ pub(crate) fn system_clock() -> Clock {
 ///
 /// # Verified-token cache
 ///
-/// A token whose signature was verified is remembered (bounded moka cache keyed by the
-/// token's signature segment, holding the rest of the token), so the same token presented
-/// again skips the signature check. It is safe because:
+/// A token whose signature was verified is remembered (bounded moka cache keyed by a seeded
+/// hash of the token's signature segment, holding the whole token), so the same token
+/// presented again skips the signature check. It is safe because:
 /// - a hit requires every byte of the token to be equal to the verified one (the map finds
-///   the entry by signature, then the header and payload are compared byte for byte), so
-///   only the very same token can hit;
+///   the entry by the hash, then the whole token is compared byte for byte), so only the
+///   very same token can hit, whatever the hash does;
 /// - every hit re-checks the token's time claims against the clock (`exp`, `nbf`, `iat`, see
 ///   [`ClaimsPolicy::check_time`]): the rest of the claims policy (`iss`, `aud`, RFC 9068
 ///   claims, scopes, ...) depends only on the byte-identical token and on a policy that cannot
@@ -111,16 +112,62 @@ struct JwtInner {
     cache: Option<TokenCache>,
 }
 
-/// The verified-token cache. Its keys are signatures of hundreds of bytes, hashed on every
-/// request: foldhash (hashbrown's default hasher, seeded per process) hashes them several
-/// times faster than the standard SipHash, and only verified tokens are ever inserted, so
-/// an attacker cannot choose the keys.
-type TokenCache = Cache<Box<str>, Arc<Verified>, foldhash::fast::RandomState>;
+/// The verified-token cache: moka, keyed by a seeded 64-bit hash of the token's signature
+/// segment, each entry holding the whole token for a byte-for-byte comparison.
+///
+/// Why a hash and not the signature itself: moka's table rehashes its keys as entries come
+/// and go, and with every token new (the memory workload of `benches/load`) rehashing
+/// hundred-byte string keys cost more than the signature checks it saved. A `u64` key also
+/// saves its size per entry. A collision (unpredictable: the seed is random per validator)
+/// can only make a token miss, never hit, because a hit needs the stored token to be equal.
+/// foldhash (hashbrown's default hasher) hashes a signature several times faster than
+/// SipHash.
+///
+/// Admission on second use: a verified token is inserted only when its key was seen before,
+/// remembered in a fixed array of the last key per slot (a "doorkeeper"). A token used once
+/// (every request a new token, as with a client that never reuses its tokens) then costs no
+/// insert, no eviction and no table churn, which under moka cost more than the signature
+/// checks it saved; a token in use costs one extra signature check, at its second request.
+struct TokenCache {
+    map: Cache<u64, Arc<Verified>, foldhash::fast::RandomState>,
+    seed: foldhash::fast::RandomState,
+    seen: Box<[AtomicU64]>,
+}
 
-/// A verified token, as cached under its signature segment.
+impl TokenCache {
+    fn new(capacity: u64) -> Self {
+        // About two slots per entry, so a working set that fits the cache is admitted.
+        let slots = usize::try_from(capacity.saturating_mul(2))
+            .unwrap_or(usize::MAX)
+            .clamp(1024, 1 << 20)
+            .next_power_of_two();
+        Self {
+            map: Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilExpiry)
+                .build_with_hasher(foldhash::fast::RandomState::default()),
+            seed: foldhash::fast::RandomState::default(),
+            seen: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn key(&self, signature: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.seed.hash_one(signature)
+    }
+
+    /// Whether a token just verified should be cached: it was verified before.
+    fn admit(&self, key: u64) -> bool {
+        let mask = self.seen.len() - 1;
+        let slot = &self.seen[usize::try_from(key).unwrap_or_default() & mask];
+        slot.swap(key, Ordering::Relaxed) == key
+    }
+}
+
+/// A verified token, as cached under the hash of its signature segment.
 struct Verified {
-    /// `header.payload`, compared byte for byte on a hit.
-    signing_input: Box<str>,
+    /// The whole token, compared byte for byte on a hit.
+    token: Box<str>,
     ctx: AuthContext,
     key: [u8; 32],
     exp: i64,
@@ -129,10 +176,10 @@ struct Verified {
 /// Evicts a cached token at its `exp`.
 struct UntilExpiry;
 
-impl Expiry<Box<str>, Arc<Verified>> for UntilExpiry {
+impl Expiry<u64, Arc<Verified>> for UntilExpiry {
     fn expire_after_create(
         &self,
-        _key: &Box<str>,
+        _key: &u64,
         value: &Arc<Verified>,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
@@ -156,7 +203,11 @@ impl fmt::Debug for JwtValidator {
             .field("claims", &self.inner.claims)
             .field(
                 "token_cache",
-                &self.inner.cache.as_ref().map(|c| c.policy().max_capacity()),
+                &self
+                    .inner
+                    .cache
+                    .as_ref()
+                    .map(|c| c.map.policy().max_capacity()),
             )
             .finish_non_exhaustive()
     }
@@ -184,12 +235,7 @@ impl JwtValidator {
         clock: Clock,
         token_cache_capacity: u64,
     ) -> Self {
-        let cache = (token_cache_capacity > 0).then(|| {
-            Cache::builder()
-                .max_capacity(token_cache_capacity)
-                .expire_after(UntilExpiry)
-                .build_with_hasher(foldhash::fast::RandomState::default())
-        });
+        let cache = (token_cache_capacity > 0).then(|| TokenCache::new(token_cache_capacity));
         Self {
             inner: Arc::new(JwtInner {
                 keys,
@@ -219,8 +265,8 @@ impl JwtValidator {
     /// Entries in the verified-token cache (approximate; for tests and metrics).
     pub fn token_cache_len(&self) -> u64 {
         self.inner.cache.as_ref().map_or(0, |c| {
-            c.run_pending_tasks();
-            c.entry_count()
+            c.map.run_pending_tasks();
+            c.map.entry_count()
         })
     }
 
@@ -264,8 +310,8 @@ impl JwtValidator {
     fn try_now(&self, token: &str) -> Result<Option<AuthContext>, AuthError> {
         let inner = &self.inner;
         // The shape of a compact JWS first: junk never reaches the cache.
-        let (signing_input, signature) = split_compact(token, inner.header.max_token_len)?;
-        if let Some(hit) = self.cache_hit(signing_input, signature) {
+        let (_, signature) = split_compact(token, inner.header.max_token_len)?;
+        if let Some(hit) = self.cache_hit(token, signature) {
             inner.claims.check_time(hit.ctx.claims(), (inner.clock)())?;
             // No kid: only the current set is wanted, never an unknown-kid refetch.
             let Some(keys) = self.keys_now(hit.ctx.issuer(), None)? else {
@@ -289,15 +335,14 @@ impl JwtValidator {
         let Some(keys) = self.keys_now(parsed.issuer(), parsed.jws.kid())? else {
             return Ok(None);
         };
-        self.verify(token, signing_input, signature, parsed, &keys)
-            .map(Some)
+        self.verify(token, signature, parsed, &keys).map(Some)
     }
 
     /// The path of [`validate_token`](Self::validate_token) that awaits the key source.
     async fn validate_awaiting_keys(&self, token: &str) -> Result<AuthContext, AuthError> {
         let inner = &self.inner;
-        let (signing_input, signature) = split_compact(token, inner.header.max_token_len)?;
-        if let Some(hit) = self.cache_hit(signing_input, signature) {
+        let (_, signature) = split_compact(token, inner.header.max_token_len)?;
+        if let Some(hit) = self.cache_hit(token, signature) {
             inner.claims.check_time(hit.ctx.claims(), (inner.clock)())?;
             let keys = self.keys_for(hit.ctx.issuer(), None).await?;
             if let Some(ctx) = self.still_valid(&hit, &keys, signature) {
@@ -306,18 +351,19 @@ impl JwtValidator {
         }
         let parsed = self.parse(CheckedHeader::parse(token, &inner.header)?)?;
         let keys = self.keys_for(parsed.issuer(), parsed.jws.kid()).await?;
-        self.verify(token, signing_input, signature, parsed, &keys)
+        self.verify(token, signature, parsed, &keys)
     }
 
     /// The cached entry of this very token, if any.
-    fn cache_hit(&self, signing_input: &str, signature: &str) -> Option<Arc<Verified>> {
+    fn cache_hit(&self, token: &str, signature: &str) -> Option<Arc<Verified>> {
         let cache = self.inner.cache.as_ref()?;
         if signature.is_empty() {
             return None;
         }
         cache
-            .get(signature)
-            .filter(|hit| *hit.signing_input == *signing_input)
+            .map
+            .get(&cache.key(signature))
+            .filter(|hit| *hit.token == *token)
     }
 
     /// A cache hit whose claims were re-checked is still good while the key that verified
@@ -328,7 +374,7 @@ impl JwtValidator {
             return Some(hit.ctx.clone());
         }
         if let Some(cache) = &self.inner.cache {
-            cache.invalidate(signature);
+            cache.map.invalidate(&cache.key(signature));
         }
         None
     }
@@ -353,7 +399,6 @@ impl JwtValidator {
     fn verify(
         &self,
         token: &str,
-        signing_input: &str,
         signature: &str,
         parsed: Parsed<'_>,
         keys: &KeySet,
@@ -365,11 +410,14 @@ impl JwtValidator {
             parsed.scopes,
             TokenHash::of(token.as_bytes()),
         );
-        if let Some(cache) = &self.inner.cache {
-            cache.insert(
-                signature.into(),
+        if let Some(cache) = &self.inner.cache
+            && let cache_key = cache.key(signature)
+            && cache.admit(cache_key)
+        {
+            cache.map.insert(
+                cache_key,
                 Arc::new(Verified {
-                    signing_input: signing_input.into(),
+                    token: token.into(),
                     ctx: ctx.clone(),
                     key: *key.fingerprint(),
                     exp,

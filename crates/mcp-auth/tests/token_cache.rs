@@ -116,7 +116,10 @@ async fn a_cached_token_dies_with_its_key() {
         let ks = Swappable::new(&a, sync);
         let v = validator(ks.clone(), Arc::new(AtomicI64::new(now())), 100);
         let t = a.token().aud(RES).sign();
+        // Cached from its second use.
         assert!(v.validate_token(&t).await.is_ok());
+        assert!(v.validate_token(&t).await.is_ok());
+        assert_eq!(v.token_cache_len(), 1);
         // The synchronous path answers exactly when the key source can.
         assert_eq!(
             v.validate_token_now(&t).map(|r| r.is_ok()),
@@ -151,6 +154,8 @@ async fn only_the_very_same_token_hits() {
         );
         let t = a.token().aud(RES).sign();
         assert!(v.validate_token(&t).await.is_ok());
+        assert!(v.validate_token(&t).await.is_ok());
+        assert_eq!(v.token_cache_len(), 1);
         // Flip one character of the signature: a different token, verified and refused.
         let mut forged = t.clone().into_bytes();
         let last = forged.len() - 2;
@@ -199,8 +204,48 @@ async fn cache_off_and_capacity_bound() {
                 .claim("jti", serde_json::json!(format!("j{i}")))
                 .sign();
             assert!(v.validate_token(&t).await.is_ok());
+            assert!(v.validate_token(&t).await.is_ok());
         }
-        assert!(v.token_cache_len() <= 50, "{}", v.token_cache_len());
+        let len = v.token_cache_len();
+        assert!((1..=50).contains(&len), "{len}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_is_cached_from_its_second_use() {
+    both(|sync| async move {
+        let a = TestAuthority::new(ISS);
+        let ks = Swappable::new(&a, sync);
+        let v = validator(ks.clone(), Arc::new(AtomicI64::new(now())), 100);
+        // 100 tokens used once each: verified, never inserted.
+        for i in 0..100 {
+            let t = a
+                .token()
+                .aud(RES)
+                .claim("jti", serde_json::json!(format!("once-{i}")))
+                .sign();
+            assert!(v.validate_token(&t).await.is_ok());
+        }
+        assert_eq!(v.token_cache_len(), 0);
+        // A token in use: inserted at its second request, a hit from the third on.
+        let t = a.token().aud(RES).sign();
+        assert!(v.validate_token(&t).await.is_ok());
+        assert_eq!(v.token_cache_len(), 0);
+        assert!(v.validate_token(&t).await.is_ok());
+        assert_eq!(v.token_cache_len(), 1);
+        assert!(v.validate_token(&t).await.is_ok());
+        assert_eq!(v.token_cache_len(), 1);
+        // Distinct tokens keep passing through without displacing it.
+        for i in 0..100 {
+            let once = a
+                .token()
+                .aud(RES)
+                .claim("jti", serde_json::json!(format!("later-{i}")))
+                .sign();
+            assert!(v.validate_token(&once).await.is_ok());
+        }
+        assert_eq!(v.token_cache_len(), 1);
     })
     .await;
 }

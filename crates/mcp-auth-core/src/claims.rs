@@ -57,17 +57,42 @@ pub struct Claims {
     raw: Box<str>,
 }
 
+/// A string or an array of strings. A visitor, not `#[serde(untagged)]`, which buffers the
+/// value before trying each form (measurable on every token).
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
+    struct OneOrMany;
+    impl<'de> serde::de::Visitor<'de> for OneOrMany {
+        type Value = Option<Vec<String>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string or an array of strings")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(vec![v.to_owned()]))
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(vec![v]))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
+            while let Some(s) = seq.next_element::<String>()? {
+                v.push(s);
+            }
+            Ok(Some(v))
+        }
     }
-    Ok(Option::<OneOrMany>::deserialize(d)?.map(|v| match v {
-        OneOrMany::One(s) => vec![s],
-        OneOrMany::Many(v) => v,
-    }))
+    d.deserialize_option(OneOrMany)
 }
 
 fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
@@ -82,14 +107,19 @@ fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error
 impl Claims {
     /// Parses a JWT payload. Wrong types (an `iss` array, a string `exp`) are refused.
     pub fn from_json(payload: &[u8]) -> Result<Self, AuthError> {
+        Self::from_json_vec(payload.to_vec())
+    }
+
+    /// [`from_json`](Self::from_json), keeping `payload` as the raw claims without a copy.
+    pub fn from_json_vec(payload: Vec<u8>) -> Result<Self, AuthError> {
         let malformed = || AuthError::invalid_token("token claims are malformed");
-        let raw = std::str::from_utf8(payload).map_err(|_| malformed())?;
+        let raw = String::from_utf8(payload).map_err(|_| malformed())?;
         // A claims set is a JSON object (RFC 7519 §7.2); serde would also take an array.
         if raw.trim_start().as_bytes().first() != Some(&b'{') {
             return Err(malformed());
         }
-        let mut c: Self = serde_json::from_str(raw).map_err(|_| malformed())?;
-        c.raw = raw.into();
+        let mut c: Self = serde_json::from_str(&raw).map_err(|_| malformed())?;
+        c.raw = raw.into_boxed_str();
         Ok(c)
     }
 
@@ -400,6 +430,34 @@ mod tests {
         assert_eq!(check_with(good(), &p), Err("token client is not allowed"));
         p.allowed_client_ids = Some(Arc::from(vec!["c1".to_owned()]));
         assert_eq!(check_with(good(), &p), Ok(()));
+    }
+
+    #[test]
+    fn aud_and_scp_take_a_string_or_an_array_of_strings_only() {
+        let aud = |j: &str| Claims::from_json(j.as_bytes()).map(|c| c.aud);
+        assert_eq!(aud(r#"{"aud":"a"}"#).unwrap(), Some(vec!["a".to_owned()]));
+        assert_eq!(
+            aud(r#"{"aud":["a","b"]}"#).unwrap(),
+            Some(vec!["a".to_owned(), "b".to_owned()])
+        );
+        assert_eq!(aud(r#"{"aud":[]}"#).unwrap(), Some(vec![]));
+        assert_eq!(aud(r#"{"aud":null}"#).unwrap(), None);
+        assert_eq!(aud(r#"{}"#).unwrap(), None);
+        for bad in [
+            r#"{"aud":1}"#,
+            r#"{"aud":["a",1]}"#,
+            r#"{"aud":{"a":1}}"#,
+            r#"{"aud":[["a"]]}"#,
+            r#"{"aud":true}"#,
+        ] {
+            assert!(aud(bad).is_err(), "{bad}");
+        }
+        let c = Claims::from_json(br#"{"scp":"x"}"#).unwrap();
+        assert_eq!(c.scp, Some(vec!["x".to_owned()]));
+        assert!(Claims::from_json(br#"{"scp":[1]}"#).is_err());
+        // The raw payload is kept as received.
+        let c = Claims::from_json_vec(br#"{"aud":"a","x":{"y":[1]}}"#.to_vec()).unwrap();
+        assert_eq!(c.get("x"), Some(json!({"y": [1]})));
     }
 
     #[test]

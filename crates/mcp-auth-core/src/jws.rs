@@ -4,8 +4,7 @@
 
 use crate::jwk::KeySet;
 use crate::{AuthError, jwk::VerifyingKey};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64_simd::AsOut;
 use serde::Deserialize;
 use std::fmt;
 use std::sync::Arc;
@@ -214,6 +213,32 @@ pub struct UnverifiedJws<'t> {
     signature_b64: &'t str,
 }
 
+/// The longest signature any allowed algorithm produces: RSA with an 8,192-bit modulus (the
+/// largest aws-lc-rs verifies). Longer signature segments are refused.
+const MAX_SIGNATURE_LEN: usize = 1024;
+
+fn decode_signature<'b>(
+    b64: &str,
+    buf: &'b mut [u8; MAX_SIGNATURE_LEN],
+) -> Result<&'b [u8], AuthError> {
+    let not_base64url = || AuthError::invalid_token("token signature is not base64url");
+    let len = B64
+        .decoded_length(b64.as_bytes())
+        .map_err(|_| not_base64url())?;
+    let Some(out) = buf.get_mut(..len) else {
+        return Err(AuthError::invalid_token("token signature is too long"));
+    };
+    B64.decode(b64.as_bytes(), out.as_out())
+        .map(|decoded| &*decoded)
+        .map_err(|_| not_base64url())
+}
+
+/// The decoder of every JWS segment: RFC 4648 §5 base64url without padding, strict (no
+/// padding, no whitespace, canonical trailing bits), vectorized. On an 800-byte RS256 token
+/// it decodes the three segments in a fifth of the time the `base64` crate takes, which is
+/// ~0.6 µs of every cold validation (`cargo bench -p mcp-auth --bench ratio`).
+const B64: base64_simd::Base64 = base64_simd::URL_SAFE_NO_PAD;
+
 /// Whether every byte of `s` is in the base64url alphabet (RFC 4648 §5).
 ///
 /// Written so the compiler vectorizes it (range compares over 16-byte blocks, no early exit
@@ -273,8 +298,8 @@ impl<'t> CheckedHeader<'t> {
         if h.len() > MAX_HEADER_LEN * 4 / 3 + 4 {
             return Err(AuthError::invalid_token("token header too large"));
         }
-        let header_bytes = URL_SAFE_NO_PAD
-            .decode(h)
+        let header_bytes = B64
+            .decode_to_vec(h)
             .map_err(|_| AuthError::invalid_token("token header is not base64url"))?;
         // A JOSE header is a JSON object (RFC 7515 §4); serde would also take an array.
         let header: RawHeader<'_> = header_bytes
@@ -325,8 +350,8 @@ impl<'t> CheckedHeader<'t> {
 
     /// Decodes the payload (the signature is decoded by [`UnverifiedJws::verify`]).
     pub fn decode(self) -> Result<UnverifiedJws<'t>, AuthError> {
-        let payload = URL_SAFE_NO_PAD
-            .decode(self.payload_b64)
+        let payload = B64
+            .decode_to_vec(self.payload_b64)
             .map_err(|_| AuthError::invalid_token("token payload is not base64url"))?;
         // The signing input `header.payload` is the token's prefix (RFC 7515 §5.2).
         let len = self.header_b64.len() + 1 + self.payload_b64.len();
@@ -370,6 +395,12 @@ impl<'t> UnverifiedJws<'t> {
         &self.payload
     }
 
+    /// Takes the decoded payload out (leaving it empty), so a parser can keep it without a
+    /// copy; the signature check does not need it (the signing input is the token's prefix).
+    pub fn take_unverified_payload(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.payload)
+    }
+
     /// Verifies the signature with the key of `keys` that the header names.
     ///
     /// The key is chosen by `kid` and must allow the header's algorithm (RFC 8725 §3.1: an RSA
@@ -378,11 +409,8 @@ impl<'t> UnverifiedJws<'t> {
     /// bounds that work.
     pub fn verify(&self, keys: &KeySet) -> Result<Arc<VerifyingKey>, AuthError> {
         let msg = self.signing_input.as_bytes();
-        let signature = || {
-            URL_SAFE_NO_PAD
-                .decode(self.signature_b64)
-                .map_err(|_| AuthError::invalid_token("token signature is not base64url"))
-        };
+        // Decoded on the stack: the largest signature allowed (RSA 8192) is 1,024 bytes.
+        let mut buf = [0u8; MAX_SIGNATURE_LEN];
         match self.kid.as_deref() {
             Some(kid) => {
                 let key = keys
@@ -393,17 +421,21 @@ impl<'t> UnverifiedJws<'t> {
                         "token algorithm does not match its key",
                     ));
                 }
-                if key.verify(self.alg, msg, &signature()?) {
+                if key.verify(
+                    self.alg,
+                    msg,
+                    decode_signature(self.signature_b64, &mut buf)?,
+                ) {
                     Ok(key.clone())
                 } else {
                     Err(AuthError::invalid_token("invalid token signature"))
                 }
             }
             None => {
-                let sig = signature()?;
+                let sig = decode_signature(self.signature_b64, &mut buf)?;
                 keys.iter()
                     .filter(|k| k.allows(self.alg))
-                    .find(|k| k.verify(self.alg, msg, &sig))
+                    .find(|k| k.verify(self.alg, msg, sig))
                     .cloned()
                     .ok_or_else(|| AuthError::invalid_token("invalid token signature"))
             }
@@ -438,6 +470,8 @@ mod tests {
     }
     use super::*;
     use crate::ErrorKind;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn b64(s: &str) -> String {
         URL_SAFE_NO_PAD.encode(s)

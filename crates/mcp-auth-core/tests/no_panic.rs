@@ -69,6 +69,21 @@ proptest! {
     }
 
     #[test]
+    /// The vectorized decoder of JWS segments is exactly as strict as the `base64` crate's
+    /// URL-safe no-padding engine: same accepted strings, same bytes.
+    fn base64url_decoders_agree(s in "[A-Za-z0-9_\\-+/=. \\n]{0,120}") {
+        let reference = URL_SAFE_NO_PAD.decode(&s).ok();
+        let simd = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(&s).ok();
+        prop_assert_eq!(reference, simd);
+    }
+
+    #[test]
+    fn base64url_decoders_agree_on_valid_input(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let s = URL_SAFE_NO_PAD.encode(&bytes);
+        prop_assert_eq!(base64_simd::URL_SAFE_NO_PAD.decode_to_vec(&s).ok(), Some(bytes));
+    }
+
+    #[test]
     fn claims(p in json_like()) {
         if let Ok(c) = Claims::from_json(p.as_bytes()) {
             let _ = c.scopes();

@@ -9,118 +9,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use mcp_auth::McpAuthLayer;
-use mcp_auth::core::jwk::KeySet;
-use mcp_auth::core::jws::Algorithm;
-use mcp_auth::core::keys::StaticKeySource;
 use mcp_auth::core::mcp::{McpHeaders, McpPolicy, classify};
 use mcp_auth_dev::TestAuthority;
 use std::convert::Infallible;
 use std::hint::black_box;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
-const RES: &str = "https://mcp.example.com/mcp";
-const ISS: &str = "https://auth.example.com";
-
-fn layer(a: &TestAuthority, cache: u64) -> McpAuthLayer {
-    let jwks = serde_json::to_vec(&a.jwks()).unwrap();
-    let set = KeySet::from_jwks(&jwks, &Algorithm::ALL, 32).unwrap().keys;
-    McpAuthLayer::builder(RES)
-        .issuer(ISS)
-        .key_source(StaticKeySource::new().with_issuer(ISS, set))
-        .algorithms([
-            Algorithm::RS256,
-            Algorithm::PS256,
-            Algorithm::ES256,
-            Algorithm::EdDSA,
-        ])
-        .scopes_supported(["mcp:read", "mcp:write"])
-        .require_scopes(["mcp:read"])
-        .token_cache(cache)
-        .build()
-        .unwrap()
-}
-
-/// A realistic RFC 9068 token (~800 bytes for RS256).
-fn token(a: &TestAuthority, alg: &str) -> String {
-    a.token()
-        .alg(alg)
-        .aud(RES)
-        .scope("mcp:read mcp:write")
-        .subject("248289761001")
-        .client_id("s6BhdRkqt3")
-        .claim("auth_time", serde_json::json!(1_700_000_000))
-        .claim("acr", serde_json::json!("urn:mace:incommon:iap:silver"))
-        .expires_in(3600)
-        .sign()
-}
-
-fn raw_key(a: &TestAuthority, alg: &str) -> (aws_lc_rs::signature::ParsedPublicKey, String) {
-    use aws_lc_rs::signature as s;
-    let kid = a.current_kid(alg).unwrap();
-    let jwks = a.jwks();
-    let jwk = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == kid.as_str())
-        .unwrap()
-        .clone();
-    let b = |k: &str| URL_SAFE_NO_PAD.decode(jwk[k].as_str().unwrap()).unwrap();
-    let key = match alg {
-        "RS256" | "PS256" => {
-            let n = b("n");
-            let e = b("e");
-            let der = rsa_der(&n, &e);
-            let params: &'static dyn s::VerificationAlgorithm = if alg == "RS256" {
-                &s::RSA_PKCS1_2048_8192_SHA256
-            } else {
-                &s::RSA_PSS_2048_8192_SHA256
-            };
-            s::ParsedPublicKey::new(params, der).unwrap()
-        }
-        "ES256" => {
-            let mut p = vec![4u8];
-            p.extend(b("x"));
-            p.extend(b("y"));
-            s::ParsedPublicKey::new(&s::ECDSA_P256_SHA256_FIXED, p).unwrap()
-        }
-        _ => s::ParsedPublicKey::new(&s::ED25519, b("x")).unwrap(),
-    };
-    (key, kid)
-}
-
-fn rsa_der(n: &[u8], e: &[u8]) -> Vec<u8> {
-    fn int(v: &[u8]) -> Vec<u8> {
-        let mut out = vec![0x02];
-        let pad = v[0] & 0x80 != 0;
-        let len = v.len() + usize::from(pad);
-        len_bytes(&mut out, len);
-        if pad {
-            out.push(0);
-        }
-        out.extend_from_slice(v);
-        out
-    }
-    fn len_bytes(out: &mut Vec<u8>, len: usize) {
-        if len < 128 {
-            out.push(len as u8);
-        } else if len < 256 {
-            out.extend([0x81, len as u8]);
-        } else {
-            out.extend([0x82, (len >> 8) as u8, len as u8]);
-        }
-    }
-    let body = [int(n), int(e)].concat();
-    let mut out = vec![0x30];
-    len_bytes(&mut out, body.len());
-    out.extend(body);
-    out
-}
-
-fn jsonwebtoken_key(a: &TestAuthority, kid: &str) -> jsonwebtoken::DecodingKey {
-    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(a.jwks()).unwrap();
-    jsonwebtoken::DecodingKey::from_jwk(jwks.find(kid).unwrap()).unwrap()
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::{ISS, RES, jsonwebtoken_key, layer, raw_key, token};
 
 fn validators(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()

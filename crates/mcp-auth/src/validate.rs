@@ -382,8 +382,8 @@ impl JwtValidator {
     /// Everything that needs no key, cheapest first: header (already checked), payload,
     /// claims policy against the clock, scopes.
     fn parse<'t>(&self, header: CheckedHeader<'t>) -> Result<Parsed<'t>, AuthError> {
-        let jws = header.decode()?;
-        let claims = Claims::from_json(jws.unverified_payload())?;
+        let mut jws = header.decode()?;
+        let claims = Claims::from_json_vec(jws.take_unverified_payload())?;
         let scopes = self
             .inner
             .claims
@@ -408,7 +408,7 @@ impl JwtValidator {
         let ctx = AuthContext::new(
             parsed.claims,
             parsed.scopes,
-            TokenHash::of(token.as_bytes()),
+            TokenHash::of_signature(signature.as_bytes()),
         );
         if let Some(cache) = &self.inner.cache
             && let cache_key = cache.key(signature)

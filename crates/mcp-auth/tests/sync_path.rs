@@ -278,3 +278,25 @@ async fn junk_is_refused_before_the_key_source() {
     }
     assert_eq!(counts(), (0, 3));
 }
+
+#[tokio::test]
+async fn signatures_are_decoded_within_their_largest_size() {
+    let a = TestAuthority::new(ISS);
+    let l = layer(static_keys(&a, &[ISS]), 0);
+    let good = a.token().aud(RES).scope("mcp:read").sign();
+    let input = good.rsplit_once('.').unwrap().0;
+    let check = |sig: String| {
+        let t = format!("{input}.{sig}");
+        l.validator()
+            .validate_token_now(&t)
+            .unwrap()
+            .unwrap_err()
+            .description()
+    };
+    // 1,366 characters decode to 1,024 bytes, the largest (RSA 8192) signature: checked.
+    assert_eq!(check("A".repeat(1366)), "invalid token signature");
+    assert_eq!(check("A".repeat(1369)), "token signature is too long");
+    assert_eq!(check("A".repeat(5000)), "token signature is too long");
+    // A length no base64 encoding has.
+    assert_eq!(check("A".repeat(341)), "token signature is not base64url");
+}

@@ -1,0 +1,166 @@
+//! Interleaved ratios (issue 7): each measurement and its baseline alternate in short
+//! rounds, and the report is the median of the per-round ratios, so a shared, noisy machine
+//! slows both sides of a ratio alike instead of whichever ran during a burst.
+//!
+//! Run: `cargo bench -p mcp-auth --bench ratio` (about a minute). `ROUNDS=61` for more.
+//!
+//! Rows:
+//! - `validate/<alg>`: the validator with the token cache off (the cold path: shape, header,
+//!   payload, claims, key lookup, signature) over the floor, a raw aws-lc-rs verify with a
+//!   pre-parsed key of the same signature (target: within 1.15x);
+//! - `layer/...`: a request through `McpAuthLayer` over the same request to the bare service.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use axum::body::Body;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{ISS, RES, layer, raw_key, token};
+use http::{Request, Response};
+use mcp_auth_dev::TestAuthority;
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::time::Instant;
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+/// Seconds per call of `f`, over `n` calls.
+fn time(n: u32, mut f: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    t.elapsed().as_secs_f64() / f64::from(n)
+}
+
+/// Alternates `base` and `subject` for `rounds` rounds of about `round_secs` each side
+/// (after a warm-up), and returns the per-round ratios subject/base, sorted, with the
+/// median base and subject times.
+fn ratios(
+    rounds: usize,
+    mut base: impl FnMut(),
+    mut subject: impl FnMut(),
+) -> (Vec<f64>, f64, f64) {
+    // Size the inner loop from a warm-up so a round lasts ~5 ms a side.
+    let per = time(50, &mut base).max(1e-9);
+    let n = ((5e-3 / per) as u32).clamp(10, 200_000);
+    time(n, &mut subject);
+    let (mut r, mut bs, mut ss) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..rounds {
+        // Alternate which side goes first, so a drift within a round cancels out.
+        let (b, s) = if i % 2 == 0 {
+            let b = time(n, &mut base);
+            (b, time(n, &mut subject))
+        } else {
+            let s = time(n, &mut subject);
+            (time(n, &mut base), s)
+        };
+        r.push(s / b);
+        bs.push(b);
+        ss.push(s);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mb, ms) = (med(&mut bs), med(&mut ss));
+    r.sort_by(f64::total_cmp);
+    (r, mb, ms)
+}
+
+fn report(name: &str, baseline: &str, target: Option<f64>, (r, b, s): (Vec<f64>, f64, f64)) {
+    let q = |p: f64| r[((r.len() - 1) as f64 * p).round() as usize];
+    let verdict = match target {
+        Some(t) if q(0.5) <= t => format!("target <= {t:.2}x: met"),
+        Some(t) => format!("target <= {t:.2}x: MISSED"),
+        None => String::new(),
+    };
+    println!(
+        "{name:<44} {:>6.3}x  (p10 {:.3}, p90 {:.3})  {:>8.2} us vs {baseline} {:>8.2} us  {verdict}",
+        q(0.5),
+        q(0.1),
+        q(0.9),
+        s * 1e6,
+        b * 1e6,
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument, if any, selects rows by substring.
+    let filter = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_default();
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(31);
+    let a = TestAuthority::new(ISS);
+    let cold = layer(&a, 0);
+    let warm = layer(&a, 10_000);
+    println!("median of {rounds} interleaved rounds (p10/p90 of the per-round ratios)");
+
+    for alg in ["RS256", "PS256", "ES256", "EdDSA"] {
+        let name = format!("validate/{alg}: validator, cache off");
+        if !name.contains(&filter) {
+            continue;
+        }
+        let t = token(&a, alg);
+        let (key, _) = raw_key(&a, alg);
+        let (input, sig) = t.rsplit_once('.').unwrap();
+        let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        let v = cold.validator().clone();
+        // The whole validation is synchronous with keys in memory; make sure it is taken.
+        assert!(matches!(v.validate_token_now(&t), Some(Ok(_))));
+        let r = ratios(
+            rounds,
+            || key.verify_sig(black_box(input.as_bytes()), &sig).unwrap(),
+            || {
+                black_box(v.validate_token_now(black_box(&t)).unwrap().unwrap());
+            },
+        );
+        report(&name, "floor", Some(1.15), r);
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let t = token(&a, "RS256");
+    let forged = a.token().aud(RES).kid("forged-kid-1").sign();
+    let echo = tower::service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Body::empty()))
+    });
+    let req = |t: &str| {
+        Request::post("/mcp")
+            .header("authorization", format!("Bearer {t}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let mut hot = ServiceBuilder::new().layer(warm).service(echo);
+    let mut cold_svc = ServiceBuilder::new().layer(cold).service(echo);
+    let cases = [
+        ("layer/RS256: repeated token (cache hit)", &t, 200, false),
+        ("layer/RS256: forged kid (401)", &forged, 401, false),
+        ("layer/RS256: cache off (cold path)", &t, 200, true),
+    ];
+    for (name, tok, status, use_cold) in cases {
+        if !name.contains(&filter) {
+            continue;
+        }
+        let svc = if use_cold { &mut cold_svc } else { &mut hot };
+        let mut call = |r| rt.block_on(svc.call(r)).unwrap().status().as_u16();
+        assert_eq!(call(req(tok)), status, "{name}");
+        assert_eq!(call(req(tok)), status, "{name}");
+        let r = ratios(
+            rounds,
+            || {
+                let res = rt.block_on(echo.oneshot(req(tok))).unwrap();
+                black_box(res);
+            },
+            || {
+                black_box(call(req(tok)));
+            },
+        );
+        report(name, "bare service", None, r);
+    }
+}

@@ -197,7 +197,8 @@ fn later(now: Instant, by: Duration) -> Instant {
 }
 
 struct Inner {
-    issuers: HashMap<Arc<str>, Arc<Issuer>>,
+    /// Looked up on every request: foldhash, not SipHash (the keys are configuration).
+    issuers: HashMap<Arc<str>, Arc<Issuer>, RandomState>,
     cache: Cache<Arc<str>, Arc<Cached>>,
     fetcher: Arc<dyn Fetcher>,
     clock: Arc<dyn Clock>,
@@ -901,7 +902,8 @@ impl JwksKeySourceBuilder {
                 "max_response_bytes and max_keys must be positive",
             ));
         }
-        let mut issuers = HashMap::with_capacity(self.issuers.len());
+        let mut issuers =
+            HashMap::with_capacity_and_hasher(self.issuers.len(), RandomState::default());
         for (issuer, jwks_uri) in self.issuers {
             let invalid = |reason: String| JwksError::InvalidIssuer {
                 issuer: issuer.clone(),

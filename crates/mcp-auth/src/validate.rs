@@ -5,7 +5,7 @@ use http::request::Parts;
 use mcp_auth_core::claims::{Claims, ClaimsPolicy};
 use mcp_auth_core::credentials::{Credentials, Scheme};
 use mcp_auth_core::jwk::KeySet;
-use mcp_auth_core::jws::{CheckedHeader, HeaderPolicy, UnverifiedJws, all_base64url};
+use mcp_auth_core::jws::{CheckedHeader, CompactJws, HeaderPolicy, UnverifiedJws};
 use mcp_auth_core::keys::{KeyError, KeySource};
 use mcp_auth_core::scope::ScopeSet;
 use mcp_auth_core::{AuthError, TokenHash};
@@ -310,7 +310,8 @@ impl JwtValidator {
     fn try_now(&self, token: &str) -> Result<Option<AuthContext>, AuthError> {
         let inner = &self.inner;
         // The shape of a compact JWS first: junk never reaches the cache.
-        let (_, signature) = split_compact(token, inner.header.max_token_len)?;
+        let jws = CompactJws::split(token, inner.header.max_token_len)?;
+        let signature = jws.signature_b64();
         if let Some(hit) = self.cache_hit(token, signature) {
             inner.claims.check_time(hit.ctx.claims(), (inner.clock)())?;
             // No kid: only the current set is wanted, never an unknown-kid refetch.
@@ -321,7 +322,7 @@ impl JwtValidator {
                 return Ok(Some(ctx));
             }
         }
-        let header = CheckedHeader::parse(token, &inner.header)?;
+        let header = jws.check_header(&inner.header)?;
         // One issuer: a `kid` its current set lacks, while the source would not refetch, is
         // refused before the payload is even decoded (a forged-`kid` flood costs a header
         // parse). With several issuers the payload's `iss` picks the set first.
@@ -341,7 +342,8 @@ impl JwtValidator {
     /// The path of [`validate_token`](Self::validate_token) that awaits the key source.
     async fn validate_awaiting_keys(&self, token: &str) -> Result<AuthContext, AuthError> {
         let inner = &self.inner;
-        let (_, signature) = split_compact(token, inner.header.max_token_len)?;
+        let jws = CompactJws::split(token, inner.header.max_token_len)?;
+        let signature = jws.signature_b64();
         if let Some(hit) = self.cache_hit(token, signature) {
             inner.claims.check_time(hit.ctx.claims(), (inner.clock)())?;
             let keys = self.keys_for(hit.ctx.issuer(), None).await?;
@@ -349,7 +351,7 @@ impl JwtValidator {
                 return Ok(ctx);
             }
         }
-        let parsed = self.parse(CheckedHeader::parse(token, &inner.header)?)?;
+        let parsed = self.parse(jws.check_header(&inner.header)?)?;
         let keys = self.keys_for(parsed.issuer(), parsed.jws.kid()).await?;
         self.verify(token, signature, parsed, &keys)
     }
@@ -453,25 +455,6 @@ fn key_error(iss: &str, e: KeyError) -> AuthError {
         }
         _ => AuthError::key_source_unavailable(30),
     }
-}
-
-/// Splits a compact JWS into `header.payload` and the signature, refusing anything that
-/// does not have its shape: too long, not exactly two dots, a non-base64url signature. An
-/// empty signature is left to the header check, which names `alg: none` precisely.
-fn split_compact(token: &str, max_len: usize) -> Result<(&str, &str), AuthError> {
-    if token.len() > max_len {
-        return Err(AuthError::invalid_token("token too large"));
-    }
-    let not_jws = || AuthError::invalid_token("token is not a compact JWS");
-    let mut it = token.splitn(3, '.');
-    let (Some(h), Some(p), Some(signature)) = (it.next(), it.next(), it.next()) else {
-        return Err(not_jws());
-    };
-    if !all_base64url(signature.as_bytes()) {
-        // Also catches a third dot.
-        return Err(AuthError::invalid_token("token signature is not base64url"));
-    }
-    Ok((&token[..h.len() + 1 + p.len()], signature))
 }
 
 impl ValidateToken for JwtValidator {

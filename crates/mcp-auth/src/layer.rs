@@ -414,8 +414,8 @@ impl McpAuthBuilder {
         self
     }
 
-    /// Capacity of the verified-token cache (default 10,000 tokens; `0` turns it off). See
-    /// [`JwtValidator`] for why it is safe.
+    /// Capacity of the verified-token cache (default 10,000 tokens; `0` turns it off). A
+    /// token is cached from its second verified use. See [`JwtValidator`] for why it is safe.
     pub fn token_cache(mut self, capacity: u64) -> Self {
         self.token_cache = capacity;
         self

@@ -60,6 +60,7 @@ mod response;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
 mod service;
+mod token_cache;
 mod validate;
 #[cfg(feature = "axum")]
 mod well_known;

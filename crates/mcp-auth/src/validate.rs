@@ -1,6 +1,7 @@
 //! Token validation: the [`ValidateToken`] trait and the JWT validator (RFC 9068).
 
 use crate::context::AuthContext;
+use crate::token_cache::{TokenCache, Verified};
 use http::request::Parts;
 use mcp_auth_core::claims::{Claims, ClaimsPolicy};
 use mcp_auth_core::credentials::{Credentials, Scheme};
@@ -9,14 +10,10 @@ use mcp_auth_core::jws::{CheckedHeader, CompactJws, HeaderPolicy, UnverifiedJws}
 use mcp_auth_core::keys::{KeyError, KeySource};
 use mcp_auth_core::scope::ScopeSet;
 use mcp_auth_core::{AuthError, TokenHash};
-use moka::Expiry;
-use moka::sync::Cache;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Checks an access token and says who is calling.
@@ -112,86 +109,6 @@ struct JwtInner {
     cache: Option<TokenCache>,
 }
 
-/// The verified-token cache: moka, keyed by a seeded 64-bit hash of the token's signature
-/// segment, each entry holding the whole token for a byte-for-byte comparison.
-///
-/// Why a hash and not the signature itself: moka's table rehashes its keys as entries come
-/// and go, and with every token new (the memory workload of `benches/load`) rehashing
-/// hundred-byte string keys cost more than the signature checks it saved. A `u64` key also
-/// saves its size per entry. A collision (unpredictable: the seed is random per validator)
-/// can only make a token miss, never hit, because a hit needs the stored token to be equal.
-/// foldhash (hashbrown's default hasher) hashes a signature several times faster than
-/// SipHash.
-///
-/// Admission on second use: a verified token is inserted only when its key was seen before,
-/// remembered in a fixed array of the last key per slot (a "doorkeeper"). A token used once
-/// (every request a new token, as with a client that never reuses its tokens) then costs no
-/// insert, no eviction and no table churn, which under moka cost more than the signature
-/// checks it saved; a token in use costs one extra signature check, at its second request.
-struct TokenCache {
-    map: Cache<u64, Arc<Verified>, foldhash::fast::RandomState>,
-    seed: foldhash::fast::RandomState,
-    seen: Box<[AtomicU64]>,
-}
-
-impl TokenCache {
-    fn new(capacity: u64) -> Self {
-        // About two slots per entry, so a working set that fits the cache is admitted.
-        let slots = usize::try_from(capacity.saturating_mul(2))
-            .unwrap_or(usize::MAX)
-            .clamp(1024, 1 << 20)
-            .next_power_of_two();
-        Self {
-            map: Cache::builder()
-                .max_capacity(capacity)
-                .expire_after(UntilExpiry)
-                .build_with_hasher(foldhash::fast::RandomState::default()),
-            seed: foldhash::fast::RandomState::default(),
-            seen: (0..slots).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-
-    fn key(&self, signature: &str) -> u64 {
-        use std::hash::BuildHasher;
-        self.seed.hash_one(signature)
-    }
-
-    /// Whether a token just verified should be cached: it was verified before.
-    fn admit(&self, key: u64) -> bool {
-        let mask = self.seen.len() - 1;
-        let slot = &self.seen[usize::try_from(key).unwrap_or_default() & mask];
-        slot.swap(key, Ordering::Relaxed) == key
-    }
-}
-
-/// A verified token, as cached under the hash of its signature segment.
-struct Verified {
-    /// The whole token, compared byte for byte on a hit.
-    token: Box<str>,
-    ctx: AuthContext,
-    key: [u8; 32],
-    exp: i64,
-}
-
-/// Evicts a cached token at its `exp`.
-struct UntilExpiry;
-
-impl Expiry<u64, Arc<Verified>> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &u64,
-        value: &Arc<Verified>,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let left = u64::try_from(value.exp).unwrap_or(0).saturating_sub(now);
-        Some(Duration::from_secs(left))
-    }
-}
-
 /// Default capacity of the verified-token cache.
 pub const DEFAULT_TOKEN_CACHE_CAPACITY: u64 = 10_000;
 
@@ -203,11 +120,7 @@ impl fmt::Debug for JwtValidator {
             .field("claims", &self.inner.claims)
             .field(
                 "token_cache",
-                &self
-                    .inner
-                    .cache
-                    .as_ref()
-                    .map(|c| c.map.policy().max_capacity()),
+                &self.inner.cache.as_ref().map(TokenCache::capacity),
             )
             .finish_non_exhaustive()
     }
@@ -264,10 +177,7 @@ impl JwtValidator {
 
     /// Entries in the verified-token cache (approximate; for tests and metrics).
     pub fn token_cache_len(&self) -> u64 {
-        self.inner.cache.as_ref().map_or(0, |c| {
-            c.map.run_pending_tasks();
-            c.map.entry_count()
-        })
+        self.inner.cache.as_ref().map_or(0, TokenCache::len)
     }
 
     /// The keys of `iss` for `kid` from the key source's memory, or `None` when only the
@@ -362,10 +272,7 @@ impl JwtValidator {
         if signature.is_empty() {
             return None;
         }
-        cache
-            .map
-            .get(&cache.key(signature))
-            .filter(|hit| *hit.token == *token)
+        cache.get(cache.key(signature), token)
     }
 
     /// A cache hit whose claims were re-checked is still good while the key that verified
@@ -376,7 +283,7 @@ impl JwtValidator {
             return Some(hit.ctx.clone());
         }
         if let Some(cache) = &self.inner.cache {
-            cache.map.invalidate(&cache.key(signature));
+            cache.remove(cache.key(signature));
         }
         None
     }
@@ -412,19 +319,13 @@ impl JwtValidator {
             parsed.scopes,
             TokenHash::of_signature(signature.as_bytes()),
         );
-        if let Some(cache) = &self.inner.cache
-            && let cache_key = cache.key(signature)
-            && cache.admit(cache_key)
-        {
-            cache.map.insert(
-                cache_key,
-                Arc::new(Verified {
-                    token: token.into(),
-                    ctx: ctx.clone(),
-                    key: *key.fingerprint(),
-                    exp,
-                }),
-            );
+        if let Some(cache) = &self.inner.cache {
+            cache.offer(cache.key(signature), || Verified {
+                token: token.into(),
+                ctx: ctx.clone(),
+                key: *key.fingerprint(),
+                exp,
+            });
         }
         Ok(ctx)
     }

@@ -1,0 +1,259 @@
+//! The verified-token cache of [`JwtValidator`](crate::JwtValidator). Its safety argument
+//! (what a hit must still check) lives with the validator; this module is only about finding
+//! an entry cheaply and keeping the cache cheap to run.
+//!
+//! - **moka**, bounded, each entry evicted at its token's `exp`.
+//! - **Keys** are a seeded 64-bit hash of the token's signature segment; the entry holds the
+//!   whole token, and a hit requires it to equal the presented one byte for byte, so a
+//!   collision (unpredictable: the seed is random per cache) can only make a token miss.
+//!   Not the signature itself: moka's table rehashes its keys as entries come and go, and
+//!   with every token new, rehashing hundred-byte string keys cost more than the signature
+//!   checks the cache saved. foldhash (hashbrown's default hasher) hashes a signature several
+//!   times faster than SipHash.
+//! - **Admission on second use**: a verified token is inserted only when its key was seen
+//!   verified before, remembered in a fixed array of the last key per slot (a "doorkeeper").
+//!   A token used once costs no insert, no eviction and no table churn; a token in use costs
+//!   one extra signature check, at its second request.
+//! - **A presence filter** in front of moka: a counting Bloom filter (two 8-bit counters per
+//!   key) incremented before each insert and decremented by moka's eviction listener. A token
+//!   the filter has never seen (every forged or new token) skips the moka lookup, whose
+//!   bookkeeping (epoch pin, read-op recording for TinyLFU) was the largest cost of refusing a
+//!   forged `kid`. The filter can only err towards "maybe present": counters saturate and
+//!   then stay (never decremented), a missed decrement leaves a counter high, and a decrement
+//!   always follows its increment (the increment happens before the insert). A wrong "absent"
+//!   could only cost a signature check, never accept anything.
+
+use crate::context::AuthContext;
+use moka::Expiry;
+use moka::notification::RemovalCause;
+use moka::sync::Cache;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A verified token, as cached under the hash of its signature segment.
+pub(crate) struct Verified {
+    /// The whole token, compared byte for byte on a hit.
+    pub(crate) token: Box<str>,
+    pub(crate) ctx: AuthContext,
+    /// Fingerprint of the key that verified it.
+    pub(crate) key: [u8; 32],
+    pub(crate) exp: i64,
+}
+
+type Hasher = foldhash::fast::RandomState;
+
+pub(crate) struct TokenCache {
+    map: Cache<u64, Arc<Verified>, Hasher>,
+    seed: Hasher,
+    seen: Box<[AtomicU64]>,
+    present: Arc<Presence>,
+}
+
+impl TokenCache {
+    pub(crate) fn new(capacity: u64) -> Self {
+        // About two doorkeeper slots per entry, so a working set that fits is admitted.
+        let doorkeeper = slots(capacity, 2);
+        let present = Arc::new(Presence::new(slots(capacity, 8)));
+        let listener = Arc::clone(&present);
+        Self {
+            map: Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilExpiry)
+                .eviction_listener(move |key: Arc<u64>, _, _: RemovalCause| listener.remove(*key))
+                .build_with_hasher(Hasher::default()),
+            seed: Hasher::default(),
+            seen: (0..doorkeeper).map(|_| AtomicU64::new(0)).collect(),
+            present,
+        }
+    }
+
+    /// The key of a token whose signature segment is `signature`.
+    pub(crate) fn key(&self, signature: &str) -> u64 {
+        self.seed.hash_one(signature)
+    }
+
+    /// The entry of `key` if it holds exactly `token`.
+    pub(crate) fn get(&self, key: u64, token: &str) -> Option<Arc<Verified>> {
+        if !self.present.may_contain(key) {
+            return None;
+        }
+        self.map.get(&key).filter(|hit| *hit.token == *token)
+    }
+
+    /// Drops the entry of `key`, if any.
+    pub(crate) fn remove(&self, key: u64) {
+        self.map.invalidate(&key);
+    }
+
+    /// Offers a token just verified: cached if it was verified before (admission on second
+    /// use). `make` builds the entry only when it is admitted.
+    pub(crate) fn offer(&self, key: u64, make: impl FnOnce() -> Verified) {
+        let mask = self.seen.len() - 1;
+        let slot = &self.seen[usize::try_from(key).unwrap_or_default() & mask];
+        if slot.swap(key, Ordering::Relaxed) != key {
+            return;
+        }
+        // Before the insert, so the listener's decrement for this entry always comes after.
+        self.present.add(key);
+        self.map.insert(key, Arc::new(make()));
+    }
+
+    /// Entries (after pending evictions are applied).
+    pub(crate) fn len(&self) -> u64 {
+        self.map.run_pending_tasks();
+        self.map.entry_count()
+    }
+
+    pub(crate) fn capacity(&self) -> Option<u64> {
+        self.map.policy().max_capacity()
+    }
+}
+
+/// `per_entry` slots per entry of `capacity`, a power of two in 1,024..=2^22.
+fn slots(capacity: u64, per_entry: u64) -> usize {
+    usize::try_from(capacity.saturating_mul(per_entry))
+        .unwrap_or(usize::MAX)
+        .clamp(1024, 1 << 22)
+        .next_power_of_two()
+}
+
+/// A counting Bloom filter over cache keys: two saturating 8-bit counters per key.
+struct Presence {
+    counters: Box<[AtomicU8]>,
+}
+
+impl Presence {
+    fn new(len: usize) -> Self {
+        Self {
+            counters: (0..len).map(|_| AtomicU8::new(0)).collect(),
+        }
+    }
+
+    /// Two counter positions from the two halves of the (already seeded, uniform) key.
+    fn positions(&self, key: u64) -> [usize; 2] {
+        let mask = self.counters.len() - 1;
+        let (lo, hi) = (key as u32, (key >> 32) as u32);
+        [lo as usize & mask, hi as usize & mask]
+    }
+
+    fn may_contain(&self, key: u64) -> bool {
+        self.positions(key)
+            .iter()
+            .all(|&i| self.counters[i].load(Ordering::Relaxed) > 0)
+    }
+
+    fn add(&self, key: u64) {
+        for i in self.positions(key) {
+            // Saturates at u8::MAX, and a saturated counter is never decremented again.
+            let _ = self.counters[i].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                (c < u8::MAX).then(|| c + 1)
+            });
+        }
+    }
+
+    fn remove(&self, key: u64) {
+        for i in self.positions(key) {
+            let _ = self.counters[i].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                (c > 0 && c < u8::MAX).then(|| c - 1)
+            });
+        }
+    }
+}
+
+/// Evicts a cached token at its `exp`.
+struct UntilExpiry;
+
+impl Expiry<u64, Arc<Verified>> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &u64,
+        value: &Arc<Verified>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let left = u64::try_from(value.exp).unwrap_or(0).saturating_sub(now);
+        Some(Duration::from_secs(left))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcp_auth_core::TokenHash;
+    use mcp_auth_core::claims::Claims;
+    use mcp_auth_core::scope::ScopeSet;
+
+    fn entry(token: &str) -> Verified {
+        Verified {
+            token: token.into(),
+            ctx: AuthContext::new(Claims::default(), ScopeSet::new(), TokenHash::of(b"t")),
+            key: [0; 32],
+            exp: i64::MAX / 2,
+        }
+    }
+
+    /// Every entry moka holds is always reported as maybe present, through admissions,
+    /// replacements, capacity evictions and explicit removals.
+    #[test]
+    fn the_filter_never_hides_an_entry() {
+        let cache = TokenCache::new(64);
+        let tokens: Vec<String> = (0..2000).map(|i| format!("token-{i}")).collect();
+        for round in 0..3 {
+            for (i, t) in tokens.iter().enumerate() {
+                let key = cache.key(t);
+                cache.offer(key, || entry(t));
+                cache.offer(key, || entry(t)); // admitted (and replaced from round 1 on)
+                if i % 7 == round {
+                    cache.remove(key);
+                }
+                if i % 97 == 0 {
+                    cache.len(); // apply pending evictions: the listener runs
+                    for (k, v) in &cache.map {
+                        assert!(cache.present.may_contain(*k), "entry of {} hidden", v.token);
+                        assert!(cache.get(*k, &v.token).is_some());
+                    }
+                }
+            }
+        }
+        assert!(cache.len() <= 64);
+    }
+
+    /// Tokens never admitted are (almost always) answered without a moka lookup, and a hit
+    /// needs the very same token.
+    #[test]
+    fn unknown_tokens_are_filtered_and_hits_need_equal_tokens() {
+        let cache = TokenCache::new(1000);
+        for i in 0..1000 {
+            let t = format!("cached-{i}");
+            let key = cache.key(&t);
+            cache.offer(key, || entry(&t));
+            cache.offer(key, || entry(&t));
+        }
+        let passed = (0..10_000)
+            .filter(|i| cache.present.may_contain(cache.key(&format!("forged-{i}"))))
+            .count();
+        // Two counters per key over 8 slots per entry: ~5% false positives expected.
+        assert!(
+            passed < 1000,
+            "{passed} of 10,000 unknown keys passed the filter"
+        );
+        let key = cache.key("cached-1");
+        assert!(cache.get(key, "cached-1").is_some());
+        assert!(cache.get(key, "cached-1x").is_none());
+    }
+
+    #[test]
+    fn a_token_used_once_is_not_cached() {
+        let cache = TokenCache::new(100);
+        for i in 0..500 {
+            let t = format!("once-{i}");
+            cache.offer(cache.key(&t), || entry(&t));
+        }
+        assert_eq!(cache.len(), 0);
+    }
+}

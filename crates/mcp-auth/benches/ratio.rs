@@ -123,10 +123,11 @@ fn main() {
     }
 
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
-    let t = token(&a, "RS256");
-    let forged = a.token().aud(RES).kid("forged-kid-1").sign();
+    let t = vec![token(&a, "RS256")];
+    let forged = vec![a.token().aud(RES).kid("forged-kid-1").sign()];
     let echo = tower::service_fn(|_req: Request<Body>| async {
         Ok::<_, Infallible>(Response::new(Body::empty()))
     });
@@ -136,31 +137,77 @@ fn main() {
             .body(Body::empty())
             .unwrap()
     };
-    let mut hot = ServiceBuilder::new().layer(warm).service(echo);
-    let mut cold_svc = ServiceBuilder::new().layer(cold).service(echo);
-    let cases = [
-        ("layer/RS256: repeated token (cache hit)", &t, 200, false),
-        ("layer/RS256: forged kid (401)", &forged, 401, false),
-        ("layer/RS256: cache off (cold path)", &t, 200, true),
+    // The load benchmark's flood: every request a new kid, through the JWKS key source.
+    let jwks_layer = || {
+        let source = mcp_auth_jwks::JwksKeySource::builder()
+            .issuer_with_jwks_uri(ISS, "https://auth.example.com/jwks")
+            .fetcher(MemoryJwks(a.jwks().to_string()))
+            .build()
+            .unwrap();
+        rt.block_on(mcp_auth::core::keys::KeySource::warm_up(&source))
+            .unwrap();
+        mcp_auth::McpAuthLayer::builder(RES)
+            .issuer(ISS)
+            .key_source(source)
+            .require_scopes(["mcp:read"])
+            .build()
+            .unwrap()
+    };
+    let new_kids: Vec<String> =
+        if "layer/RS256: JWKS source, forged kid, each new".contains(&filter) {
+            (0..2000)
+                .map(|i| a.token().aud(RES).kid(&format!("forged-{i}")).sign())
+                .collect()
+        } else {
+            Vec::new()
+        };
+    let mut services = [
+        ServiceBuilder::new().layer(warm).service(echo),
+        ServiceBuilder::new().layer(cold).service(echo),
+        ServiceBuilder::new().layer(jwks_layer()).service(echo),
     ];
-    for (name, tok, status, use_cold) in cases {
-        if !name.contains(&filter) {
+    let cases = [
+        ("layer/RS256: repeated token (cache hit)", &t, 200, 0),
+        ("layer/RS256: forged kid (401)", &forged, 401, 0),
+        (
+            "layer/RS256: JWKS source, forged kid, each new",
+            &new_kids,
+            401,
+            2,
+        ),
+        ("layer/RS256: cache off (cold path)", &t, 200, 1),
+    ];
+    for (name, toks, status, svc) in cases {
+        if !name.contains(&filter) || toks.is_empty() {
             continue;
         }
-        let svc = if use_cold { &mut cold_svc } else { &mut hot };
+        let svc = &mut services[svc];
         let mut call = |r| rt.block_on(svc.call(r)).unwrap().status().as_u16();
-        assert_eq!(call(req(tok)), status, "{name}");
-        assert_eq!(call(req(tok)), status, "{name}");
+        assert_eq!(call(req(&toks[0])), status, "{name}");
+        let (mut i, mut j) = (0, 0);
         let r = ratios(
             rounds,
             || {
-                let res = rt.block_on(echo.oneshot(req(tok))).unwrap();
+                i = (i + 1) % toks.len();
+                let res = rt.block_on(echo.oneshot(req(&toks[i]))).unwrap();
                 black_box(res);
             },
             || {
-                black_box(call(req(tok)));
+                j = (j + 1) % toks.len();
+                black_box(call(req(&toks[j])));
             },
         );
         report(name, "bare service", None, r);
+    }
+}
+
+/// A fetcher serving one JWKS document from memory.
+#[derive(Debug)]
+struct MemoryJwks(String);
+
+impl mcp_auth_jwks::Fetcher for MemoryJwks {
+    fn get<'a>(&'a self, _url: &'a str, _max: usize) -> mcp_auth_jwks::FetchFuture<'a> {
+        let body = self.0.clone();
+        Box::pin(async move { Ok(mcp_auth_jwks::FetchResponse::json(body)) })
     }
 }

@@ -16,7 +16,7 @@ mod common;
 use axum::body::Body;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{ISS, RES, layer, raw_key, token};
+use common::{ISS, RES, jwks_layer, layer, raw_key, token};
 use http::{Request, Response};
 use mcp_auth_dev::TestAuthority;
 use std::convert::Infallible;
@@ -137,22 +137,6 @@ fn main() {
             .body(Body::empty())
             .unwrap()
     };
-    // The load benchmark's flood: every request a new kid, through the JWKS key source.
-    let jwks_layer = || {
-        let source = mcp_auth_jwks::JwksKeySource::builder()
-            .issuer_with_jwks_uri(ISS, "https://auth.example.com/jwks")
-            .fetcher(MemoryJwks(a.jwks().to_string()))
-            .build()
-            .unwrap();
-        rt.block_on(mcp_auth::core::keys::KeySource::warm_up(&source))
-            .unwrap();
-        mcp_auth::McpAuthLayer::builder(RES)
-            .issuer(ISS)
-            .key_source(source)
-            .require_scopes(["mcp:read"])
-            .build()
-            .unwrap()
-    };
     let new_kids: Vec<String> =
         if "layer/RS256: JWKS source, forged kid, each new".contains(&filter) {
             (0..2000)
@@ -164,7 +148,10 @@ fn main() {
     let mut services = [
         ServiceBuilder::new().layer(warm).service(echo),
         ServiceBuilder::new().layer(cold).service(echo),
-        ServiceBuilder::new().layer(jwks_layer()).service(echo),
+        // The load benchmark's flood: every request a new kid, through the JWKS key source.
+        ServiceBuilder::new()
+            .layer(jwks_layer(&rt, &a, 10_000))
+            .service(echo),
     ];
     let cases = [
         ("layer/RS256: repeated token (cache hit)", &t, 200, 0),
@@ -198,16 +185,5 @@ fn main() {
             },
         );
         report(name, "bare service", None, r);
-    }
-}
-
-/// A fetcher serving one JWKS document from memory.
-#[derive(Debug)]
-struct MemoryJwks(String);
-
-impl mcp_auth_jwks::Fetcher for MemoryJwks {
-    fn get<'a>(&'a self, _url: &'a str, _max: usize) -> mcp_auth_jwks::FetchFuture<'a> {
-        let body = self.0.clone();
-        Box::pin(async move { Ok(mcp_auth_jwks::FetchResponse::json(body)) })
     }
 }

@@ -8,7 +8,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
-use mcp_auth::McpAuthLayer;
 use mcp_auth::core::mcp::{McpHeaders, McpPolicy, classify};
 use mcp_auth_dev::TestAuthority;
 use std::convert::Infallible;
@@ -17,7 +16,7 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{ISS, RES, jsonwebtoken_key, layer, raw_key, token};
+use common::{ISS, RES, jsonwebtoken_key, jwks_layer, layer, raw_key, token};
 
 fn validators(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -89,40 +88,13 @@ fn junk(c: &mut Criterion) {
     g.finish();
 }
 
-/// A fetcher serving one JWKS document from memory, for the key-source benches.
-#[derive(Debug)]
-struct MemoryJwks(String);
-
-impl mcp_auth_jwks::Fetcher for MemoryJwks {
-    fn get<'a>(&'a self, _url: &'a str, _max: usize) -> mcp_auth_jwks::FetchFuture<'a> {
-        let body = self.0.clone();
-        Box::pin(async move { Ok(mcp_auth_jwks::FetchResponse::json(body)) })
-    }
-}
-
 fn jwks_source(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let a = TestAuthority::new(ISS);
-    let make = |cache: u64| {
-        let source = mcp_auth_jwks::JwksKeySource::builder()
-            .issuer_with_jwks_uri(ISS, "https://auth.example.com/jwks")
-            .fetcher(MemoryJwks(a.jwks().to_string()))
-            .build()
-            .unwrap();
-        rt.block_on(mcp_auth::core::keys::KeySource::warm_up(&source))
-            .unwrap();
-        McpAuthLayer::builder(RES)
-            .issuer(ISS)
-            .key_source(source)
-            .token_cache(cache)
-            .build()
-            .unwrap()
-            .validator()
-            .clone()
-    };
+    let make = |cache: u64| jwks_layer(&rt, &a, cache).validator().clone();
     let (hot, cold) = (make(10_000), make(0));
     let t = token(&a, "RS256");
     let mut g = c.benchmark_group("jwks-source");

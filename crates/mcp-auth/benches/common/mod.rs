@@ -116,3 +116,37 @@ pub(crate) fn jsonwebtoken_key(a: &TestAuthority, kid: &str) -> jsonwebtoken::De
     let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(a.jwks()).unwrap();
     jsonwebtoken::DecodingKey::from_jwk(jwks.find(kid).unwrap()).unwrap()
 }
+
+/// A fetcher serving one JWKS document from memory, for the key-source benches.
+#[derive(Debug)]
+pub(crate) struct MemoryJwks(pub(crate) String);
+
+impl mcp_auth_jwks::Fetcher for MemoryJwks {
+    fn get<'a>(&'a self, _url: &'a str, _max: usize) -> mcp_auth_jwks::FetchFuture<'a> {
+        let body = self.0.clone();
+        Box::pin(async move { Ok(mcp_auth_jwks::FetchResponse::json(body)) })
+    }
+}
+
+/// The layer with the real JWKS key source (served from memory, loaded on `rt`) and a token
+/// cache of `cache` entries.
+pub(crate) fn jwks_layer(
+    rt: &tokio::runtime::Runtime,
+    a: &TestAuthority,
+    cache: u64,
+) -> McpAuthLayer {
+    let source = mcp_auth_jwks::JwksKeySource::builder()
+        .issuer_with_jwks_uri(ISS, "https://auth.example.com/jwks")
+        .fetcher(MemoryJwks(a.jwks().to_string()))
+        .build()
+        .unwrap();
+    rt.block_on(mcp_auth::core::keys::KeySource::warm_up(&source))
+        .unwrap();
+    McpAuthLayer::builder(RES)
+        .issuer(ISS)
+        .key_source(source)
+        .require_scopes(["mcp:read"])
+        .token_cache(cache)
+        .build()
+        .unwrap()
+}

@@ -236,15 +236,24 @@ impl JwtValidator {
         // One issuer: a `kid` its current set lacks, while the source would not refetch, is
         // refused before the payload is even decoded (a forged-`kid` flood costs a header
         // parse). With several issuers the payload's `iss` picks the set first.
-        if let (Some(kid), [iss]) = (header.kid(), inner.claims.issuers.as_slice())
-            && let Some(keys) = self.keys_now(iss, Some(kid))?
-            && !keys.contains_kid(kid)
-        {
-            return Err(AuthError::invalid_token("unknown signing key"));
-        }
+        let early = match (header.kid(), inner.claims.issuers.as_slice()) {
+            (Some(kid), [iss]) => match self.keys_now(iss, Some(kid))? {
+                Some(keys) if !keys.contains_kid(kid) => {
+                    return Err(AuthError::invalid_token("unknown signing key"));
+                }
+                keys => keys,
+            },
+            _ => None,
+        };
         let parsed = self.parse(header)?;
-        let Some(keys) = self.keys_now(parsed.issuer(), parsed.jws.kid())? else {
-            return Ok(None);
+        // The claims check has made the payload's `iss` that one issuer: the set looked up
+        // for the `kid` above is the one, so the key source is asked once.
+        let keys = match early {
+            Some(keys) => keys,
+            None => match self.keys_now(parsed.issuer(), parsed.jws.kid())? {
+                Some(keys) => keys,
+                None => return Ok(None),
+            },
         };
         self.verify(token, signature, parsed, &keys).map(Some)
     }

@@ -300,3 +300,21 @@ async fn signatures_are_decoded_within_their_largest_size() {
     // A length no base64 encoding has.
     assert_eq!(check("A".repeat(341)), "token signature is not base64url");
 }
+
+#[tokio::test]
+async fn a_valid_token_asks_the_key_source_once() {
+    let a = TestAuthority::new(ISS);
+    let ks = Arc::new(Counting(
+        static_keys(&a, &[ISS]),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    ));
+    let l = layer(ks.clone(), 0);
+    let t = a.token().aud(RES).scope("mcp:read").sign();
+    assert_eq!(send(&l, &t).await.status, 200);
+    // One in-memory lookup serves both the early `kid` check and the signature check.
+    assert_eq!(
+        (ks.1.load(Ordering::SeqCst), ks.2.load(Ordering::SeqCst)),
+        (0, 1)
+    );
+}

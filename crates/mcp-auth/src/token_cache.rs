@@ -3,13 +3,15 @@
 //! an entry cheaply and keeping the cache cheap to run.
 //!
 //! - **moka**, bounded, each entry evicted at its token's `exp`.
-//! - **Keys** are a seeded 64-bit hash of the token's signature segment; the entry holds the
-//!   whole token, and a hit requires it to equal the presented one byte for byte, so a
-//!   collision (unpredictable: the seed is random per cache) can only make a token miss.
-//!   Not the signature itself: moka's table rehashes its keys as entries come and go, and
-//!   with every token new, rehashing hundred-byte string keys cost more than the signature
-//!   checks the cache saved. foldhash (hashbrown's default hasher) hashes a signature several
-//!   times faster than SipHash.
+//! - **Keys** are a seeded 64-bit hash of the length and the last 32 bytes of the token's
+//!   signature segment (the whole segment when shorter); the entry holds the whole token, and
+//!   a hit requires it to equal the presented one byte for byte, so a collision can only make
+//!   a token miss. Not the signature itself: moka's table rehashes its keys as entries come
+//!   and go, and with every token new, rehashing hundred-byte string keys cost more than the
+//!   signature checks the cache saved. The tail of a signature is as unpredictable as all of
+//!   it, and hashing 32 bytes instead of ~342 (RS256) is a fixed cost (foldhash, hashbrown's
+//!   default hasher). Only someone who already holds a cached token can make other strings
+//!   collide with it, and that only sends their own requests through one more failed compare.
 //! - **Admission on second use**: a verified token is inserted only when its key was seen
 //!   verified before, remembered in a fixed array of the last key per slot (a "doorkeeper").
 //!   A token used once costs no insert, no eviction and no table churn; a token in use costs
@@ -22,8 +24,21 @@
 //!   then stay (never decremented), a missed decrement leaves a counter high, and a decrement
 //!   always follows its increment (the increment happens before the insert). A wrong "absent"
 //!   could only cost a signature check, never accept anything.
+//! - **Hot slots** between the filter and moka: a small direct-mapped array (slot = low bits
+//!   of the key) holding the entry last found in moka for that slot. A token in use is found
+//!   there with one atomic load and the byte compare, without moka's per-read bookkeeping
+//!   (epoch pin, read-op recording, the clock read of its expiry check), which was the
+//!   largest part of a repeated token's cost. One slot hit in [`TOUCH_EVERY`] (per thread)
+//!   still reads the entry through moka, so its eviction policy keeps seeing the token as
+//!   used and does not evict it as idle. A slot holds only entries moka held, is cleared when moka drops
+//!   its entry (eviction listener) or when the validator drops a hit, and at most one entry
+//!   per slot lives on after moka dropped it (a race with the listener, or moka evicting a
+//!   token that is only read through its slot): bounded, and harmless, since every hit
+//!   re-checks the time claims and the verifying key whatever answered it (and the presence
+//!   filter, asked first, no longer lets such a slot answer once moka's listener ran).
 
 use crate::context::AuthContext;
+use arc_swap::ArcSwapOption;
 use moka::Expiry;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
@@ -49,41 +64,71 @@ pub(crate) struct TokenCache {
     seed: Hasher,
     seen: Box<[AtomicU64]>,
     present: Arc<Presence>,
+    hot: Arc<Hot>,
 }
+
+/// Most hot slots, whatever the capacity: a few hundred tokens in use at once cover a
+/// server's active clients, and a slot is one pointer.
+const MAX_HOT_SLOTS: u64 = 256;
+
+/// Bytes of the signature's end that make the key.
+const KEY_TAIL: usize = 32;
 
 impl TokenCache {
     pub(crate) fn new(capacity: u64) -> Self {
         // About two doorkeeper slots per entry, so a working set that fits is admitted.
         let doorkeeper = slots(capacity, 2);
         let present = Arc::new(Presence::new(slots(capacity, 8)));
-        let listener = Arc::clone(&present);
+        let hot = Arc::new(Hot::new(capacity.clamp(1, MAX_HOT_SLOTS)));
+        let (listener, hot_listener) = (Arc::clone(&present), Arc::clone(&hot));
         Self {
             map: Cache::builder()
                 .max_capacity(capacity)
                 .expire_after(UntilExpiry)
-                .eviction_listener(move |key: Arc<u64>, _, _: RemovalCause| listener.remove(*key))
+                .eviction_listener(move |key: Arc<u64>, value, _: RemovalCause| {
+                    hot_listener.forget(*key, &value);
+                    listener.remove(*key);
+                })
                 .build_with_hasher(Hasher::default()),
             seed: Hasher::default(),
             seen: (0..doorkeeper).map(|_| AtomicU64::new(0)).collect(),
             present,
+            hot,
         }
     }
 
-    /// The key of a token whose signature segment is `signature`.
+    /// The key of a token whose signature segment is `signature`: its length and its last
+    /// [`KEY_TAIL`] bytes.
     pub(crate) fn key(&self, signature: &str) -> u64 {
-        self.seed.hash_one(signature)
+        let b = signature.as_bytes();
+        self.seed
+            .hash_one((b.len(), &b[b.len().saturating_sub(KEY_TAIL)..]))
     }
 
-    /// The entry of `key` if it holds exactly `token`.
+    /// The entry of `key` if it holds exactly `token`: behind the presence filter, from its
+    /// hot slot, else from moka, which then fills the slot.
     pub(crate) fn get(&self, key: u64, token: &str) -> Option<Arc<Verified>> {
+        // An entry in a slot is (but for the race described above) also in the filter.
         if !self.present.may_contain(key) {
             return None;
         }
-        self.map.get(&key).filter(|hit| *hit.token == *token)
+        let slot = self.hot.slot(key);
+        if let Some(hit) = &*slot.load()
+            && *hit.token == *token
+        {
+            if touch_now() {
+                let _ = self.map.get(&key);
+            }
+            return Some(Arc::clone(hit));
+        }
+        let hit = self.map.get(&key).filter(|hit| *hit.token == *token)?;
+        slot.store(Some(Arc::clone(&hit)));
+        Some(hit)
     }
 
-    /// Drops the entry of `key`, if any.
-    pub(crate) fn remove(&self, key: u64) {
+    /// Drops `entry`, found under `key`: from its hot slot and from moka.
+    pub(crate) fn remove(&self, key: u64, entry: &Arc<Verified>) {
+        self.hot.forget(key, entry);
         self.map.invalidate(&key);
     }
 
@@ -117,6 +162,46 @@ fn slots(capacity: u64, per_entry: u64) -> usize {
         .unwrap_or(usize::MAX)
         .clamp(1024, 1 << 22)
         .next_power_of_two()
+}
+
+/// One hot-slot hit in this many (per thread) also reads the entry through moka.
+const TOUCH_EVERY: u32 = 32;
+
+/// Whether this hot-slot hit is the one in [`TOUCH_EVERY`] of this thread. A thread-local
+/// count: no cache line shared between cores.
+fn touch_now() -> bool {
+    thread_local! {
+        static HITS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+    HITS.with(|h| {
+        let n = h.get().wrapping_add(1);
+        h.set(n);
+        n % TOUCH_EVERY == 0
+    })
+}
+
+/// The hot slots: the entry last found in moka, per slot.
+struct Hot {
+    slots: Box<[ArcSwapOption<Verified>]>,
+}
+
+impl Hot {
+    fn new(len: u64) -> Self {
+        let len = usize::try_from(len).unwrap_or(1).next_power_of_two();
+        Self {
+            slots: (0..len).map(|_| ArcSwapOption::empty()).collect(),
+        }
+    }
+
+    fn slot(&self, key: u64) -> &ArcSwapOption<Verified> {
+        let mask = self.slots.len() - 1;
+        &self.slots[usize::try_from(key).unwrap_or_default() & mask]
+    }
+
+    /// Empties the slot of `key` if it holds `entry` (and nothing else).
+    fn forget(&self, key: u64, entry: &Arc<Verified>) {
+        let _ = self.slot(key).compare_and_swap(entry, None);
+    }
 }
 
 /// A counting Bloom filter over cache keys: two saturating 8-bit counters per key.
@@ -208,8 +293,11 @@ mod tests {
                 let key = cache.key(t);
                 cache.offer(key, || entry(t));
                 cache.offer(key, || entry(t)); // admitted (and replaced from round 1 on)
-                if i % 7 == round {
-                    cache.remove(key);
+                if i % 7 == round
+                    && let Some(hit) = cache.get(key, t)
+                {
+                    cache.remove(key, &hit);
+                    assert!(cache.get(key, t).is_none(), "removed, yet found");
                 }
                 if i % 97 == 0 {
                     cache.len(); // apply pending evictions: the listener runs
@@ -245,6 +333,96 @@ mod tests {
         let key = cache.key("cached-1");
         assert!(cache.get(key, "cached-1").is_some());
         assert!(cache.get(key, "cached-1x").is_none());
+    }
+
+    /// A token found in moka fills its hot slot and is then answered from it; whatever
+    /// drops the moka entry (eviction, expiry, invalidation: the listener) or the validator's
+    /// removal empties the slot, and a slot never answers for another token.
+    #[test]
+    fn hot_slots_follow_moka() {
+        let cache = TokenCache::new(1000);
+        let admitted = |t: &str| {
+            let key = cache.key(t);
+            cache.offer(key, || entry(t));
+            cache.offer(key, || entry(t));
+            key
+        };
+        let slot_holds = |key: u64, t: &str| {
+            cache
+                .hot
+                .slot(key)
+                .load()
+                .as_ref()
+                .is_some_and(|e| *e.token == *t)
+        };
+        let a = admitted("hot-a");
+        assert!(!slot_holds(a, "hot-a"), "filled only by a lookup");
+        let hit = cache.get(a, "hot-a").expect("in moka");
+        assert!(slot_holds(a, "hot-a"));
+        assert!(Arc::ptr_eq(&cache.get(a, "hot-a").unwrap(), &hit));
+        assert!(
+            cache.get(a, "hot-b").is_none(),
+            "a slot needs the very same token"
+        );
+        // The race the module docs describe, forced: moka dropped the entry (the listener
+        // ran), then the slot was filled. The filter, asked first, no longer lets it answer.
+        cache.map.invalidate(&a);
+        cache.map.run_pending_tasks();
+        cache.hot.slot(a).store(Some(Arc::clone(&hit)));
+        assert!(cache.get(a, "hot-a").is_none());
+
+        // moka drops the entry: the listener empties the slot.
+        let b = admitted("hot-b");
+        cache.get(b, "hot-b").expect("in moka");
+        assert!(slot_holds(b, "hot-b"));
+        cache.map.invalidate(&b);
+        cache.map.run_pending_tasks();
+        assert!(!slot_holds(b, "hot-b"), "listener left the slot filled");
+        assert!(cache.get(b, "hot-b").is_none());
+
+        // The validator drops a hit whose key is gone.
+        let c = admitted("hot-c");
+        let hit = cache.get(c, "hot-c").expect("in moka");
+        cache.remove(c, &hit);
+        assert!(!slot_holds(c, "hot-c"));
+        assert!(cache.get(c, "hot-c").is_none());
+
+        // A slot holding another token is left alone by a removal.
+        let other = entry("other");
+        let other = Arc::new(other);
+        cache.hot.slot(c).store(Some(Arc::clone(&other)));
+        cache.remove(c, &hit);
+        assert!(
+            cache
+                .hot
+                .slot(c)
+                .load()
+                .as_ref()
+                .is_some_and(|e| Arc::ptr_eq(e, &other))
+        );
+    }
+
+    /// A token read only through its hot slot is still seen as used by moka's eviction
+    /// policy: a stream of other admitted tokens, many times the capacity, does not evict it.
+    #[test]
+    fn a_hot_token_is_not_evicted_as_idle() {
+        let cache = TokenCache::new(100);
+        let hot = cache.key("hot");
+        cache.offer(hot, || entry("hot"));
+        cache.offer(hot, || entry("hot"));
+        for i in 0..5_000 {
+            let t = format!("passing-{i}");
+            let key = cache.key(&t);
+            cache.offer(key, || entry(&t));
+            cache.offer(key, || entry(&t));
+            // Read twice through moka: frequency enough to displace an idle entry.
+            let _ = (cache.map.get(&key), cache.map.get(&key));
+            for _ in 0..4 {
+                assert!(cache.get(hot, "hot").is_some(), "hot token lost after {i}");
+            }
+        }
+        cache.map.run_pending_tasks();
+        assert!(cache.map.contains_key(&hot));
     }
 
     #[test]

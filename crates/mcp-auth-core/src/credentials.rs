@@ -41,6 +41,33 @@ pub struct Credentials {
     pub token: BearerToken,
 }
 
+/// Credentials borrowed from the request head, as [`extract_ref`] finds them: the same
+/// checks as [`Credentials`], without copying the token. The token is reachable only
+/// through [`expose`](Self::expose), and there is no `Debug`, for the reasons given on
+/// [`BearerToken`].
+#[allow(missing_debug_implementations)] // holds the token: no Debug on purpose
+#[derive(Clone, Copy)]
+pub struct CredentialsRef<'a> {
+    /// The scheme used.
+    pub scheme: Scheme,
+    token: &'a str,
+}
+
+impl<'a> CredentialsRef<'a> {
+    /// The secret token text. Treat the result as a secret.
+    pub fn expose(&self) -> &'a str {
+        self.token
+    }
+
+    /// Owned credentials with a copy of the token.
+    pub fn to_owned(&self) -> Credentials {
+        Credentials {
+            scheme: self.scheme,
+            token: BearerToken::new(self.token),
+        }
+    }
+}
+
 /// Extracts the credentials of a request.
 ///
 /// Returns `Ok(None)` when the request carries no credentials at all (the caller answers 401
@@ -57,6 +84,11 @@ pub struct Credentials {
 /// The form body (RFC 6750 §2.2) cannot be seen from `Parts`; see [`is_form_body`] and
 /// [`form_body_has_access_token`].
 pub fn extract(parts: &Parts, max_len: usize) -> Result<Option<Credentials>, AuthError> {
+    Ok(extract_ref(parts, max_len)?.map(|c| c.to_owned()))
+}
+
+/// [`extract`] without copying the token: the credentials borrow from `parts`.
+pub fn extract_ref(parts: &Parts, max_len: usize) -> Result<Option<CredentialsRef<'_>>, AuthError> {
     if query_has_access_token(parts.uri.query()) {
         return Err(AuthError::invalid_request(
             "access tokens are accepted only in the Authorization header",
@@ -76,11 +108,19 @@ pub fn extract(parts: &Parts, max_len: usize) -> Result<Option<Credentials>, Aut
     let Ok(value) = std::str::from_utf8(value.as_bytes()) else {
         return Err(AuthError::invalid_request("malformed Authorization header"));
     };
-    parse_authorization(value, max_len)
+    parse_authorization_ref(value, max_len)
 }
 
 /// Parses one `Authorization` header value. See [`extract`].
 pub fn parse_authorization(value: &str, max_len: usize) -> Result<Option<Credentials>, AuthError> {
+    Ok(parse_authorization_ref(value, max_len)?.map(|c| c.to_owned()))
+}
+
+/// [`parse_authorization`] without copying the token.
+pub fn parse_authorization_ref(
+    value: &str,
+    max_len: usize,
+) -> Result<Option<CredentialsRef<'_>>, AuthError> {
     let malformed_header = || AuthError::invalid_request("malformed Authorization header");
     // HTTP field values have optional whitespace around them (RFC 9110 §5.5).
     let value = value.trim_matches(|c| c == ' ' || c == '\t');
@@ -115,10 +155,7 @@ pub fn parse_authorization(value: &str, max_len: usize) -> Result<Option<Credent
             malformed_header()
         });
     }
-    Ok(Some(Credentials {
-        scheme,
-        token: BearerToken::new(token),
-    }))
+    Ok(Some(CredentialsRef { scheme, token }))
 }
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.

@@ -85,14 +85,18 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        // The clone may not be ready: call the one that was (tower docs, "Be careful when
-        // cloning inner services").
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         match decide_now(&self.shared, req) {
-            Decision::Pass(req) => ResponseFuture::inner(inner.call(req)),
+            // Decided here: the service made ready by `poll_ready` is called at once, and a
+            // rejection leaves it ready for the next request.
+            Decision::Pass(req) => ResponseFuture::inner(self.inner.call(req)),
             Decision::Reject(res) => ResponseFuture::rejected(res),
-            Decision::Later(fut) => ResponseFuture::new(fut, inner),
+            Decision::Later(fut) => {
+                // The future calls the inner service later: it takes the one that is ready
+                // and leaves a clone, which may not be (tower docs, "Be careful when cloning
+                // inner services").
+                let clone = self.inner.clone();
+                ResponseFuture::new(fut, std::mem::replace(&mut self.inner, clone))
+            }
         }
     }
 }
@@ -131,11 +135,11 @@ where
         let req = Request::from_parts(parts, body);
         return Decision::Later(Box::pin(authorize(shared.clone(), req)));
     }
-    let creds = match credentials_of(shared, &parts) {
+    let creds = match required(shared, credentials::extract_ref(&parts, shared.max_token_len)) {
         Ok(c) => c,
         Err(res) => return Decision::Reject(res),
     };
-    let ctx = match shared.validator.validate_now(&creds, &parts) {
+    let ctx = match shared.validator.validate_now(creds, &parts) {
         None => {
             let req = Request::from_parts(parts, body);
             return Decision::Later(Box::pin(authorize(shared.clone(), req)));
@@ -164,7 +168,16 @@ fn credentials_of<V, R: Default>(
     shared: &Shared<V>,
     parts: &http::request::Parts,
 ) -> Result<credentials::Credentials, Response<R>> {
-    match credentials::extract(parts, shared.max_token_len) {
+    required(shared, credentials::extract(parts, shared.max_token_len))
+}
+
+/// What [`credentials::extract`] (or `extract_ref`) found, or the rejection: 401 without
+/// `error` when there were no credentials, the extraction's error otherwise.
+fn required<V, C, R: Default>(
+    shared: &Shared<V>,
+    found: Result<Option<C>, AuthError>,
+) -> Result<C, Response<R>> {
+    match found {
         Ok(Some(c)) => Ok(c),
         Ok(None) => Err(reject(
             &shared.challenges,

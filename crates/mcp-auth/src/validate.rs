@@ -4,7 +4,7 @@ use crate::context::AuthContext;
 use crate::token_cache::{TokenCache, Verified};
 use http::request::Parts;
 use mcp_auth_core::claims::{Claims, ClaimsPolicy};
-use mcp_auth_core::credentials::{Credentials, Scheme};
+use mcp_auth_core::credentials::{Credentials, CredentialsRef, Scheme};
 use mcp_auth_core::jwk::KeySet;
 use mcp_auth_core::jws::{CheckedHeader, CompactJws, HeaderPolicy, UnverifiedJws};
 use mcp_auth_core::keys::{KeyError, KeySource};
@@ -36,7 +36,7 @@ pub trait ValidateToken: Send + Sync + 'static {
     /// future. The default answers `None`, which is always correct.
     fn validate_now(
         &self,
-        credentials: &Credentials,
+        credentials: CredentialsRef<'_>,
         parts: &Parts,
     ) -> Option<Result<AuthContext, AuthError>> {
         let _ = (credentials, parts);
@@ -287,12 +287,17 @@ impl JwtValidator {
     /// A cache hit whose claims were re-checked is still good while the key that verified
     /// it is in the issuer's current set; once the key is gone the entry is dropped and the
     /// token verified again (and most likely refused).
-    fn still_valid(&self, hit: &Verified, keys: &KeySet, signature: &str) -> Option<AuthContext> {
+    fn still_valid(
+        &self,
+        hit: &Arc<Verified>,
+        keys: &KeySet,
+        signature: &str,
+    ) -> Option<AuthContext> {
         if keys.contains_fingerprint(&hit.key) {
             return Some(hit.ctx.clone());
         }
         if let Some(cache) = &self.inner.cache {
-            cache.remove(cache.key(signature));
+            cache.remove(cache.key(signature), hit);
         }
         None
     }
@@ -385,13 +390,13 @@ impl ValidateToken for JwtValidator {
 
     fn validate_now(
         &self,
-        credentials: &Credentials,
+        credentials: CredentialsRef<'_>,
         _parts: &Parts,
     ) -> Option<Result<AuthContext, AuthError>> {
         if credentials.scheme == Scheme::DPoP {
             return None;
         }
-        self.validate_token_now(credentials.token.expose())
+        self.validate_token_now(credentials.expose())
     }
 }
 

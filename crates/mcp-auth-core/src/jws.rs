@@ -250,15 +250,24 @@ impl<'t> CompactJws<'t> {
         if h.len() > MAX_HEADER_LEN * 4 / 3 + 4 {
             return Err(AuthError::invalid_token("token header too large"));
         }
-        let header_bytes = B64
-            .decode_to_vec(h)
-            .map_err(|_| AuthError::invalid_token("token header is not base64url"))?;
+        // Decoded on the stack: a forged token costs no allocation here.
+        let mut buf = [0u8; MAX_HEADER_LEN];
+        let not_base64url = || AuthError::invalid_token("token header is not base64url");
+        let len = B64
+            .decoded_length(h.as_bytes())
+            .map_err(|_| not_base64url())?;
+        let out = buf
+            .get_mut(..len)
+            .ok_or_else(|| AuthError::invalid_token("token header too large"))?;
+        let header_bytes: &[u8] = B64
+            .decode(h.as_bytes(), out.as_out())
+            .map_err(|_| not_base64url())?;
         // A JOSE header is a JSON object (RFC 7515 §4); serde would also take an array.
         let header: RawHeader<'_> = header_bytes
             .iter()
             .find(|b| !b.is_ascii_whitespace())
             .filter(|b| **b == b'{')
-            .and_then(|_| serde_json::from_slice(&header_bytes).ok())
+            .and_then(|_| serde_json::from_slice(header_bytes).ok())
             .ok_or_else(|| AuthError::invalid_token("token header is not a JSON object"))?;
         let alg = header
             .alg
@@ -600,6 +609,37 @@ mod tests {
         assert!(parse(&format!("{h}.{}.***", b64("{}"))).is_err());
         let big = format!("{h}.{}.{}", "A".repeat(9000), b64("s"));
         assert_eq!(parse(&big), Err("token too large".to_owned()));
+    }
+
+    /// The header is decoded into a fixed buffer: exactly `MAX_HEADER_LEN` bytes fit, one
+    /// more is refused by name (through every length mod 3 around the edge).
+    #[test]
+    fn header_size_limit() {
+        let header = |len: usize| {
+            let base = r#"{"alg":"RS256","typ":"at+jwt","x":""}"#;
+            let pad = "a".repeat(len - base.len());
+            format!(r#"{{"alg":"RS256","typ":"at+jwt","x":"{pad}"}}"#)
+        };
+        let p = HeaderPolicy {
+            max_token_len: 16 * 1024,
+            ..HeaderPolicy::default()
+        };
+        let parse = |t: &str| {
+            UnverifiedJws::parse(t, &p)
+                .map(|j| j.alg())
+                .map_err(|e| e.description().to_owned())
+        };
+        for len in MAX_HEADER_LEN - 3..=MAX_HEADER_LEN {
+            assert_eq!(header(len).len(), len);
+            assert_eq!(parse(&tok(&header(len))), Ok(Algorithm::RS256), "{len}");
+        }
+        for len in MAX_HEADER_LEN + 1..=MAX_HEADER_LEN + 4 {
+            assert_eq!(
+                parse(&tok(&header(len))),
+                Err("token header too large".to_owned()),
+                "{len}"
+            );
+        }
     }
 
     #[test]

@@ -135,7 +135,10 @@ where
         let req = Request::from_parts(parts, body);
         return Decision::Later(Box::pin(authorize(shared.clone(), req)));
     }
-    let creds = match required(shared, credentials::extract_ref(&parts, shared.max_token_len)) {
+    let creds = match required(
+        shared,
+        credentials::extract_ref(&parts, shared.max_token_len),
+    ) {
         Ok(c) => c,
         Err(res) => return Decision::Reject(res),
     };

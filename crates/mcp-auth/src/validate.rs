@@ -76,8 +76,9 @@ pub(crate) fn system_clock() -> Clock {
 /// # Verified-token cache
 ///
 /// A token whose signature was verified is remembered (bounded moka cache keyed by a seeded
-/// hash of the token's signature segment, holding the whole token), so the same token
-/// presented again skips the signature check. It is safe because:
+/// hash of the end of the token's signature segment, holding the whole token, with a few
+/// hundred "hot slots" in front for the tokens in use), so the same token presented again
+/// skips the signature check. It is safe because:
 /// - a hit requires every byte of the token to be equal to the verified one (the map finds
 ///   the entry by the hash, then the whole token is compared byte for byte), so only the
 ///   very same token can hit, whatever the hash does;

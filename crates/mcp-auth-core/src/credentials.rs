@@ -60,7 +60,7 @@ impl<'a> CredentialsRef<'a> {
     }
 
     /// Owned credentials with a copy of the token.
-    pub fn to_owned(&self) -> Credentials {
+    pub fn to_credentials(&self) -> Credentials {
         Credentials {
             scheme: self.scheme,
             token: BearerToken::new(self.token),
@@ -84,7 +84,7 @@ impl<'a> CredentialsRef<'a> {
 /// The form body (RFC 6750 §2.2) cannot be seen from `Parts`; see [`is_form_body`] and
 /// [`form_body_has_access_token`].
 pub fn extract(parts: &Parts, max_len: usize) -> Result<Option<Credentials>, AuthError> {
-    Ok(extract_ref(parts, max_len)?.map(|c| c.to_owned()))
+    Ok(extract_ref(parts, max_len)?.map(|c| c.to_credentials()))
 }
 
 /// [`extract`] without copying the token: the credentials borrow from `parts`.
@@ -115,7 +115,7 @@ pub fn extract_ref(parts: &Parts, max_len: usize) -> Result<Option<CredentialsRe
 
 /// Parses one `Authorization` header value. See [`extract`].
 pub fn parse_authorization(value: &str, max_len: usize) -> Result<Option<Credentials>, AuthError> {
-    Ok(parse_authorization_ref(value, max_len)?.map(|c| c.to_owned()))
+    Ok(parse_authorization_ref(value, max_len)?.map(|c| c.to_credentials()))
 }
 
 /// [`parse_authorization`] without copying the token.

@@ -89,6 +89,63 @@ pub fn extract(parts: &Parts, max_len: usize) -> Result<Option<Credentials>, Aut
 
 /// [`extract`] without copying the token: the credentials borrow from `parts`.
 pub fn extract_ref(parts: &Parts, max_len: usize) -> Result<Option<CredentialsRef<'_>>, AuthError> {
+    locate(parts, max_len)?
+        .map(RawCredentials::check)
+        .transpose()
+}
+
+/// Credentials found where [`extract`] looks for them, before the token's syntax is
+/// checked: what [`locate`] returns. Everything [`extract`] refuses is already refused
+/// except the token's own bytes (RFC 6750 §2.1 `b64token`, visible ASCII), which
+/// [`check`](Self::check) judges.
+///
+/// It exists so that a validator can recognise a token it accepted before by comparing
+/// bytes (see `ValidateToken::recall` in `mcp-auth`), without scanning it again: bytes equal
+/// to a token that passed [`check`](Self::check) pass it too. For anything else, call
+/// [`check`](Self::check). No `Debug`, for the reasons given on [`BearerToken`].
+#[allow(missing_debug_implementations)] // holds the token: no Debug on purpose
+#[derive(Clone, Copy)]
+pub struct RawCredentials<'a> {
+    /// The scheme used.
+    pub scheme: Scheme,
+    token: &'a [u8],
+}
+
+impl<'a> RawCredentials<'a> {
+    /// The token's bytes, not yet checked: non-empty and within the length cap, nothing
+    /// more. Treat the result as a secret, and as untrusted input.
+    pub fn unchecked_bytes(&self) -> &'a [u8] {
+        self.token
+    }
+
+    /// The syntax check of the token (RFC 6750 §2.1 `b64token`): the credentials
+    /// [`extract_ref`] would return, or its `invalid_request`.
+    pub fn check(self) -> Result<CredentialsRef<'a>, AuthError> {
+        let malformed = || AuthError::invalid_request("malformed Authorization header");
+        // Not `HeaderValue::to_str`, which walks the value a byte at a time: UTF-8
+        // validation is vectorized (simdutf8: AVX2 when the CPU has it, chosen at run time),
+        // and only visible ASCII is accepted below anyway.
+        let Ok(token) = simdutf8::basic::from_utf8(self.token) else {
+            return Err(malformed());
+        };
+        if !is_b64token(token) {
+            // Only on the failure path: say whether the header itself was malformed.
+            return Err(if token.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+                AuthError::invalid_request("malformed access token")
+            } else {
+                malformed()
+            });
+        }
+        Ok(CredentialsRef {
+            scheme: self.scheme,
+            token,
+        })
+    }
+}
+
+/// Finds the credentials of a request without checking the token's syntax: every refusal
+/// of [`extract`] but the token's bytes, which [`RawCredentials::check`] judges.
+pub fn locate(parts: &Parts, max_len: usize) -> Result<Option<RawCredentials<'_>>, AuthError> {
     if query_has_access_token(parts.uri.query()) {
         return Err(AuthError::invalid_request(
             "access tokens are accepted only in the Authorization header",
@@ -103,14 +160,7 @@ pub fn extract_ref(parts: &Parts, max_len: usize) -> Result<Option<CredentialsRe
             "more than one Authorization header",
         ));
     }
-    // Not `HeaderValue::to_str`, which walks the value a byte at a time: UTF-8 validation
-    // is vectorized (simdutf8: AVX2 when the CPU has it, chosen at run time; twice the
-    // speed of `std::str::from_utf8` on an 800-byte header), and `parse_authorization`
-    // refuses anything but visible ASCII anyway.
-    let Ok(value) = simdutf8::basic::from_utf8(value.as_bytes()) else {
-        return Err(AuthError::invalid_request("malformed Authorization header"));
-    };
-    parse_authorization_ref(value, max_len)
+    locate_in(value.as_bytes(), max_len)
 }
 
 /// Parses one `Authorization` header value. See [`extract`].
@@ -123,45 +173,44 @@ pub fn parse_authorization_ref(
     value: &str,
     max_len: usize,
 ) -> Result<Option<CredentialsRef<'_>>, AuthError> {
-    let malformed_header = || AuthError::invalid_request("malformed Authorization header");
+    locate_in(value.as_bytes(), max_len)?
+        .map(RawCredentials::check)
+        .transpose()
+}
+
+/// The scheme and the token's place in one header value, on bytes (non-ASCII bytes can
+/// only make a check fail).
+fn locate_in(value: &[u8], max_len: usize) -> Result<Option<RawCredentials<'_>>, AuthError> {
+    let visible = |b: &u8| *b == b'\t' || (0x20..=0x7e).contains(b);
     // HTTP field values have optional whitespace around them (RFC 9110 §5.5).
-    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
+    let value = &value[start..end];
     // The scheme is a few bytes: a plain loop finds its end (no `memchr` set-up).
-    let (scheme, rest) = match value.bytes().position(|b| b == b' ') {
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
         Some(i) => (&value[..i], &value[i + 1..]),
-        None => (value, ""),
+        None => (value, &[][..]),
     };
-    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
         Scheme::Bearer
-    } else if scheme.eq_ignore_ascii_case("dpop") {
+    } else if scheme.eq_ignore_ascii_case(b"dpop") {
         Scheme::DPoP
-    } else if scheme.bytes().all(|b| b.is_ascii_graphic())
-        && rest
-            .bytes()
-            .all(|b| b == b'\t' || (0x20..=0x7e).contains(&b))
-    {
+    } else if scheme.iter().all(u8::is_ascii_graphic) && rest.iter().all(visible) {
         // Another scheme: not ours to judge, but the field must still be visible ASCII.
         return Ok(None);
     } else {
-        return Err(malformed_header());
+        return Err(AuthError::invalid_request("malformed Authorization header"));
     };
     // `1*SP` between scheme and token (RFC 6750 §2.1).
-    let token = rest.trim_start_matches(' ');
+    let token = &rest[rest.iter().position(|&b| b != b' ').unwrap_or(rest.len())..];
     if token.is_empty() {
         return Err(AuthError::invalid_request("empty access token"));
     }
     if token.len() > max_len {
         return Err(AuthError::invalid_request("access token too large"));
     }
-    if !is_b64token(token) {
-        // Only on the failure path: say whether the header itself was malformed.
-        return Err(if token.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
-            AuthError::invalid_request("malformed access token")
-        } else {
-            malformed_header()
-        });
-    }
-    Ok(Some(CredentialsRef { scheme, token }))
+    Ok(Some(RawCredentials { scheme, token }))
 }
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -282,6 +331,47 @@ mod tests {
         for (uri, auth, want) in cases {
             assert_eq!(&kind(uri, auth), want, "{uri} {auth:?}");
         }
+    }
+
+    /// `locate` refuses what can be told without reading the token; `check` the rest.
+    #[test]
+    fn locate_leaves_the_token_bytes_to_check() {
+        let desc = |r: Result<_, AuthError>| r.err().map(|e| e.description());
+        for (value, located, checked) in [
+            ("Bearer abc", None, None),
+            ("Bearer a b", None, Some("malformed access token")),
+            ("Bearer a,b", None, Some("malformed access token")),
+            (
+                "Bearer ab\u{e9}",
+                None,
+                Some("malformed Authorization header"),
+            ),
+            ("Bearer ab\tc", None, Some("malformed Authorization header")),
+            ("Bearer ", Some("empty access token"), None),
+            (
+                "B\u{e9}arer abc",
+                Some("malformed Authorization header"),
+                None,
+            ),
+        ] {
+            let v = http::HeaderValue::from_bytes(value.as_bytes()).unwrap();
+            let mut p = parts("/mcp", &[]);
+            p.headers.insert(AUTHORIZATION, v);
+            let raw = locate(&p, 64);
+            assert_eq!(
+                desc(raw.as_ref().map(|_| ()).map_err(Clone::clone)),
+                located,
+                "{value}"
+            );
+            if let Ok(Some(raw)) = raw {
+                assert_eq!(desc(raw.check().map(|_| ())), checked, "{value}");
+            }
+        }
+        let long = format!("Bearer {}", "!".repeat(65));
+        let e = locate(&parts("/mcp", &[&long]), 64).err().unwrap();
+        assert_eq!(e.description(), "access token too large");
+        assert!(locate(&parts("/mcp?access_token=x", &[]), 64).is_err());
+        assert!(locate(&parts("/mcp", &["Bearer a", "Bearer a"]), 64).is_err());
     }
 
     #[test]

@@ -142,7 +142,7 @@ impl ScopeSet {
             required
                 .0
                 .iter()
-                .filter(|r| !self.0.iter().any(|held| hierarchy.implies(held, r)))
+                .filter(|r| !self.grants(r, hierarchy))
                 .cloned()
                 .collect(),
         )
@@ -150,10 +150,13 @@ impl ScopeSet {
 
     /// Whether `self` satisfies every scope of `required` under `hierarchy`.
     pub fn satisfies(&self, required: &Self, hierarchy: &dyn ScopeHierarchy) -> bool {
-        required
-            .0
-            .iter()
-            .all(|r| self.0.iter().any(|held| hierarchy.implies(held, r)))
+        required.0.iter().all(|r| self.grants(r, hierarchy))
+    }
+
+    /// Whether a held scope grants `required`: held as such (hierarchies are reflexive, see
+    /// [`ScopeHierarchy`]; one set lookup, the common case), or implied by another.
+    fn grants(&self, required: &Scope, hierarchy: &dyn ScopeHierarchy) -> bool {
+        self.0.contains(required) || self.0.iter().any(|held| hierarchy.implies(held, required))
     }
 
     /// The space-delimited form.

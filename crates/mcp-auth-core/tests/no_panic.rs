@@ -4,7 +4,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_auth_core::claims::Claims;
-use mcp_auth_core::credentials::parse_authorization;
+use mcp_auth_core::credentials::{
+    RawCredentials, extract, is_b64token, locate, parse_authorization,
+};
 use mcp_auth_core::jwk::KeySet;
 use mcp_auth_core::jws::{Algorithm, HeaderPolicy, UnverifiedJws};
 use mcp_auth_core::mcp::{McpHeaders, classify};
@@ -55,6 +57,38 @@ proptest! {
     #[test]
     fn authorization_header_ascii(s in "[ -~\\t]{0,200}") {
         let _ = parse_authorization(&s, 128);
+    }
+
+    /// Raw header bytes, as a client can send them: `locate` then `check` (the layer's two
+    /// steps) agree with `extract`, and an accepted token is an RFC 6750 b64token that ends
+    /// the header value (bar whitespace).
+    #[test]
+    fn authorization_header_bytes(
+        scheme in prop_oneof!["Bearer", "bearer", "DPoP", "Basic", "[!-~]{0,8}"],
+        sp in "[ \t]{0,3}",
+        token in proptest::collection::vec(prop_oneof![
+            3 => proptest::sample::select(b"AZaz09-._~+/=".to_vec()),
+            1 => any::<u8>(),
+        ], 0..64),
+    ) {
+        let mut value = format!("{scheme}{sp}").into_bytes();
+        value.extend_from_slice(&token);
+        let Ok(v) = http::HeaderValue::from_bytes(&value) else { return Ok(()) };
+        let mut parts = http::Request::new(()).into_parts().0;
+        parts.headers.insert(http::header::AUTHORIZATION, v);
+        let two_steps = locate(&parts, 48)
+            .and_then(|raw| raw.map(RawCredentials::check).transpose())
+            .map(|c| c.map(|c| (c.scheme, c.expose().to_owned())))
+            .map_err(|e| e.description());
+        let one = extract(&parts, 48)
+            .map(|c| c.map(|c| (c.scheme, c.token.expose().to_owned())))
+            .map_err(|e| e.description());
+        prop_assert_eq!(&two_steps, &one);
+        if let Ok(Some((_, t))) = two_steps {
+            prop_assert!(is_b64token(&t) && t.len() <= 48);
+            let trimmed = value.trim_ascii_end();
+            prop_assert!(trimmed.ends_with(t.as_bytes()));
+        }
     }
 
     #[test]

@@ -135,14 +135,20 @@ where
         let req = Request::from_parts(parts, body);
         return Decision::Later(Box::pin(authorize(shared.clone(), req)));
     }
-    let creds = match required(
-        shared,
-        credentials::extract_ref(&parts, shared.max_token_len),
-    ) {
+    let raw = match required(shared, credentials::locate(&parts, shared.max_token_len)) {
         Ok(c) => c,
         Err(res) => return Decision::Reject(res),
     };
-    let ctx = match shared.validator.validate_now(creds, &parts) {
+    // A token the validator recognises as one it accepted (same bytes) needs no syntax
+    // check; any other goes through `check` (RFC 6750 §2.1) before the validator sees it.
+    let outcome = match shared.validator.recall(raw, &parts) {
+        Some(outcome) => Some(outcome),
+        None => match raw.check() {
+            Ok(creds) => shared.validator.validate_now(creds, &parts),
+            Err(e) => return Decision::Reject(reject(&shared.challenges, e, None)),
+        },
+    };
+    let ctx = match outcome {
         None => {
             let req = Request::from_parts(parts, body);
             return Decision::Later(Box::pin(authorize(shared.clone(), req)));
@@ -174,7 +180,7 @@ fn credentials_of<V, R: Default>(
     required(shared, credentials::extract(parts, shared.max_token_len))
 }
 
-/// What [`credentials::extract`] (or `extract_ref`) found, or the rejection: 401 without
+/// What [`credentials::extract`] (or `locate`) found, or the rejection: 401 without
 /// `error` when there were no credentials, the extraction's error otherwise.
 fn required<V, C, R: Default>(
     shared: &Shared<V>,

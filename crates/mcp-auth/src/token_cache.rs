@@ -3,8 +3,8 @@
 //! an entry cheaply and keeping the cache cheap to run.
 //!
 //! - **moka**, bounded, each entry evicted at its token's `exp`.
-//! - **Keys** are a seeded 64-bit hash of the length and the last 32 bytes of the token's
-//!   signature segment (the whole segment when shorter); the entry holds the whole token, and
+//! - **Keys** are a seeded 64-bit hash of the length and the last 32 bytes of the token
+//!   (signature bytes, in a compact JWS of any allowed algorithm); the entry holds the whole token, and
 //!   a hit requires it to equal the presented one byte for byte, so a collision can only make
 //!   a token miss. Not the signature itself: moka's table rehashes its keys as entries come
 //!   and go, and with every token new, rehashing hundred-byte string keys cost more than the
@@ -47,7 +47,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// A verified token, as cached under the hash of its signature segment.
+/// A verified token, as cached under the hash of its end.
 pub(crate) struct Verified {
     /// The whole token, compared byte for byte on a hit.
     pub(crate) token: Box<str>,
@@ -71,7 +71,7 @@ pub(crate) struct TokenCache {
 /// server's active clients, and a slot is one pointer.
 const MAX_HOT_SLOTS: u64 = 256;
 
-/// Bytes of the signature's end that make the key.
+/// Bytes of the token's end that make the key.
 const KEY_TAIL: usize = 32;
 
 impl TokenCache {
@@ -97,33 +97,48 @@ impl TokenCache {
         }
     }
 
-    /// The key of a token whose signature segment is `signature`: its length and its last
-    /// [`KEY_TAIL`] bytes.
-    pub(crate) fn key(&self, signature: &str) -> u64 {
-        let b = signature.as_bytes();
+    /// The key of `token`: its length and its last [`KEY_TAIL`] bytes (which, in a compact
+    /// JWS of any allowed algorithm, are signature bytes).
+    pub(crate) fn key(&self, token: &[u8]) -> u64 {
         self.seed
-            .hash_one((b.len(), &b[b.len().saturating_sub(KEY_TAIL)..]))
+            .hash_one((token.len(), &token[token.len().saturating_sub(KEY_TAIL)..]))
     }
 
     /// The entry of `key` if it holds exactly `token`: behind the presence filter, from its
     /// hot slot, else from moka, which then fills the slot.
-    pub(crate) fn get(&self, key: u64, token: &str) -> Option<Arc<Verified>> {
+    pub(crate) fn get(&self, key: u64, token: &[u8]) -> Option<Arc<Verified>> {
         // An entry in a slot is (but for the race described above) also in the filter.
         if !self.present.may_contain(key) {
             return None;
         }
-        let slot = self.hot.slot(key);
-        if let Some(hit) = &*slot.load()
-            && *hit.token == *token
-        {
-            if touch_now() {
-                let _ = self.map.get(&key);
-            }
-            return Some(Arc::clone(hit));
+        if let Some(hit) = self.slot_hit(key, token) {
+            return Some(hit);
         }
-        let hit = self.map.get(&key).filter(|hit| *hit.token == *token)?;
-        slot.store(Some(Arc::clone(&hit)));
+        let hit = self
+            .map
+            .get(&key)
+            .filter(|hit| hit.token.as_bytes() == token)?;
+        self.hot.slot(key).store(Some(Arc::clone(&hit)));
         Some(hit)
+    }
+
+    /// [`get`](Self::get) without moka: the presence filter and the hot slot only. Bytes that
+    /// are not a cached token change nothing here (no moka read, whose frequency sketch
+    /// counts misses too), so it may be asked before any syntax check.
+    pub(crate) fn recall(&self, key: u64, token: &[u8]) -> Option<Arc<Verified>> {
+        if !self.present.may_contain(key) {
+            return None;
+        }
+        self.slot_hit(key, token)
+    }
+
+    fn slot_hit(&self, key: u64, token: &[u8]) -> Option<Arc<Verified>> {
+        let slot = self.hot.slot(key).load();
+        let hit = slot.as_ref().filter(|hit| hit.token.as_bytes() == token)?;
+        if touch_now() {
+            let _ = self.map.get(&key);
+        }
+        Some(Arc::clone(hit))
     }
 
     /// Drops `entry`, found under `key`: from its hot slot and from moka.
@@ -290,20 +305,20 @@ mod tests {
         let tokens: Vec<String> = (0..2000).map(|i| format!("token-{i}")).collect();
         for round in 0..3 {
             for (i, t) in tokens.iter().enumerate() {
-                let key = cache.key(t);
+                let key = cache.key(t.as_bytes());
                 cache.offer(key, || entry(t));
                 cache.offer(key, || entry(t)); // admitted (and replaced from round 1 on)
                 if i % 7 == round
-                    && let Some(hit) = cache.get(key, t)
+                    && let Some(hit) = cache.get(key, t.as_bytes())
                 {
                     cache.remove(key, &hit);
-                    assert!(cache.get(key, t).is_none(), "removed, yet found");
+                    assert!(cache.get(key, t.as_bytes()).is_none(), "removed, yet found");
                 }
                 if i % 97 == 0 {
                     cache.len(); // apply pending evictions: the listener runs
                     for (k, v) in &cache.map {
                         assert!(cache.present.may_contain(*k), "entry of {} hidden", v.token);
-                        assert!(cache.get(*k, &v.token).is_some());
+                        assert!(cache.get(*k, v.token.as_bytes()).is_some());
                     }
                 }
             }
@@ -318,21 +333,25 @@ mod tests {
         let cache = TokenCache::new(1000);
         for i in 0..1000 {
             let t = format!("cached-{i}");
-            let key = cache.key(&t);
+            let key = cache.key(t.as_bytes());
             cache.offer(key, || entry(&t));
             cache.offer(key, || entry(&t));
         }
         let passed = (0..10_000)
-            .filter(|i| cache.present.may_contain(cache.key(&format!("forged-{i}"))))
+            .filter(|i| {
+                cache
+                    .present
+                    .may_contain(cache.key(format!("forged-{i}").as_bytes()))
+            })
             .count();
         // Two counters per key over 8 slots per entry: ~5% false positives expected.
         assert!(
             passed < 1000,
             "{passed} of 10,000 unknown keys passed the filter"
         );
-        let key = cache.key("cached-1");
-        assert!(cache.get(key, "cached-1").is_some());
-        assert!(cache.get(key, "cached-1x").is_none());
+        let key = cache.key(b"cached-1");
+        assert!(cache.get(key, b"cached-1").is_some());
+        assert!(cache.get(key, b"cached-1x").is_none());
     }
 
     /// A token found in moka fills its hot slot and is then answered from it; whatever
@@ -342,7 +361,7 @@ mod tests {
     fn hot_slots_follow_moka() {
         let cache = TokenCache::new(1000);
         let admitted = |t: &str| {
-            let key = cache.key(t);
+            let key = cache.key(t.as_bytes());
             cache.offer(key, || entry(t));
             cache.offer(key, || entry(t));
             key
@@ -357,11 +376,11 @@ mod tests {
         };
         let a = admitted("hot-a");
         assert!(!slot_holds(a, "hot-a"), "filled only by a lookup");
-        let hit = cache.get(a, "hot-a").expect("in moka");
+        let hit = cache.get(a, b"hot-a").expect("in moka");
         assert!(slot_holds(a, "hot-a"));
-        assert!(Arc::ptr_eq(&cache.get(a, "hot-a").unwrap(), &hit));
+        assert!(Arc::ptr_eq(&cache.get(a, b"hot-a").unwrap(), &hit));
         assert!(
-            cache.get(a, "hot-b").is_none(),
+            cache.get(a, b"hot-b").is_none(),
             "a slot needs the very same token"
         );
         // The race the module docs describe, forced: moka dropped the entry (the listener
@@ -369,23 +388,23 @@ mod tests {
         cache.map.invalidate(&a);
         cache.map.run_pending_tasks();
         cache.hot.slot(a).store(Some(Arc::clone(&hit)));
-        assert!(cache.get(a, "hot-a").is_none());
+        assert!(cache.get(a, b"hot-a").is_none());
 
         // moka drops the entry: the listener empties the slot.
         let b = admitted("hot-b");
-        cache.get(b, "hot-b").expect("in moka");
+        cache.get(b, b"hot-b").expect("in moka");
         assert!(slot_holds(b, "hot-b"));
         cache.map.invalidate(&b);
         cache.map.run_pending_tasks();
         assert!(!slot_holds(b, "hot-b"), "listener left the slot filled");
-        assert!(cache.get(b, "hot-b").is_none());
+        assert!(cache.get(b, b"hot-b").is_none());
 
         // The validator drops a hit whose key is gone.
         let c = admitted("hot-c");
-        let hit = cache.get(c, "hot-c").expect("in moka");
+        let hit = cache.get(c, b"hot-c").expect("in moka");
         cache.remove(c, &hit);
         assert!(!slot_holds(c, "hot-c"));
-        assert!(cache.get(c, "hot-c").is_none());
+        assert!(cache.get(c, b"hot-c").is_none());
 
         // A slot holding another token is left alone by a removal.
         let other = entry("other");
@@ -407,18 +426,18 @@ mod tests {
     #[test]
     fn a_hot_token_is_not_evicted_as_idle() {
         let cache = TokenCache::new(100);
-        let hot = cache.key("hot");
+        let hot = cache.key(b"hot");
         cache.offer(hot, || entry("hot"));
         cache.offer(hot, || entry("hot"));
         for i in 0..5_000 {
             let t = format!("passing-{i}");
-            let key = cache.key(&t);
+            let key = cache.key(t.as_bytes());
             cache.offer(key, || entry(&t));
             cache.offer(key, || entry(&t));
             // Read twice through moka: frequency enough to displace an idle entry.
             let _ = (cache.map.get(&key), cache.map.get(&key));
             for _ in 0..4 {
-                assert!(cache.get(hot, "hot").is_some(), "hot token lost after {i}");
+                assert!(cache.get(hot, b"hot").is_some(), "hot token lost after {i}");
             }
         }
         cache.map.run_pending_tasks();
@@ -430,7 +449,7 @@ mod tests {
         let cache = TokenCache::new(100);
         for i in 0..500 {
             let t = format!("once-{i}");
-            cache.offer(cache.key(&t), || entry(&t));
+            cache.offer(cache.key(t.as_bytes()), || entry(&t));
         }
         assert_eq!(cache.len(), 0);
     }

@@ -4,7 +4,7 @@ use crate::context::AuthContext;
 use crate::token_cache::{TokenCache, Verified};
 use http::request::Parts;
 use mcp_auth_core::claims::{Claims, ClaimsPolicy};
-use mcp_auth_core::credentials::{Credentials, CredentialsRef, Scheme};
+use mcp_auth_core::credentials::{Credentials, CredentialsRef, RawCredentials, Scheme};
 use mcp_auth_core::jwk::KeySet;
 use mcp_auth_core::jws::{CheckedHeader, CompactJws, HeaderPolicy, UnverifiedJws};
 use mcp_auth_core::keys::{KeyError, KeySource};
@@ -37,6 +37,25 @@ pub trait ValidateToken: Send + Sync + 'static {
     fn validate_now(
         &self,
         credentials: CredentialsRef<'_>,
+        parts: &Parts,
+    ) -> Option<Result<AuthContext, AuthError>> {
+        let _ = (credentials, parts);
+        None
+    }
+
+    /// Recognises a token this validator accepted before, before its syntax is checked:
+    /// `Some` only when the bytes of `credentials` are equal to a token that passed every
+    /// check earlier (including [`RawCredentials::check`], which such bytes pass again), with
+    /// exactly the outcome [`validate`](Self::validate) would produce now; `None` otherwise,
+    /// and the layer goes on with the syntax check and [`validate_now`](Self::validate_now).
+    ///
+    /// The layer calls it first on every request: a cache of verified tokens answers a token
+    /// in use with one byte comparison instead of scanning it again. An implementation must
+    /// never judge the bytes themselves here (they are untrusted and unchecked). The default
+    /// answers `None`, which is always correct.
+    fn recall(
+        &self,
+        credentials: RawCredentials<'_>,
         parts: &Parts,
     ) -> Option<Result<AuthContext, AuthError>> {
         let _ = (credentials, parts);
@@ -93,8 +112,11 @@ pub(crate) fn system_clock() -> Clock {
 /// - the header (algorithm, `typ`, `crit`) is part of the compared bytes and was checked when
 ///   the entry was made; the policy cannot change afterwards.
 ///
-/// Before the cache is consulted a token must have the shape of a compact JWS (length cap,
-/// two dots, base64url signature): junk never reaches the cache, the key source or crypto.
+/// Before moka is consulted a token must have the shape of a compact JWS (length cap, two
+/// dots, base64url signature): junk never reaches moka, the key source or crypto. The one
+/// look before any check ([`ValidateToken::recall`], which the layer asks first so a token
+/// in use is not scanned again) only reads the presence filter and one hot slot and compares
+/// bytes; it changes no state unless the bytes are those of a verified token.
 ///
 /// What it cannot do is notice revocation, which a self-contained JWT never allows anyway.
 #[derive(Clone)]
@@ -223,14 +245,12 @@ impl JwtValidator {
         // The shape of a compact JWS first: junk never reaches the cache.
         let jws = CompactJws::split(token, inner.header.max_token_len)?;
         let signature = jws.signature_b64();
-        if let Some(hit) = self.cache_hit(token, signature) {
-            inner.claims.check_time(hit.ctx.claims(), (inner.clock)())?;
-            // No kid: only the current set is wanted, never an unknown-kid refetch.
-            let Some(keys) = self.keys_now(hit.ctx.issuer(), None)? else {
-                return Ok(None);
-            };
-            if let Some(ctx) = self.still_valid(&hit, &keys, signature) {
-                return Ok(Some(ctx));
+        if let Some(hit) = self.cache_hit(token.as_bytes()) {
+            match self.answer_hit(&hit, token.as_bytes())? {
+                Hit::Valid(ctx) => return Ok(Some(ctx)),
+                Hit::AwaitKeys => return Ok(None),
+                // Dropped from the cache: verified again below (and most likely refused).
+                Hit::KeyGone => {}
             }
         }
         let header = jws.check_header(&inner.header)?;
@@ -264,10 +284,10 @@ impl JwtValidator {
         let inner = &self.inner;
         let jws = CompactJws::split(token, inner.header.max_token_len)?;
         let signature = jws.signature_b64();
-        if let Some(hit) = self.cache_hit(token, signature) {
+        if let Some(hit) = self.cache_hit(token.as_bytes()) {
             inner.claims.check_time(hit.ctx.claims(), (inner.clock)())?;
             let keys = self.keys_for(hit.ctx.issuer(), None).await?;
-            if let Some(ctx) = self.still_valid(&hit, &keys, signature) {
+            if let Some(ctx) = self.still_valid(&hit, &keys, token.as_bytes()) {
                 return Ok(ctx);
             }
         }
@@ -277,28 +297,50 @@ impl JwtValidator {
     }
 
     /// The cached entry of this very token, if any.
-    fn cache_hit(&self, token: &str, signature: &str) -> Option<Arc<Verified>> {
+    fn cache_hit(&self, token: &[u8]) -> Option<Arc<Verified>> {
         let cache = self.inner.cache.as_ref()?;
-        if signature.is_empty() {
-            return None;
+        cache.get(cache.key(token), token)
+    }
+
+    /// [`ValidateToken::recall`]: a token byte-identical to a verified one that sits in a
+    /// hot slot of the cache, answered as [`try_now`](Self::try_now) would (the shape check it
+    /// skips is passed by such bytes, which were a compact JWS when they were verified; and a
+    /// compact JWS, three strict base64url segments, is an RFC 6750 `b64token`). Anything
+    /// else, including tokens only moka holds, is left to the checked path: unchecked bytes
+    /// never reach moka.
+    fn recall_token(&self, token: &[u8]) -> Option<Result<AuthContext, AuthError>> {
+        let cache = self.inner.cache.as_ref()?;
+        let hit = cache.recall(cache.key(token), token)?;
+        match self.answer_hit(&hit, token) {
+            Ok(Hit::Valid(ctx)) => Some(Ok(ctx)),
+            Err(e) => Some(Err(e)),
+            Ok(Hit::AwaitKeys | Hit::KeyGone) => None,
         }
-        cache.get(cache.key(signature), token)
+    }
+
+    /// A cache hit, re-checked against the clock and the issuer's current keys.
+    fn answer_hit(&self, hit: &Arc<Verified>, token: &[u8]) -> Result<Hit, AuthError> {
+        let inner = &self.inner;
+        inner.claims.check_time(hit.ctx.claims(), (inner.clock)())?;
+        // No kid: only the current set is wanted, never an unknown-kid refetch.
+        let Some(keys) = self.keys_now(hit.ctx.issuer(), None)? else {
+            return Ok(Hit::AwaitKeys);
+        };
+        Ok(match self.still_valid(hit, &keys, token) {
+            Some(ctx) => Hit::Valid(ctx),
+            None => Hit::KeyGone,
+        })
     }
 
     /// A cache hit whose claims were re-checked is still good while the key that verified
     /// it is in the issuer's current set; once the key is gone the entry is dropped and the
     /// token verified again (and most likely refused).
-    fn still_valid(
-        &self,
-        hit: &Arc<Verified>,
-        keys: &KeySet,
-        signature: &str,
-    ) -> Option<AuthContext> {
+    fn still_valid(&self, hit: &Arc<Verified>, keys: &KeySet, token: &[u8]) -> Option<AuthContext> {
         if keys.contains_fingerprint(&hit.key) {
             return Some(hit.ctx.clone());
         }
         if let Some(cache) = &self.inner.cache {
-            cache.remove(cache.key(signature), hit);
+            cache.remove(cache.key(token), hit);
         }
         None
     }
@@ -335,7 +377,7 @@ impl JwtValidator {
             TokenHash::of_signature(signature.as_bytes()),
         );
         if let Some(cache) = &self.inner.cache {
-            cache.offer(cache.key(signature), || Verified {
+            cache.offer(cache.key(token.as_bytes()), || Verified {
                 token: token.into(),
                 ctx: ctx.clone(),
                 key: *key.fingerprint(),
@@ -344,6 +386,16 @@ impl JwtValidator {
         }
         Ok(ctx)
     }
+}
+
+/// What a re-checked cache hit comes to.
+enum Hit {
+    /// Still good: the context to answer with.
+    Valid(AuthContext),
+    /// The key source cannot say from memory whether the verifying key is still current.
+    AwaitKeys,
+    /// The verifying key left the issuer's set: the entry was dropped.
+    KeyGone,
 }
 
 /// A token whose header and claims passed every check that needs no key.
@@ -398,6 +450,17 @@ impl ValidateToken for JwtValidator {
             return None;
         }
         self.validate_token_now(credentials.expose())
+    }
+
+    fn recall(
+        &self,
+        credentials: RawCredentials<'_>,
+        _parts: &Parts,
+    ) -> Option<Result<AuthContext, AuthError>> {
+        if credentials.scheme == Scheme::DPoP {
+            return None;
+        }
+        self.recall_token(credentials.unchecked_bytes())
     }
 }
 

@@ -9,7 +9,7 @@ use http::{Request, Response};
 use mcp_auth::core::jwk::KeySet;
 use mcp_auth::core::jws::Algorithm;
 use mcp_auth::core::keys::{KeyError, KeySource, KeysFuture, StaticKeySource};
-use mcp_auth::{AuthContext, AuthError, McpAuthLayer};
+use mcp_auth::{AuthContext, AuthError, McpAuthLayer, ValidateToken};
 use mcp_auth_dev::TestAuthority;
 use serde_json::json;
 use std::convert::Infallible;
@@ -317,4 +317,125 @@ async fn a_valid_token_asks_the_key_source_once() {
         (ks.1.load(Ordering::SeqCst), ks.2.load(Ordering::SeqCst)),
         (0, 1)
     );
+}
+
+/// What `ValidateToken::recall` answers for `header`, an `Authorization` value.
+fn recall(l: &McpAuthLayer, header: &str) -> Option<Result<String, String>> {
+    let (parts, ()) = Request::post("/mcp")
+        .header(AUTHORIZATION, header)
+        .body(())
+        .unwrap()
+        .into_parts();
+    let raw = mcp_auth::core::credentials::locate(&parts, 8192)
+        .unwrap()
+        .unwrap();
+    ValidateToken::recall(l.validator(), raw, &parts).map(|r| {
+        r.map(|c| c.subject().unwrap_or_default().to_owned())
+            .map_err(|e| e.description().to_owned())
+    })
+}
+
+/// The layer asks `recall` before any syntax check: it must answer only for the very bytes
+/// of a verified token in a hot slot, re-check those against the clock and the key set, and
+/// leave everything else to the checked path, whose answers stay what they were.
+#[tokio::test]
+async fn a_token_in_use_is_recalled_by_its_bytes_alone() {
+    let a = TestAuthority::new(ISS);
+    let clock = Arc::new(std::sync::atomic::AtomicI64::new(now()));
+    let ks = Arc::new(std::sync::Mutex::new(static_keys(&a, &[ISS])));
+    #[derive(Debug)]
+    struct Shared(Arc<std::sync::Mutex<StaticKeySource>>);
+    impl KeySource for Shared {
+        fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a> {
+            let r = self.0.lock().unwrap().cached(issuer, kid).unwrap();
+            Box::pin(std::future::ready(r))
+        }
+        fn cached(&self, issuer: &str, kid: Option<&str>) -> Option<Result<Arc<KeySet>, KeyError>> {
+            self.0.lock().unwrap().cached(issuer, kid)
+        }
+    }
+    let c = clock.clone();
+    let l = McpAuthLayer::builder(RES)
+        .issuer(ISS)
+        .key_source(Shared(ks.clone()))
+        .require_scopes(["mcp:read"])
+        .token_cache(100)
+        .clock(move || c.load(Ordering::SeqCst))
+        .build()
+        .unwrap();
+    let t = a.token().aud(RES).scope("mcp:read").expires_in(600).sign();
+    let bearer = format!("Bearer {t}");
+    // Not verified yet, then verified once (not admitted), then cached (in moka only):
+    // never recalled; the third use finds it in moka, which fills its hot slot.
+    for _ in 0..3 {
+        assert_eq!(recall(&l, &bearer), None);
+        assert_eq!(send(&l, &t).await.status, 200);
+    }
+    assert_eq!(recall(&l, &bearer), Some(Ok("user-1".to_owned())));
+    assert_eq!(
+        recall(&l, &format!("bEaReR   {t}  ")),
+        Some(Ok("user-1".to_owned()))
+    );
+    assert_eq!(send(&l, &format!("  {t}")).await.status, 200);
+    // DPoP is not this validator's: never recalled.
+    assert_eq!(recall(&l, &format!("DPoP {t}")), None);
+
+    // Same length and same end (so the same cache key and slot), other bytes: not recalled,
+    // and answered exactly as before the token was cached.
+    let mut junk = t.clone().into_bytes();
+    junk[0] = b'!';
+    let junk = String::from_utf8(junk).unwrap();
+    assert_eq!(recall(&l, &format!("Bearer {junk}")), None);
+    let seen = send(&l, &junk).await;
+    assert_eq!(
+        (seen.status, seen.error.as_deref()),
+        (400, Some("InvalidRequest: malformed access token"))
+    );
+    let mut other = t.clone().into_bytes();
+    other[1] = if other[1] == b'A' { b'B' } else { b'A' };
+    let other = String::from_utf8(other).unwrap();
+    assert_eq!(recall(&l, &format!("Bearer {other}")), None);
+    assert_eq!(send(&l, &other).await.status, 401);
+    // A prefix or an extension of the token is another token.
+    assert_eq!(recall(&l, &format!("Bearer {}", &t[..t.len() - 1])), None);
+    assert_eq!(recall(&l, &format!("Bearer {t}A")), None);
+    assert_eq!(recall(&l, &bearer), Some(Ok("user-1".to_owned())));
+
+    // The clock still rules a recalled token.
+    clock.fetch_add(3600, Ordering::SeqCst);
+    assert_eq!(recall(&l, &bearer), Some(Err("token expired".to_owned())));
+    let seen = send(&l, &t).await;
+    assert_eq!(
+        (seen.status, seen.error.as_deref()),
+        (401, Some("InvalidToken: token expired"))
+    );
+    clock.fetch_sub(3600, Ordering::SeqCst);
+    assert_eq!(recall(&l, &bearer), Some(Ok("user-1".to_owned())));
+
+    // So does the key set: once the signing key is gone, the entry is dropped and the token
+    // takes the checked path, which refuses it.
+    let old = a.current_kid("RS256").unwrap();
+    a.rotate("RS256");
+    a.retire(&old);
+    *ks.lock().unwrap() = static_keys(&a, &[ISS]);
+    assert_eq!(recall(&l, &bearer), None);
+    assert_eq!(recall(&l, &bearer), None);
+    let seen = send(&l, &t).await;
+    assert_eq!(
+        (seen.status, seen.error.as_deref()),
+        (401, Some("InvalidToken: unknown signing key"))
+    );
+}
+
+/// A key source that must be awaited: a cached token is not recalled (the layer cannot know
+/// from memory that its key is current) and still passes through the future.
+#[tokio::test]
+async fn no_recall_when_the_keys_must_be_awaited() {
+    let a = TestAuthority::new(ISS);
+    let l = layer(AsyncOnly(static_keys(&a, &[ISS])), 100);
+    let t = a.token().aud(RES).scope("mcp:read").sign();
+    for _ in 0..4 {
+        assert_eq!(send(&l, &t).await.status, 200);
+        assert_eq!(recall(&l, &format!("Bearer {t}")), None);
+    }
 }

@@ -65,6 +65,21 @@ pub trait KeySource: Send + Sync + fmt::Debug + 'static {
     fn warm_up(&self) -> WarmUpFuture<'_> {
         Box::pin(std::future::ready(Ok(())))
     }
+
+    /// A number that changes (grows) whenever a key set this source answers with is replaced,
+    /// for any issuer: a caller that found a key in a set [`cached`](Self::cached) returned
+    /// after reading the epoch knows, while the epoch still reads the same, that the key is
+    /// still there, without asking again. `None`, the default, offers no such number: ask
+    /// `cached` every time.
+    ///
+    /// An implementation must make the new set visible before the new epoch (store, then
+    /// increment with `Release`; read with `Acquire`). The epoch says nothing about time: a
+    /// refresh falling due leaves it unchanged, so a caller must still ask `cached` from time
+    /// to time for request-driven refreshes to start (the `JwtValidator`'s token cache asks
+    /// at least once per second of its clock for each token in use).
+    fn epoch(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl<K: KeySource + ?Sized> KeySource for Arc<K> {
@@ -78,6 +93,10 @@ impl<K: KeySource + ?Sized> KeySource for Arc<K> {
 
     fn warm_up(&self) -> WarmUpFuture<'_> {
         (**self).warm_up()
+    }
+
+    fn epoch(&self) -> Option<u64> {
+        (**self).epoch()
     }
 }
 
@@ -122,5 +141,10 @@ impl KeySource for StaticKeySource {
     /// A static source never does I/O: always `Some`.
     fn cached(&self, issuer: &str, _kid: Option<&str>) -> Option<Result<Arc<KeySet>, KeyError>> {
         Some(self.lookup(issuer))
+    }
+
+    /// Its sets never change once built (`with_issuer` consumes the source).
+    fn epoch(&self) -> Option<u64> {
+        Some(0)
     }
 }

@@ -204,6 +204,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     cfg: Config,
     stats: Counters,
+    /// Incremented after every key set installed (`KeySource::epoch`).
+    epoch: AtomicU64,
 }
 
 impl fmt::Debug for Inner {
@@ -466,6 +468,8 @@ impl Inner {
                     expires_at: later(now, ttl),
                 });
                 iss.current.store(Some(Arc::clone(&cached)));
+                // After the store: whoever reads the new epoch sees the new set.
+                self.epoch.fetch_add(1, Ordering::Release);
                 Ok(cached)
             }
             Err(e) => {
@@ -702,6 +706,10 @@ impl KeySource for JwksKeySource {
 
     fn cached(&self, issuer: &str, kid: Option<&str>) -> Option<Result<Arc<KeySet>, KeyError>> {
         self.inner.cached(issuer, kid)
+    }
+
+    fn epoch(&self) -> Option<u64> {
+        Some(self.inner.epoch.load(Ordering::Acquire))
     }
 
     fn warm_up(&self) -> mcp_auth_core::keys::WarmUpFuture<'_> {
@@ -966,6 +974,7 @@ impl JwksKeySourceBuilder {
                     allow_insecure_http: self.allow_insecure_http,
                 },
                 stats: Counters::default(),
+                epoch: AtomicU64::new(0),
             }),
         })
     }

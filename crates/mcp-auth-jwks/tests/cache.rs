@@ -183,12 +183,16 @@ async fn key_rotation() {
     let set = keys(&src, Some("k1")).await; // one kid refetch (cooldown long over), still gone
     assert!(!set.contains_kid("k1") && set.contains_kid("k2"));
     assert_eq!(f.total(), 4);
+    // Every set installed moved the epoch on: 4 loads, 4 epochs.
+    assert_eq!(KeySource::epoch(&src), Some(4));
 }
 
 #[tokio::test]
 async fn outage_after_load_serves_last_good_keys() {
     let (f, clock, src) = setup(&["k1"], Some("max-age=600"));
+    assert_eq!(KeySource::epoch(&src), Some(0));
     src.warm_up().await.unwrap();
+    assert_eq!(KeySource::epoch(&src), Some(1));
     f.fail_all(true);
     for hour in 1..=48 {
         clock.advance(Duration::from_secs(3600));
@@ -212,6 +216,8 @@ async fn outage_after_load_serves_last_good_keys() {
     // An unknown kid during the outage gets the last good set (401), not Unavailable (503).
     let set = src.keys(ISS, Some("k9")).await.unwrap();
     assert!(!set.contains_kid("k9") && set.contains_kid("k1"));
+    // No failed attempt changed the set, so none moved the epoch.
+    assert_eq!(KeySource::epoch(&src), Some(1));
     // Recovery.
     f.fail_all(false);
     f.set_jwks(JWKS, &["k2"], Some("max-age=600"));
@@ -219,6 +225,7 @@ async fn outage_after_load_serves_last_good_keys() {
     keys(&src, None).await;
     until_keys(&src, |s| s.contains_kid("k2")).await;
     assert_eq!(src.last_error(ISS), None);
+    assert_eq!(KeySource::epoch(&src), Some(2));
     let stale = src.stats().stale_serves;
     keys(&src, None).await;
     assert_eq!(src.stats().stale_serves, stale, "fresh again");

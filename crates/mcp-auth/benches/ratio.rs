@@ -156,6 +156,13 @@ fn main() {
     let cases = [
         ("layer/RS256: repeated token (cache hit)", &t, 200, 0),
         ("layer/RS256: forged kid (401)", &forged, 401, 0),
+        // The load benchmark's repeated token: a cache hit through the JWKS key source.
+        (
+            "layer/RS256: JWKS source, repeated token (cache hit)",
+            &t,
+            200,
+            2,
+        ),
         (
             "layer/RS256: JWKS source, forged kid, each new",
             &new_kids,

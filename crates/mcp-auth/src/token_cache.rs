@@ -44,7 +44,7 @@ use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A verified token, as cached under the hash of its end.
@@ -55,6 +55,44 @@ pub(crate) struct Verified {
     /// Fingerprint of the key that verified it.
     pub(crate) key: [u8; 32],
     pub(crate) exp: i64,
+    /// When the key was last found in the issuer's current set.
+    pub(crate) confirmed: Confirmed,
+}
+
+/// The last time (validator clock, seconds) and key-source epoch (`KeySource::epoch`) at
+/// which the verifying key was found in the issuer's current set, the epoch read before the
+/// set was asked for.
+///
+/// A hit skips the key source only when the epoch it reads now equals the confirmed one: no
+/// set was installed since the confirming request read that epoch, so the set it found the
+/// key in (at least that new) is the current one. The second only paces the asking (once
+/// per second per token in use, so request-driven refreshes still start). The two atomics
+/// are written one after the other, so a reader may pair one confirmation's second with
+/// another's epoch; every confirmation found the key in a set at least as new as its epoch,
+/// so such a pair cannot let a removed key pass.
+pub(crate) struct Confirmed {
+    second: AtomicI64,
+    epoch: AtomicU64,
+}
+
+impl Confirmed {
+    /// Never confirmed.
+    pub(crate) fn new() -> Self {
+        Self {
+            second: AtomicI64::new(i64::MIN),
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the key was confirmed during second `now` with the key sets at `epoch`.
+    pub(crate) fn holds(&self, now: i64, epoch: u64) -> bool {
+        self.second.load(Ordering::Relaxed) == now && self.epoch.load(Ordering::Relaxed) == epoch
+    }
+
+    pub(crate) fn set(&self, now: i64, epoch: u64) {
+        self.epoch.store(epoch, Ordering::Relaxed);
+        self.second.store(now, Ordering::Relaxed);
+    }
 }
 
 type Hasher = foldhash::fast::RandomState;
@@ -125,20 +163,35 @@ impl TokenCache {
     /// [`get`](Self::get) without moka: the presence filter and the hot slot only. Bytes that
     /// are not a cached token change nothing here (no moka read, whose frequency sketch
     /// counts misses too), so it may be asked before any syntax check.
-    pub(crate) fn recall(&self, key: u64, token: &[u8]) -> Option<Arc<Verified>> {
+    /// The entry is lent to `answer` (no reference count taken) and `answer`'s result
+    /// returned, `None` without an entry.
+    pub(crate) fn recall<R>(
+        &self,
+        key: u64,
+        token: &[u8],
+        answer: impl FnOnce(&Arc<Verified>) -> R,
+    ) -> Option<R> {
         if !self.present.may_contain(key) {
             return None;
         }
-        self.slot_hit(key, token)
+        let slot = self.hot.slot(key).load();
+        let hit = slot.as_ref().filter(|hit| hit.token.as_bytes() == token)?;
+        self.touch(key);
+        Some(answer(hit))
     }
 
     fn slot_hit(&self, key: u64, token: &[u8]) -> Option<Arc<Verified>> {
         let slot = self.hot.slot(key).load();
         let hit = slot.as_ref().filter(|hit| hit.token.as_bytes() == token)?;
+        self.touch(key);
+        Some(Arc::clone(hit))
+    }
+
+    /// One slot hit in [`TOUCH_EVERY`] (per thread) reads the entry through moka.
+    fn touch(&self, key: u64) {
         if touch_now() {
             let _ = self.map.get(&key);
         }
-        Some(Arc::clone(hit))
     }
 
     /// Drops `entry`, found under `key`: from its hot slot and from moka.
@@ -294,6 +347,7 @@ mod tests {
             ctx: AuthContext::new(Claims::default(), ScopeSet::new(), TokenHash::of(b"t")),
             key: [0; 32],
             exp: i64::MAX / 2,
+            confirmed: Confirmed::new(),
         }
     }
 

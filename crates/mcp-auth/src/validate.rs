@@ -1,7 +1,7 @@
 //! Token validation: the [`ValidateToken`] trait and the JWT validator (RFC 9068).
 
 use crate::context::AuthContext;
-use crate::token_cache::{TokenCache, Verified};
+use crate::token_cache::{Confirmed, TokenCache, Verified};
 use http::request::Parts;
 use mcp_auth_core::claims::{Claims, ClaimsPolicy};
 use mcp_auth_core::credentials::{Credentials, CredentialsRef, RawCredentials, Scheme};
@@ -108,7 +108,11 @@ pub(crate) fn system_clock() -> Clock {
 ///   the token's `exp`;
 /// - every hit checks that the key that verified the token is still in the issuer's current
 ///   key set (by fingerprint): once a rotation or a compromise removes it, the token is
-///   verified again and refused;
+///   verified again and refused. With a key source that keeps an epoch
+///   ([`KeySource::epoch`]: the JWKS and static sources do), a hit whose key was found in the
+///   current set during the same second of the clock, with no set installed since, is not
+///   asked again; the epoch makes a removal visible to the very next request, and the
+///   once-a-second asking keeps request-driven refreshes going;
 /// - the header (algorithm, `typ`, `crit`) is part of the compared bytes and was checked when
 ///   the entry was made; the policy cannot change afterwards.
 ///
@@ -310,8 +314,7 @@ impl JwtValidator {
     /// never reach moka.
     fn recall_token(&self, token: &[u8]) -> Option<Result<AuthContext, AuthError>> {
         let cache = self.inner.cache.as_ref()?;
-        let hit = cache.recall(cache.key(token), token)?;
-        match self.answer_hit(&hit, token) {
+        match cache.recall(cache.key(token), token, |hit| self.answer_hit(hit, token))? {
             Ok(Hit::Valid(ctx)) => Some(Ok(ctx)),
             Err(e) => Some(Err(e)),
             Ok(Hit::AwaitKeys | Hit::KeyGone) => None,
@@ -321,13 +324,27 @@ impl JwtValidator {
     /// A cache hit, re-checked against the clock and the issuer's current keys.
     fn answer_hit(&self, hit: &Arc<Verified>, token: &[u8]) -> Result<Hit, AuthError> {
         let inner = &self.inner;
-        inner.claims.check_time(hit.ctx.claims(), (inner.clock)())?;
+        let now = (inner.clock)();
+        inner.claims.check_time(hit.ctx.claims(), now)?;
+        // The key was found in the current set this second, and no set has been installed
+        // since: it is still there (see `Confirmed`).
+        let epoch = inner.keys.epoch();
+        if let Some(epoch) = epoch
+            && hit.confirmed.holds(now, epoch)
+        {
+            return Ok(Hit::Valid(hit.ctx.clone()));
+        }
         // No kid: only the current set is wanted, never an unknown-kid refetch.
         let Some(keys) = self.keys_now(hit.ctx.issuer(), None)? else {
             return Ok(Hit::AwaitKeys);
         };
         Ok(match self.still_valid(hit, &keys, token) {
-            Some(ctx) => Hit::Valid(ctx),
+            Some(ctx) => {
+                if let Some(epoch) = epoch {
+                    hit.confirmed.set(now, epoch);
+                }
+                Hit::Valid(ctx)
+            }
             None => Hit::KeyGone,
         })
     }
@@ -382,6 +399,7 @@ impl JwtValidator {
                 ctx: ctx.clone(),
                 key: *key.fingerprint(),
                 exp,
+                confirmed: Confirmed::new(),
             });
         }
         Ok(ctx)

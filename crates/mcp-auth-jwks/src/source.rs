@@ -67,7 +67,9 @@ pub struct JwksStats {
     pub discovery_fetches: u64,
     /// Loads that failed (discovery, transport, status, content type, size or content).
     pub fetch_errors: u64,
-    /// Requests answered from the cache without waiting for a fetch.
+    /// Lookups answered from the cache without waiting for a fetch. A validator that
+    /// skips the lookup while [`KeySource::epoch`] stands (the token cache of `mcp-auth`
+    /// does, for a token it confirmed this second) does not count here.
     pub hits: u64,
     /// Requests that waited for a fetch (first load of an issuer, or an unknown `kid`).
     pub misses: u64,

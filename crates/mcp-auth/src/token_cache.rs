@@ -4,9 +4,9 @@
 //!
 //! - **moka**, bounded, each entry evicted at its token's `exp`.
 //! - **Keys** are a seeded 64-bit hash of the length and the last 32 bytes of the token
-//!   (signature bytes, in a compact JWS of any allowed algorithm); the entry holds the whole token, and
-//!   a hit requires it to equal the presented one byte for byte, so a collision can only make
-//!   a token miss. Not the signature itself: moka's table rehashes its keys as entries come
+//!   (signature bytes, in a compact JWS of any allowed algorithm); the entry holds the whole
+//!   token, and a hit requires it to equal the presented one byte for byte, so a collision can
+//!   only make a token miss. Not the signature itself: moka's table rehashes its keys as entries come
 //!   and go, and with every token new, rehashing hundred-byte string keys cost more than the
 //!   signature checks the cache saved. The tail of a signature is as unpredictable as all of
 //!   it, and hashing 32 bytes instead of ~342 (RS256) is a fixed cost (foldhash, hashbrown's

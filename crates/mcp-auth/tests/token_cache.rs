@@ -20,6 +20,8 @@ struct Swappable {
     lookups: AtomicUsize,
     /// Whether `cached` answers (else the validator must await `keys`).
     sync: bool,
+    /// `KeySource::epoch`, when it keeps one.
+    epoch: Option<std::sync::atomic::AtomicU64>,
 }
 
 impl Swappable {
@@ -28,10 +30,27 @@ impl Swappable {
             set: Mutex::new(Arc::new(set_of(a))),
             lookups: AtomicUsize::new(0),
             sync,
+            epoch: None,
         })
     }
+    /// Answers from memory and keeps an epoch.
+    fn with_epoch(a: &TestAuthority) -> Arc<Self> {
+        Arc::new(Self {
+            set: Mutex::new(Arc::new(set_of(a))),
+            lookups: AtomicUsize::new(0),
+            sync: true,
+            epoch: Some(std::sync::atomic::AtomicU64::new(7)),
+        })
+    }
+    /// Installs `a`'s current keys: the set first, then the epoch.
     fn replace(&self, a: &TestAuthority) {
         *self.set.lock().unwrap() = Arc::new(set_of(a));
+        if let Some(e) = &self.epoch {
+            e.fetch_add(1, Ordering::Release);
+        }
+    }
+    fn lookups(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
     }
 }
 
@@ -61,6 +80,10 @@ impl KeySource for Swappable {
             self.lookups.fetch_add(1, Ordering::SeqCst);
             Ok(self.set.lock().unwrap().clone())
         })
+    }
+
+    fn epoch(&self) -> Option<u64> {
+        self.epoch.as_ref().map(|e| e.load(Ordering::Acquire))
     }
 }
 
@@ -250,54 +273,13 @@ async fn a_token_is_cached_from_its_second_use() {
     .await;
 }
 
-/// A key source with an epoch (`KeySource::epoch`), counting `cached` calls.
-#[derive(Debug)]
-struct WithEpoch {
-    set: Mutex<Arc<KeySet>>,
-    epoch: std::sync::atomic::AtomicU64,
-    asked: AtomicUsize,
-}
-
-impl WithEpoch {
-    /// Installs `a`'s current keys: the set first, then the epoch.
-    fn install(&self, a: &TestAuthority) {
-        *self.set.lock().unwrap() = Arc::new(set_of(a));
-        self.epoch.fetch_add(1, Ordering::Release);
-    }
-    fn asked(&self) -> usize {
-        self.asked.load(Ordering::SeqCst)
-    }
-}
-
-impl KeySource for WithEpoch {
-    fn keys<'a>(&'a self, _issuer: &'a str, _kid: Option<&'a str>) -> KeysFuture<'a> {
-        let set = self.set.lock().unwrap().clone();
-        Box::pin(std::future::ready(Ok(set)))
-    }
-    fn cached(
-        &self,
-        _issuer: &str,
-        _kid: Option<&str>,
-    ) -> Option<Result<Arc<KeySet>, mcp_auth::core::keys::KeyError>> {
-        self.asked.fetch_add(1, Ordering::SeqCst);
-        Some(Ok(self.set.lock().unwrap().clone()))
-    }
-    fn epoch(&self) -> Option<u64> {
-        Some(self.epoch.load(Ordering::Acquire))
-    }
-}
-
 /// With an epoch, a hit asks the key source once per second of the validator's clock while
 /// the epoch stands, and at once when a new set was installed: a key that left is noticed
 /// by the very next request, not a second later.
 #[tokio::test]
 async fn with_an_epoch_a_hit_asks_once_a_second_and_after_every_new_set() {
     let a = TestAuthority::new(ISS);
-    let ks = Arc::new(WithEpoch {
-        set: Mutex::new(Arc::new(set_of(&a))),
-        epoch: std::sync::atomic::AtomicU64::new(7),
-        asked: AtomicUsize::new(0),
-    });
+    let ks = Swappable::with_epoch(&a);
     let clock = Arc::new(AtomicI64::new(now()));
     let layer = McpAuthLayer::builder(RES)
         .issuer(ISS)
@@ -315,26 +297,26 @@ async fn with_an_epoch_a_hit_asks_once_a_second_and_after_every_new_set() {
     assert!(v.validate_token(&t).await.is_ok());
     assert_eq!(v.token_cache_len(), 1);
     // The first hit confirms the key with the source; the next ones in that second do not ask.
-    let before = ks.asked();
+    let before = ks.lookups();
     for _ in 0..5 {
         assert!(v.validate_token(&t).await.is_ok());
     }
-    assert_eq!(ks.asked(), before + 1);
+    assert_eq!(ks.lookups(), before + 1);
     // A new second: asked again, once.
     clock.fetch_add(1, Ordering::SeqCst);
     for _ in 0..5 {
         assert!(v.validate_token(&t).await.is_ok());
     }
-    assert_eq!(ks.asked(), before + 2);
+    assert_eq!(ks.lookups(), before + 2);
     // The same keys installed again: a new epoch, so asked again (and still valid).
-    ks.install(&a);
+    ks.replace(&a);
     assert!(v.validate_token(&t).await.is_ok());
-    assert_eq!(ks.asked(), before + 3);
+    assert_eq!(ks.lookups(), before + 3);
     // The signing key leaves, within the same second: refused at once.
     let old = a.current_kid("RS256").unwrap();
     a.rotate("RS256");
     a.retire(&old);
-    ks.install(&a);
+    ks.replace(&a);
     let e = v.validate_token(&t).await.unwrap_err();
     assert_eq!(e.description(), "unknown signing key");
     // And the clock still rules a confirmed hit.

@@ -45,10 +45,6 @@ def f(x, nd=0):
     return f"{x:,.{nd}f}"
 
 
-def ratio(a, b):
-    return a / b if b else float("nan")
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("csv")
@@ -190,8 +186,8 @@ def main():
 
     peers_d = {pf: get(pf, "distinct") for pf in PEERS if get(pf, "distinct")}
     if get("mcp-auth-nocache", "distinct") and peers_d:
-        # The best peer: the highest median paired ratio against mcp-auth-nocache's rounds
-        # would favour us; take the one with the lowest ratio to us, i.e. the strongest.
+        # The best peer is the strongest against us: the lowest median paired ratio of
+        # mcp-auth-nocache to it.
         best = min(peers_d, key=lambda pf: median(paired("mcp-auth-nocache", pf, "distinct")))
         r_off, rounds_off, c_off = rx("mcp-auth-nocache", best, "distinct")
         r_on, _, c_on = rx("mcp-auth", best, "distinct")

@@ -233,29 +233,29 @@ for workload in $WORKLOADS; do
   # workload measures memory, which the host does not disturb: one round.
   rounds=$ROUNDS; [ "$workload" = rss ] && rounds=1
   for round in $(seq 1 "$rounds"); do
-  [ "$rounds" -gt 1 ] && echo "-- $workload, round $round of $rounds" >&2
-  for flavour in $FLAVOURS; do
-    best=""; best_noise=""
-    for attempt in $(seq 1 "$ATTEMPTS"); do
-      if [ $(( $(date +%s) - t_start )) -gt "$BUDGET_SECS" ]; then
-        echo "!! time budget ($BUDGET_SECS s) exhausted: skipping $flavour/$workload attempt $attempt" >&2
-        [ "$attempt" = 1 ] && SKIPPED="$SKIPPED $flavour/$workload#$round"
-        break
-      fi
-      port=$((port + 1))
-      row=$(measure "$flavour" "$workload" "$attempt" "$port")
-      [ -n "$row" ] || break
-      # noise = the larger share of either CPU taken by other processes
-      noise=$(awk -F, '{ print ($19 > $20 ? $19 : $20) }' <<<"$row")
-      if [ -z "$best" ] || awk -v a="$noise" -v b="$best_noise" 'BEGIN { exit !(a < b) }'; then
-        best=$row; best_noise=$noise
-      fi
-      # Retry only a noisy measurement (another process took > NOISE_MAX of a CPU).
-      awk -v n="$noise" -v m="$NOISE_MAX" 'BEGIN { exit !(n > m) }' || break
-      echo "   noisy ($noise > $NOISE_MAX): measuring $flavour/$workload again" >&2
+    [ "$rounds" -gt 1 ] && echo "-- $workload, round $round of $rounds" >&2
+    for flavour in $FLAVOURS; do
+      best=""; best_noise=""
+      for attempt in $(seq 1 "$ATTEMPTS"); do
+        if [ $(( $(date +%s) - t_start )) -gt "$BUDGET_SECS" ]; then
+          echo "!! time budget ($BUDGET_SECS s) exhausted: skipping $flavour/$workload attempt $attempt" >&2
+          [ "$attempt" = 1 ] && SKIPPED="$SKIPPED $flavour/$workload#$round"
+          break
+        fi
+        port=$((port + 1))
+        row=$(measure "$flavour" "$workload" "$attempt" "$port")
+        [ -n "$row" ] || break
+        # noise = the larger share of either CPU taken by other processes
+        noise=$(awk -F, '{ print ($19 > $20 ? $19 : $20) }' <<<"$row")
+        if [ -z "$best" ] || awk -v a="$noise" -v b="$best_noise" 'BEGIN { exit !(a < b) }'; then
+          best=$row; best_noise=$noise
+        fi
+        # Retry only a noisy measurement (another process took > NOISE_MAX of a CPU).
+        awk -v n="$noise" -v m="$NOISE_MAX" 'BEGIN { exit !(n > m) }' || break
+        echo "   noisy ($noise > $NOISE_MAX): measuring $flavour/$workload again" >&2
+      done
+      [ -n "$best" ] && echo "$best,$round" >>"$CSV"
     done
-    [ -n "$best" ] && echo "$best,$round" >>"$CSV"
-  done
   done
 done
 t_run=$(( $(date +%s) - t_start ))

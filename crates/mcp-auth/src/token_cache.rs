@@ -6,12 +6,13 @@
 //! - **Keys** are a seeded 64-bit hash of the length and the last 32 bytes of the token
 //!   (signature bytes, in a compact JWS of any allowed algorithm); the entry holds the whole
 //!   token, and a hit requires it to equal the presented one byte for byte, so a collision can
-//!   only make a token miss. Not the signature itself: moka's table rehashes its keys as entries come
-//!   and go, and with every token new, rehashing hundred-byte string keys cost more than the
-//!   signature checks the cache saved. The tail of a signature is as unpredictable as all of
-//!   it, and hashing 32 bytes instead of ~342 (RS256) is a fixed cost (foldhash, hashbrown's
-//!   default hasher). Only someone who already holds a cached token can make other strings
-//!   collide with it, and that only sends their own requests through one more failed compare.
+//!   only make a token miss. Not the token itself: moka's table rehashes its keys as
+//!   entries come and go, and with every token new, rehashing hundred-byte string keys cost
+//!   more than the signature checks the cache saved. The tail of a signature is as
+//!   unpredictable as all of it, and hashing 32 bytes instead of ~760 is a fixed cost
+//!   (foldhash, hashbrown's default hasher). Only someone who already holds a cached token
+//!   can make other strings collide with it, and that only sends their own requests through
+//!   one more failed compare.
 //! - **Admission on second use**: a verified token is inserted only when its key was seen
 //!   verified before, remembered in a fixed array of the last key per slot (a "doorkeeper").
 //!   A token used once costs no insert, no eviction and no table churn; a token in use costs
@@ -149,7 +150,7 @@ impl TokenCache {
         if !self.present.may_contain(key) {
             return None;
         }
-        if let Some(hit) = self.slot_hit(key, token) {
+        if let Some(hit) = self.lend_slot(key, token, Arc::clone) {
             return Some(hit);
         }
         let hit = self
@@ -160,11 +161,10 @@ impl TokenCache {
         Some(hit)
     }
 
-    /// [`get`](Self::get) without moka: the presence filter and the hot slot only. Bytes that
-    /// are not a cached token change nothing here (no moka read, whose frequency sketch
-    /// counts misses too), so it may be asked before any syntax check.
-    /// The entry is lent to `answer` (no reference count taken) and `answer`'s result
-    /// returned, `None` without an entry.
+    /// [`get`](Self::get) without moka: the presence filter and the hot slot only, the entry
+    /// lent to `answer` (no reference count taken). Bytes that are not a cached token change
+    /// nothing here (no moka read, whose frequency sketch counts misses too), so it may be
+    /// asked before any syntax check.
     pub(crate) fn recall<R>(
         &self,
         key: u64,
@@ -174,24 +174,23 @@ impl TokenCache {
         if !self.present.may_contain(key) {
             return None;
         }
-        let slot = self.hot.slot(key).load();
-        let hit = slot.as_ref().filter(|hit| hit.token.as_bytes() == token)?;
-        self.touch(key);
-        Some(answer(hit))
+        self.lend_slot(key, token, answer)
     }
 
-    fn slot_hit(&self, key: u64, token: &[u8]) -> Option<Arc<Verified>> {
+    /// `answer` applied to the entry in the slot of `key` if it holds exactly `token`. One
+    /// slot hit in [`TOUCH_EVERY`] (per thread) also reads the entry through moka.
+    fn lend_slot<R>(
+        &self,
+        key: u64,
+        token: &[u8],
+        answer: impl FnOnce(&Arc<Verified>) -> R,
+    ) -> Option<R> {
         let slot = self.hot.slot(key).load();
         let hit = slot.as_ref().filter(|hit| hit.token.as_bytes() == token)?;
-        self.touch(key);
-        Some(Arc::clone(hit))
-    }
-
-    /// One slot hit in [`TOUCH_EVERY`] (per thread) reads the entry through moka.
-    fn touch(&self, key: u64) {
         if touch_now() {
             let _ = self.map.get(&key);
         }
+        Some(answer(hit))
     }
 
     /// Drops `entry`, found under `key`: from its hot slot and from moka.

@@ -89,6 +89,7 @@ echo "   issuer $ISSUER; $(grep -c . "$DATA/tokens_$RSS_TOKENS.txt") distinct to
 server_cmd() { # flavour port
   case "$1" in
     noauth07|jwt-authorizer) echo "$BIN/server-axum07 --flavour $1 --port $2 --issuer $ISSUER" ;;
+    floor) echo "$BIN/server --flavour $1 --port $2 --issuer $ISSUER --token-file $DATA/tokens_1.txt" ;;
     *) echo "$BIN/server --flavour $1 --port $2 --issuer $ISSUER" ;;
   esac
 }

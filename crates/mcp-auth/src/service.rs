@@ -85,19 +85,31 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        match decide_now(&self.shared, req) {
+        // CORS preflights carry no credentials and must never be gated.
+        if is_cors_preflight(&req) {
+            return ResponseFuture::inner(self.inner.call(req));
+        }
+        // Taken apart once and put together once: the decision works on the parts in place
+        // (a request is a few hundred bytes, and every move of it is a copy).
+        let (mut parts, body) = req.into_parts();
+        let later = match decide_now(&self.shared, &mut parts) {
             // Decided here: the service made ready by `poll_ready` is called at once, and a
             // rejection leaves it ready for the next request.
-            Decision::Pass(req) => ResponseFuture::inner(self.inner.call(req)),
-            Decision::Reject(res) => ResponseFuture::rejected(res),
-            Decision::Later(fut) => {
-                // The future calls the inner service later: it takes the one that is ready
-                // and leaves a clone, which may not be (tower docs, "Be careful when cloning
-                // inner services").
-                let clone = self.inner.clone();
-                ResponseFuture::new(fut, std::mem::replace(&mut self.inner, clone))
+            Now::Pass => {
+                return ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)));
             }
-        }
+            Now::Reject(res) => return ResponseFuture::rejected(res),
+            Now::Authorize => Box::pin(authorize(
+                self.shared.clone(),
+                Request::from_parts(parts, body),
+            )) as Authorizing<B, ResBody>,
+            Now::Finish(ctx) => Box::pin(finish(self.shared.clone(), parts, body, ctx)),
+        };
+        // The future calls the inner service later: it takes the one that is ready and
+        // leaves a clone, which may not be (tower docs, "Be careful when cloning inner
+        // services").
+        let clone = self.inner.clone();
+        ResponseFuture::new(later, std::mem::replace(&mut self.inner, clone))
     }
 }
 
@@ -110,65 +122,57 @@ fn is_cors_preflight<B>(req: &Request<B>) -> bool {
 }
 
 /// The decision as far as it can be taken without waiting.
-enum Decision<B, ResBody> {
-    Pass(Request<B>),
+enum Now<ResBody> {
+    /// Allowed: the parts are ready for the inner service (see [`grant`]).
+    Pass,
     Reject(Response<ResBody>),
-    Later(Authorizing<B, ResBody>),
+    /// Everything is still to be decided, awaiting as needed ([`authorize`]).
+    Authorize,
+    /// The token is good; what the request does needs its body ([`finish`]).
+    Finish(AuthContext),
 }
 
 /// Decides in `call` when nothing needs awaiting (the common case: a token whose keys are
-/// in memory, no body to read), so such a request costs no boxed future; otherwise hands
-/// the rest to [`authorize`] or [`finish`]. Both paths make the same decision.
-fn decide_now<V, B, ResBody>(shared: &Arc<Shared<V>>, req: Request<B>) -> Decision<B, ResBody>
+/// in memory, no body to read), so such a request costs no boxed future; otherwise says
+/// which of [`authorize`] or [`finish`] takes over. Both paths make the same decision.
+fn decide_now<V, ResBody>(shared: &Shared<V>, parts: &mut http::request::Parts) -> Now<ResBody>
 where
     V: ValidateToken,
-    B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    ResBody: Default + From<Bytes> + Send + 'static,
+    ResBody: Default + From<Bytes>,
 {
-    if is_cors_preflight(&req) {
-        return Decision::Pass(req);
-    }
-    let (parts, body) = req.into_parts();
-    if is_form_body(&parts) {
+    if is_form_body(parts) {
         // The body must be read before anything else (see `authorize`).
-        let req = Request::from_parts(parts, body);
-        return Decision::Later(Box::pin(authorize(shared.clone(), req)));
+        return Now::Authorize;
     }
-    let raw = match required(shared, credentials::locate(&parts, shared.max_token_len)) {
+    let raw = match required(shared, credentials::locate(parts, shared.max_token_len)) {
         Ok(c) => c,
-        Err(res) => return Decision::Reject(res),
+        Err(res) => return Now::Reject(res),
     };
     // A token the validator recognises as one it accepted (same bytes) needs no syntax
     // check; any other goes through `check` (RFC 6750 §2.1) before the validator sees it.
-    let outcome = match shared.validator.recall(raw, &parts) {
+    let outcome = match shared.validator.recall(raw, parts) {
         Some(outcome) => Some(outcome),
         None => match raw.check() {
-            Ok(creds) => shared.validator.validate_now(creds, &parts),
-            Err(e) => return Decision::Reject(reject(&shared.challenges, e, None)),
+            Ok(creds) => shared.validator.validate_now(creds, parts),
+            Err(e) => return Now::Reject(reject(&shared.challenges, e, None)),
         },
     };
     let ctx = match outcome {
-        None => {
-            let req = Request::from_parts(parts, body);
-            return Decision::Later(Box::pin(authorize(shared.clone(), req)));
-        }
-        Some(Err(e)) => return Decision::Reject(reject(&shared.challenges, e, None)),
+        None => return Now::Authorize,
+        Some(Err(e)) => return Now::Reject(reject(&shared.challenges, e, None)),
         Some(Ok(ctx)) => ctx.with_policy(shared.scope_policy.clone()),
     };
     let requirement = match &shared.mcp_policy {
         None => None,
-        Some(policy) => match classify_head(shared, &parts) {
+        Some(policy) => match classify_head(shared, parts) {
             Ok(Head::Decided(c)) => Some(requirement_of(shared, policy, c)),
-            Ok(Head::NeedsBody(_)) => {
-                return Decision::Later(Box::pin(finish(shared.clone(), parts, body, ctx)));
-            }
-            Err(r) => return Decision::Reject(r.into_response(&shared.challenges)),
+            Ok(Head::NeedsBody(_)) => return Now::Finish(ctx),
+            Err(r) => return Now::Reject(r.into_response(&shared.challenges)),
         },
     };
-    match grant(shared, parts, body, ctx, requirement) {
-        Ok(req) => Decision::Pass(req),
-        Err(res) => Decision::Reject(res),
+    match grant(shared, parts, ctx, requirement) {
+        Ok(()) => Now::Pass,
+        Err(res) => Now::Reject(res),
     }
 }
 
@@ -262,7 +266,9 @@ where
             (Some(requirement_of(&shared, policy, classification)), body)
         }
     };
-    grant(&shared, parts, body, ctx, requirement)
+    let mut parts = parts;
+    grant(&shared, &mut parts, ctx, requirement)?;
+    Ok(Request::from_parts(parts, body))
 }
 
 /// The layer's route requirement and the policy's requirement for `classification`.
@@ -278,15 +284,14 @@ fn requirement_of<V>(
     shared.route_requirement.and(&need)
 }
 
-/// The scope check (`insufficient_scope` naming what is missing), then the request as the
-/// inner service gets it: without the token, with the [`AuthContext`].
-fn grant<V, B, ResBody>(
+/// The scope check (`insufficient_scope` naming what is missing), then the parts as the
+/// inner service gets them: without the token, with the [`AuthContext`].
+fn grant<V, ResBody>(
     shared: &Shared<V>,
-    mut parts: http::request::Parts,
-    body: B,
+    parts: &mut http::request::Parts,
     ctx: AuthContext,
     requirement: Option<Requirement>,
-) -> Result<Request<B>, Response<ResBody>>
+) -> Result<(), Response<ResBody>>
 where
     ResBody: Default,
 {
@@ -313,7 +318,7 @@ where
         parts.headers.remove(AUTHORIZATION);
     }
     parts.extensions.insert(ctx);
-    Ok(Request::from_parts(parts, body))
+    Ok(())
 }
 
 /// A rejection: logged at `debug` with a fixed target, rendered with the layer's challenge.

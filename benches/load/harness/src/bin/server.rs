@@ -10,14 +10,21 @@
 //! | `mcp-auth-nocache` | the same with `.token_cache(0)` (every request verifies RS256) |
 //! | `oauth-resource-server` | `oauth_resource_server::axum::AuthLayer` (0.4.1), JWKS by discovery |
 //! | `tower-oauth2-resource-server` | `OAuth2ResourceServer::into_layer` (0.12.5), JWKS by discovery, `jwt-aws-lc-rs` |
+//! | `floor` | [`Floor`]: the least any bearer layer does for a token it already knows (not a peer) |
 //!
 //! Every flavour: issuer `<ISS>`, audience `https://mcp.example.com/mcp`, scope `mcp:read`
 //! required where the layer can check scopes. The runtime is tokio's multi-thread scheduler
 //! with its default worker count, which follows the CPU affinity (`taskset -c 0`: one worker).
 
 use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::routing::get;
+use std::future::{Ready, ready};
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tower_service::Service;
 
 const RESOURCE: &str = "https://mcp.example.com/mcp";
 
@@ -29,10 +36,80 @@ fn app() -> Router {
     Router::new().route("/mcp", get(ok).post(ok))
 }
 
+/// The cost floor of the repeated-token workload, for reading mcp-auth's ratio (not a peer,
+/// and not safe for anything but this benchmark): it knows the one token in advance and does
+/// only what every correct bearer layer must do on each request for a token it has already
+/// verified: find the `Authorization` header, compare the whole token, read the clock against
+/// the expiry, remove the header (MCP: the token is not passed through) and hand a context to
+/// the handler in the request extensions. No duplicate-header, query or form-body checks, no
+/// cache lookup, no scope check, no key-set check.
+#[derive(Clone)]
+struct Floor<S> {
+    inner: S,
+    expected: Arc<FloorToken>,
+}
+
+struct FloorToken {
+    header: HeaderValue,
+    exp: u64,
+}
+
+/// What the floor hands to the handler (a subject and the scopes, shared).
+#[derive(Clone)]
+#[allow(dead_code)]
+struct FloorContext(Arc<FloorToken>);
+
+impl<S> Service<Request<Body>> for Floor<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = futures_util::future::Either<S::Future, Ready<Result<Response<Body>, S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let known = req.headers().get(header::AUTHORIZATION) == Some(&self.expected.header)
+            && now < self.expected.exp;
+        if !known {
+            let mut res = Response::new(Body::empty());
+            *res.status_mut() = StatusCode::UNAUTHORIZED;
+            return futures_util::future::Either::Right(ready(Ok(res)));
+        }
+        req.headers_mut().remove(header::AUTHORIZATION);
+        req.extensions_mut()
+            .insert(FloorContext(self.expected.clone()));
+        futures_util::future::Either::Left(self.inner.call(req))
+    }
+}
+
+fn floor(token_file: &str) -> Router {
+    let token = std::fs::read_to_string(token_file).expect("--token-file");
+    let token = token.lines().next().expect("a token").trim();
+    let expected = Arc::new(FloorToken {
+        header: HeaderValue::from_str(&format!("Bearer {token}")).expect("token"),
+        exp: (SystemTime::now() + Duration::from_secs(3600))
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs(),
+    });
+    app().route_layer(tower_layer::layer_fn(move |inner| Floor {
+        inner,
+        expected: expected.clone(),
+    }))
+}
+
 struct Args {
     flavour: String,
     port: u16,
     issuer: String,
+    token_file: String,
 }
 
 fn parse_args() -> Args {
@@ -40,6 +117,7 @@ fn parse_args() -> Args {
         flavour: String::new(),
         port: 18080,
         issuer: String::new(),
+        token_file: String::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +126,7 @@ fn parse_args() -> Args {
             "--flavour" => a.flavour = val(),
             "--port" => a.port = val().parse().expect("--port N"),
             "--issuer" => a.issuer = val(),
+            "--token-file" => a.token_file = val(),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -122,6 +201,7 @@ async fn main() {
         "mcp-auth-nocache" => mcp_auth(&args.issuer, 0).await,
         "oauth-resource-server" => oauth_resource_server(&args.issuer).await,
         "tower-oauth2-resource-server" => tower_oauth2_resource_server(&args.issuer).await,
+        "floor" => floor(&args.token_file),
         other => panic!("unknown flavour {other}"),
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))

@@ -15,6 +15,7 @@ import sys
 
 BACKEND = {
     "noauth": "- (axum 0.8)",
+    "floor": "none (knows the token; not a peer)",
     "mcp-auth": "aws-lc-rs",
     "mcp-auth-nocache": "aws-lc-rs",
     "oauth-resource-server": "jsonwebtoken 9 / ring (its only backend)",
@@ -199,6 +200,11 @@ def main():
         r0, rounds0, c0 = rx("mcp-auth", "noauth", "repeated")
         keys = [("mcp-auth", "repeated"), ("noauth", "repeated")]
         p(f"| repeated token >= 0.9x no-auth | {r0:.2f}x{rounds0}; cpu {c0:.2f}x | {verdict(r0 >= 0.9, *keys)} |")
+        if get("floor", "repeated"):
+            rf, rounds_f, cf = rx("floor", "noauth", "repeated")
+            rm, rounds_m, cm = rx("mcp-auth", "floor", "repeated")
+            p(f"| (reference, no target) the floor layer / no-auth; mcp-auth / the floor | "
+              f"{rf:.2f}x{rounds_f}; cpu {cf:.2f}x / {rm:.2f}x{rounds_m}; cpu {cm:.2f}x | - |")
         peers_r = [pf for pf in PEERS if get(pf, "repeated")]
         if peers_r:
             ratios = {pf: rx("mcp-auth", pf, "repeated") for pf in peers_r}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of mcp-auth against its peers (issue 7, part 3). See docs/benchmarks.md.
 #
-#   benches/load/run.sh                 # build, generate tokens, run everything (~7-9 min)
+#   benches/load/run.sh                 # build, generate tokens, run everything (~18 min)
 #   FLAVOURS="noauth mcp-auth" WORKLOADS="repeated" DURATION=5 benches/load/run.sh
 #
 # One run: every server flavour x every workload, one after the other, each on a freshly
@@ -16,18 +16,19 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target/load-bench}
 
-DURATION=${DURATION:-5}      # seconds per measured wrk run
-ROUNDS=${ROUNDS:-3}          # every flavour once per round, round after round (rss: one round)
+DURATION=${DURATION:-4}      # seconds per measured wrk run
+ROUNDS=${ROUNDS:-5}          # every flavour once per round, round after round (rss: one round);
+                             # even rounds run the flavours in reverse order
 WARMUP=${WARMUP:-1}          # seconds of repeated-token load before each measured run
 CONNS=${CONNS:-32}           # wrk connections (one wrk thread)
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 RSS_TOKENS=${RSS_TOKENS:-100000}
 RSS_MAX_SECS=${RSS_MAX_SECS:-40}   # cap on the rss workload (it stops after RSS_TOKENS requests)
-BUDGET_SECS=${BUDGET_SECS:-840}    # no new measurement starts after this (whole run ~15 min)
+BUDGET_SECS=${BUDGET_SECS:-1200}   # no new measurement starts after this (whole run ~18 min)
 ATTEMPTS=${ATTEMPTS:-2}            # a measurement is repeated (best kept) while it is noisy
 NOISE_MAX=${NOISE_MAX:-0.10}       # noisy: other processes took more than this share of a CPU
-FLAVOURS=${FLAVOURS:-"noauth mcp-auth mcp-auth-nocache oauth-resource-server tower-oauth2-resource-server noauth07 jwt-authorizer"}
+FLAVOURS=${FLAVOURS:-"noauth mcp-auth floor mcp-auth-nocache oauth-resource-server tower-oauth2-resource-server noauth07 jwt-authorizer"}
 WORKLOADS=${WORKLOADS:-"repeated distinct forged rss"}
 DATA=${DATA:-$CARGO_TARGET_DIR/data}
 RESULTS=${RESULTS:-$HERE/results}
@@ -235,7 +236,13 @@ for workload in $WORKLOADS; do
   rounds=$ROUNDS; [ "$workload" = rss ] && rounds=1
   for round in $(seq 1 "$rounds"); do
     [ "$rounds" -gt 1 ] && echo "-- $workload, round $round of $rounds" >&2
-    for flavour in $FLAVOURS; do
+    # Even rounds in reverse order: whatever the position in a round does to a measurement
+    # (the first server after a pause, a slowdown building up) falls on both sides of a ratio.
+    order=$FLAVOURS
+    [ $((round % 2)) = 0 ] && order=$(tr ' ' '\n' <<<"$FLAVOURS" | tac | paste -sd' ' -)
+    for flavour in $order; do
+      # The floor knows one token: it is a reference for the repeated-token workload only.
+      [ "$flavour" = floor ] && [ "$workload" != repeated ] && continue
       best=""; best_noise=""
       for attempt in $(seq 1 "$ATTEMPTS"); do
         if [ $(( $(date +%s) - t_start )) -gt "$BUDGET_SECS" ]; then

@@ -8,7 +8,11 @@
 //! - `validate/<alg>`: the validator with the token cache off (the cold path: shape, header,
 //!   payload, claims, key lookup, signature) over the floor, a raw aws-lc-rs verify with a
 //!   pre-parsed key of the same signature (target: within 1.15x);
-//! - `layer/...`: a request through `McpAuthLayer` over the same request to the bare service.
+//! - `layer/...`: a request through `McpAuthLayer` over the same request to the bare service;
+//! - `floor/...`: the cache hit over a floor layer that knows the token in advance and does
+//!   only what any bearer layer must do for a token it already verified (find the header,
+//!   compare the token, read the clock, remove the header, put a context in the extensions);
+//!   the load benchmark's `floor` flavour is the same layer.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -192,5 +196,45 @@ fn main() {
             },
         );
         report(name, "bare service", None, r);
+    }
+
+    let name = "floor/RS256: repeated token (cache hit) over the floor layer";
+    if name.contains(&filter) {
+        let expected = http::HeaderValue::from_str(&format!("Bearer {}", t[0])).unwrap();
+        let exp = 4_102_444_800_u64; // 2100-01-01
+        let mut floor = tower::service_fn(move |mut req: Request<Body>| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let known =
+                req.headers().get(http::header::AUTHORIZATION) == Some(&expected) && now < exp;
+            let status = if known {
+                req.headers_mut().remove(http::header::AUTHORIZATION);
+                req.extensions_mut().insert(std::sync::Arc::new(exp));
+                200
+            } else {
+                401
+            };
+            let fut = echo.oneshot(req);
+            async move {
+                let mut res = fut.await?;
+                *res.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                Ok::<_, Infallible>(res)
+            }
+        });
+        let svc = &mut services[0];
+        let r = ratios(
+            rounds,
+            || {
+                let res = rt.block_on(floor.call(req(&t[0]))).unwrap();
+                assert_eq!(res.status(), 200);
+                black_box(res);
+            },
+            || {
+                let res = rt.block_on(svc.call(req(&t[0]))).unwrap();
+                black_box(res);
+            },
+        );
+        report(name, "floor layer", None, r);
     }
 }

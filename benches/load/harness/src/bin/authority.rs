@@ -117,7 +117,9 @@ async fn main() {
     let t0 = Instant::now();
     let a = &authority;
     let one = valid(a, "bench-repeated");
-    let distinct = mint(args.distinct, args.threads, |i| valid(a, &format!("bench-{i:06}")));
+    let distinct = mint(args.distinct, args.threads, |i| {
+        valid(a, &format!("bench-{i:06}"))
+    });
     let forged = mint(args.forged, args.threads, |i| {
         a.token()
             .aud(RESOURCE)
@@ -143,8 +145,14 @@ async fn main() {
         &serde_json::to_string_pretty(&authority.jwks()).expect("jwks json"),
     );
     write_lines(&out.join("tokens_1.txt"), std::slice::from_ref(&one));
-    write_lines(&out.join("tokens_10000.txt"), &distinct[..distinct.len().min(10_000)]);
-    write_lines(&out.join(format!("tokens_{}.txt", distinct.len())), &distinct);
+    write_lines(
+        &out.join("tokens_10000.txt"),
+        &distinct[..distinct.len().min(10_000)],
+    );
+    write_lines(
+        &out.join(format!("tokens_{}.txt", distinct.len())),
+        &distinct,
+    );
     write_lines(&out.join("forged_kid.txt"), &forged);
     write_atomic(out, "jwks_fetches", "0\n");
     write_atomic(out, "ready", &format!("{issuer}\n"));

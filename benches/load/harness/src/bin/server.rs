@@ -165,7 +165,10 @@ async fn oauth_resource_server(issuer: &str) -> Router {
         .expect("enabled");
     let validator = Arc::new(OAuthValidator::new(&resolved).expect("validator"));
     validator.spawn_background_refresh();
-    validator.refresh_now().await.expect("oauth-resource-server refresh_now");
+    validator
+        .refresh_now()
+        .await
+        .expect("oauth-resource-server refresh_now");
     let layer = AuthLayer::builder()
         .oauth(validator)
         .build()
@@ -207,6 +210,9 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
         .expect("bind");
-    eprintln!("server {} listening on 127.0.0.1:{}", args.flavour, args.port);
+    eprintln!(
+        "server {} listening on 127.0.0.1:{}",
+        args.flavour, args.port
+    );
     axum::serve(listener, router).await.expect("serve");
 }

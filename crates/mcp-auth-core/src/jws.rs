@@ -6,6 +6,7 @@ use crate::jwk::KeySet;
 use crate::{AuthError, jwk::VerifyingKey};
 use base64_simd::AsOut;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -176,12 +177,12 @@ impl Default for HeaderPolicy {
 
 #[derive(Deserialize)]
 struct RawHeader<'a> {
-    #[serde(borrow)]
-    alg: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    kid: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    typ: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "crate::json::borrowed_or_owned")]
+    alg: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "crate::json::borrowed_or_owned")]
+    kid: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "crate::json::borrowed_or_owned")]
+    typ: Option<Cow<'a, str>>,
     #[serde(default)]
     crit: Option<serde::de::IgnoredAny>,
     #[serde(default)]
@@ -477,6 +478,29 @@ impl<'t> UnverifiedJws<'t> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Header strings are borrowed from the decoded header when they have no escapes (no
+    /// allocation per token), decoded when they do, and absent or `null` ones are `None`.
+    #[test]
+    fn header_strings_borrow_when_they_can() {
+        use super::RawHeader;
+        use std::borrow::Cow;
+        let h: RawHeader<'_> =
+            serde_json::from_slice(br#"{"alg":"RS256","kid":"k1","typ":"at+jwt"}"#).unwrap();
+        assert!(matches!(h.alg, Some(Cow::Borrowed("RS256"))));
+        assert!(matches!(h.kid, Some(Cow::Borrowed("k1"))));
+        assert!(matches!(h.typ, Some(Cow::Borrowed("at+jwt"))));
+        let h: RawHeader<'_> =
+            serde_json::from_slice(br#"{"alg":"RS256","kid":"a\/b\u0041","typ":null}"#).unwrap();
+        assert_eq!(h.kid.as_deref(), Some("a/bA"));
+        assert!(matches!(h.kid, Some(Cow::Owned(_))));
+        assert!(h.typ.is_none());
+        let h: RawHeader<'_> = serde_json::from_slice(br#"{"kid":"k"}"#).unwrap();
+        assert!(h.alg.is_none() && h.typ.is_none());
+        // Not a string: refused as before.
+        assert!(serde_json::from_slice::<RawHeader<'_>>(br#"{"alg":1}"#).is_err());
+        assert!(serde_json::from_slice::<RawHeader<'_>>(br#"{"kid":["k"]}"#).is_err());
+    }
 
     /// The signature check of `split` (base64-simd's, vectorized) against the `base64`
     /// crate's strict decoder, for every byte at positions across the vector block edges and

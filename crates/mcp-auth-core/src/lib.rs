@@ -23,6 +23,7 @@ pub mod challenge;
 pub mod claims;
 pub mod credentials;
 mod error;
+mod json;
 pub mod jwk;
 pub mod jws;
 pub mod keys;

@@ -139,7 +139,7 @@ fn decode_header_value(raw: &str) -> Result<String, HeaderMismatch> {
 
 #[derive(Deserialize)]
 struct RawMessage<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::borrowed_or_owned")]
     method: Option<Cow<'a, str>>,
     #[serde(default)]
     id: Option<serde_json::Value>,
@@ -149,9 +149,9 @@ struct RawMessage<'a> {
 
 #[derive(Deserialize)]
 struct RawParams<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::borrowed_or_owned")]
     name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::borrowed_or_owned")]
     uri: Option<Cow<'a, str>>,
 }
 

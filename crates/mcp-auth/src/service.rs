@@ -213,10 +213,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     ResBody: Default + From<Bytes>,
 {
-    // CORS preflights carry no credentials and must never be gated.
-    if is_cors_preflight(&req) {
-        return Ok(req);
-    }
+    // (CORS preflights never get here: `call` passes them before anything else.)
     let (parts, body) = req.into_parts();
     let reject = |e: AuthError| reject(&shared.challenges, e, None);
 
@@ -247,7 +244,7 @@ where
 /// then [`grant`].
 async fn finish<V, B, ResBody>(
     shared: Arc<Shared<V>>,
-    parts: http::request::Parts,
+    mut parts: http::request::Parts,
     body: B,
     ctx: AuthContext,
 ) -> Result<Request<B>, Response<ResBody>>
@@ -266,7 +263,6 @@ where
             (Some(requirement_of(&shared, policy, classification)), body)
         }
     };
-    let mut parts = parts;
     grant(&shared, &mut parts, ctx, requirement)?;
     Ok(Request::from_parts(parts, body))
 }

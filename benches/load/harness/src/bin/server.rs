@@ -54,7 +54,7 @@ struct FloorToken {
     exp: u64,
 }
 
-/// What the floor hands to the handler (a subject and the scopes, shared).
+/// What the floor hands to the handler: a shared reference, as a real layer's context would be.
 #[derive(Clone)]
 #[allow(dead_code)]
 struct FloorContext(Arc<FloorToken>);

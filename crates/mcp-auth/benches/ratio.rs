@@ -17,13 +17,10 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use axum::body::Body;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{ISS, RES, jwks_layer, layer, raw_key, token};
-use http::{Request, Response};
+use common::{ISS, RES, bearer_request as req, echo, floor, jwks_layer, layer, raw_key, token};
 use mcp_auth_dev::TestAuthority;
-use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::Instant;
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -132,15 +129,7 @@ fn main() {
         .unwrap();
     let t = vec![token(&a, "RS256")];
     let forged = vec![a.token().aud(RES).kid("forged-kid-1").sign()];
-    let echo = tower::service_fn(|_req: Request<Body>| async {
-        Ok::<_, Infallible>(Response::new(Body::empty()))
-    });
-    let req = |t: &str| {
-        Request::post("/mcp")
-            .header("authorization", format!("Bearer {t}"))
-            .body(Body::empty())
-            .unwrap()
-    };
+    let echo = tower::service_fn(echo);
     let new_kids: Vec<String> =
         if "layer/RS256: JWKS source, forged kid, each new".contains(&filter) {
             (0..2000)
@@ -200,32 +189,7 @@ fn main() {
 
     let name = "floor/RS256: repeated token (cache hit) over the floor layer";
     if name.contains(&filter) {
-        let expected = http::HeaderValue::from_str(&format!("Bearer {}", t[0])).unwrap();
-        let exp = 4_102_444_800_u64; // 2100-01-01
-        let mut floor = tower::service_fn(move |mut req: Request<Body>| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let known =
-                req.headers().get(http::header::AUTHORIZATION) == Some(&expected) && now < exp;
-            // Like the load harness's `Floor`: an unknown token gets a bare 401, never the
-            // inner service; a known one goes to it without its header, with a context.
-            let inner = known.then(|| {
-                req.headers_mut().remove(http::header::AUTHORIZATION);
-                req.extensions_mut().insert(std::sync::Arc::new(exp));
-                echo.oneshot(req)
-            });
-            async move {
-                match inner {
-                    Some(fut) => fut.await,
-                    None => {
-                        let mut res = Response::new(Body::empty());
-                        *res.status_mut() = http::StatusCode::UNAUTHORIZED;
-                        Ok::<_, Infallible>(res)
-                    }
-                }
-            }
-        });
+        let mut floor = floor(&t[0]);
         let svc = &mut services[0];
         let r = ratios(
             rounds,

@@ -14,7 +14,12 @@ pub(crate) const RES: &str = "https://mcp.example.com/mcp";
 pub(crate) const ISS: &str = "https://auth.example.com";
 
 pub(crate) fn layer(a: &TestAuthority, cache: u64) -> McpAuthLayer {
-    let jwks = serde_json::to_vec(&a.jwks()).unwrap();
+    layer_for_jwks(&a.jwks(), cache)
+}
+
+/// [`layer`] for the keys of a JWKS document (a fixed one, for the instruction gauge).
+pub(crate) fn layer_for_jwks(jwks: &serde_json::Value, cache: u64) -> McpAuthLayer {
+    let jwks = serde_json::to_vec(jwks).unwrap();
     let set = KeySet::from_jwks(&jwks, &Algorithm::ALL, 32).unwrap().keys;
     McpAuthLayer::builder(RES)
         .issuer(ISS)
@@ -34,6 +39,11 @@ pub(crate) fn layer(a: &TestAuthority, cache: u64) -> McpAuthLayer {
 
 /// A realistic RFC 9068 token (~800 bytes for RS256).
 pub(crate) fn token(a: &TestAuthority, alg: &str) -> String {
+    token_builder(a, alg).expires_in(3600).sign()
+}
+
+/// The claims of [`token`], without `exp`.
+pub(crate) fn token_builder(a: &TestAuthority, alg: &str) -> mcp_auth_dev::TokenBuilder {
     a.token()
         .alg(alg)
         .aud(RES)
@@ -42,26 +52,32 @@ pub(crate) fn token(a: &TestAuthority, alg: &str) -> String {
         .client_id("s6BhdRkqt3")
         .claim("auth_time", serde_json::json!(1_700_000_000))
         .claim("acr", serde_json::json!("urn:mace:incommon:iap:silver"))
-        .expires_in(3600)
-        .sign()
 }
 
 pub(crate) fn raw_key(
     a: &TestAuthority,
     alg: &str,
 ) -> (aws_lc_rs::signature::ParsedPublicKey, String) {
-    use aws_lc_rs::signature as s;
     let kid = a.current_kid(alg).unwrap();
-    let jwks = a.jwks();
+    (raw_key_for_jwks(&a.jwks(), &kid, alg), kid)
+}
+
+/// The pre-parsed aws-lc-rs key of `kid` in a JWKS document, for `alg`.
+pub(crate) fn raw_key_for_jwks(
+    jwks: &serde_json::Value,
+    kid: &str,
+    alg: &str,
+) -> aws_lc_rs::signature::ParsedPublicKey {
+    use aws_lc_rs::signature as s;
     let jwk = jwks["keys"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|k| k["kid"] == kid.as_str())
+        .find(|k| k["kid"] == kid)
         .unwrap()
         .clone();
     let b = |k: &str| URL_SAFE_NO_PAD.decode(jwk[k].as_str().unwrap()).unwrap();
-    let key = match alg {
+    match alg {
         "RS256" | "PS256" => {
             let n = b("n");
             let e = b("e");
@@ -80,8 +96,7 @@ pub(crate) fn raw_key(
             s::ParsedPublicKey::new(&s::ECDSA_P256_SHA256_FIXED, p).unwrap()
         }
         _ => s::ParsedPublicKey::new(&s::ED25519, b("x")).unwrap(),
-    };
-    (key, kid)
+    }
 }
 
 pub(crate) fn rsa_der(n: &[u8], e: &[u8]) -> Vec<u8> {
@@ -135,18 +150,83 @@ pub(crate) fn jwks_layer(
     a: &TestAuthority,
     cache: u64,
 ) -> McpAuthLayer {
+    jwks_layer_for(rt, &a.jwks(), cache).0
+}
+
+/// [`jwks_layer`] for a JWKS document; also returns (a clone of) the key source, for its
+/// counters.
+pub(crate) fn jwks_layer_for(
+    rt: &tokio::runtime::Runtime,
+    jwks: &serde_json::Value,
+    cache: u64,
+) -> (McpAuthLayer, mcp_auth_jwks::JwksKeySource) {
     let source = mcp_auth_jwks::JwksKeySource::builder()
         .issuer_with_jwks_uri(ISS, "https://auth.example.com/jwks")
-        .fetcher(MemoryJwks(a.jwks().to_string()))
+        .fetcher(MemoryJwks(jwks.to_string()))
         .build()
         .unwrap();
     rt.block_on(mcp_auth::core::keys::KeySource::warm_up(&source))
         .unwrap();
-    McpAuthLayer::builder(RES)
+    let layer = McpAuthLayer::builder(RES)
         .issuer(ISS)
-        .key_source(source)
+        .key_source(source.clone())
         .require_scopes(["mcp:read"])
         .token_cache(cache)
         .build()
+        .unwrap();
+    (layer, source)
+}
+
+/// The bare service behind every layer in the benches: an empty 200.
+pub(crate) async fn echo(
+    _req: http::Request<axum::body::Body>,
+) -> Result<http::Response<axum::body::Body>, std::convert::Infallible> {
+    Ok(http::Response::new(axum::body::Body::empty()))
+}
+
+/// A request to the MCP endpoint carrying `token` as a bearer token (built on every request
+/// of a measurement, on both sides of a ratio).
+pub(crate) fn bearer_request(token: &str) -> http::Request<axum::body::Body> {
+    http::Request::post("/mcp")
+        .header("authorization", format!("Bearer {token}"))
+        .body(axum::body::Body::empty())
         .unwrap()
+}
+
+/// The floor layer in front of [`echo`]: it knows `token` in advance and does only what any
+/// bearer layer must do for a token it has already verified (find the header, compare the
+/// token, read the clock against an expiry, remove the header, put a context in the
+/// extensions). Like the load harness's `Floor`: an unknown token gets a bare 401, never the
+/// inner service; a known one goes to it without its header, with a context.
+pub(crate) fn floor(
+    token: &str,
+) -> impl tower::Service<
+    http::Request<axum::body::Body>,
+    Response = http::Response<axum::body::Body>,
+    Error = std::convert::Infallible,
+> {
+    use tower::ServiceExt;
+    let expected = http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    let exp = 4_102_444_800_u64; // 2100-01-01
+    tower::service_fn(move |mut req: http::Request<axum::body::Body>| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let known = req.headers().get(http::header::AUTHORIZATION) == Some(&expected) && now < exp;
+        let inner = known.then(|| {
+            req.headers_mut().remove(http::header::AUTHORIZATION);
+            req.extensions_mut().insert(std::sync::Arc::new(exp));
+            tower::service_fn(echo).oneshot(req)
+        });
+        async move {
+            match inner {
+                Some(fut) => fut.await,
+                None => {
+                    let mut res = http::Response::new(axum::body::Body::empty());
+                    *res.status_mut() = http::StatusCode::UNAUTHORIZED;
+                    Ok::<_, std::convert::Infallible>(res)
+                }
+            }
+        }
+    })
 }

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# The instruction gauge (issue 13): instructions per request counted with callgrind, and their
+# ratios to a baseline on the same machine, so a few-percent change can be judged on a busy one.
+#
+#   benches/gauge/run.sh            count, print the table against the baseline (no verdict)
+#   benches/gauge/run.sh --check    the same, exit 1 when a gated ratio grew by more than 3%
+#   benches/gauge/run.sh --update   recount and rewrite benches/gauge/baseline.tsv (commit it
+#                                   on its own, with the reason)
+#
+# Each scenario of crates/mcp-auth/benches/gauge.rs (built with the bench profile, as
+# `cargo bench` builds it) runs under `valgrind --tool=callgrind` twice, with LO and HI
+# iterations; (total(HI) - total(LO)) / (HI - LO) is the count per request, with set-up and
+# start-up cancelled. Absolute counts depend on the CPU (aws-lc picks code paths by CPU
+# features) and the toolchain; the gate is on ratios of counts taken on the same machine.
+#
+# Environment: GAUGE_JOBS (parallel valgrind runs, default 2), GAUGE_TOLERANCE (0.03),
+# GAUGE_SKIP_INSTALL=1 (do not apt-get valgrind when it is missing).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+cd "$ROOT"
+BASELINE="$HERE/baseline.tsv"
+TOLERANCE="${GAUGE_TOLERANCE:-0.03}"
+JOBS="${GAUGE_JOBS:-2}"
+
+mode="${1:-}"
+case "$mode" in
+  "" | --check | --update) ;;
+  *) echo "usage: $0 [--check|--update]" >&2; exit 2 ;;
+esac
+
+# scenario LO HI. HI - LO = 2048 for the cheap paths: whole cycles of the token cache's
+# moka touch (every 32nd hit) and of the JWKS source's negative cache (cleared at 1024 forged
+# kids), so the count is the steady state's average whatever the phase. The signature checks
+# are ~50x dearer than a request and their count does not move: 200 of them do.
+SCENARIOS=(
+  "bare 200 2248"
+  "floor 200 2248"
+  "hit 200 2248"
+  "forged 200 2248"
+  "cold_rs256 20 220"
+  "raw_rs256 20 220"
+  "cold_es256 20 220"
+  "raw_es256 20 220"
+)
+# ratio numerator denominator gate|report
+RATIOS=(
+  "hit/floor hit floor gate"
+  "hit/bare hit bare report"
+  "cold_rs256/raw_rs256 cold_rs256 raw_rs256 gate"
+  "cold_es256/raw_es256 cold_es256 raw_es256 gate"
+  "forged/bare forged bare gate"
+)
+
+step() { printf '== gauge: %s\n' "$*"; }
+start=$SECONDS
+
+if ! command -v valgrind >/dev/null 2>&1; then
+  if [[ "${GAUGE_SKIP_INSTALL:-}" == 1 ]]; then
+    echo "gauge: valgrind is not installed (apt-get install valgrind)" >&2
+    exit 1
+  fi
+  step "apt-get install valgrind"
+  SUDO=""
+  if [[ "$(id -u)" != 0 ]]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq valgrind >/dev/null
+fi
+
+step "cargo bench -p mcp-auth --bench gauge --no-run"
+bin="$(cargo bench --locked -q -p mcp-auth --bench gauge --no-run --message-format=json \
+  | grep -o '"executable":"[^"]*/gauge-[^"]*"' | tail -n1 | cut -d'"' -f4)"
+[[ -x "$bin" ]] || { echo "gauge: no bench executable found" >&2; exit 1; }
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# One callgrind run: scenario, iterations. The total is the out file's `summary:` line.
+count_one() {
+  local s=$1 n=$2 out="$tmp/$1.$2"
+  if ! valgrind --tool=callgrind --callgrind-out-file="$out.cg" "$bin" "$s" "$n" \
+      >"$out.log" 2>&1; then
+    echo "gauge: $s $n failed:" >&2
+    tail -n 20 "$out.log" >&2
+    return 1
+  fi
+  awk '/^(summary|totals):/ { print $2; exit }' "$out.cg" >"$out.ir"
+  [[ -s "$out.ir" ]] || { echo "gauge: no total in $out.cg" >&2; return 1; }
+}
+
+step "callgrind: ${#SCENARIOS[@]} scenarios x 2 counts, $JOBS at a time"
+pids=()
+for line in "${SCENARIOS[@]}"; do
+  read -r s lo hi <<<"$line"
+  for n in "$lo" "$hi"; do
+    count_one "$s" "$n" &
+    pids+=($!)
+    if ((${#pids[@]} >= JOBS)); then
+      wait "${pids[0]}"
+      pids=("${pids[@]:1}")
+    fi
+  done
+done
+for p in "${pids[@]}"; do wait "$p"; done
+
+# Per-request counts, one decimal: "scenario count lo hi".
+: >"$tmp/counts"
+for line in "${SCENARIOS[@]}"; do
+  read -r s lo hi <<<"$line"
+  awk -v s="$s" -v lo="$lo" -v hi="$hi" -v a="$(cat "$tmp/$s.$lo.ir")" -v b="$(cat "$tmp/$s.$hi.ir")" \
+    'BEGIN { printf "%s\t%.1f\t%d\t%d\n", s, (b - a) / (hi - lo), lo, hi }' >>"$tmp/counts"
+done
+count_of() { awk -F'\t' -v s="$1" '$1 == s { print $2 }' "$tmp/counts"; }
+: >"$tmp/ratios"
+for line in "${RATIOS[@]}"; do
+  read -r name num den kind <<<"$line"
+  awk -v n="$name" -v a="$(count_of "$num")" -v b="$(count_of "$den")" -v k="$kind" \
+    'BEGIN { printf "%s\t%.4f\t%s\n", n, a / b, k }' >>"$tmp/ratios"
+done
+
+cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+rustc_v="$(rustc --version)"
+valgrind_v="$(valgrind --version)"
+
+if [[ "$mode" == --update ]]; then
+  commit="$(git rev-parse HEAD)"
+  if [[ -n "$(git status --porcelain --untracked-files=no -- crates Cargo.toml Cargo.lock)" ]]; then
+    commit="$commit+uncommitted changes"
+  fi
+  {
+    echo "# Instruction gauge baseline: instructions per request (callgrind), written by"
+    echo "# benches/gauge/run.sh --update, compared by --check. Gated ratios may not grow by"
+    echo "# more than 3%. Update it on purpose, in its own commit, with the reason."
+    printf 'meta\tcommit\t%s\n' "$commit"
+    printf 'meta\tcpu\t%s\n' "$cpu"
+    printf 'meta\trustc\t%s\n' "$rustc_v"
+    printf 'meta\tvalgrind\t%s\n' "$valgrind_v"
+    printf 'meta\tdate\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    sed 's/^/count\t/' "$tmp/counts"
+    sed 's/^/ratio\t/' "$tmp/ratios"
+  } >"$BASELINE"
+  step "baseline written: ${BASELINE#"$ROOT"/}"
+fi
+
+have_baseline=0
+[[ -f "$BASELINE" ]] && have_baseline=1
+base_of() { awk -F'\t' -v k="$1" -v n="$2" '$1 == k && $2 == n { print $3 }' "$BASELINE"; }
+if ((have_baseline)); then
+  base_cpu="$(base_of meta cpu)"
+  if [[ "$base_cpu" != "$cpu" ]]; then
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
+    echo "!! gauge: the baseline was counted on another CPU:" >&2
+    echo "!!   baseline: $base_cpu" >&2
+    echo "!!   this one: $cpu" >&2
+    echo "!! aws-lc picks code paths by CPU features: counts differ, ratios may too." >&2
+    echo "!! Comparing ratios anyway." >&2
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
+  fi
+  base_rustc="$(base_of meta rustc)"
+  if [[ "$base_rustc" != "$rustc_v" ]]; then
+    echo "gauge: warning: baseline toolchain '$base_rustc', this one '$rustc_v'" >&2
+  fi
+  echo "baseline: commit $(base_of meta commit), $(base_of meta date), $base_cpu"
+else
+  echo "gauge: no baseline (${BASELINE#"$ROOT"/}); run with --update to write one" >&2
+fi
+
+fail=0
+printf '\n%-22s %14s %14s %9s\n' "scenario (Ir/request)" baseline now change
+while IFS=$'\t' read -r s c _ _; do
+  b="$( ((have_baseline)) && base_of count "$s" || true)"
+  awk -v s="$s" -v b="$b" -v c="$c" 'BEGIN {
+    if (b == "") printf "%-22s %14s %14.1f %9s\n", s, "-", c, "-";
+    else printf "%-22s %14.1f %14.1f %+8.2f%%\n", s, b, c, (c / b - 1) * 100 }'
+done <"$tmp/counts"
+printf '\n%-22s %14s %14s %9s  %s\n' ratio baseline now change verdict
+while IFS=$'\t' read -r name r kind; do
+  b="$( ((have_baseline)) && base_of ratio "$name" || true)"
+  verdict="$(awk -v b="$b" -v r="$r" -v k="$kind" -v t="$TOLERANCE" 'BEGIN {
+    if (k != "gate") print "report only";
+    else if (b == "") print "no baseline";
+    else if (r / b - 1 > t) print "WORSE (> +" t * 100 "%)";
+    else print "ok" }')"
+  awk -v n="$name" -v b="$b" -v r="$r" -v v="$verdict" 'BEGIN {
+    if (b == "") printf "%-22s %14s %14.4f %9s  %s\n", n, "-", r, "-", v;
+    else printf "%-22s %14.4f %14.4f %+8.2f%%  %s\n", n, b, r, (r / b - 1) * 100, v }'
+  case "$verdict" in WORSE* | "no baseline") fail=1 ;; esac
+done <"$tmp/ratios"
+echo
+step "done in $((SECONDS - start)) s"
+
+if [[ "$mode" == --check ]]; then
+  if ((fail)); then
+    echo "gauge: FAILED: a gated ratio grew by more than $(awk -v t="$TOLERANCE" 'BEGIN { print t * 100 }')% over the baseline (or has none)" >&2
+    exit 1
+  fi
+  echo "gauge: every gated ratio within +$(awk -v t="$TOLERANCE" 'BEGIN { print t * 100 }')% of the baseline"
+fi

@@ -120,6 +120,10 @@ for line in "${RATIOS[@]}"; do
 done
 
 cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+# The features aws-lc's code paths turn on (a model name such as "AMD EPYC" names no generation).
+cpu_flags="$(awk -F': ' '/^flags/ { print $2; exit }' /proc/cpuinfo | tr ' ' '\n' \
+  | { grep -xE 'avx|avx2|bmi1|bmi2|adx|sha_ni|aes|pclmulqdq|vaes|vpclmulqdq|avx512f|avx512ifma' || true; } \
+  | sort | tr '\n' ' ' | sed 's/ $//')"
 rustc_v="$(rustc --version)"
 valgrind_v="$(valgrind --version)"
 
@@ -134,6 +138,7 @@ if [[ "$mode" == --update ]]; then
     echo "# more than 3%. Update it on purpose, in its own commit, with the reason."
     printf 'meta\tcommit\t%s\n' "$commit"
     printf 'meta\tcpu\t%s\n' "$cpu"
+    printf 'meta\tcpu_flags\t%s\n' "$cpu_flags"
     printf 'meta\trustc\t%s\n' "$rustc_v"
     printf 'meta\tvalgrind\t%s\n' "$valgrind_v"
     printf 'meta\tdate\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -148,11 +153,12 @@ have_baseline=0
 base_of() { awk -F'\t' -v k="$1" -v n="$2" '$1 == k && $2 == n { print $3 }' "$BASELINE"; }
 if ((have_baseline)); then
   base_cpu="$(base_of meta cpu)"
-  if [[ "$base_cpu" != "$cpu" ]]; then
+  base_flags="$(base_of meta cpu_flags)"
+  if [[ "$base_cpu" != "$cpu" || "$base_flags" != "$cpu_flags" ]]; then
     echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
     echo "!! gauge: the baseline was counted on another CPU:" >&2
-    echo "!!   baseline: $base_cpu" >&2
-    echo "!!   this one: $cpu" >&2
+    echo "!!   baseline: $base_cpu [$base_flags]" >&2
+    echo "!!   this one: $cpu [$cpu_flags]" >&2
     echo "!! aws-lc picks code paths by CPU features: counts differ, ratios may too." >&2
     echo "!! Comparing ratios anyway." >&2
     echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2

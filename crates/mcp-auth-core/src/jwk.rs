@@ -347,15 +347,17 @@ impl KeySet {
         })
     }
 
-    /// The key with this `kid` that allows `alg`, if any.
+    /// The first key with this `kid` that allows `alg`, if any: RFC 7517 §4.5 lets keys of
+    /// different types share a `kid`, so a token's key is chosen by `kid` and algorithm
+    /// ([`select_key`](crate::jws::select_key)).
     pub fn find(&self, kid: &str, alg: Algorithm) -> Option<&Arc<VerifyingKey>> {
         self.keys
             .iter()
             .find(|k| k.kid() == Some(kid) && k.allows(alg))
-            .or_else(|| self.get(kid))
     }
 
-    /// The first key with this `kid`.
+    /// The first key with this `kid`, whatever its type: not the key to verify a token with
+    /// (see [`find`](Self::find)).
     pub fn get(&self, kid: &str) -> Option<&Arc<VerifyingKey>> {
         self.keys.iter().find(|k| k.kid() == Some(kid))
     }

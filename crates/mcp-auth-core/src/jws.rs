@@ -428,6 +428,12 @@ impl<'t> CheckedHeader<'t> {
         self.kid.as_deref()
     }
 
+    /// The key [`UnverifiedJws::verify`] would use, by [`select_key`]: lets a caller refuse
+    /// a token whose key is not in `keys` before its payload is decoded.
+    pub fn select_key<'k>(&self, keys: &'k KeySet) -> Result<&'k Arc<VerifyingKey>, AuthError> {
+        select_key(keys, self.kid.as_deref(), self.alg)
+    }
+
     /// Decodes the payload (the signature is decoded by [`UnverifiedJws::verify`]).
     pub fn decode(self) -> Result<UnverifiedJws<'t>, AuthError> {
         let payload = B64
@@ -481,46 +487,59 @@ impl<'t> UnverifiedJws<'t> {
         std::mem::take(&mut self.payload)
     }
 
-    /// Verifies the signature with the key of `keys` that the header names.
-    ///
-    /// The key is chosen by `kid` and must allow the header's algorithm (RFC 8725 §3.1: an RSA
-    /// key is never used with an EC algorithm, a key with an `alg` only with that one). Without
-    /// a `kid`, each key that allows the algorithm is tried; a key set is capped in size, which
-    /// bounds that work.
+    /// Verifies the signature with the key of `keys` that [`select_key`] picks: at most one
+    /// signature check, whatever the token.
     pub fn verify(&self, keys: &KeySet) -> Result<Arc<VerifyingKey>, AuthError> {
-        let msg = self.signing_input.as_bytes();
+        let key = select_key(keys, self.kid.as_deref(), self.alg)?;
         // Decoded on the stack (not zeroed first): the largest signature allowed (RSA 8192)
         // is 1,024 bytes.
         let mut buf = [MaybeUninit::<u8>::uninit(); MAX_SIGNATURE_LEN];
-        match self.kid.as_deref() {
-            Some(kid) => {
-                let key = keys
-                    .get(kid)
-                    .ok_or_else(|| AuthError::invalid_token("unknown signing key"))?;
-                if !key.allows(self.alg) {
-                    return Err(AuthError::invalid_token(
-                        "token algorithm does not match its key",
-                    ));
-                }
-                if key.verify(
-                    self.alg,
-                    msg,
-                    decode_signature(self.signature_b64, &mut buf)?,
-                ) {
-                    Ok(key.clone())
-                } else {
-                    Err(AuthError::invalid_token("invalid token signature"))
-                }
-            }
-            None => {
-                let sig = decode_signature(self.signature_b64, &mut buf)?;
-                keys.iter()
-                    .filter(|k| k.allows(self.alg))
-                    .find(|k| k.verify(self.alg, msg, sig))
-                    .cloned()
-                    .ok_or_else(|| AuthError::invalid_token("invalid token signature"))
-            }
+        let sig = decode_signature(self.signature_b64, &mut buf)?;
+        if key.verify(self.alg, self.signing_input.as_bytes(), sig) {
+            Ok(key.clone())
+        } else {
+            Err(AuthError::invalid_token("invalid token signature"))
         }
+    }
+}
+
+/// The one key of `keys` that may verify a token with this `kid` and `alg`, chosen before
+/// any signature check, so no token (forged ones included) costs more than one check.
+///
+/// - With a `kid`: the key with that `kid` that allows `alg` (RFC 7517 §4.5 lets keys of
+///   different types share a `kid`, so the `kid` alone does not pick the key; RFC 8725 §3.1:
+///   an RSA key never verifies an EC algorithm, a JWK with `alg` only that one). Refused as
+///   `invalid_token` when no key has the `kid` ("unknown signing key") or none of those allows
+///   `alg` ("token algorithm does not match its key"). Should two keys with the same `kid`
+///   both allow `alg`, against RFC 7517 §4.5's advice, the first one in the set is used.
+/// - Without a `kid`: allowed only when exactly one key of the set allows `alg` (the token's
+///   algorithm family, and the JWK's `alg` when it names one), which is then used. With
+///   several such keys the token is refused ("token has no kid and several keys match its
+///   algorithm"), with none "no signing key for the token algorithm"; trying each key would
+///   cost a forged token one signature check per key.
+pub fn select_key<'k>(
+    keys: &'k KeySet,
+    kid: Option<&str>,
+    alg: Algorithm,
+) -> Result<&'k Arc<VerifyingKey>, AuthError> {
+    if let Some(kid) = kid {
+        return keys.find(kid, alg).ok_or_else(|| {
+            AuthError::invalid_token(if keys.contains_kid(kid) {
+                "token algorithm does not match its key"
+            } else {
+                "unknown signing key"
+            })
+        });
+    }
+    let mut candidates = keys.iter().filter(|k| k.allows(alg));
+    match (candidates.next(), candidates.next()) {
+        (Some(key), None) => Ok(key),
+        (Some(_), Some(_)) => Err(AuthError::invalid_token(
+            "token has no kid and several keys match its algorithm",
+        )),
+        (None, _) => Err(AuthError::invalid_token(
+            "no signing key for the token algorithm",
+        )),
     }
 }
 

@@ -85,9 +85,14 @@ pub(crate) fn system_clock() -> Clock {
 /// base64url signature), header (allow-listed `alg`, `typ`, no `crit`), claims (`iss` among
 /// the configured issuers, `exp`, `nbf`, `iat`, `aud`, RFC 9068 claims, `cnf`), then the key
 /// lookup and the signature. A token is accepted only when all of them pass. With a single
-/// configured issuer, a `kid` absent from its current key set is refused right after the
-/// header whenever the key source would not refetch for it (see [`KeySource::cached`]), so a
-/// flood of forged `kid`s costs a header parse each.
+/// configured issuer, a `kid` that names no key of the token's algorithm in its current key
+/// set is refused right after the header whenever the key source would not refetch for it
+/// (see [`KeySource::cached`]), so a flood of forged `kid`s costs a header parse each.
+///
+/// The key is chosen by [`select_key`](mcp_auth_core::jws::select_key) before the signature
+/// check: by `kid` and the token's algorithm (keys of different types may share a `kid`);
+/// without a `kid` only when exactly one key of the issuer's set can verify the token's
+/// algorithm. No token costs more than one signature check.
 ///
 /// The key source is asked synchronously first ([`KeySource::cached`]); only when it cannot
 /// answer from memory is its future awaited.
@@ -258,15 +263,17 @@ impl JwtValidator {
             }
         }
         let header = jws.check_header(&inner.header)?;
-        // One issuer: a `kid` its current set lacks, while the source would not refetch, is
-        // refused before the payload is even decoded (a forged-`kid` flood costs a header
-        // parse). With several issuers the payload's `iss` picks the set first.
+        // One issuer: a `kid` that names no key of the token's algorithm in its current set,
+        // while the source would not refetch, is refused before the payload is even decoded
+        // (a forged-`kid` flood costs a header parse). With several issuers the payload's
+        // `iss` picks the set first.
         let early = match (header.kid(), inner.claims.issuers.as_slice()) {
             (Some(kid), [iss]) => match self.keys_now(iss, Some(kid))? {
-                Some(keys) if !keys.contains_kid(kid) => {
-                    return Err(AuthError::invalid_token("unknown signing key"));
+                Some(keys) => {
+                    header.select_key(&keys)?;
+                    Some(keys)
                 }
-                keys => keys,
+                None => None,
             },
             _ => None,
         };

@@ -77,3 +77,42 @@ async fn never_loaded_is_503_with_retry_after() {
     assert_eq!(challenge, None);
     assert!(retry.unwrap().parse::<u32>().unwrap() > 0);
 }
+
+/// A `kid` that the issuer's set has only for a key of another type (an ES256 token naming
+/// the RSA key) is refused as `invalid_token` and is not an unknown `kid`: it causes no
+/// refetch, however often it is sent (issue 13, defect 3: keys are chosen by `kid` and
+/// algorithm, and the unknown-`kid` refetch rule stays per `kid`).
+#[tokio::test]
+async fn a_kid_of_another_key_type_is_refused_without_a_fetch() {
+    let (a, served) = TestAuthority::serve_new().await.unwrap();
+    let layer = McpAuthLayer::builder(RES)
+        .issuer(a.issuer())
+        .build()
+        .unwrap();
+    layer.warm_up().await.unwrap();
+    let rsa_kid = a.current_kid("RS256").unwrap();
+    for i in 0..200 {
+        let t = a
+            .token()
+            .aud(RES)
+            .alg("ES256")
+            .kid(&rsa_kid)
+            .claim("jti", serde_json::json!(format!("j{i}")))
+            .sign();
+        let (status, challenge, _) = status(&layer, &t).await;
+        assert_eq!(status, 401);
+        assert!(
+            challenge
+                .unwrap()
+                .contains("token algorithm does not match its key")
+        );
+    }
+    assert_eq!(served.jwks_fetches(), 1);
+    // The EC key's own kid still works.
+    assert_eq!(
+        status(&layer, &a.token().aud(RES).alg("ES256").sign())
+            .await
+            .0,
+        200
+    );
+}

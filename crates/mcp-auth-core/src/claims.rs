@@ -7,54 +7,151 @@ use crate::scope::ScopeSet;
 use serde::{Deserialize, Deserializer};
 use std::sync::Arc;
 
+/// The deepest nesting of arrays and objects accepted in a claims set or a JOSE header, the
+/// top-level object being level 1: a deeper payload is refused at parse time.
+pub const MAX_DEPTH: usize = crate::json::MAX_DEPTH;
+
 /// The claims of an access token that mcp-auth reads; every other claim through
 /// [`get`](Claims::get) and [`extra`](Claims::extra).
 ///
 /// Only the registered claims are parsed on the request path; the payload is kept as-is and
 /// other claims are parsed when asked for (serde's `flatten` would buffer every claim on every
 /// request).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+///
+/// Parsing refuses a payload with a duplicate member name at any depth (RFC 7519 §4 allows
+/// it: parsers disagree on which duplicate wins, and a deny rule on a claim must not depend
+/// on that) or nested deeper than [`MAX_DEPTH`], so every claim present in a payload that
+/// was accepted can be read by [`get`](Claims::get): access to other claims never fails
+/// open. The same rules hold when `Claims` is deserialized with serde directly.
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Claims {
     /// `iss`: must be a string (an array is refused at parse time).
-    #[serde(default)]
     pub iss: Option<String>,
     /// `sub`.
-    #[serde(default)]
     pub sub: Option<String>,
     /// `aud`: a string or an array of strings (RFC 7519 §4.1.3).
-    #[serde(default, deserialize_with = "one_or_many")]
     pub aud: Option<Vec<String>>,
     /// `exp`, seconds since the epoch.
-    #[serde(default, deserialize_with = "numeric_date")]
     pub exp: Option<i64>,
     /// `nbf`.
-    #[serde(default, deserialize_with = "numeric_date")]
     pub nbf: Option<i64>,
     /// `iat`.
-    #[serde(default, deserialize_with = "numeric_date")]
     pub iat: Option<i64>,
     /// `jti`.
-    #[serde(default)]
     pub jti: Option<String>,
     /// `client_id` (RFC 9068 §2.2, RFC 8693 §4.3).
-    #[serde(default)]
     pub client_id: Option<String>,
     /// `azp`, used by some providers in place of `client_id`.
-    #[serde(default)]
     pub azp: Option<String>,
     /// `scope`: space-delimited (RFC 9068 §2.2.3).
-    #[serde(default)]
     pub scope: Option<String>,
     /// `scp`: an array (or a string) of scopes, as some providers emit.
-    #[serde(default, deserialize_with = "one_or_many")]
     pub scp: Option<Vec<String>>,
     /// `cnf`: confirmation (RFC 7800; RFC 9449 §6 `jkt`, RFC 8705 `x5t#S256`).
-    #[serde(default)]
     pub cnf: Option<serde_json::Value>,
-    /// The whole payload, as received (after verification: trusted).
-    #[serde(skip)]
+    /// The whole payload, as received (after verification: trusted). Empty when the claims
+    /// were not parsed from a payload ([`Default`], serde).
     raw: Box<str>,
+}
+
+/// Why [`Claims::get`] or [`Claims::extra`] could not answer.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    /// These claims were not parsed from a token payload by [`Claims::from_json`] (they were
+    /// built with `Default` or deserialized with serde), so only the registered claims are
+    /// known: whether another claim is present cannot be told.
+    #[error("the token payload was not kept with these claims")]
+    NotKept,
+    /// The kept payload could not be read again. Not expected: it passed the same rules
+    /// when it was parsed; answered as an error rather than as an absent claim.
+    #[error("token claims are malformed")]
+    Malformed,
+}
+
+/// The registered claims, in the order of the bits of `ClaimsVisitor`'s `seen` mask.
+const REGISTERED: [&str; 12] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "client_id",
+    "azp",
+    "scope",
+    "scp",
+    "cnf",
+];
+
+impl<'de> Deserialize<'de> for Claims {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ClaimsVisitor)
+    }
+}
+
+/// Reads the registered claims and checks every other member (duplicates at any depth, the
+/// depth cap, values as `serde_json::Value` reads them) in the same pass, without keeping it.
+struct ClaimsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ClaimsVisitor {
+    type Value = Claims;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JWT claims set (a JSON object)")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Claims, A::Error> {
+        use crate::json::{Checked, DUPLICATE, Name, Names};
+        struct Aud(Option<Vec<String>>);
+        impl<'de> Deserialize<'de> for Aud {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                one_or_many(d).map(Self)
+            }
+        }
+        struct Date(Option<i64>);
+        impl<'de> Deserialize<'de> for Date {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                numeric_date(d).map(Self)
+            }
+        }
+        let (mut c, mut seen, mut others) = (Claims::default(), 0u16, Names::new());
+        while let Some(Name(name)) = m.next_key()? {
+            let Some(i) = REGISTERED.iter().position(|r| *r == name) else {
+                others.check(name)?;
+                m.next_value_seed(Checked::MEMBER)?;
+                continue;
+            };
+            if seen & (1 << i) != 0 {
+                return Err(serde::de::Error::custom(DUPLICATE));
+            }
+            seen |= 1 << i;
+            match i {
+                0 => c.iss = m.next_value()?,
+                1 => c.sub = m.next_value()?,
+                2 => c.aud = m.next_value::<Aud>()?.0,
+                3 => c.exp = m.next_value::<Date>()?.0,
+                4 => c.nbf = m.next_value::<Date>()?.0,
+                5 => c.iat = m.next_value::<Date>()?.0,
+                6 => c.jti = m.next_value()?,
+                7 => c.client_id = m.next_value()?,
+                8 => c.azp = m.next_value()?,
+                9 => c.scope = m.next_value()?,
+                10 => c.scp = m.next_value::<Aud>()?.0,
+                _ => {
+                    let cnf = m.next_value_seed(Checked {
+                        build: true,
+                        ..Checked::MEMBER
+                    })?;
+                    // `"cnf": null` is no confirmation, as an absent `cnf`.
+                    c.cnf = cnf.filter(|v| !v.is_null());
+                }
+            }
+        }
+        Ok(c)
+    }
 }
 
 /// A string or an array of strings. A visitor, not `#[serde(untagged)]`, which buffers the
@@ -105,7 +202,9 @@ fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error
 }
 
 impl Claims {
-    /// Parses a JWT payload. Wrong types (an `iss` array, a string `exp`) are refused.
+    /// Parses a JWT payload. Refused (as `invalid_token`): not a JSON object, wrong types (an
+    /// `iss` array, a string `exp`), a duplicate member name at any depth, nesting deeper
+    /// than [`MAX_DEPTH`].
     pub fn from_json(payload: &[u8]) -> Result<Self, AuthError> {
         Self::from_json_vec(payload.to_vec())
     }
@@ -118,19 +217,48 @@ impl Claims {
         if raw.trim_start().as_bytes().first() != Some(&b'{') {
             return Err(malformed());
         }
-        let mut c: Self = serde_json::from_str(&raw).map_err(|_| malformed())?;
+        let mut c: Self = serde_json::from_str(&raw).map_err(|e| {
+            AuthError::invalid_token(match crate::json::checked_error(&e) {
+                Some(crate::json::DUPLICATE) => "token claims have a duplicate member name",
+                Some(_) => "token claims are nested too deeply",
+                None => "token claims are malformed",
+            })
+        })?;
         c.raw = raw.into_boxed_str();
         Ok(c)
     }
 
-    /// Any claim by name (parses the payload; not for the hot path).
-    pub fn get(&self, name: &str) -> Option<serde_json::Value> {
-        self.extra().remove(name)
+    /// Any claim by name (parses the payload; not for the hot path): `Ok(None)` only when the
+    /// payload has no such claim.
+    ///
+    /// ```
+    /// use mcp_auth_core::claims::Claims;
+    /// let c = Claims::from_json(br#"{"iss":"https://as.example","tenant":"acme"}"#)?;
+    /// assert_eq!(c.get("tenant")?, Some(serde_json::json!("acme")));
+    /// assert_eq!(c.get("restricted")?, None);
+    /// // Which `tenant` would win is not left to a parser: the payload is refused.
+    /// assert!(Claims::from_json(br#"{"tenant":"acme","tenant":"evil"}"#).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::NotKept`] for claims not made by [`from_json`](Self::from_json); never a
+    /// silent `None` for a claim that is there.
+    pub fn get(&self, name: &str) -> Result<Option<serde_json::Value>, ClaimError> {
+        Ok(self.extra()?.remove(name))
     }
 
     /// Every claim as a JSON object (parses the payload).
-    pub fn extra(&self) -> serde_json::Map<String, serde_json::Value> {
-        serde_json::from_str(&self.raw).unwrap_or_default()
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub fn extra(&self) -> Result<serde_json::Map<String, serde_json::Value>, ClaimError> {
+        if self.raw.is_empty() {
+            return Err(ClaimError::NotKept);
+        }
+        serde_json::from_str(&self.raw).map_err(|_| ClaimError::Malformed)
     }
 
     /// The granted scopes: `scope` (RFC 9068 §2.2.3) and `scp`, merged.
@@ -457,16 +585,16 @@ mod tests {
         assert!(Claims::from_json(br#"{"scp":[1]}"#).is_err());
         // The raw payload is kept as received.
         let c = Claims::from_json_vec(br#"{"aud":"a","x":{"y":[1]}}"#.to_vec()).unwrap();
-        assert_eq!(c.get("x"), Some(json!({"y": [1]})));
+        assert_eq!(c.get("x"), Ok(Some(json!({"y": [1]}))));
     }
 
     #[test]
     fn other_claims_on_demand_and_object_only() {
         let c = Claims::from_json(br#"{"iss":"a","acr":"silver","n":{"x":1}}"#).unwrap();
-        assert_eq!(c.get("acr"), Some(json!("silver")));
-        assert_eq!(c.get("n"), Some(json!({"x": 1})));
-        assert_eq!(c.get("missing"), None);
-        assert_eq!(c.extra().len(), 3);
+        assert_eq!(c.get("acr"), Ok(Some(json!("silver"))));
+        assert_eq!(c.get("n"), Ok(Some(json!({"x": 1}))));
+        assert_eq!(c.get("missing"), Ok(None));
+        assert_eq!(c.extra().map(|m| m.len()), Ok(3));
         assert!(Claims::from_json(b"[1,2]").is_err());
         assert!(Claims::from_json(b"\xff").is_err());
     }

@@ -318,9 +318,18 @@ impl KeySet {
         struct Doc {
             keys: Vec<serde_json::Value>,
         }
-        let doc: Doc = serde_json::from_slice(json).map_err(|e| {
+        let malformed = |e: serde_json::Error| {
             JwkError::Malformed(format!("{} at line {}", e.classify_name(), e.line()))
-        })?;
+        };
+        // The JSON rules of tokens (crate::json): no duplicate member name at any depth (a
+        // JWK with two `n`s means what the last parser says), nesting within MAX_DEPTH.
+        if let Err(e) = crate::json::check_slice(json) {
+            return Err(match crate::json::checked_error(&e) {
+                Some(why) => JwkError::Malformed(format!("{why} at line {}", e.line())),
+                None => malformed(e),
+            });
+        }
+        let doc: Doc = serde_json::from_slice(json).map_err(malformed)?;
         if doc.keys.len() > max_keys {
             return Err(JwkError::TooManyKeys {
                 count: doc.keys.len(),

@@ -5,11 +5,12 @@
 use crate::jwk::KeySet;
 use crate::{AuthError, jwk::VerifyingKey};
 use base64_simd::AsOut;
-use serde::Deserialize;
 use std::borrow::Cow;
 use std::fmt;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
+
+mod header;
 
 /// An asymmetric JWS algorithm (RFC 7518 §3, RFC 8037 §3.1).
 ///
@@ -176,18 +177,18 @@ impl Default for HeaderPolicy {
     }
 }
 
-#[derive(Deserialize)]
+/// The JOSE header members read. Every member name at most once, at any depth, and at most
+/// [`MAX_DEPTH`](crate::claims::MAX_DEPTH) levels of nesting (the rules of the claims set,
+/// checked in the same read: `header.rs`).
+#[derive(Default)]
 struct RawHeader<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::json::borrowed_or_owned")]
     alg: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::json::borrowed_or_owned")]
     kid: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::json::borrowed_or_owned")]
     typ: Option<Cow<'a, str>>,
-    #[serde(default)]
-    crit: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
-    b64: Option<serde::de::IgnoredAny>,
+    /// `crit` is present, whatever its value (`null`, `false` and `[]` too).
+    crit: bool,
+    /// `b64` is present, whatever its value.
+    b64: bool,
 }
 
 /// The JOSE header as most issuers write it, read without serde: `{"alg":"..","kid":"..",
@@ -197,13 +198,7 @@ struct RawHeader<'a> {
 /// means the same whichever read it: this only saves serde's generic machinery (two thirds
 /// of the cost of refusing a forged `kid`).
 fn plain_header(b: &[u8]) -> Option<RawHeader<'_>> {
-    let mut h = RawHeader {
-        alg: None,
-        kid: None,
-        typ: None,
-        crit: None,
-        b64: None,
-    };
+    let mut h = RawHeader::default();
     let mut rest = b.strip_prefix(b"{\"")?;
     loop {
         let (key, tail) = rest.split_at(rest.iter().position(|&c| c == b'"')?);
@@ -307,16 +302,17 @@ impl<'t> CompactJws<'t> {
         let header_bytes: &[u8] = B64
             .decode(h.as_bytes(), out.as_out())
             .map_err(|_| not_base64url())?;
-        // A JOSE header is a JSON object (RFC 7515 §4); serde would also take an array.
-        let header: RawHeader<'_> = plain_header(header_bytes)
-            .or_else(|| {
-                header_bytes
-                    .iter()
-                    .find(|b| !b.is_ascii_whitespace())
-                    .filter(|b| **b == b'{')
-                    .and_then(|_| serde_json::from_slice(header_bytes).ok())
-            })
-            .ok_or_else(|| AuthError::invalid_token("token header is not a JSON object"))?;
+        // A JOSE header is a JSON object (RFC 7515 §4): `RawHeader` reads only a map.
+        let header: RawHeader<'_> = match plain_header(header_bytes) {
+            Some(h) => h,
+            None => serde_json::from_slice(header_bytes).map_err(|e| {
+                AuthError::invalid_token(match crate::json::checked_error(&e) {
+                    Some(crate::json::DUPLICATE) => "token header has a duplicate member name",
+                    Some(_) => "token header is nested too deeply",
+                    None => "token header is not a JSON object",
+                })
+            })?,
+        };
         let alg = header
             .alg
             .as_deref()
@@ -326,7 +322,9 @@ impl<'t> CompactJws<'t> {
         if !policy.typ.accepts(header.typ.as_deref()) {
             return Err(AuthError::invalid_token("token type is not at+jwt"));
         }
-        if header.crit.is_some() || header.b64.is_some() {
+        // RFC 7515 §4.1.11: we understand no extension, so any `crit` (even `null`, `[]`)
+        // is refused; so is `b64` (RFC 7797 §3), never used in access tokens.
+        if header.crit || header.b64 {
             return Err(AuthError::invalid_token(
                 "token has critical header parameters",
             ));
@@ -457,8 +455,10 @@ impl<'t> UnverifiedJws<'t> {
     ///
     /// Refuses (as `invalid_token`): not three base64url segments; header not JSON; `alg`
     /// missing, `none`, HMAC or not in the allow-list (RFC 8725 §3.1); `typ` refused by
-    /// [`TypPolicy`]; any `crit` parameter (RFC 7515 §4.1.11: we understand no extension, so
-    /// we must reject); `b64` (RFC 7797 unencoded payloads); oversize tokens.
+    /// [`TypPolicy`]; a `crit` member with any value, `null` and `[]` included (RFC 7515
+    /// §4.1.11: we understand no extension, so we must reject); a `b64` member with any value
+    /// (RFC 7797 §3 unencoded payloads); a duplicate member name at any depth or nesting
+    /// deeper than [`MAX_DEPTH`](crate::claims::MAX_DEPTH); oversize tokens.
     /// Header parameters that name keys by URL or embed them (`jku`, `x5u`, `jwk`, `x5c`) are
     /// ignored: keys only ever come from the configured key source.
     pub fn parse(token: &'t str, policy: &HeaderPolicy) -> Result<Self, AuthError> {
@@ -603,7 +603,7 @@ mod tests {
             members in proptest::collection::vec(
                 (
                     "(alg|kid|typ|crit|b64|x|al\\\\u0067| alg)",
-                    "(\"[A-Za-z0-9+/=\\\\\"\u{1}\u{e9} -]{0,12}\"|[0-9]{1,3}|null|\\[\\]|\\{\\})",
+                    "(\"[A-Za-z0-9+/=\\\\\"\u{1}\u{e9} -]{0,12}\"|[0-9]{1,3}|null|false|\\[\\]|\\{\\})",
                     "(,| ,|,,|)",
                 ),
                 0..5,
@@ -622,7 +622,7 @@ mod tests {
                 let serde = serde_json::from_slice::<super::RawHeader<'_>>(h.as_bytes());
                 proptest::prop_assert!(serde.is_ok(), "{}", h);
                 let serde = serde.unwrap();
-                proptest::prop_assert!(serde.crit.is_none() && serde.b64.is_none());
+                proptest::prop_assert!(!serde.crit && !serde.b64);
                 proptest::prop_assert_eq!(fields(&plain), fields(&serde), "{}", h);
             }
         }

@@ -1,5 +1,7 @@
-//! Regression tests of issue 13, defects 3-4: the key a token is verified with (by `kid` and
-//! algorithm; kid-less tokens only with one candidate key).
+//! Regression tests of issue 13, defects 3-6: the key a token is verified with (by `kid` and
+//! algorithm; kid-less tokens only with one candidate key), `crit`/`b64` whatever their value,
+//! and the JSON rules of the header and the claims (no duplicate member names at any depth,
+//! at most `MAX_DEPTH` levels, total access to the other claims).
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
@@ -10,7 +12,8 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_auth_core::ErrorKind;
-use mcp_auth_core::jwk::KeySet;
+use mcp_auth_core::claims::{ClaimError, Claims, MAX_DEPTH};
+use mcp_auth_core::jwk::{JwkError, KeySet};
 use mcp_auth_core::jws::{Algorithm, HeaderPolicy, KeyFamily, UnverifiedJws, select_key};
 use serde_json::{Value, json};
 
@@ -197,4 +200,217 @@ fn a_kid_less_token_needs_exactly_one_candidate_key() {
         Ok(Some("r"))
     );
     assert!(select_key(&keys, None, Algorithm::ES256).is_err());
+}
+
+fn header_verdict(header: &str) -> Result<Algorithm, &'static str> {
+    let t = format!("{}.{}.{}", b64(header), b64("{}"), b64("sig"));
+    UnverifiedJws::parse(&t, &HeaderPolicy::default())
+        .map(|j| j.alg())
+        .map_err(|e| {
+            assert_eq!(e.kind(), ErrorKind::InvalidToken);
+            e.description()
+        })
+}
+
+/// Defect 5: RFC 7515 §4.1.11 (`crit`, when present, names extensions the recipient must
+/// understand: we understand none) and RFC 7797 §3 (`b64`, never in access tokens): a present
+/// member is refused whatever its value, `null` included, through the fast header path and
+/// the serde path alike (escaped names and whitespace force the serde path).
+#[test]
+fn crit_and_b64_are_refused_whatever_their_value() {
+    for name in ["crit", "b64", "cr\\u0069t", "b\\u0036\\u0034"] {
+        for value in [
+            "null",
+            "false",
+            "true",
+            "[]",
+            "{}",
+            "0",
+            "\"\"",
+            "[\"exp\"]",
+            "[null]",
+        ] {
+            for header in [
+                format!(r#"{{"alg":"RS256","typ":"at+jwt","{name}":{value}}}"#),
+                format!(r#"{{"{name}":{value},"alg":"RS256","typ":"at+jwt"}}"#),
+                format!(r#"{{ "alg": "RS256", "typ": "at+jwt", "{name}": {value} }}"#),
+            ] {
+                assert_eq!(
+                    header_verdict(&header),
+                    Err("token has critical header parameters"),
+                    "{header}"
+                );
+            }
+        }
+    }
+    // The same header without them is taken, by either path.
+    assert_eq!(
+        header_verdict(r#"{"alg":"RS256","typ":"at+jwt"}"#),
+        Ok(Algorithm::RS256)
+    );
+    assert_eq!(
+        header_verdict(r#"{ "alg": "RS256", "typ": "at+jwt" }"#),
+        Ok(Algorithm::RS256)
+    );
+}
+
+fn nested(levels: usize) -> String {
+    // `levels` arrays and objects, alternating, around a 1: `[{"a":[{"a":1}]}]`...
+    let (mut open, mut close) = (String::new(), String::new());
+    for i in 0..levels {
+        if i % 2 == 0 {
+            open.push('[');
+            close.insert(0, ']');
+        } else {
+            open.push_str(r#"{"a":"#);
+            close.insert(0, '}');
+        }
+    }
+    format!("{open}1{close}")
+}
+
+fn claims(payload: &str) -> Result<Claims, &'static str> {
+    Claims::from_json(payload.as_bytes()).map_err(|e| {
+        assert_eq!(e.kind(), ErrorKind::InvalidToken);
+        e.description()
+    })
+}
+
+/// Defect 6: a claims set with a duplicate member name at any depth is refused (RFC 7519 §4
+/// allows it; parsers disagree on which one wins), unregistered names as registered ones.
+#[test]
+fn duplicate_member_names_are_refused_at_any_depth() {
+    let dup = Err("token claims have a duplicate member name");
+    for payload in [
+        r#"{"iss":"a","tenant":"acme","tenant":"evil"}"#,
+        r#"{"tenant":"acme","t\u0065nant":"evil"}"#,
+        r#"{"iss":"a","iss":"b"}"#,
+        r#"{"exp":1,"exp":2}"#,
+        r#"{"n":{"restricted":true,"restricted":false}}"#,
+        r#"{"n":[1,{"a":{"b":1,"b":2}}]}"#,
+        r#"{"cnf":{"jkt":"a","jkt":"b"}}"#,
+    ] {
+        assert_eq!(claims(payload).map(drop), dup, "{payload}");
+    }
+    // The same name in different objects, and many distinct names, are fine.
+    let c = claims(r#"{"a":{"a":{"a":1}},"b":[{"a":1},{"a":2}],"iss":"x"}"#).unwrap();
+    assert_eq!(c.get("b"), Ok(Some(json!([{"a":1},{"a":2}]))));
+    let many: Vec<String> = (0..200).map(|i| format!(r#""c{i}":{i}"#)).collect();
+    let c = claims(&format!("{{{}}}", many.join(","))).unwrap();
+    assert_eq!(c.get("c199"), Ok(Some(json!(199))));
+    assert_eq!(
+        claims(&format!("{{{},\"c7\":0}}", many.join(","))).map(drop),
+        dup
+    );
+}
+
+/// Defect 6: nesting is capped at `MAX_DEPTH` (32) levels at parse time, below serde_json's
+/// own recursion limit (128), so a claim that parses can always be read back: before, a claim
+/// nested deeper than serde_json's limit parsed, and `get` answered `None` for it.
+#[test]
+fn nesting_deeper_than_max_depth_is_refused_at_parse_time() {
+    assert_eq!(MAX_DEPTH, 32);
+    // The top-level object is level 1: a claim value may nest 31 more levels.
+    let ok = format!(r#"{{"iss":"a","deep":{}}}"#, nested(MAX_DEPTH - 1));
+    let c = claims(&ok).unwrap();
+    let deep = c.get("deep").unwrap().unwrap();
+    assert_eq!(
+        deep,
+        serde_json::from_str::<Value>(&nested(MAX_DEPTH - 1)).unwrap()
+    );
+    for levels in [MAX_DEPTH, 100, 127, 128, 200, 5000] {
+        let p = format!(r#"{{"iss":"a","deep":{}}}"#, nested(levels));
+        assert_eq!(
+            claims(&p).map(drop),
+            Err("token claims are nested too deeply"),
+            "{levels}"
+        );
+    }
+    // The JOSE header keeps the same rule.
+    let h = |levels| format!(r#"{{"alg":"RS256","typ":"at+jwt","x":{}}}"#, nested(levels));
+    assert_eq!(header_verdict(&h(MAX_DEPTH - 1)), Ok(Algorithm::RS256));
+    assert_eq!(
+        header_verdict(&h(MAX_DEPTH)),
+        Err("token header is nested too deeply")
+    );
+    assert_eq!(
+        header_verdict(r#"{"alg":"RS256","typ":"at+jwt","x":1,"x":2}"#),
+        Err("token header has a duplicate member name")
+    );
+    assert_eq!(
+        header_verdict(r#"{"alg":"RS256","typ":"at+jwt","x":{"y":1,"y":2}}"#),
+        Err("token header has a duplicate member name")
+    );
+    assert_eq!(
+        header_verdict(r#"{"alg":"RS256","typ":"at+jwt","alg":"RS256"}"#),
+        Err("token header has a duplicate member name")
+    );
+}
+
+/// Defect 6: access to the other claims is total. Every member of an accepted payload is
+/// `Ok(Some(..))` from `get`, `Ok(None)` means absent, and a value a `Value` cannot hold (a
+/// number out of range: before, an unregistered one parsed and then made `extra` empty) is
+/// refused at parse time. Claims that did not come from a payload say so instead of `None`.
+#[test]
+fn other_claims_access_is_total() {
+    let payload = r#"{"iss":"a","exp":1.5,"restricted":true,"tenant":"acme","n":null,
+        "big":18446744073709551615,"neg":-1e300,"s":"\u00e9\n\ud83d\ude00","o":{"x":[1,{}]},
+        "\u0074id":"t"}"#;
+    let c = claims(payload).unwrap();
+    let all: serde_json::Map<String, Value> = serde_json::from_str(payload).unwrap();
+    assert_eq!(c.extra().as_ref(), Ok(&all));
+    for (name, value) in &all {
+        assert_eq!(c.get(name).as_ref(), Ok(&Some(value.clone())), "{name}");
+    }
+    assert_eq!(c.get("tid"), Ok(Some(json!("t"))));
+    assert_eq!(c.get("absent"), Ok(None));
+    for bad in [
+        r#"{"iss":"a","restricted":1e400}"#,
+        r#"{"iss":"a","x":[-1e999]}"#,
+        r#"{"iss":"a","x":"\ud800"}"#,
+    ] {
+        assert_eq!(
+            claims(bad).map(drop),
+            Err("token claims are malformed"),
+            "{bad}"
+        );
+    }
+    // Not from a payload: an error, never a silent `None`.
+    assert_eq!(
+        Claims::default().get("restricted"),
+        Err(ClaimError::NotKept)
+    );
+    let c: Claims = serde_json::from_str(r#"{"iss":"a","restricted":true}"#).unwrap();
+    assert_eq!(c.iss.as_deref(), Some("a"));
+    assert_eq!(c.get("restricted"), Err(ClaimError::NotKept));
+    // serde's own path keeps the duplicate and depth rules.
+    assert!(serde_json::from_str::<Claims>(r#"{"x":1,"x":2}"#).is_err());
+    let deep = format!(r#"{{"x":{}}}"#, nested(MAX_DEPTH));
+    assert!(serde_json::from_str::<Claims>(&deep).is_err());
+    // `"cnf": null` is still no confirmation; a present `cnf` is kept as it was.
+    assert_eq!(claims(r#"{"cnf":null}"#).unwrap().cnf, None);
+    assert_eq!(
+        claims(r#"{"cnf":{"jkt":"k"}}"#).unwrap().cnf,
+        Some(json!({"jkt":"k"}))
+    );
+}
+
+/// The same JSON rules for JWKS documents: a JWK with a duplicate member means whatever the
+/// last parser says, so the document is refused and the last good set kept.
+#[test]
+fn jwks_with_duplicate_members_are_refused() {
+    let ec = Key::ec().jwk(Some("e"));
+    let good = serde_json::to_string(&json!({ "keys": [ec] })).unwrap();
+    assert!(KeySet::from_jwks(good.as_bytes(), &Algorithm::ALL, 32).is_ok());
+    let dup = good.replacen(r#""kid":"e""#, r#""kid":"e","kid":"f""#, 1);
+    assert_ne!(dup, good);
+    match KeySet::from_jwks(dup.as_bytes(), &Algorithm::ALL, 32) {
+        Err(JwkError::Malformed(why)) => assert!(why.contains("duplicate member name"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let dup_keys = good.replacen(r#"{"keys":"#, r#"{"keys":[],"keys":"#, 1);
+    assert!(matches!(
+        KeySet::from_jwks(dup_keys.as_bytes(), &Algorithm::ALL, 32),
+        Err(JwkError::Malformed(_))
+    ));
 }

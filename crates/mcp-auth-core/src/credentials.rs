@@ -265,15 +265,33 @@ fn query_has_access_token(query: Option<&str>) -> bool {
 /// Whether the request body is `application/x-www-form-urlencoded`, the only body that can
 /// carry a token (RFC 6750 §2.2). Such bodies must be checked with
 /// [`form_body_has_access_token`].
-pub fn is_form_body(parts: &Parts) -> bool {
+///
+/// `Err` with `invalid_request` when the request has more than one `Content-Type`: as
+/// separate header lines, or joined into one value with a comma (RFC 9110 §5.3: a
+/// recipient may join lines that way). `Content-Type` is a singleton field (RFC 9110 §8.3),
+/// and with two of them the layer and the inner service could read different types: the
+/// layer a JSON body, the service a form with a token in it.
+pub fn is_form_body(parts: &Parts) -> Result<bool, AuthError> {
+    let more_than_one = || AuthError::invalid_request("more than one Content-Type header");
+    let mut values = parts.headers.get_all(CONTENT_TYPE).iter();
+    let Some(v) = values.next() else {
+        return Ok(false);
+    };
+    if values.next().is_some() {
+        return Err(more_than_one());
+    }
     // On bytes: this runs on every request. A media type with other bytes cannot match.
-    parts.headers.get(CONTENT_TYPE).is_some_and(|v| {
-        let v = v.as_bytes();
-        let media = v.iter().position(|&b| b == b';').map_or(v, |i| &v[..i]);
-        media
-            .trim_ascii()
-            .eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
-    })
+    // A comma before the parameters joins two values (a media type is two tokens, which
+    // never hold one; a quoted parameter value may, so only the part before `;` is seen).
+    let v = v.as_bytes();
+    let end = memchr::memchr2(b';', b',', v);
+    if end.is_some_and(|i| v[i] == b',') {
+        return Err(more_than_one());
+    }
+    let media = end.map_or(v, |i| &v[..i]);
+    Ok(media
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"application/x-www-form-urlencoded"))
 }
 
 /// Whether a form-encoded body has an `access_token` parameter (RFC 6750 §2.2), which MCP
@@ -492,19 +510,19 @@ mod tests {
             .unwrap()
             .into_parts()
             .0;
-        assert!(is_form_body(&p));
+        assert_eq!(is_form_body(&p), Ok(true));
         let json = http::Request::builder()
             .header(CONTENT_TYPE, "application/json")
             .body(())
             .unwrap()
             .into_parts()
             .0;
-        assert!(!is_form_body(&json));
+        assert_eq!(is_form_body(&json), Ok(false));
         let ct = |v: &[u8]| {
             let mut p = json.clone();
             p.headers
                 .insert(CONTENT_TYPE, http::HeaderValue::from_bytes(v).unwrap());
-            is_form_body(&p)
+            is_form_body(&p).unwrap()
         };
         assert!(ct(b" \tapplication/x-www-form-urlencoded\t;q"));
         assert!(ct(b"application/x-www-form-urlencoded;charset=\xff"));
@@ -513,5 +531,39 @@ mod tests {
         assert!(!ct(b""));
         assert!(form_body_has_access_token(b"a=1&access_token=xyz"));
         assert!(!form_body_has_access_token(b"a=1&token=xyz"));
+    }
+
+    /// Issue 13, defect 9: with two `Content-Type` values (JSON, then form) the first alone
+    /// was read, so a form body with a token was taken for JSON. Two lines, or two values
+    /// joined by a comma, are refused whatever their order; a comma inside a quoted
+    /// parameter is not a second value.
+    #[test]
+    fn more_than_one_content_type_is_refused() {
+        let with = |values: &[&[u8]]| {
+            let mut b = http::Request::builder();
+            for v in values {
+                b = b.header(CONTENT_TYPE, http::HeaderValue::from_bytes(v).unwrap());
+            }
+            is_form_body(&b.body(()).unwrap().into_parts().0)
+        };
+        let form: &[u8] = b"application/x-www-form-urlencoded";
+        for values in [
+            &[&b"application/json"[..], form][..],
+            &[form, b"application/json"],
+            &[form, form],
+            &[b"application/json", b"application/json"],
+            &[b"application/json, application/x-www-form-urlencoded"],
+            &[b"application/x-www-form-urlencoded,application/json; charset=utf-8"],
+        ] {
+            let e = with(values).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{values:?}");
+            assert_eq!(e.description(), "more than one Content-Type header");
+        }
+        assert_eq!(with(&[b"multipart/form-data; boundary=\"a,b\""]), Ok(false));
+        assert_eq!(
+            with(&[b"application/x-www-form-urlencoded; x=\"a,b\""]),
+            Ok(true)
+        );
+        assert_eq!(with(&[]), Ok(false));
     }
 }

@@ -140,9 +140,12 @@ where
     V: ValidateToken,
     ResBody: Default + From<Bytes>,
 {
-    if is_form_body(parts) {
+    match is_form_body(parts) {
+        Ok(false) => {}
         // The body must be read before anything else (see `authorize`).
-        return Now::Authorize;
+        Ok(true) => return Now::Authorize,
+        // More than one `Content-Type`: refused before any token work.
+        Err(e) => return Now::Reject(reject(&shared.challenges, e, None)),
     }
     let raw = match required(shared, credentials::locate(parts, shared.max_token_len)) {
         Ok(c) => c,
@@ -218,7 +221,7 @@ where
     let reject = |e: AuthError| reject(&shared.challenges, e, None);
 
     // RFC 6750 §2.2 / MCP: a token in a form body is refused, never used.
-    let body = if is_form_body(&parts) {
+    let body = if is_form_body(&parts).map_err(reject)? {
         let bytes = read_capped(body, shared.max_form_body)
             .await
             .map_err(reject)?;

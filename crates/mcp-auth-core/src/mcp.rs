@@ -137,14 +137,41 @@ fn decode_header_value(raw: &str) -> Result<String, HeaderMismatch> {
     }
 }
 
+/// `T` read from a JSON object only. A derived `Deserialize` of a struct also accepts a JSON
+/// array, filling the fields in declaration order: positional `params`
+/// `["whoami", "admin_reset_notes"]` would be read as `name = "whoami"`. JSON-RPC 2.0 §4.2
+/// allows positional params, and MCP defines none, so a server that took them could run
+/// another operation than the one classified; an array (or any non-object) fails the parse
+/// and the body is [`Classification::Uncertain`].
+struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Object<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Object<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Object(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}
+
 #[derive(Deserialize)]
 struct RawMessage<'a> {
     #[serde(borrow, default, deserialize_with = "crate::json::borrowed_or_owned")]
     method: Option<Cow<'a, str>>,
     #[serde(default)]
     id: Option<serde_json::Value>,
+    /// Absent or `null`: no params (nothing in them can name an operation, and a server
+    /// reading the message sees no name either). Anything else but an object: Uncertain.
     #[serde(borrow, default)]
-    params: Option<RawParams<'a>>,
+    params: Option<ObjectOnly<RawParams<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -158,7 +185,7 @@ struct RawParams<'a> {
 impl RawMessage<'_> {
     fn operation(&self) -> Option<Operation> {
         let method = self.method.as_deref()?;
-        let name = self.params.as_ref().and_then(|p| {
+        let name = self.params.as_ref().and_then(|ObjectOnly(p)| {
             if NAME_FROM_NAME.contains(&method) {
                 p.name.as_deref()
             } else if NAME_FROM_URI.contains(&method) {
@@ -181,13 +208,15 @@ impl RawMessage<'_> {
 /// error; the layer demands every scope first).
 pub fn classify(headers: &McpHeaders, body: &[u8]) -> Result<Classification, HeaderMismatch> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    // Each message must be an object (JSON-RPC 2.0 §4, §6): a message given as an array
+    // would otherwise be read field by field in order, like positional params.
     let messages: Vec<RawMessage<'_>> = match first {
-        Some(b'{') => match serde_json::from_slice::<RawMessage<'_>>(body) {
-            Ok(m) => vec![m],
+        Some(b'{') => match serde_json::from_slice::<ObjectOnly<RawMessage<'_>>>(body) {
+            Ok(ObjectOnly(m)) => vec![m],
             Err(_) => return uncertain(headers),
         },
-        Some(b'[') => match serde_json::from_slice::<Vec<RawMessage<'_>>>(body) {
-            Ok(v) if !v.is_empty() => v,
+        Some(b'[') => match serde_json::from_slice::<Vec<ObjectOnly<RawMessage<'_>>>>(body) {
+            Ok(v) if !v.is_empty() => v.into_iter().map(|ObjectOnly(m)| m).collect(),
             _ => return uncertain(headers),
         },
         _ => return uncertain(headers),

@@ -420,3 +420,75 @@ async fn mismatch_error_echoes_the_request_id() {
         json!({"jsonrpc": "2.0", "id": "abc", "error": {"code": -32020, "message": "Mcp-Name header does not match the body"}})
     );
 }
+
+/// Issue 13, defect 7: positional `params` were read by field order, so
+/// `"params": ["whoami", "admin_reset_notes"]` was classified as the harmless `whoami`.
+/// A non-object `params` (or message) makes the body Uncertain: every scope is needed.
+#[tokio::test]
+async fn positional_params_need_every_scope() {
+    let every = Some("export:notes mcp:admin mcp:read mcp:write");
+    let bodies = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": ["whoami", "admin_reset_notes"]}),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": "whoami"}),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": 1}),
+        json!([{"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+               {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": ["whoami"]}]),
+        json!([["tools/call", 1, {"name": "whoami"}]]),
+    ];
+    for body in bodies {
+        for (scope, status) in [("mcp:read", 403), ("mcp:write export:notes", 403)] {
+            run(
+                layer(false),
+                &Case {
+                    name: "positional",
+                    scope,
+                    headers: &[],
+                    body: body.to_string(),
+                    status,
+                    detail: every,
+                },
+            )
+            .await;
+        }
+        run(
+            layer(false),
+            &Case {
+                name: "positional with every scope",
+                scope: "mcp:admin export:notes",
+                headers: &[],
+                body: body.to_string(),
+                status: 200,
+                detail: None,
+            },
+        )
+        .await;
+    }
+    // `null` params are no params: a named method without a name needs what unknown names
+    // need (fail closed), an unnamed one its own rule.
+    run(
+        layer(false),
+        &Case {
+            name: "null params on tools/call",
+            scope: "mcp:write",
+            headers: &[],
+            body: json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": null})
+                .to_string(),
+            status: 403,
+            detail: every,
+        },
+    )
+    .await;
+    run(
+        layer(false),
+        &Case {
+            name: "null params on tools/list",
+            scope: "mcp:read",
+            headers: &[],
+            body: json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": null})
+                .to_string(),
+            status: 200,
+            detail: None,
+        },
+    )
+    .await;
+}

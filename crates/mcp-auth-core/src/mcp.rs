@@ -286,7 +286,8 @@ impl Requirement {
     }
 
     /// Any one of `alternatives` (each all-of). The first is the preferred one, named in
-    /// challenges when none is satisfied. An empty list is never satisfiable.
+    /// challenges when none is satisfied. An empty list is never satisfiable (and
+    /// [`McpPolicyBuilder::build`] refuses one).
     pub fn any_of(alternatives: Vec<ScopeSet>) -> Self {
         Self { alternatives }
     }
@@ -371,13 +372,46 @@ pub struct McpPolicy {
 }
 
 /// Builder of [`McpPolicy`].
+///
+/// Each rule is a list of alternatives, each a set of scopes all needed. An empty scope set
+/// is a meaningful requirement, "no scopes" (`default_scopes(Vec::<&str>::new())`,
+/// `method_any_of(m, vec![vec![]])`), but an empty list of alternatives
+/// (`method_any_of(m, vec![])`) offers no way to be satisfied and no scope to name in a
+/// challenge: [`build`](Self::build) refuses it with [`PolicyError::NoAlternatives`] rather
+/// than reading it as "allow all" or "deny all". A rule never set is not an empty one:
+/// without `default_scopes`, messages need only their method and name rules.
+///
+/// ```
+/// use mcp_auth_core::mcp::{McpPolicy, PolicyError};
+/// let err = McpPolicy::builder().method_any_of("tools/list", vec![]).build().unwrap_err();
+/// assert!(matches!(err, PolicyError::NoAlternatives { .. }));
+/// assert!(McpPolicy::builder().method_any_of("ping", vec![vec![]]).build().is_ok());
+/// ```
 #[derive(Debug, Default)]
 #[must_use]
 pub struct McpPolicyBuilder {
-    default: Vec<Vec<String>>,
+    default: Option<Vec<Vec<String>>>,
     methods: Vec<(String, Vec<Vec<String>>)>,
     names: Vec<(String, String, Vec<Vec<String>>)>,
     unknown_names: Option<Vec<Vec<String>>>,
+}
+
+/// Why [`McpPolicyBuilder::build`] refused a policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A scope is not valid RFC 6749 §3.3 syntax.
+    #[error(transparent)]
+    InvalidScope(#[from] crate::scope::InvalidScope),
+    /// An any-of rule was given no alternatives: it could never be satisfied, and there is
+    /// no scope to name in a challenge. For "no scopes needed", give one empty set.
+    #[error(
+        "{rule}: an any-of requirement needs at least one alternative (an empty scope set means no scopes)"
+    )]
+    NoAlternatives {
+        /// The rule: `method "tools/list"`, `tools/call "export"`.
+        rule: String,
+    },
 }
 
 fn strings<I, S>(scopes: I) -> Vec<String>
@@ -395,7 +429,7 @@ impl McpPolicyBuilder {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.default = vec![strings(scopes)];
+        self.default = Some(vec![strings(scopes)]);
         self
     }
 
@@ -410,7 +444,8 @@ impl McpPolicyBuilder {
         self
     }
 
-    /// A method that needs any one of several scope sets.
+    /// A method that needs any one of several scope sets. At least one set: an empty list
+    /// makes [`build`](Self::build) fail with [`PolicyError::NoAlternatives`].
     pub fn method_any_of(mut self, method: &str, alternatives: Vec<Vec<&str>>) -> Self {
         self.methods.push((
             method.to_owned(),
@@ -431,7 +466,8 @@ impl McpPolicyBuilder {
         self
     }
 
-    /// A named operation that needs any one of several scope sets.
+    /// A named operation that needs any one of several scope sets. At least one set: an
+    /// empty list makes [`build`](Self::build) fail with [`PolicyError::NoAlternatives`].
     pub fn name_any_of(mut self, method: &str, name: &str, alternatives: Vec<Vec<&str>>) -> Self {
         self.names.push((
             method.to_owned(),
@@ -484,10 +520,17 @@ impl McpPolicyBuilder {
     }
 
     /// Validates the scopes and builds.
-    pub fn build(self) -> Result<McpPolicy, crate::scope::InvalidScope> {
-        let req = |alts: Vec<Vec<String>>| -> Result<Requirement, crate::scope::InvalidScope> {
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::InvalidScope`] for a scope that is not RFC 6749 syntax,
+    /// [`PolicyError::NoAlternatives`] for an any-of rule given an empty list.
+    pub fn build(self) -> Result<McpPolicy, PolicyError> {
+        let req = |alts: Vec<Vec<String>>,
+                   rule: &dyn Fn() -> String|
+         -> Result<Requirement, PolicyError> {
             if alts.is_empty() {
-                return Ok(Requirement::none());
+                return Err(PolicyError::NoAlternatives { rule: rule() });
             }
             Ok(Requirement::any_of(
                 alts.iter()
@@ -495,14 +538,19 @@ impl McpPolicyBuilder {
                     .collect::<Result<_, _>>()?,
             ))
         };
-        let default = req(self.default)?;
+        let default = match self.default {
+            Some(alts) => req(alts, &|| "default".to_owned())?,
+            None => Requirement::none(),
+        };
         let mut methods = BTreeMap::new();
         for (m, alts) in self.methods {
-            methods.insert(m, req(alts)?);
+            let r = req(alts, &|| format!("method {m:?}"))?;
+            methods.insert(m, r);
         }
         let mut names = BTreeMap::new();
         for (m, n, alts) in self.names {
-            names.insert((m, n), req(alts)?);
+            let r = req(alts, &|| format!("{m} {n:?}"))?;
+            names.insert((m, n), r);
         }
         let everything = methods
             .values()
@@ -510,7 +558,7 @@ impl McpPolicyBuilder {
             .chain(std::iter::once(&default))
             .fold(ScopeSet::new(), |acc, r| acc.union(&r.all_scopes()));
         let unknown_names = match self.unknown_names {
-            Some(alts) => req(alts)?,
+            Some(alts) => req(alts, &|| "unknown names".to_owned())?,
             None => Requirement::all_of(everything.clone()),
         };
         let strongest = Requirement::all_of(everything.union(&unknown_names.all_scopes()));

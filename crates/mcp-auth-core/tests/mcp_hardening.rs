@@ -1,6 +1,7 @@
-//! Issue 13 (hardening), the MCP classification defects: positional params (7).
+//! Issue 13 (hardening), the MCP classification defects: positional params (7) and empty
+//! any-of lists (8).
 
-use mcp_auth_core::mcp::{Classification, McpHeaders, McpPolicy, classify};
+use mcp_auth_core::mcp::{Classification, McpHeaders, McpPolicy, PolicyError, classify};
 use mcp_auth_core::scope::{FlatScopes, ScopeSet};
 
 fn body_only(body: &[u8]) -> Classification {
@@ -94,5 +95,90 @@ fn positional_call_needs_every_scope() {
     assert_eq!(
         need.challenge_scopes(&read, &FlatScopes).to_string(),
         "mcp:admin mcp:read"
+    );
+}
+
+fn no_alternatives(r: Result<McpPolicy, PolicyError>) -> String {
+    match r {
+        Err(PolicyError::NoAlternatives { rule }) => rule,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Defect 8: an empty any-of list became "no requirement" (allow everything), against
+/// `Requirement::any_of`'s own docs. It is a build error now, naming the rule.
+#[test]
+fn empty_any_of_list_is_a_build_error() {
+    let rule = no_alternatives(
+        McpPolicy::builder()
+            .default_scopes(["mcp:read"])
+            .name_any_of("tools/call", "admin_reset_notes", vec![])
+            .build(),
+    );
+    assert_eq!(rule, r#"tools/call "admin_reset_notes""#);
+    let rule = no_alternatives(
+        McpPolicy::builder()
+            .method_any_of("tools/call", vec![])
+            .build(),
+    );
+    assert_eq!(rule, r#"method "tools/call""#);
+    let e = McpPolicy::builder()
+        .method_any_of("tools/call", vec![])
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"method "tools/call": an any-of requirement needs at least one alternative (an empty scope set means no scopes)"#
+    );
+    // An invalid scope is still its own error.
+    assert!(matches!(
+        McpPolicy::builder().tool("t", ["a\"b"]).build(),
+        Err(PolicyError::InvalidScope(_))
+    ));
+}
+
+/// Defect 8: an explicitly empty scope SET (all-of nothing) is the "no scopes" requirement,
+/// not an error, and "never set" is told apart from "set": without `default_scopes` the
+/// default is no requirement, with it the given set.
+#[test]
+fn empty_scope_set_means_no_scopes_and_unset_is_not_empty() {
+    let none = ScopeSet::new();
+    let call =
+        |n: &str| Classification::Operations(vec![McpPolicy::operation("tools/call", Some(n))]);
+    let policy = McpPolicy::builder()
+        .default_scopes(Vec::<&str>::new())
+        .tool("whoami", Vec::<&str>::new())
+        .name_any_of("tools/call", "ping", vec![vec![]])
+        .tool("admin", ["mcp:admin"])
+        .build()
+        .unwrap();
+    assert!(
+        policy
+            .requirement(&call("whoami"))
+            .is_satisfied_by(&none, &FlatScopes)
+    );
+    assert!(
+        policy
+            .requirement(&call("ping"))
+            .is_satisfied_by(&none, &FlatScopes)
+    );
+    assert!(
+        !policy
+            .requirement(&call("admin"))
+            .is_satisfied_by(&none, &FlatScopes)
+    );
+    let unset = McpPolicy::builder().build().unwrap();
+    assert!(
+        unset
+            .default_requirement()
+            .is_satisfied_by(&none, &FlatScopes)
+    );
+    let set = McpPolicy::builder()
+        .default_scopes(["mcp:read"])
+        .build()
+        .unwrap();
+    assert!(
+        !set.default_requirement()
+            .is_satisfied_by(&none, &FlatScopes)
     );
 }

@@ -18,7 +18,8 @@ use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
 use rmcp::model::{ErrorData, Extensions, Tool};
 
 /// The `_meta` key of a tool that lists the scopes calling it needs: an array of scope
-/// strings (all needed), or an array of such arrays (any one of them).
+/// strings (all needed), or an array of such arrays (any one of them). An empty array is
+/// the first form with no scope: the tool needs only the policy's default scopes.
 pub const SCOPES_META_KEY: &str = "mcp-auth/scopes";
 
 /// The [`AuthContext`] of the request whose rmcp context extensions are `ext`.
@@ -159,6 +160,24 @@ mod tests {
         assert!(need("add_note").is_satisfied_by(&s("mcp:read mcp:write"), &FlatScopes));
         assert!(need("export").is_satisfied_by(&s("mcp:read mcp:admin"), &FlatScopes));
         assert!(!need("unlisted").is_satisfied_by(&s("mcp:read mcp:write"), &FlatScopes));
+    }
+
+    /// Issue 13, defect 8: an empty annotation is the empty scope list (the default scopes
+    /// only), never an empty any-of list, which the policy builder refuses.
+    #[test]
+    fn empty_annotation_needs_the_default_only() {
+        let tools = [with_scopes(tool("free"), Vec::<String>::new())];
+        let policy = policy_from_tools(McpPolicy::builder().default_scopes(["mcp:read"]), &tools)
+            .unwrap()
+            .build()
+            .unwrap();
+        let need = policy.requirement(&Classification::Operations(vec![McpPolicy::operation(
+            "tools/call",
+            Some("free"),
+        )]));
+        let s = |x: &str| ScopeSet::parse(x).unwrap();
+        assert!(need.is_satisfied_by(&s("mcp:read"), &FlatScopes));
+        assert!(!need.is_satisfied_by(&s("other"), &FlatScopes));
     }
 
     #[test]

@@ -171,6 +171,9 @@ pub enum StartError {
     /// The scope hierarchy is invalid.
     #[error("scope hierarchy: {0}")]
     Scope(#[from] mcp_auth::core::scope::InvalidScope),
+    /// The layer's per-tool policy is invalid.
+    #[error("MCP policy: {0}")]
+    Policy(#[from] mcp_auth::core::mcp::PolicyError),
 }
 
 /// The running example. Dropping it stops both servers; prefer [`shutdown`](Self::shutdown),

@@ -9,7 +9,7 @@
 //! built from.
 
 use mcp_auth::AuthContext;
-use mcp_auth::core::mcp::McpPolicy;
+use mcp_auth::core::mcp::{McpPolicy, PolicyError};
 use mcp_auth::core::scope::{ImpliedScopes, InvalidScope};
 use std::fmt;
 
@@ -63,8 +63,9 @@ pub fn scope_hierarchy() -> Result<ImpliedScopes, InvalidScope> {
 ///
 /// # Errors
 ///
-/// Never in practice: the scopes are constants with valid syntax.
-pub fn layer_policy() -> Result<McpPolicy, InvalidScope> {
+/// Never in practice: the scopes are constants with valid syntax, and every rule has one
+/// scope set.
+pub fn layer_policy() -> Result<McpPolicy, PolicyError> {
     let mut builder = McpPolicy::builder().default_scopes(ENDPOINT_SCOPES);
     for (tool, scopes) in TOOL_SCOPES {
         builder = builder.tool(tool, scopes.iter());

@@ -23,6 +23,37 @@ pub const HEADER_MCP_METHOD: &str = "mcp-method";
 pub const HEADER_MCP_NAME: &str = "mcp-name";
 /// JSON-RPC error code for a header/body mismatch (MCP 2026-07-28 transport).
 pub const HEADER_MISMATCH_CODE: i32 = -32020;
+/// The `MCP-Protocol-Version` header (MCP transport, "Protocol Version Header").
+pub const HEADER_MCP_PROTOCOL_VERSION: &str = "mcp-protocol-version";
+
+/// The protocol versions that define the `Mcp-Method`/`Mcp-Name` headers (SEP-2243), as
+/// they appear in `MCP-Protocol-Version`. 2025-06-18 and 2025-11-25 do not define them, so
+/// a server speaking those versions has no reason to cross-check them with the body (rmcp
+/// 3.9 checks them only from 2026-07-28 on). The list is explicit, not "this date or later":
+/// a version is added here once it is known to define the headers.
+pub const VERSIONS_WITH_MCP_HEADERS: &[&str] = &["2026-07-28"];
+
+static PROTOCOL_VERSION: http::HeaderName =
+    http::HeaderName::from_static(HEADER_MCP_PROTOCOL_VERSION);
+
+/// Whether the request's protocol version defines the SEP-2243 headers: exactly one
+/// `MCP-Protocol-Version` header whose value is, byte for byte (no trimming, no case
+/// folding), one of [`VERSIONS_WITH_MCP_HEADERS`]. Absent, repeated, padded or unknown
+/// values give `false`.
+///
+/// This is what makes trusting the headers sound: the inner server must cross-check them
+/// with the body, and it does so only for a version that defines them. rmcp reads the
+/// first value, untrimmed, and compares it as a string with `2026-07-28`; every request
+/// this function accepts is one rmcp cross-checks.
+pub fn protocol_defines_mcp_headers(headers: &http::HeaderMap) -> bool {
+    let mut values = headers.get_all(&PROTOCOL_VERSION).iter();
+    match (values.next(), values.next()) {
+        (Some(v), None) => VERSIONS_WITH_MCP_HEADERS
+            .iter()
+            .any(|known| v.as_bytes() == known.as_bytes()),
+        _ => false,
+    }
+}
 
 /// Methods whose name is `params.name`.
 const NAME_FROM_NAME: [&str; 2] = ["tools/call", "prompts/get"];

@@ -1,7 +1,10 @@
-//! Issue 13 (hardening), the MCP classification defects: positional params (7) and empty
-//! any-of lists (8).
+//! Issue 13 (hardening), the MCP classification defects: positional params (7), empty
+//! any-of lists (8), and the protocol versions whose `Mcp-*` headers may be trusted (1).
 
-use mcp_auth_core::mcp::{Classification, McpHeaders, McpPolicy, PolicyError, classify};
+use mcp_auth_core::mcp::{
+    Classification, McpHeaders, McpPolicy, PolicyError, VERSIONS_WITH_MCP_HEADERS, classify,
+    protocol_defines_mcp_headers,
+};
 use mcp_auth_core::scope::{FlatScopes, ScopeSet};
 
 fn body_only(body: &[u8]) -> Classification {
@@ -181,4 +184,47 @@ fn empty_scope_set_means_no_scopes_and_unset_is_not_empty() {
         !set.default_requirement()
             .is_satisfied_by(&none, &FlatScopes)
     );
+}
+
+fn version_headers(values: &[&[u8]]) -> http::HeaderMap {
+    let mut hm = http::HeaderMap::new();
+    for v in values {
+        hm.append(
+            "MCP-Protocol-Version",
+            http::HeaderValue::from_bytes(v).unwrap(),
+        );
+    }
+    hm
+}
+
+/// Defect 1: only exactly one `MCP-Protocol-Version` whose bytes are a version that defines
+/// the SEP-2243 headers lets the layer trust them.
+#[test]
+fn only_exact_single_versions_that_define_the_headers_count() {
+    assert_eq!(VERSIONS_WITH_MCP_HEADERS, &["2026-07-28"]);
+    assert!(protocol_defines_mcp_headers(&version_headers(&[
+        b"2026-07-28"
+    ])));
+    for values in [
+        &[][..],
+        &[&b"2025-06-18"[..]],
+        &[b"2025-11-25"],
+        &[b"2024-11-05"],
+        &[b" 2026-07-28"],
+        &[b"2026-07-28 "],
+        &[b"2026-07-28\t"],
+        &[b"2026-07-28,2026-07-28"],
+        &[b"2026-07-29"],
+        &[b"2027-01-01"],
+        &[b""],
+        &[b"2026-07-28\xff"],
+        &[b"2026-07-28", b"2026-07-28"],
+        &[b"2026-07-28", b"2025-06-18"],
+        &[b"2025-06-18", b"2026-07-28"],
+    ] {
+        assert!(
+            !protocol_defines_mcp_headers(&version_headers(values)),
+            "{values:?}"
+        );
+    }
 }

@@ -404,11 +404,16 @@ impl McpAuthBuilder {
         self
     }
 
-    /// Classify from the `Mcp-Method`/`Mcp-Name` headers alone when they are present,
-    /// without reading the body (default off). Only safe when the inner MCP server rejects
-    /// requests whose headers disagree with their body, as the transport spec requires of
-    /// servers that process the body (rmcp does for protocol versions that define the
-    /// headers). Requests without the headers are still classified from the body.
+    /// Classify from the `Mcp-Method`/`Mcp-Name` headers alone, without reading the body
+    /// (default off), when the request carries them and exactly one `MCP-Protocol-Version`
+    /// header whose value is exactly a version that defines them
+    /// ([`VERSIONS_WITH_MCP_HEADERS`](mcp_auth_core::mcp::VERSIONS_WITH_MCP_HEADERS):
+    /// `2026-07-28`). Every other request (no headers; the version header absent, repeated,
+    /// padded, unknown, `2025-06-18` or `2025-11-25`) is classified from the body as
+    /// without this option. Only safe when the inner MCP server rejects requests whose
+    /// headers disagree with their body, as the transport spec requires of servers that
+    /// process the body; rmcp does for 2026-07-28 and later, reading the first
+    /// `MCP-Protocol-Version` value, and every request trusted here is one it checks.
     pub fn trust_mcp_headers(mut self, on: bool) -> Self {
         self.trust_mcp_headers = on;
         self

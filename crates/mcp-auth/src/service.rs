@@ -15,7 +15,7 @@ use mcp_auth_core::challenge::ChallengeTemplate;
 use mcp_auth_core::credentials::{self, form_body_has_access_token, is_form_body};
 use mcp_auth_core::mcp::{
     Classification, HEADER_MISMATCH_CODE, HeaderMismatch, McpHeaders, McpPolicy, Requirement,
-    classify,
+    classify, protocol_defines_mcp_headers,
 };
 use mcp_auth_core::scope::ScopeSet;
 use std::fmt;
@@ -384,8 +384,12 @@ fn classify_head<V>(
         return Ok(Head::Decided(None));
     }
     let headers = McpHeaders::from_headers(&parts.headers).map_err(ClassifyRejection::Mismatch)?;
+    // Trusted only when the request's protocol defines the headers: only then does the
+    // inner server cross-check them with the body (MCP 2026-07-28 transport, "Server
+    // Validation"). Otherwise the body is read and classified, as without the option.
     if shared.trust_mcp_headers
         && let Some(op) = headers.operation()
+        && protocol_defines_mcp_headers(&parts.headers)
     {
         return Ok(Head::Decided(Some(Classification::Operations(vec![op]))));
     }

@@ -324,12 +324,17 @@ async fn table() {
 
 #[tokio::test]
 async fn headers_only_mode_trusts_headers_and_does_not_buffer() {
-    // With the headers trusted, an oversize body is not read (no 413): classification comes
-    // from the headers alone, and the inner server is relied on to check them.
+    // With the headers trusted (protocol 2026-07-28, which defines them), an oversize body
+    // is not read (no 413): classification comes from the headers alone, and the inner
+    // server is relied on to check them.
     let c = Case {
         name: "headers only",
         scope: "mcp:read",
-        headers: &[("mcp-method", "tools/call"), ("mcp-name", "whoami")],
+        headers: &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "whoami"),
+        ],
         body: call(&"x".repeat(5000)),
         status: 200,
         detail: None,
@@ -338,7 +343,11 @@ async fn headers_only_mode_trusts_headers_and_does_not_buffer() {
     let c = Case {
         name: "headers only, insufficient",
         scope: "mcp:read",
-        headers: &[("mcp-method", "tools/call"), ("mcp-name", "add_note")],
+        headers: &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "add_note"),
+        ],
         body: call("add_note"),
         status: 403,
         detail: Some("mcp:read mcp:write"),
@@ -419,6 +428,97 @@ async fn mismatch_error_echoes_the_request_id() {
         v,
         json!({"jsonrpc": "2.0", "id": "abc", "error": {"code": -32020, "message": "Mcp-Name header does not match the body"}})
     );
+}
+
+/// Issue 13, defect 1: `trust_mcp_headers(true)` trusted `Mcp-Method`/`Mcp-Name` under any
+/// protocol version, so an `mcp:read` token naming `whoami` in the headers ran an admin tool
+/// named in the body wherever the inner server does not cross-check (protocols that do not
+/// define the headers). Unless the request carries exactly one `MCP-Protocol-Version:
+/// 2026-07-28`, the body decides: the mismatch is refused (400, -32020) and never reaches
+/// the inner service; headers that agree with the body give the body's requirement (403).
+#[tokio::test]
+async fn trusted_headers_need_a_protocol_version_that_defines_them() {
+    type Headers = &'static [(&'static str, &'static str)];
+    const LYING: [(&str, &str); 2] = [("mcp-method", "tools/call"), ("mcp-name", "whoami")];
+    const HONEST: [(&str, &str); 2] = [
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "admin_reset_notes"),
+    ];
+    let versions: [(&str, Headers); 8] = [
+        ("absent", &[]),
+        ("2025-06-18", &[("mcp-protocol-version", "2025-06-18")]),
+        ("2025-11-25", &[("mcp-protocol-version", "2025-11-25")]),
+        ("padded", &[("mcp-protocol-version", " 2026-07-28")]),
+        ("trailing space", &[("mcp-protocol-version", "2026-07-28 ")]),
+        ("unknown later", &[("mcp-protocol-version", "2027-01-01")]),
+        (
+            "repeated, first defines them",
+            &[
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-protocol-version", "2025-06-18"),
+            ],
+        ),
+        (
+            "repeated, same value",
+            &[
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-protocol-version", "2026-07-28"),
+            ],
+        ),
+    ];
+    for (label, version) in versions {
+        let headers = |mcp: [(&'static str, &'static str); 2]| -> Headers {
+            Vec::leak([version, &mcp[..]].concat())
+        };
+        run(
+            layer(true),
+            &Case {
+                name: label,
+                scope: "mcp:read",
+                headers: headers(LYING),
+                body: call("admin_reset_notes"),
+                status: 400,
+                detail: None,
+            },
+        )
+        .await;
+        run(
+            layer(true),
+            &Case {
+                name: label,
+                scope: "mcp:read",
+                headers: headers(HONEST),
+                body: call("admin_reset_notes"),
+                status: 403,
+                detail: Some("mcp:admin mcp:read"),
+            },
+        )
+        .await;
+    }
+    // The fast path still works with the one version that defines the headers: the body
+    // is not read (a body over `max_body` would be 413), the headers decide.
+    for (tool, status, detail) in [
+        ("whoami", 200, None),
+        ("admin_reset_notes", 403, Some("mcp:admin mcp:read")),
+    ] {
+        let headers: Headers = Vec::leak(vec![
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", tool),
+        ]);
+        run(
+            layer(true),
+            &Case {
+                name: "2026-07-28",
+                scope: "mcp:read",
+                headers,
+                body: call(&format!("{tool}{}", "x".repeat(5000))),
+                status,
+                detail,
+            },
+        )
+        .await;
+    }
 }
 
 /// Issue 13, defect 7: positional `params` were read by field order, so

@@ -16,7 +16,8 @@ pub enum KeyError {
     /// The issuer is not one this source serves. Answered as `invalid_token`.
     #[error("unknown issuer")]
     UnknownIssuer,
-    /// No key set was ever loaded and the issuer cannot be reached now. Answered 503 with
+    /// No usable key set (none was ever loaded, or the last one is older than the source
+    /// allows to keep using it) and the issuer cannot be reached now. Answered 503 with
     /// `Retry-After`, since the token may be fine.
     #[error("keys unavailable: {reason}")]
     Unavailable {
@@ -41,7 +42,8 @@ pub type WarmUpFuture<'a> = Pin<Box<dyn Future<Output = Result<(), KeyError>> + 
 ///   unverified `iss` only selects among configured issuers).
 /// - When `kid` is `Some` and absent from the cached set, the source may refresh once (for
 ///   key rotation), rate-limited so forged `kid`s cannot cause a fetch per request.
-/// - While an issuer is unreachable, the last good set should be served.
+/// - While an issuer is unreachable, the last good set should be served, for a bounded time
+///   (the JWKS source's maximum staleness); after that, [`KeyError::Unavailable`].
 pub trait KeySource: Send + Sync + fmt::Debug + 'static {
     /// The key set of `issuer`, refreshed if `kid` is unknown and policy allows.
     fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a>;

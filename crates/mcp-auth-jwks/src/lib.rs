@@ -19,8 +19,12 @@
 //! - keeps a set for its `Cache-Control: max-age`, clamped to a floor and a ceiling (5 min and
 //!   24 h by default; the floor without `max-age` or with `no-store`), refreshes it in the
 //!   background after four fifths of that, and **serves the last good keys** while
-//!   revalidating and for as long as the issuer is unreachable. [`KeyError::Unavailable`]
-//!   (503 with `Retry-After`) only comes when no key set was ever loaded.
+//!   revalidating and while the issuer is unreachable, for at most the **maximum staleness**
+//!   (24 h by default, [`max_staleness`](JwksKeySourceBuilder::max_staleness)) after the
+//!   last successful fetch. [`KeyError::Unavailable`] (503 with `Retry-After`) comes when no
+//!   key set was ever loaded, or when the last good set is past the maximum staleness and a
+//!   new fetch fails (or the last one failed less than the back-off ago). Within the
+//!   maximum staleness a valid token is never refused for want of a refresh.
 //! - bounds its I/O: one HTTP client per source, a timeout, a body cap read chunk by chunk
 //!   (256 KiB), a key-count cap, at most 3 redirects and never https to http, a JSON content
 //!   type (an HTML page is refused with a clear error), plain http only on loopback unless
@@ -116,9 +120,9 @@ pub use fetch::{FetchError, FetchFuture, FetchResponse, Fetcher};
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use reqwest_fetcher::ReqwestFetcher;
 pub use source::{
-    DEFAULT_KID_COOLDOWN, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_TTL,
-    DEFAULT_MIN_TTL, DEFAULT_RETRY_BACKOFF, DEFAULT_TIMEOUT, JwksKeySource, JwksKeySourceBuilder,
-    JwksStats,
+    DEFAULT_KID_COOLDOWN, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_STALENESS,
+    DEFAULT_MAX_TTL, DEFAULT_MIN_TTL, DEFAULT_RETRY_BACKOFF, DEFAULT_TIMEOUT, JwksKeySource,
+    JwksKeySourceBuilder, JwksStats,
 };
 
 #[cfg(doc)]

@@ -24,6 +24,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tracing::{debug, error, info, trace, warn};
 
+mod staleness;
+pub use staleness::DEFAULT_MAX_STALENESS;
+
 /// Default minimum time between two fetches caused by unknown `kid`s, per issuer.
 pub const DEFAULT_KID_COOLDOWN: Duration = Duration::from_secs(60);
 /// Default floor of a key set's lifetime (also the lifetime when the response gives none).
@@ -83,6 +86,9 @@ pub struct JwksStats {
     pub kid_refetches: u64,
     /// Refreshes started ahead of (or after) expiry, in the background.
     pub background_refreshes: u64,
+    /// Requests refused with [`KeyError::Unavailable`] because the last good keys were
+    /// past the maximum staleness and could not be revalidated.
+    pub staleness_refusals: u64,
 }
 
 #[derive(Debug, Default)]
@@ -96,6 +102,7 @@ struct Counters {
     cooldown_rejections: AtomicU64,
     kid_refetches: AtomicU64,
     background_refreshes: AtomicU64,
+    staleness_refusals: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -109,6 +116,11 @@ struct Cached {
     generation: u64,
     refresh_at: Instant,
     expires_at: Instant,
+    /// From here on a cache may not trust a confirmation made on this set without asking
+    /// again: [`staleness::CONFIRMATION_MARGIN`] before `usable_until`.
+    confirm_until: Instant,
+    /// The end of the maximum staleness: not used from here on (see [`staleness`]).
+    usable_until: Instant,
 }
 
 #[derive(Debug)]
@@ -118,6 +130,7 @@ struct Config {
     min_ttl: Duration,
     max_ttl: Duration,
     retry_backoff: Duration,
+    max_staleness: Duration,
     max_response_bytes: usize,
     max_keys: usize,
     allow_insecure_http: bool,
@@ -244,6 +257,10 @@ impl Inner {
             return self.first_load(iss).await.map(|c| Arc::clone(&c.keys));
         };
         let now = self.clock.now();
+        if cached.unusable(now) {
+            // Past the maximum staleness: only a newly loaded set will do.
+            cached = self.revalidate(iss, now).await?;
+        }
         if now >= cached.expires_at {
             bump(&self.stats.stale_serves);
             trace!(issuer = &*iss.name, "serving keys past their lifetime");
@@ -276,6 +293,13 @@ impl Inner {
         let guard = iss.current.load();
         let cached = guard.as_ref()?;
         let now = self.clock.now();
+        if now >= cached.confirm_until {
+            // Near or past the maximum staleness (see `staleness`).
+            self.near_max_staleness();
+            if cached.unusable(now) {
+                return self.unusable_now(iss, now).map(Err);
+            }
+        }
         if now >= cached.refresh_at {
             // `keys` serves the loaded set as it is unless it must start a refresh now
             // (see `background_refresh`): leave that case to it.
@@ -463,11 +487,17 @@ impl Inner {
                 st.generation += 1;
                 st.retry_not_before = None;
                 st.last_error = None;
+                let max_staleness = self.cfg.max_staleness;
                 let cached = Arc::new(Cached {
                     keys: Arc::new(keys),
                     generation: st.generation,
                     refresh_at: later(now, refresh_ahead(ttl)),
                     expires_at: later(now, ttl),
+                    confirm_until: later(
+                        now,
+                        max_staleness.saturating_sub(staleness::CONFIRMATION_MARGIN),
+                    ),
+                    usable_until: later(now, max_staleness),
                 });
                 iss.current.store(Some(Arc::clone(&cached)));
                 // After the store: whoever reads the new epoch sees the new set.
@@ -525,11 +555,13 @@ impl Inner {
         for (kid, err) in &loaded.skipped {
             warn!(issuer, kid = kid.as_deref().unwrap_or("<none>"), error = %err, "JWKS key skipped");
         }
+        // Never fresh longer than usable: the refresh comes before the maximum staleness.
         let ttl = ttl(
             &parse_cache_control(resp.cache_control.as_deref()),
             self.cfg.min_ttl,
             self.cfg.max_ttl,
-        );
+        )
+        .min(self.cfg.max_staleness);
         info!(
             issuer,
             url,
@@ -697,6 +729,7 @@ impl JwksKeySource {
             cooldown_rejections: get(&s.cooldown_rejections),
             kid_refetches: get(&s.kid_refetches),
             background_refreshes: get(&s.background_refreshes),
+            staleness_refusals: get(&s.staleness_refusals),
         }
     }
 }
@@ -736,6 +769,7 @@ pub struct JwksKeySourceBuilder {
     min_ttl: Duration,
     max_ttl: Duration,
     retry_backoff: Duration,
+    max_staleness: Duration,
     max_response_bytes: usize,
     max_keys: usize,
     timeout: Duration,
@@ -756,6 +790,7 @@ impl Default for JwksKeySourceBuilder {
             min_ttl: DEFAULT_MIN_TTL,
             max_ttl: DEFAULT_MAX_TTL,
             retry_backoff: DEFAULT_RETRY_BACKOFF,
+            max_staleness: DEFAULT_MAX_STALENESS,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             max_keys: DEFAULT_MAX_KEYS,
             timeout: DEFAULT_TIMEOUT,
@@ -818,6 +853,17 @@ impl JwksKeySourceBuilder {
     /// while no key set was ever loaded (default 10 s).
     pub fn retry_backoff(mut self, backoff: Duration) -> Self {
         self.retry_backoff = backoff;
+        self
+    }
+
+    /// How long the last good keys of an issuer may be used, counted from the last
+    /// successful fetch of its key set, while they cannot be revalidated (default 24 h,
+    /// [`DEFAULT_MAX_STALENESS`]). Until then they are served through an outage; from then
+    /// on a request waits for a new fetch and gets [`KeyError::Unavailable`] (503 with
+    /// `Retry-After`) if it fails. A set's lifetime is capped to this, so its refresh always
+    /// comes first.
+    pub fn max_staleness(mut self, max: Duration) -> Self {
+        self.max_staleness = max;
         self
     }
 
@@ -891,10 +937,14 @@ impl JwksKeySourceBuilder {
                 "min_ttl must be positive and at most max_ttl",
             ));
         }
+        if self.max_staleness.is_zero() {
+            return Err(JwksError::InvalidConfig("max_staleness must be positive"));
+        }
         if [
             self.kid_cooldown,
             self.max_ttl,
             self.retry_backoff,
+            self.max_staleness,
             self.timeout,
         ]
         .iter()
@@ -971,6 +1021,7 @@ impl JwksKeySourceBuilder {
                     min_ttl: self.min_ttl,
                     max_ttl: self.max_ttl,
                     retry_backoff: self.retry_backoff,
+                    max_staleness: self.max_staleness,
                     max_response_bytes: self.max_response_bytes,
                     max_keys: self.max_keys,
                     allow_insecure_http: self.allow_insecure_http,

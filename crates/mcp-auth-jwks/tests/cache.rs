@@ -13,6 +13,8 @@ use std::time::Duration;
 const ISS: &str = "https://as.example.com";
 const JWKS: &str = "https://as.example.com/jwks";
 const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 fn source(f: &Arc<FakeFetcher>, clock: &ManualClock) -> JwksKeySource {
     JwksKeySource::builder()
@@ -189,7 +191,18 @@ async fn key_rotation() {
 
 #[tokio::test]
 async fn outage_after_load_serves_last_good_keys() {
-    let (f, clock, src) = setup(&["k1"], Some("max-age=600"));
+    // 48 hours of outage, within a maximum staleness of 72 h (the default 24 h is tested in
+    // `keys_past_max_staleness_are_refused_until_the_issuer_recovers`).
+    let f = FakeFetcher::new();
+    f.set_jwks(JWKS, &["k1"], Some("max-age=600"));
+    let clock = ManualClock::new();
+    let src = JwksKeySource::builder()
+        .issuer_with_jwks_uri(ISS, JWKS)
+        .max_staleness(72 * HOUR)
+        .fetcher(Arc::clone(&f))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
     assert_eq!(KeySource::epoch(&src), Some(0));
     src.warm_up().await.unwrap();
     assert_eq!(KeySource::epoch(&src), Some(1));
@@ -899,4 +912,147 @@ async fn cached_answers_from_memory_only_when_keys_would_not_fetch() {
             .contains_kid("k1")
     );
     assert_eq!(src.stats().stale_serves, stale + 1);
+}
+
+fn unavailable(r: &Result<Arc<KeySet>, KeyError>) -> (u32, &str) {
+    match r {
+        Err(KeyError::Unavailable {
+            retry_after,
+            reason,
+        }) => (*retry_after, reason.as_str()),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+/// Stale-while-error has an end: keys that could not be revalidated for the maximum
+/// staleness (24 h by default, counted from the last successful fetch) are no longer used,
+/// by `keys` and by `cached` alike; within it they are always served; once the issuer is
+/// back the next request after the back-off gets the new set.
+#[tokio::test]
+async fn keys_past_max_staleness_are_refused_until_the_issuer_recovers() {
+    let (f, clock, src) = setup(&["k1"], Some("max-age=600"));
+    src.warm_up().await.unwrap();
+    f.fail_all(true);
+
+    // Within the window, stale and unrevalidated: served, from memory too.
+    clock.advance(DAY - 2 * SECOND);
+    assert!(keys(&src, Some("k1")).await.contains_kid("k1"));
+    settle(&src, |s| s.fetch_errors == 1).await; // the background refresh failed
+    assert!(keys(&src, Some("k1")).await.contains_kid("k1"));
+    assert!(
+        src.cached(ISS, Some("k1"))
+            .unwrap()
+            .unwrap()
+            .contains_kid("k1")
+    );
+    // An unknown kid still gets the last good set (401), not 503.
+    assert!(!keys(&src, Some("k9")).await.contains_kid("k9"));
+    let epoch = KeySource::epoch(&src).unwrap();
+    assert!(src.cached(ISS, None).unwrap().is_ok());
+    assert_eq!(
+        KeySource::epoch(&src),
+        Some(epoch),
+        "far from the end: epoch kept"
+    );
+
+    // The last second of the window: still served, and each answer from memory moves the
+    // epoch on, so a token cache cannot keep a confirmation made now past the window.
+    clock.advance(SECOND);
+    assert!(
+        src.cached(ISS, Some("k1"))
+            .unwrap()
+            .unwrap()
+            .contains_kid("k1")
+    );
+    assert!(KeySource::epoch(&src).unwrap() > epoch);
+    assert!(keys(&src, Some("k1")).await.contains_kid("k1"));
+    assert_eq!(src.stats().staleness_refusals, 0);
+
+    // 24 h after the last successful fetch: refused, while backing off without a fetch
+    // (the failed attempt was 2 s ago: Retry-After 8), from memory and through `keys`.
+    clock.advance(SECOND);
+    let fetches = f.total();
+    let r = src.cached(ISS, Some("k1")).expect("answered from memory");
+    let (retry, reason) = unavailable(&r);
+    assert_eq!(retry, 8);
+    assert!(reason.contains("maximum staleness (86400 s)"), "{reason}");
+    assert!(reason.contains("simulated outage"), "{reason}");
+    assert_eq!(unavailable(&src.keys(ISS, Some("k1")).await).0, 8);
+    assert_eq!(unavailable(&src.keys(ISS, Some("k9")).await).0, 8);
+    assert_eq!(unavailable(&src.keys(ISS, None).await).0, 8);
+    assert_eq!(f.total(), fetches, "no fetch within the back-off");
+    assert_eq!(src.stats().staleness_refusals, 4);
+
+    // After the back-off: `keys` waits for a new fetch (`cached` leaves that to it), which
+    // fails: 503 with the back-off as Retry-After.
+    clock.advance(8 * SECOND);
+    assert!(src.cached(ISS, None).is_none());
+    let r = src.keys(ISS, Some("k1")).await;
+    assert_eq!(unavailable(&r).0, 10);
+    assert_eq!(f.total(), fetches + 1);
+    assert_eq!(src.stats().staleness_refusals, 5);
+
+    // Recovery: the first request after the back-off waits for the fetch and is served the
+    // new set; the window starts again from that fetch.
+    f.fail_all(false);
+    f.set_jwks(JWKS, &["k1", "k2"], Some("max-age=600"));
+    clock.advance(10 * SECOND);
+    assert!(keys(&src, Some("k2")).await.contains_kid("k2"));
+    assert_eq!(f.total(), fetches + 2);
+    assert!(
+        src.cached(ISS, Some("k1"))
+            .unwrap()
+            .unwrap()
+            .contains_kid("k1")
+    );
+    assert_eq!(src.last_error(ISS), None);
+    assert_eq!(src.stats().staleness_refusals, 5);
+}
+
+/// The maximum staleness is configurable; a key set's lifetime is capped to it, so the
+/// refresh always comes before it; it must be positive and at most 10 years.
+#[tokio::test]
+async fn max_staleness_is_configurable_and_caps_the_lifetime() {
+    let f = FakeFetcher::new();
+    f.set_jwks(JWKS, &["k1"], Some("max-age=3600"));
+    let clock = ManualClock::new();
+    let src = JwksKeySource::builder()
+        .issuer_with_jwks_uri(ISS, JWKS)
+        .max_staleness(10 * MINUTE)
+        .fetcher(Arc::clone(&f))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    src.warm_up().await.unwrap();
+    // Fresh for 10 min (not the 1 h of max-age): the refresh starts at 8 min.
+    clock.advance(8 * MINUTE - SECOND);
+    keys(&src, Some("k1")).await;
+    assert_eq!(src.stats().background_refreshes, 0);
+    f.fail_all(true);
+    clock.advance(SECOND);
+    keys(&src, Some("k1")).await;
+    assert_eq!(src.stats().background_refreshes, 1);
+    settle(&src, |s| s.fetch_errors == 1).await;
+    clock.advance(2 * MINUTE - SECOND);
+    assert!(keys(&src, Some("k1")).await.contains_kid("k1"));
+    clock.advance(SECOND);
+    assert!(matches!(
+        src.keys(ISS, Some("k1")).await,
+        Err(KeyError::Unavailable { .. })
+    ));
+
+    let b = || {
+        JwksKeySource::builder()
+            .issuer_with_jwks_uri(ISS, JWKS)
+            .fetcher(Arc::clone(&f))
+    };
+    assert!(matches!(
+        b().max_staleness(Duration::ZERO).build(),
+        Err(JwksError::InvalidConfig(_))
+    ));
+    assert!(matches!(
+        b().max_staleness(Duration::MAX).build(),
+        Err(JwksError::InvalidConfig(_))
+    ));
+    assert_eq!(mcp_auth_jwks::DEFAULT_MAX_STALENESS, DAY);
 }

@@ -165,6 +165,7 @@ pub struct McpAuthBuilder {
     key_source: Option<Arc<dyn KeySource>>,
     jwks_uris: Vec<(String, String)>,
     allow_insecure_http: bool,
+    max_key_staleness: Option<Duration>,
     algorithms: Vec<Algorithm>,
     typ: TypPolicy,
     audience_policy: AudiencePolicy,
@@ -209,6 +210,7 @@ impl McpAuthBuilder {
             key_source: None,
             jwks_uris: Vec::new(),
             allow_insecure_http: false,
+            max_key_staleness: None,
             algorithms: Algorithm::DEFAULT_ALLOWED.to_vec(),
             typ: TypPolicy::Strict,
             audience_policy: AudiencePolicy::Exact,
@@ -267,6 +269,18 @@ impl McpAuthBuilder {
     #[cfg(feature = "jwks")]
     pub fn allow_insecure_http(mut self, on: bool) -> Self {
         self.allow_insecure_http = on;
+        self
+    }
+
+    /// How long the default JWKS key source may keep using an issuer's last good keys,
+    /// counted from their last successful fetch, while they cannot be revalidated (default
+    /// 24 h, [`mcp_auth_jwks::DEFAULT_MAX_STALENESS`]). Past it, requests get 503 with
+    /// `Retry-After` until the issuer answers again, and cached tokens verified with those
+    /// keys are refused too. Not used with [`key_source`](Self::key_source): configure that
+    /// source instead ([`JwksKeySourceBuilder::max_staleness`](mcp_auth_jwks::JwksKeySourceBuilder::max_staleness)).
+    #[cfg(feature = "jwks")]
+    pub fn max_key_staleness(mut self, max: Duration) -> Self {
+        self.max_key_staleness = Some(max);
         self
     }
 
@@ -498,6 +512,9 @@ impl McpAuthBuilder {
         let mut b = mcp_auth_jwks::JwksKeySource::builder()
             .algorithms(&self.algorithms)
             .allow_insecure_http(self.allow_insecure_http);
+        if let Some(max) = self.max_key_staleness {
+            b = b.max_staleness(max);
+        }
         for iss in &self.issuers {
             b = match self.jwks_uris.iter().find(|(i, _)| i == iss) {
                 Some((_, uri)) => b.issuer_with_jwks_uri(iss.clone(), uri.clone()),

@@ -1,0 +1,8 @@
+// RawCredentials holds a raw token: it must not implement `Display`.
+use mcp_auth_core::credentials::RawCredentials;
+
+fn requires<T: std::fmt::Display>() {}
+
+fn main() {
+    requires::<RawCredentials<'static>>();
+}

@@ -79,6 +79,11 @@ pub trait KeySource: Send + Sync + fmt::Debug + 'static {
     /// refresh falling due leaves it unchanged, so a caller must still ask `cached` from time
     /// to time for request-driven refreshes to start (the `JwtValidator`'s token cache asks
     /// at least once per second of its clock for each token in use).
+    ///
+    /// It may also move when no set was replaced, which only makes callers ask again: a
+    /// source that stops using a set at a given time (the JWKS source past its maximum
+    /// staleness) moves it on every answer from one second before then, so that a key found
+    /// in that last second is not trusted, without asking, once the set is no longer used.
     fn epoch(&self) -> Option<u64> {
         None
     }

@@ -686,8 +686,9 @@ impl JwksKeySource {
     }
 
     /// Fetches the key set of `issuer` now, whatever its lifetime (joining a fetch already
-    /// running). On failure the last good set stays in use and the error is returned. For
-    /// operators (a rotation webhook, a health check); requests never need it.
+    /// running). On failure the last good set stays in use (up to the maximum staleness) and
+    /// the error is returned. For operators (a rotation webhook, a health check); requests
+    /// never need it.
     pub async fn refresh(&self, issuer: &str) -> Result<(), JwksError> {
         let iss = self
             .inner

@@ -118,6 +118,9 @@ pub(crate) fn system_clock() -> Clock {
 ///   current set during the same second of the clock, with no set installed since, is not
 ///   asked again; the epoch makes a removal visible to the very next request, and the
 ///   once-a-second asking keeps request-driven refreshes going;
+/// - a key source that stops using a key set (the JWKS source once the set is past its
+///   maximum staleness) answers the hit's lookup with its error (503 `Retry-After`), and
+///   moves its epoch from one second before, so no confirmation lets a hit skip it then;
 /// - the header (algorithm, `typ`, `crit`) is part of the compared bytes and was checked when
 ///   the entry was made; the policy cannot change afterwards.
 ///

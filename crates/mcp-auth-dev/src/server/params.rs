@@ -1,9 +1,18 @@
 //! `application/x-www-form-urlencoded` parameters with OAuth's rules (RFC 6749 §3.1):
 //! empty values count as absent, and parameters must not repeat.
 
-/// Parsed parameters.
-#[derive(Debug, Default)]
+/// Parsed parameters. Values include secrets (`client_secret`, `code`, `code_verifier`,
+/// `refresh_token`), so `Debug` shows the names only.
+#[derive(Default)]
 pub(crate) struct Params(Vec<(String, String)>);
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| k))
+            .finish()
+    }
+}
 
 impl Params {
     /// Parses `input`; returns the name of a repeated parameter as error, unless it is listed
@@ -65,6 +74,16 @@ pub(crate) fn form_decode(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_names_not_values() {
+        let p = Params::parse(b"grant_type=authorization_code&code=c0de-s3cret&client_secret=s3cret-value&code_verifier=v3rifier", &[]).unwrap();
+        let shown = format!("{p:?}");
+        assert_eq!(
+            shown,
+            r#"["grant_type", "code", "client_secret", "code_verifier"]"#
+        );
+    }
 
     #[test]
     fn parse_rules() {

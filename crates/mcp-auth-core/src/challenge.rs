@@ -149,7 +149,9 @@ impl ChallengeTemplate {
         }
         let kind = err.kind();
         match kind {
-            ErrorKind::KeySourceUnavailable | ErrorKind::PayloadTooLarge => return None,
+            ErrorKind::KeySourceUnavailable
+            | ErrorKind::PayloadTooLarge
+            | ErrorKind::OriginNotAllowed => return None,
             ErrorKind::MissingCredentials => {
                 c = c.param("resource_metadata", self.resource_metadata.clone());
                 if !self.scope.is_empty() {

@@ -258,7 +258,9 @@ fn b64token_bytewise(s: &str) -> bool {
     !body.is_empty() && crate::jws::all_bytes(body.as_bytes(), ok)
 }
 
-fn query_has_access_token(query: Option<&str>) -> bool {
+/// Whether a query string has an `access_token` parameter (MCP "Token Requirements": never
+/// in the URI).
+pub fn query_has_access_token(query: Option<&str>) -> bool {
     query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token"))
 }
 

@@ -23,6 +23,9 @@ pub enum ErrorKind {
     KeySourceUnavailable,
     /// The request body is larger than the layer is willing to inspect: 413.
     PayloadTooLarge,
+    /// The request's `Origin` is not allowed (MCP Streamable HTTP transport, "Security
+    /// Warning": DNS rebinding): 403 without a challenge, since no token can fix it.
+    OriginNotAllowed,
 }
 
 impl ErrorKind {
@@ -32,7 +35,7 @@ impl ErrorKind {
             Self::InvalidRequest | Self::PayloadTooLarge => Some("invalid_request"),
             Self::InvalidToken => Some("invalid_token"),
             Self::InsufficientScope => Some("insufficient_scope"),
-            Self::MissingCredentials | Self::KeySourceUnavailable => None,
+            Self::MissingCredentials | Self::KeySourceUnavailable | Self::OriginNotAllowed => None,
         }
     }
 
@@ -42,7 +45,7 @@ impl ErrorKind {
         match self {
             Self::MissingCredentials | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::InsufficientScope | Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::KeySourceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
@@ -121,6 +124,11 @@ impl AuthError {
         Self::new(ErrorKind::PayloadTooLarge, "request body too large")
     }
 
+    /// 403: the request's `Origin` is not in the allow-list.
+    pub fn origin_not_allowed() -> Self {
+        Self::new(ErrorKind::OriginNotAllowed, "origin not allowed")
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -176,6 +184,8 @@ mod tests {
         assert_eq!(ErrorKind::InsufficientScope.status(), 403);
         assert_eq!(ErrorKind::KeySourceUnavailable.status(), 503);
         assert_eq!(ErrorKind::KeySourceUnavailable.error_code(), None);
+        assert_eq!(ErrorKind::OriginNotAllowed.status(), 403);
+        assert_eq!(ErrorKind::OriginNotAllowed.error_code(), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! | [`challenge`] | RFC 6750 §3, RFC 9728 §5.1 |
 //! | [`metadata`] | RFC 9728 §2–3 |
 //! | [`mcp`] | MCP transport SEP-2243 headers, per-method and per-tool scopes |
+//! | [`origin`] | MCP Streamable HTTP transport, "Security Warning" (`Origin`, DNS rebinding) |
 //! | [`keys`] | the [`KeySource`](keys::KeySource) trait the I/O crates implement |
 //!
 //! Most users depend on the `mcp-auth` crate, which re-exports this one.
@@ -29,6 +30,7 @@ pub mod jws;
 pub mod keys;
 pub mod mcp;
 pub mod metadata;
+pub mod origin;
 pub mod resource;
 pub mod scope;
 mod token;

@@ -11,6 +11,7 @@ use mcp_auth_core::jws::{Algorithm, HeaderPolicy, TypPolicy};
 use mcp_auth_core::keys::KeySource;
 use mcp_auth_core::mcp::{McpPolicy, Requirement};
 use mcp_auth_core::metadata::{MetadataError, ProtectedResourceMetadata, is_secure_url};
+use mcp_auth_core::origin::{InvalidOrigin, OriginAllowList};
 use mcp_auth_core::resource::{AudiencePolicy, ResourceUri, ResourceUriError};
 use mcp_auth_core::scope::{FlatScopes, InvalidScope, OFFLINE_ACCESS, ScopeHierarchy, ScopeSet};
 use std::fmt;
@@ -55,6 +56,9 @@ pub enum ConfigError {
     /// A required scope is not listed in `scopes_supported`.
     #[error("required scope {0:?} is not in scopes_supported")]
     UnsupportedScope(String),
+    /// An entry of the `Origin` allow-list is not an origin.
+    #[error(transparent)]
+    Origin(#[from] InvalidOrigin),
 }
 
 /// Everything the service needs, shared by every clone.
@@ -74,6 +78,8 @@ pub(crate) struct Shared<V> {
     pub(crate) mcp_policy: Option<Arc<McpPolicy>>,
     pub(crate) max_body: usize,
     pub(crate) trust_mcp_headers: bool,
+    /// The `Origin` allow-list (the CORS preset is built from it too).
+    pub(crate) origins: Arc<OriginAllowList>,
 }
 
 /// Applies MCP authorization to a service. See the [crate docs](crate) for an example.
@@ -144,6 +150,12 @@ impl<V> McpAuthLayer<V> {
     pub fn required_scopes(&self) -> &ScopeSet {
         &self.shared.required
     }
+
+    /// The origins allowed in a request's `Origin` header (see
+    /// [`McpAuthBuilder::allowed_origin`]).
+    pub fn allowed_origins(&self) -> &OriginAllowList {
+        &self.shared.origins
+    }
 }
 
 impl<S, V> Layer<S> for McpAuthLayer<V> {
@@ -156,7 +168,7 @@ impl<S, V> Layer<S> for McpAuthLayer<V> {
 
 /// Builder of [`McpAuthLayer`]. Secure defaults: RS256/ES256 only, strict RFC 9068 `typ`
 /// and claims, exact audience, 60 s leeway, `Authorization` header removed before the inner
-/// service.
+/// service, `Origin` allowed only from the resource's own origin.
 #[must_use]
 pub struct McpAuthBuilder {
     resource: String,
@@ -190,6 +202,8 @@ pub struct McpAuthBuilder {
     error_description: bool,
     realm: Option<String>,
     clock: Clock,
+    allowed_origins: Vec<String>,
+    loopback_origins: bool,
 }
 
 impl fmt::Debug for McpAuthBuilder {
@@ -235,6 +249,8 @@ impl McpAuthBuilder {
             error_description: true,
             realm: None,
             clock: system_clock(),
+            allowed_origins: Vec::new(),
+            loopback_origins: false,
         }
     }
 
@@ -465,6 +481,57 @@ impl McpAuthBuilder {
         self
     }
 
+    /// Also allows browser pages from `origin` (`scheme://host[:port]`, http or https) to
+    /// call the server; may be called more than once. Entries are normalised as browsers
+    /// serialize origins (lowercase scheme and host, default port dropped); a path, query,
+    /// user info or another scheme is a [`ConfigError::Origin`] at build. `"null"` allows
+    /// `Origin: null` (sandboxed frames, `file:` pages), which is otherwise refused.
+    ///
+    /// MCP Streamable HTTP transport, "Security Warning": servers MUST validate `Origin` on
+    /// all incoming connections (DNS rebinding). The layer does, first, before any token
+    /// work: a request **without** `Origin` (a non-browser client) passes on to the token
+    /// checks; one whose `Origin` is not allowed, or with more than one `Origin` header, is
+    /// 403 and never reaches the validator, the token cache or the inner service. The
+    /// resource URI's own origin is always allowed; nothing else is by default. The
+    /// [`cors`](McpAuthLayer::cors) preset answers the same origins and no others.
+    ///
+    /// ```
+    /// # use mcp_auth::McpAuthLayer;
+    /// # use mcp_auth::core::keys::StaticKeySource;
+    /// let auth = McpAuthLayer::builder("https://mcp.example.com/mcp")
+    ///     .issuer("https://auth.example.com")
+    ///     .key_source(StaticKeySource::new())
+    ///     .allowed_origin("https://app.example.com")
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(auth.allowed_origins().allows(b"https://app.example.com"));
+    /// assert!(auth.allowed_origins().allows(b"https://mcp.example.com"));
+    /// assert!(!auth.allowed_origins().allows(b"https://evil.example"));
+    /// ```
+    pub fn allowed_origin(mut self, origin: impl Into<String>) -> Self {
+        self.allowed_origins.push(origin.into());
+        self
+    }
+
+    /// [`allowed_origin`](Self::allowed_origin) for each of `origins`.
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_origins
+            .extend(origins.into_iter().map(Into::into));
+        self
+    }
+
+    /// Allows every loopback origin: `http` or `https` with host `localhost`, `127.0.0.1` or
+    /// `[::1]`, any port (default off). For local development and local tools such as MCP
+    /// Inspector (`http://localhost:6274`); a DNS rebinding page never has a loopback origin.
+    pub fn allow_loopback_origins(mut self, on: bool) -> Self {
+        self.loopback_origins = on;
+        self
+    }
+
     /// **Dangerous.** Leaves the `Authorization` header on the request the inner service
     /// sees. MCP forbids passing the token on ("MUST NOT pass through the token it received
     /// from the MCP client"); use only when the inner service is known not to forward it.
@@ -533,6 +600,14 @@ impl McpAuthBuilder {
         let resource = ResourceUri::parse(&self.resource)?;
         if self.issuers.is_empty() {
             return Err(ConfigError::NoIssuer);
+        }
+        let mut origins = OriginAllowList::new();
+        origins.allow(resource.origin())?;
+        for o in &self.allowed_origins {
+            origins.allow(o)?;
+        }
+        if self.loopback_origins {
+            origins.allow_loopback();
         }
         if let Some(bad) = self.issuers.iter().find(|i| !is_secure_url(i)) {
             return Err(ConfigError::Issuer(bad.clone()));
@@ -632,6 +707,7 @@ impl McpAuthBuilder {
             mcp_policy,
             max_body: self.max_body,
             trust_mcp_headers: self.trust_mcp_headers,
+            origins: Arc::new(origins),
         })
     }
 }
@@ -651,6 +727,7 @@ struct Parts {
     mcp_policy: Option<Arc<McpPolicy>>,
     max_body: usize,
     trust_mcp_headers: bool,
+    origins: Arc<OriginAllowList>,
 }
 
 impl Parts {
@@ -670,6 +747,7 @@ impl Parts {
                 mcp_policy: self.mcp_policy,
                 max_body: self.max_body,
                 trust_mcp_headers: self.trust_mcp_headers,
+                origins: self.origins,
             }),
         }
     }

@@ -10,7 +10,10 @@
 //! - RFC 6750 / RFC 9728 challenges: 401 with `resource_metadata` and `scope`, 403
 //!   `insufficient_scope`, 400 `invalid_request`, 503 when keys cannot be had;
 //! - the `Authorization` header removed before the inner service (no token passthrough);
-//! - the RFC 9728 metadata document and a CORS preset for browser clients (feature `axum`).
+//! - `Origin` validated first (MCP Streamable HTTP transport, DNS rebinding): 403 unless
+//!   allowed, see [`McpAuthBuilder::allowed_origin`];
+//! - the RFC 9728 metadata document and a CORS preset for browser clients from the allowed
+//!   origins (feature `axum`).
 //!
 //! # Example
 //!
@@ -33,8 +36,8 @@
 //!         format!("hello {}", ctx.subject().unwrap_or("?"))
 //!     }))
 //!     .route_layer(auth.clone())      // unknown paths stay 404
-//!     .merge(auth.metadata_router())  // RFC 9728 documents, outside the auth layer
-//!     .layer(auth.cors());            // browser clients; preflights never gated
+//!     .layer(auth.cors())             // browser clients from allowed origins only
+//!     .merge(auth.metadata_router()); // RFC 9728 documents, outside the auth layer, any origin
 //! # Ok(()) }
 //! ```
 //!

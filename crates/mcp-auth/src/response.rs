@@ -1,5 +1,6 @@
 //! Building rejection responses.
 
+use bytes::Bytes;
 use foldhash::fast::RandomState;
 use http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
@@ -74,5 +75,22 @@ pub(crate) fn rejection<B: Default>(
     }
     debug_assert_ne!(res.status(), StatusCode::OK);
     res.extensions_mut().insert(error);
+    res
+}
+
+/// The 403 for an `Origin` that is not allowed (MCP Streamable HTTP transport, "Security
+/// Warning"; since 2025-11-25 the body MAY be a JSON-RPC error without an `id`): a fixed
+/// JSON-RPC error, no `WWW-Authenticate` (no token can fix it), no CORS headers from here,
+/// and the [`AuthError`] in the extensions like every rejection.
+pub(crate) fn origin_rejection<B: From<Bytes>>() -> Response<B> {
+    const BODY: &str =
+        r#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"Forbidden: Origin not allowed"}}"#;
+    let mut res = Response::new(B::from(Bytes::from_static(BODY.as_bytes())));
+    *res.status_mut() = StatusCode::FORBIDDEN;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res.extensions_mut().insert(AuthError::origin_not_allowed());
     res
 }

@@ -3,14 +3,15 @@
 use crate::context::AuthContext;
 use crate::future::{Authorizing, ResponseFuture};
 use crate::layer::Shared;
-use crate::response::{ChallengeCache, rejection};
+use crate::response::{ChallengeCache, origin_rejection, rejection};
 use crate::validate::ValidateToken;
 use bytes::Bytes;
-use http::header::AUTHORIZATION;
-use http::{Method, Request, Response};
+use http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, COOKIE, ORIGIN, PROXY_AUTHORIZATION, TRANSFER_ENCODING,
+};
+use http::{HeaderName, Method, Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
-use mcp_auth_core::AuthError;
 use mcp_auth_core::challenge::ChallengeTemplate;
 use mcp_auth_core::credentials::{self, form_body_has_access_token, is_form_body};
 use mcp_auth_core::mcp::{
@@ -18,6 +19,7 @@ use mcp_auth_core::mcp::{
     classify, protocol_defines_mcp_headers,
 };
 use mcp_auth_core::scope::ScopeSet;
+use mcp_auth_core::{AuthError, ErrorKind};
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -85,9 +87,23 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        // CORS preflights carry no credentials and must never be gated.
-        if is_cors_preflight(&req) {
-            return ResponseFuture::inner(self.inner.call(req));
+        // MCP Streamable HTTP transport, "Security Warning": the `Origin` header is validated
+        // on every request (DNS rebinding), first, before any token work; present and not
+        // allowed is 403. Without `Origin` (non-browser clients) this is one header lookup,
+        // and a request without `Origin` is no CORS preflight either.
+        if let Some(origin) = req.headers().get(ORIGIN) {
+            if let Err(res) = check_origin(&self.shared, req.headers(), origin) {
+                return ResponseFuture::rejected(res);
+            }
+            // A CORS preflight is not gated (a browser sends it without credentials), but it
+            // reaches the inner service without any credential or body (MCP: never pass a
+            // token through).
+            if is_cors_preflight(&req) {
+                return match preflight(&self.shared, req) {
+                    Ok(req) => ResponseFuture::inner(self.inner.call(req)),
+                    Err(res) => ResponseFuture::rejected(res),
+                };
+            }
         }
         // Taken apart once and put together once: the decision works on the parts in place
         // (a request is a few hundred bytes, and every move of it is a copy).
@@ -113,12 +129,81 @@ where
     }
 }
 
+/// `Origin` against the layer's allow-list: more than one `Origin` header, or a value not
+/// allowed byte for byte (which covers non-UTF-8 and unparseable values), is 403 with a
+/// short JSON-RPC error body and no challenge (no token can fix it).
+#[inline(never)]
+fn check_origin<V, R: From<Bytes>>(
+    shared: &Shared<V>,
+    headers: &http::HeaderMap,
+    origin: &http::HeaderValue,
+) -> Result<(), Response<R>> {
+    let single = headers.get_all(ORIGIN).iter().nth(1).is_none();
+    if single && shared.origins.allows(origin.as_bytes()) {
+        return Ok(());
+    }
+    tracing::debug!(
+        target: "mcp_auth::rejection",
+        kind = ?ErrorKind::OriginNotAllowed,
+        repeated = !single,
+        "request rejected: Origin not allowed"
+    );
+    Err(origin_rejection())
+}
+
+/// Called only for requests with an `Origin` header.
 fn is_cors_preflight<B>(req: &Request<B>) -> bool {
     req.method() == Method::OPTIONS
-        && req.headers().contains_key(http::header::ORIGIN)
         && req
             .headers()
             .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// Credentials a browser never puts on a preflight (Fetch: a CORS-preflight request is made
+/// without credentials), removed whatever the layer's settings: nothing checked them.
+const PREFLIGHT_STRIPPED: [HeaderName; 4] = [
+    AUTHORIZATION,
+    PROXY_AUTHORIZATION,
+    COOKIE,
+    HeaderName::from_static("dpop"),
+];
+
+/// A preflight as the inner service gets it: a preflight with a body (`Content-Length`
+/// other than 0, or any `Transfer-Encoding`) or an `access_token` in the query is refused
+/// with 400; otherwise the credential headers are removed and the body replaced by an empty
+/// one.
+fn preflight<V, B, R>(shared: &Shared<V>, req: Request<B>) -> Result<Request<B>, Response<R>>
+where
+    B: From<Bytes>,
+    R: Default,
+{
+    let (mut parts, _body) = req.into_parts();
+    let has_body = parts.headers.contains_key(TRANSFER_ENCODING)
+        || parts
+            .headers
+            .get_all(CONTENT_LENGTH)
+            .iter()
+            .any(|v| v.as_bytes() != b"0");
+    if has_body {
+        return Err(reject(
+            &shared.challenges,
+            AuthError::invalid_request("a CORS preflight must not have a body"),
+            None,
+        ));
+    }
+    if credentials::query_has_access_token(parts.uri.query()) {
+        return Err(reject(
+            &shared.challenges,
+            AuthError::invalid_request(
+                "access tokens are accepted only in the Authorization header",
+            ),
+            None,
+        ));
+    }
+    for name in &PREFLIGHT_STRIPPED {
+        parts.headers.remove(name);
+    }
+    Ok(Request::from_parts(parts, B::from(Bytes::new())))
 }
 
 /// The decision as far as it can be taken without waiting.
@@ -216,7 +301,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     ResBody: Default + From<Bytes>,
 {
-    // (CORS preflights never get here: `call` passes them before anything else.)
+    // (CORS preflights never get here: `call` handles them before anything else.)
     let (parts, body) = req.into_parts();
     let reject = |e: AuthError| reject(&shared.challenges, e, None);
 

@@ -9,13 +9,15 @@ use http::{HeaderName, HeaderValue, Method};
 use mcp_auth_core::metadata::ProtectedResourceMetadata;
 use mcp_auth_core::resource::ResourceUri;
 use std::sync::Arc;
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 /// A router serving `metadata` (RFC 9728 §3) at the path-inserted well-known URL of its
 /// resource (`/.well-known/oauth-protected-resource/mcp` for `https://host/mcp`) and at the
 /// root form `/.well-known/oauth-protected-resource`, which MCP clients try next (MCP
 /// 2025-11-25, "Authorization Server Location"). GET and HEAD, `application/json`, CORS open
-/// to any origin. Merge it **outside** the auth layer.
+/// to any origin (`Access-Control-Allow-Origin: *`: the document is public, and browser
+/// clients read it before they have a token). Merge it **outside** the auth layer, and after
+/// [`McpAuthLayer::cors`] so that its own CORS answers for it.
 ///
 /// The document's `resource` must be a canonical resource URI; it is served byte for byte
 /// (RFC 9728 §3.3).
@@ -87,17 +89,20 @@ pub const CORS_EXPOSE_HEADERS: [&str; 4] = [
     "retry-after",
 ];
 
-/// The CORS preset for browser-based MCP clients (e.g. MCP Inspector): any origin, the
+/// The CORS preset for browser-based MCP clients (e.g. MCP Inspector) from `origins`: the
 /// methods of the Streamable HTTP transport, the MCP and auth request headers allowed, and
 /// `WWW-Authenticate` and `Mcp-Session-Id` exposed so a 401 challenge is readable. Apply it
-/// to the whole router, outside the auth layer, so preflights are answered before
-/// authorization.
+/// outside the auth layer, so preflights are answered before authorization.
+///
+/// Prefer [`McpAuthLayer::cors`], which allows exactly the origins the layer allows; with
+/// `mcp_cors(Any)` a page from an origin the layer refuses passes the preflight and can read
+/// the layer's 403, nothing more.
 ///
 /// No credentials mode (`Access-Control-Allow-Credentials`) is enabled: tokens travel in the
 /// `Authorization` header, never in cookies.
-pub fn mcp_cors() -> CorsLayer {
+pub fn mcp_cors(origins: impl Into<AllowOrigin>) -> CorsLayer {
     CorsLayer::new()
-        .allow_origin(Any)
+        .allow_origin(origins)
         .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
         .allow_headers(CORS_ALLOW_HEADERS.map(HeaderName::from_static))
         .expose_headers(CORS_EXPOSE_HEADERS.map(HeaderName::from_static))
@@ -113,8 +118,37 @@ impl<V> McpAuthLayer<V> {
         protected_resource_router(self.metadata().clone())
     }
 
-    /// The CORS preset, [`mcp_cors`].
+    /// The CORS preset, [`mcp_cors`], for the origins this layer allows (the resource's own,
+    /// [`allowed_origin`](crate::McpAuthBuilder::allowed_origin)s, loopback with
+    /// [`allow_loopback_origins`](crate::McpAuthBuilder::allow_loopback_origins)): an
+    /// allowed origin gets CORS headers, any other gets none, so its page can neither send a
+    /// preflighted request nor read a response. The metadata paths of this resource stay
+    /// readable from any origin (RFC 9728 documents are public), in case the
+    /// [`metadata_router`](Self::metadata_router) is merged inside this layer.
+    ///
+    /// ```
+    /// # use axum::{Router, routing::post};
+    /// # use mcp_auth::McpAuthLayer;
+    /// # use mcp_auth::core::keys::StaticKeySource;
+    /// # fn main() -> Result<(), mcp_auth::ConfigError> {
+    /// let auth = McpAuthLayer::builder("https://mcp.example.com/mcp")
+    ///     .issuer("https://auth.example.com")
+    ///     .key_source(StaticKeySource::new())
+    ///     .allowed_origin("https://app.example.com")
+    ///     .build()?;
+    /// let app: Router = Router::new()
+    ///     .route("/mcp", post(|| async { "ok" }))
+    ///     .route_layer(auth.clone())
+    ///     .layer(auth.cors())              // the MCP endpoint: allowed origins only
+    ///     .merge(auth.metadata_router());  // the metadata: any origin
+    /// # Ok(()) }
+    /// ```
     pub fn cors(&self) -> CorsLayer {
-        mcp_cors()
+        let origins = self.shared.origins.clone();
+        let metadata_paths = [self.resource().metadata_path(), root_path()];
+        mcp_cors(AllowOrigin::predicate(move |origin, parts| {
+            origins.allows(origin.as_bytes())
+                || metadata_paths.iter().any(|p| p == parts.uri.path())
+        }))
     }
 }

@@ -35,6 +35,9 @@ fn layer() -> McpAuthLayer {
         .scopes_supported(["mcp:read", "mcp:write"])
         .require_scopes(["mcp:read"])
         .resource_name("Test MCP server")
+        // The browser origins the tests below send (MCP Inspector, remote and local).
+        .allowed_origin("https://inspector.example")
+        .allow_loopback_origins(true)
         .build()
         .unwrap()
 }
@@ -59,8 +62,8 @@ fn app() -> Router {
             post(|ctx: Option<AuthContext>| async move { format!("{}", ctx.is_some()) }),
         )
         .route("/unwired", post(|_ctx: AuthContext| async { "never" }))
-        .merge(auth.metadata_router())
         .layer(auth.cors())
+        .merge(auth.metadata_router())
 }
 
 async fn call(req: Request<Body>) -> (StatusCode, http::HeaderMap, String) {

@@ -29,6 +29,8 @@ pub mod policy;
 pub mod server;
 
 use axum::Router;
+use axum::extract::State;
+use axum::middleware::Next;
 use axum::response::Html;
 use axum::routing::get;
 use mcp_auth::McpAuthLayer;
@@ -39,6 +41,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -76,6 +79,13 @@ pub struct Config {
     pub scopes_supported: Vec<String>,
     /// Which authorization server issues the tokens.
     pub authorization_server: AuthorizationServer,
+    /// Browser origins allowed to call the MCP endpoint besides the resource's own origin
+    /// and the loopback origins, which are always allowed (`Origin` validation, MCP
+    /// Streamable HTTP transport "Security Warning"). Any other `Origin` gets 403.
+    pub allowed_origins: Vec<String>,
+    /// Serve `GET /debug/counters`, how many requests got through the auth layer to the MCP
+    /// service (tests: a refused request must not be counted). Off by default.
+    pub debug_counters: bool,
 }
 
 /// The authorization server whose tokens the MCP server accepts.
@@ -124,6 +134,8 @@ impl Default for Config {
             resource: None,
             scopes_supported: policy::ALL_SCOPES.map(str::to_owned).to_vec(),
             authorization_server: AuthorizationServer::Dev(DevAsConfig::default()),
+            allowed_origins: Vec::new(),
+            debug_counters: false,
         }
     }
 }
@@ -187,6 +199,7 @@ pub struct RunningServer {
     pub as_issuer: String,
     /// Where the MCP server listens.
     pub local_addr: SocketAddr,
+    counters: Arc<Counters>,
     dev: Option<Dev>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
@@ -221,6 +234,12 @@ impl ShutdownHandle {
 }
 
 impl RunningServer {
+    /// How many requests got through the auth layer to the MCP service so far (also served
+    /// at `GET /debug/counters` with [`Config::debug_counters`]).
+    pub fn inner_requests(&self) -> u64 {
+        self.counters.inner_requests.load(Ordering::SeqCst)
+    }
+
     /// The embedded development authorization server, if it runs.
     pub fn dev_authorization_server(&self) -> Option<&DevAuthorizationServer> {
         self.dev.as_ref().map(|d| d.running.server())
@@ -359,7 +378,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .require_scopes(policy::ENDPOINT_SCOPES)
         .scope_hierarchy(policy::scope_hierarchy()?)
         .mcp_policy(policy::layer_policy()?)
-        .resource_name("mcp-auth example: notes");
+        .resource_name("mcp-auth example: notes")
+        // Browser pages: the resource's own origin (always), loopback pages (local tools such
+        // as MCP Inspector) and what the configuration adds; any other Origin is 403.
+        .allow_loopback_origins(true)
+        .allowed_origins(config.allowed_origins.iter().cloned());
     if !config.scopes_supported.is_empty() {
         builder = builder.scopes_supported(config.scopes_supported.iter().cloned());
     }
@@ -368,7 +391,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let metadata_url = auth.resource().metadata_url();
 
     let shutdown = CancellationToken::new();
-    let router = router(&auth, local_addr, shutdown.child_token());
+    let counters = Arc::new(Counters::default());
+    let mut router = router(&auth, local_addr, counters.clone(), shutdown.child_token());
+    if config.debug_counters {
+        let c = counters.clone();
+        router = router.route(
+            "/debug/counters",
+            get(move || {
+                let inner = c.inner_requests.load(Ordering::SeqCst);
+                std::future::ready(axum::Json(serde_json::json!({ "inner_requests": inner })))
+            }),
+        );
+    }
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
         let serve = axum::serve(listener, router)
@@ -384,6 +418,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         metadata_url,
         as_issuer: issuer,
         local_addr,
+        counters,
         dev,
         shutdown,
         task: Some(task),
@@ -437,9 +472,30 @@ fn random_secret() -> String {
         .collect()
 }
 
-/// The HTTP app: the MCP endpoint behind the auth layer, the RFC 9728 metadata beside it,
-/// CORS for browser clients around everything.
-fn router(auth: &McpAuthLayer, local_addr: SocketAddr, shutdown: CancellationToken) -> Router {
+/// What got through the auth layer.
+#[derive(Debug, Default)]
+struct Counters {
+    /// Requests the MCP service (rmcp) received.
+    inner_requests: AtomicU64,
+}
+
+async fn count_inner(
+    State(counters): State<Arc<Counters>>,
+    req: axum::extract::Request,
+    next: Next,
+) -> axum::response::Response {
+    counters.inner_requests.fetch_add(1, Ordering::SeqCst);
+    next.run(req).await
+}
+
+/// The HTTP app: the MCP endpoint behind the auth layer, CORS for browser clients from the
+/// allowed origins around it, the RFC 9728 metadata beside it (open to any origin).
+fn router(
+    auth: &McpAuthLayer,
+    local_addr: SocketAddr,
+    counters: Arc<Counters>,
+    shutdown: CancellationToken,
+) -> Router {
     let resource = auth.resource();
     let path = match resource.path() {
         "" => "/",
@@ -460,12 +516,13 @@ fn router(auth: &McpAuthLayer, local_addr: SocketAddr, shutdown: CancellationTok
     );
     let mut app = Router::new()
         .route_service(path, mcp)
+        .route_layer(axum::middleware::from_fn_with_state(counters, count_inner))
         .route_layer(auth.clone());
     if path != "/" {
         let page = index_page(resource.as_str(), &resource.metadata_url());
         app = app.route("/", get(move || std::future::ready(Html(page.clone()))));
     }
-    app.merge(auth.metadata_router()).layer(auth.cors())
+    app.layer(auth.cors()).merge(auth.metadata_router())
 }
 
 /// Hosts rmcp accepts in `Host` (DNS rebinding protection): loopback, the resource's host,

@@ -48,6 +48,21 @@ struct Args {
     /// Development authorization server: approve every request without the consent page.
     #[arg(long, env = "MCP_AUTH_AUTO_APPROVE", conflicts_with = "issuer")]
     auto_approve: bool,
+
+    /// Also allow browser pages from this origin (scheme://host[:port]); repeatable. The
+    /// resource's own origin and loopback origins are always allowed; any other Origin gets
+    /// 403 (DNS rebinding protection).
+    #[arg(
+        long = "allowed-origin",
+        env = "MCP_AUTH_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    allowed_origins: Vec<String>,
+
+    /// Serve GET /debug/counters: how many requests got through the auth layer (tests).
+    #[arg(long, env = "MCP_AUTH_DEBUG_COUNTERS")]
+    debug_counters: bool,
 }
 
 impl Args {
@@ -73,6 +88,8 @@ impl Args {
                 .map(str::to_owned)
                 .collect(),
             authorization_server,
+            allowed_origins: self.allowed_origins.clone(),
+            debug_counters: self.debug_counters,
         }
     }
 }
@@ -179,4 +196,26 @@ fn instructions(server: &RunningServer, auto_approve: bool) -> String {
         }
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_origin_is_repeatable() {
+        let args = Args::try_parse_from([
+            "example-mcp-server",
+            "--allowed-origin",
+            "https://a.example",
+            "--allowed-origin",
+            "https://b.example:8443",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.config().allowed_origins,
+            ["https://a.example", "https://b.example:8443"]
+        );
+        assert!(!args.config().debug_counters);
+    }
 }

@@ -98,6 +98,7 @@ async fn explicit_jwks_uri_and_public_resource_uri() {
                 issuer: issuer.clone(),
                 jwks_uri: Some(format!("{issuer}/jwks")),
             }),
+            ..Config::default()
         })
         .await
         .expect("example starts");

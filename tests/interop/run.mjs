@@ -98,7 +98,7 @@ async function runClient(label, cmd, args, { timeoutMs = 120_000, env } = {}) {
 async function startExample(label, args) {
   const port = await freePort();
   const mcp = `http://127.0.0.1:${port}/mcp`;
-  const proc = startProcess(`example-mcp-server/${label}`, SERVER_BIN, ['--bind', `127.0.0.1:${port}`, ...args], {
+  const proc = startProcess(`example-mcp-server/${label}`, SERVER_BIN, ['--bind', `127.0.0.1:${port}`, '--debug-counters', ...args], {
     env: { RUST_LOG: 'warn,example_mcp_server=info,mcp_auth=info', NO_COLOR: '1' },
     log,
   });
@@ -279,10 +279,11 @@ async function runRmcp(label, { mcp, issuer }) {
   await runClient(`rmcp/${label}`, RMCP_BIN, ['--mcp', mcp, '--issuer', issuer, '--label', `rmcp/${label}`, '--step-up']);
 }
 
-async function browser(label, { mcp, issuer }) {
+async function browser(label, { mcp, issuer, port }) {
   if (ONLY && !`browser/${label}`.includes(ONLY)) return;
   const token = (await obtainToken({ issuer, resource: mcp, scope: 'mcp:read' })).access_token;
-  await runClient(`browser/${label}`, NODE, [path.join(HERE, 'clients', 'browser-check.mjs'), '--mcp', mcp, '--token', token, '--chromium', CHROMIUM, '--label', `browser/${label}`], { timeoutMs: 90_000 });
+  const counters = `http://127.0.0.1:${port}/debug/counters`;
+  await runClient(`browser/${label}`, NODE, [path.join(HERE, 'clients', 'browser-check.mjs'), '--mcp', mcp, '--token', token, '--counters', counters, '--chromium', CHROMIUM, '--label', `browser/${label}`], { timeoutMs: 90_000 });
 }
 
 // ---- main

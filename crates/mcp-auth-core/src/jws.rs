@@ -233,7 +233,7 @@ fn plain_header(b: &[u8]) -> Option<RawHeader<'_>> {
 ///
 /// The first and cheapest step (two `memchr`s and one vectorized check of the signature):
 /// what does not pass it never reaches a cache, a key source or crypto.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct CompactJws<'t> {
     token: &'t str,
     header_b64: &'t str,
@@ -347,7 +347,6 @@ impl<'t> CompactJws<'t> {
 ///
 /// This is the cheap first step: junk is refused here, before any cache lookup, key lookup
 /// or crypto.
-#[derive(Debug)]
 pub struct CheckedHeader<'t> {
     alg: Algorithm,
     kid: Option<String>,
@@ -358,7 +357,6 @@ pub struct CheckedHeader<'t> {
 }
 
 /// A JWS whose header passed the policy checks but whose signature is not yet verified.
-#[derive(Debug)]
 pub struct UnverifiedJws<'t> {
     alg: Algorithm,
     kid: Option<String>,
@@ -850,5 +848,34 @@ mod tests {
         assert_eq!(Algorithm::from_name("none"), None);
         assert_eq!(Algorithm::from_name("HS256"), None);
         assert_eq!(Algorithm::from_name("rs256"), None);
+    }
+}
+
+// The token is a secret: these show what was read from it and its length, never its bytes
+// (docs/security.md, "Secrets"). A test below holds them to that.
+impl fmt::Debug for CompactJws<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompactJws")
+            .field("len", &self.token.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for CheckedHeader<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckedHeader")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .field("len", &self.token.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for UnverifiedJws<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnverifiedJws")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }

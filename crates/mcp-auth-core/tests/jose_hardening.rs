@@ -414,3 +414,27 @@ fn jwks_with_duplicate_members_are_refused() {
         Err(JwkError::Malformed(_))
     ));
 }
+
+/// The JWS types borrow the token: their `Debug` (one `?jws` in a log line away) shows what
+/// was read from it, never its bytes.
+#[test]
+fn jws_debug_never_shows_the_token() {
+    let key = Key::ec();
+    let token = key.token(Some("k1"));
+    let (head, rest) = token.split_once('.').unwrap();
+    let (payload, signature) = rest.split_once('.').unwrap();
+    let jws = mcp_auth_core::jws::CompactJws::split(&token, 8192).unwrap();
+    let checked = jws.check_header(&policy()).unwrap();
+    let mut shown = vec![format!("{jws:?}"), format!("{checked:?}")];
+    shown.push(format!("{:?}", checked.decode().unwrap()));
+    for s in &shown {
+        for secret in [head, payload, signature] {
+            assert!(!s.contains(secret), "{s} shows part of the token");
+        }
+    }
+    assert!(
+        shown[1].contains("ES256") && shown[1].contains("k1"),
+        "{}",
+        shown[1]
+    );
+}

@@ -1,5 +1,5 @@
 //! rmcp integration (feature `rmcp`): [`AuthContext`] as a tool/prompt handler parameter, and
-//! an [`McpPolicy`] built from the server's tool list.
+//! an [`McpPolicy`](mcp_auth_core::mcp::McpPolicy) built from the server's tool list.
 //!
 //! ```ignore
 //! #[tool(description = "Add a note")]

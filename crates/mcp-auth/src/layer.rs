@@ -175,7 +175,9 @@ pub struct McpAuthBuilder {
     issuers: Vec<String>,
     authorization_servers: Vec<String>,
     key_source: Option<Arc<dyn KeySource>>,
+    #[cfg(feature = "jwks")]
     jwks_uris: Vec<(String, String)>,
+    #[cfg(feature = "jwks")]
     allow_insecure_http: bool,
     max_key_staleness: Option<Duration>,
     algorithms: Vec<Algorithm>,
@@ -222,7 +224,9 @@ impl McpAuthBuilder {
             issuers: Vec::new(),
             authorization_servers: Vec::new(),
             key_source: None,
+            #[cfg(feature = "jwks")]
             jwks_uris: Vec::new(),
+            #[cfg(feature = "jwks")]
             allow_insecure_http: false,
             max_key_staleness: None,
             algorithms: Algorithm::DEFAULT_ALLOWED.to_vec(),

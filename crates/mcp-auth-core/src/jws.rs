@@ -10,6 +10,7 @@ use std::fmt;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
+mod debug;
 mod header;
 
 /// An asymmetric JWS algorithm (RFC 7518 §3, RFC 8037 §3.1).
@@ -848,34 +849,5 @@ mod tests {
         assert_eq!(Algorithm::from_name("none"), None);
         assert_eq!(Algorithm::from_name("HS256"), None);
         assert_eq!(Algorithm::from_name("rs256"), None);
-    }
-}
-
-// The token is a secret: these show what was read from it and its length, never its bytes
-// (docs/security.md, "Secrets"). A test below holds them to that.
-impl fmt::Debug for CompactJws<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CompactJws")
-            .field("len", &self.token.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl fmt::Debug for CheckedHeader<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CheckedHeader")
-            .field("alg", &self.alg)
-            .field("kid", &self.kid)
-            .field("len", &self.token.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl fmt::Debug for UnverifiedJws<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnverifiedJws")
-            .field("alg", &self.alg)
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
     }
 }

@@ -1,7 +1,9 @@
 //! [`McpAuthLayer`] and its builder: one configuration for the layer, the challenges and the
 //! metadata document, so they can never disagree.
 
+use crate::config_error::ConfigError;
 use crate::context::ScopePolicy;
+use crate::response::RenderRejection;
 use crate::service::McpAuth;
 use crate::validate::{Clock, JwtValidator, ValidateToken, system_clock};
 use mcp_auth_core::challenge::ChallengeTemplate;
@@ -10,56 +12,14 @@ use mcp_auth_core::credentials::DEFAULT_MAX_TOKEN_LEN;
 use mcp_auth_core::jws::{Algorithm, HeaderPolicy, TypPolicy};
 use mcp_auth_core::keys::KeySource;
 use mcp_auth_core::mcp::{McpPolicy, Requirement};
-use mcp_auth_core::metadata::{MetadataError, ProtectedResourceMetadata, is_secure_url};
-use mcp_auth_core::origin::{InvalidOrigin, OriginAllowList};
-use mcp_auth_core::resource::{AudiencePolicy, ResourceUri, ResourceUriError};
-use mcp_auth_core::scope::{FlatScopes, InvalidScope, OFFLINE_ACCESS, ScopeHierarchy, ScopeSet};
+use mcp_auth_core::metadata::{ProtectedResourceMetadata, is_secure_url};
+use mcp_auth_core::origin::OriginAllowList;
+use mcp_auth_core::resource::{AudiencePolicy, ResourceUri};
+use mcp_auth_core::scope::{FlatScopes, OFFLINE_ACCESS, ScopeHierarchy, ScopeSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_layer::Layer;
-
-/// A configuration that cannot work. Returned by [`McpAuthBuilder::build`]; nothing is ever
-/// refused later, at request time.
-#[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The resource URI is not a valid RFC 8707 resource identifier.
-    #[error(transparent)]
-    Resource(#[from] ResourceUriError),
-    /// A scope is not valid RFC 6749 syntax.
-    #[error(transparent)]
-    Scope(#[from] InvalidScope),
-    /// `offline_access` in a challenge or in `scopes_supported` (MCP 2026-07-28 "Refresh
-    /// Tokens": servers SHOULD NOT).
-    #[error("`offline_access` must not be required or advertised by an MCP server")]
-    OfflineAccess,
-    /// No issuer was configured.
-    #[error("at least one issuer is required")]
-    NoIssuer,
-    /// An issuer is not an absolute https URL (http only on loopback).
-    #[error("issuer {0:?} is not an absolute https URL (http is allowed only on loopback)")]
-    Issuer(String),
-    /// No key source for the issuers.
-    #[error("no key source: call `.key_source(..)` (a JWKS key source or a static key set)")]
-    NoKeySource,
-    /// The default JWKS key source refused the configuration.
-    #[cfg(feature = "jwks")]
-    #[error("JWKS key source: {0}")]
-    Jwks(#[from] mcp_auth_jwks::JwksError),
-    /// The algorithm allow-list is empty.
-    #[error("the algorithm allow-list is empty")]
-    NoAlgorithms,
-    /// The metadata document would be refused by clients.
-    #[error("protected resource metadata: {0}")]
-    Metadata(#[from] MetadataError),
-    /// A required scope is not listed in `scopes_supported`.
-    #[error("required scope {0:?} is not in scopes_supported")]
-    UnsupportedScope(String),
-    /// An entry of the `Origin` allow-list is not an origin.
-    #[error(transparent)]
-    Origin(#[from] InvalidOrigin),
-}
 
 /// Everything the service needs, shared by every clone.
 pub(crate) struct Shared<V> {
@@ -80,6 +40,8 @@ pub(crate) struct Shared<V> {
     pub(crate) trust_mcp_headers: bool,
     /// The `Origin` allow-list (the CORS preset is built from it too).
     pub(crate) origins: Arc<OriginAllowList>,
+    /// The rejection hook; `None` renders the layer's own bodies without a dynamic call.
+    pub(crate) rejection: Option<Arc<dyn RenderRejection>>,
 }
 
 /// Applies MCP authorization to a service. See the [crate docs](crate) for an example.
@@ -206,6 +168,7 @@ pub struct McpAuthBuilder {
     clock: Clock,
     allowed_origins: Vec<String>,
     loopback_origins: bool,
+    rejection: Option<Arc<dyn RenderRejection>>,
 }
 
 impl fmt::Debug for McpAuthBuilder {
@@ -255,6 +218,7 @@ impl McpAuthBuilder {
             clock: system_clock(),
             allowed_origins: Vec::new(),
             loopback_origins: false,
+            rejection: None,
         }
     }
 
@@ -536,6 +500,46 @@ impl McpAuthBuilder {
         self
     }
 
+    /// Renders the body (and any extra headers) of the layer's rejections, for example a
+    /// JSON error document (default: [`DefaultRejection`](crate::DefaultRejection), today's
+    /// empty bodies). The layer still sets the status, `WWW-Authenticate`, `Retry-After` and
+    /// the [`AuthError`](crate::AuthError) extension after the hook, so the hook cannot drop
+    /// the challenge or change the status; see [`RenderRejection`] for exactly what it gets
+    /// and what it may set.
+    ///
+    /// The hook renders every 400, 401, 403, 413 and 503 of the layer, the `Origin` 403
+    /// included, but not the `Mcp-Method`/`Mcp-Name` mismatch (400 with JSON-RPC error
+    /// -32020): the MCP transport fixes that body, so it is always the layer's. A handler's
+    /// own [`ScopeError`](crate::ScopeError) is the handler's response, not the layer's.
+    /// Accepted requests never call the hook.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http::{HeaderValue, Response, header::CONTENT_TYPE};
+    /// use mcp_auth::{AuthError, McpAuthLayer};
+    /// # use mcp_auth::core::keys::StaticKeySource;
+    ///
+    /// let auth = McpAuthLayer::builder("https://mcp.example.com/mcp")
+    ///     .issuer("https://auth.example.com")
+    ///     .key_source(StaticKeySource::new())
+    ///     .rejection_response(|e: &AuthError| {
+    ///         let body = serde_json::json!({
+    ///             "error": e.kind().error_code().unwrap_or("unauthorized"),
+    ///             "error_description": e.description(),
+    ///         });
+    ///         let mut res = Response::new(Bytes::from(body.to_string()));
+    ///         res.headers_mut()
+    ///             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    ///         res
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), mcp_auth::ConfigError>(())
+    /// ```
+    pub fn rejection_response(mut self, render: impl RenderRejection) -> Self {
+        self.rejection = Some(Arc::new(render));
+        self
+    }
+
     /// **Dangerous.** Leaves the `Authorization` header on the request the inner service
     /// sees. MCP forbids passing the token on ("MUST NOT pass through the token it received
     /// from the MCP client"); use only when the inner service is known not to forward it.
@@ -712,6 +716,7 @@ impl McpAuthBuilder {
             max_body: self.max_body,
             trust_mcp_headers: self.trust_mcp_headers,
             origins: Arc::new(origins),
+            rejection: self.rejection,
         })
     }
 }
@@ -732,6 +737,7 @@ struct Parts {
     max_body: usize,
     trust_mcp_headers: bool,
     origins: Arc<OriginAllowList>,
+    rejection: Option<Arc<dyn RenderRejection>>,
 }
 
 impl Parts {
@@ -752,6 +758,7 @@ impl Parts {
                 max_body: self.max_body,
                 trust_mcp_headers: self.trust_mcp_headers,
                 origins: self.origins,
+                rejection: self.rejection,
             }),
         }
     }

@@ -54,6 +54,7 @@
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
+mod config_error;
 mod context;
 #[cfg(feature = "axum")]
 mod extract;
@@ -71,12 +72,14 @@ mod well_known;
 /// The pure building blocks, re-exported.
 pub use mcp_auth_core as core;
 
+pub use config_error::ConfigError;
 pub use context::{AuthContext, ScopeError};
 #[cfg(feature = "axum")]
 pub use extract::MissingAuthContext;
 pub use future::ResponseFuture;
-pub use layer::{ConfigError, McpAuthBuilder, McpAuthLayer};
+pub use layer::{McpAuthBuilder, McpAuthLayer};
 pub use mcp_auth_core::{AuthError, ErrorKind};
+pub use response::{DefaultRejection, RenderRejection};
 pub use service::McpAuth;
 pub use validate::{
     BoxValidateFuture, Clock, DEFAULT_TOKEN_CACHE_CAPACITY, JwtValidator, ValidateToken,

@@ -1,4 +1,5 @@
-//! Building rejection responses.
+//! Building rejection responses, and the hook that renders their bodies
+//! ([`RenderRejection`]).
 
 use bytes::Bytes;
 use foldhash::fast::RandomState;
@@ -78,14 +79,16 @@ pub(crate) fn rejection<B: Default>(
     res
 }
 
-/// The 403 for an `Origin` that is not allowed (MCP Streamable HTTP transport, "Security
-/// Warning"; since 2025-11-25 the body MAY be a JSON-RPC error without an `id`): a fixed
-/// JSON-RPC error, no `WWW-Authenticate` (no token can fix it), no CORS headers from here,
-/// and the [`AuthError`] in the extensions like every rejection.
+/// The fixed body of the `Origin` 403 (MCP Streamable HTTP transport, "Security Warning";
+/// since 2025-11-25 the body MAY be a JSON-RPC error without an `id`).
+const ORIGIN_BODY: &str =
+    r#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"Forbidden: Origin not allowed"}}"#;
+
+/// The 403 for an `Origin` that is not allowed: a fixed JSON-RPC error ([`ORIGIN_BODY`]), no
+/// `WWW-Authenticate` (no token can fix it), no CORS headers from here, and the
+/// [`AuthError`] in the extensions like every rejection.
 pub(crate) fn origin_rejection<B: From<Bytes>>() -> Response<B> {
-    const BODY: &str =
-        r#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"Forbidden: Origin not allowed"}}"#;
-    let mut res = Response::new(B::from(Bytes::from_static(BODY.as_bytes())));
+    let mut res = Response::new(B::from(Bytes::from_static(ORIGIN_BODY.as_bytes())));
     *res.status_mut() = StatusCode::FORBIDDEN;
     res.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -93,4 +96,79 @@ pub(crate) fn origin_rejection<B: From<Bytes>>() -> Response<B> {
     );
     res.extensions_mut().insert(AuthError::origin_not_allowed());
     res
+}
+
+/// Renders the body of the layer's rejections, for example as a JSON error document
+/// (set with [`McpAuthBuilder::rejection_response`](crate::McpAuthBuilder::rejection_response)).
+///
+/// The hook gets the [`AuthError`]: its [`kind`](AuthError::kind), its fixed
+/// [`description`](AuthError::description) (never a token, a claim value or a library error
+/// message), the scopes of an `insufficient_scope` and the `Retry-After` of a 503. It never
+/// sees the request or the token. It returns a response whose body and headers the layer
+/// keeps, except for what the protocol fixes, which the layer sets afterwards whatever the
+/// hook returned:
+///
+/// - the status, from [`ErrorKind::status`] (401, 400, 403, 413, 503);
+/// - `WWW-Authenticate`: the layer's challenge (RFC 6750 §3, RFC 9728 §5.1), or none for
+///   the kinds without one; any value the hook set is removed;
+/// - `Retry-After`: the layer's for a 503, otherwise none;
+/// - the [`AuthError`] in the response extensions.
+///
+/// It is called only on the rejection path: accepted requests never reach it. It must not
+/// panic. Implemented for every `Fn(&AuthError) -> Response<Bytes> + Send + Sync`.
+pub trait RenderRejection: Send + Sync + 'static {
+    /// The response (body and extra headers) for `error`.
+    fn render(&self, error: &AuthError) -> Response<Bytes>;
+}
+
+impl<F> RenderRejection for F
+where
+    F: Fn(&AuthError) -> Response<Bytes> + Send + Sync + 'static,
+{
+    fn render(&self, error: &AuthError) -> Response<Bytes> {
+        self(error)
+    }
+}
+
+/// The layer's own rejection bodies, used when no hook is set: an empty body for every token
+/// rejection (the challenge says it all), and for the `Origin` 403 the fixed JSON-RPC error
+/// `{"jsonrpc":"2.0","error":{"code":-32600,"message":"Forbidden: Origin not allowed"}}` with
+/// `Content-Type: application/json`.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct DefaultRejection;
+
+impl RenderRejection for DefaultRejection {
+    fn render(&self, error: &AuthError) -> Response<Bytes> {
+        if error.kind() == ErrorKind::OriginNotAllowed {
+            origin_rejection()
+        } else {
+            Response::new(Bytes::new())
+        }
+    }
+}
+
+/// A rejection through a hook: the hook's body and headers, then the status, challenge,
+/// `Retry-After` and extension the layer owns (see [`RenderRejection`]).
+#[cold]
+#[inline(never)]
+pub(crate) fn rendered<B: From<Bytes>>(
+    hook: &dyn RenderRejection,
+    error: AuthError,
+    challenge: Option<HeaderValue>,
+) -> Response<B> {
+    let mut res = hook.render(&error);
+    *res.status_mut() = error.kind().status();
+    let headers = res.headers_mut();
+    // `insert` replaces every value of the name; `remove` drops every value.
+    match challenge {
+        Some(value) => headers.insert(WWW_AUTHENTICATE, value),
+        None => headers.remove(WWW_AUTHENTICATE),
+    };
+    match error.retry_after() {
+        Some(secs) => headers.insert(RETRY_AFTER, HeaderValue::from(secs)),
+        None => headers.remove(RETRY_AFTER),
+    };
+    res.extensions_mut().insert(error);
+    res.map(B::from)
 }

@@ -3,7 +3,7 @@
 use crate::context::AuthContext;
 use crate::future::{Authorizing, ResponseFuture};
 use crate::layer::Shared;
-use crate::response::{ChallengeCache, origin_rejection, rejection};
+use crate::response::{origin_rejection, rejection, rendered};
 use crate::validate::ValidateToken;
 use bytes::Bytes;
 use http::header::{
@@ -12,7 +12,6 @@ use http::header::{
 use http::{HeaderName, Method, Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
-use mcp_auth_core::challenge::ChallengeTemplate;
 use mcp_auth_core::credentials::{self, form_body_has_access_token, is_form_body};
 use mcp_auth_core::mcp::{
     Classification, HEADER_MISMATCH_CODE, HeaderMismatch, McpHeaders, McpPolicy, Requirement,
@@ -148,7 +147,10 @@ fn check_origin<V, R: From<Bytes>>(
         repeated = !single,
         "request rejected: Origin not allowed"
     );
-    Err(origin_rejection())
+    Err(match &shared.rejection {
+        None => origin_rejection(),
+        Some(hook) => rendered(hook.as_ref(), AuthError::origin_not_allowed(), None),
+    })
 }
 
 /// Called only for requests with an `Origin` header.
@@ -175,7 +177,7 @@ const PREFLIGHT_STRIPPED: [HeaderName; 4] = [
 fn preflight<V, B, R>(shared: &Shared<V>, req: Request<B>) -> Result<Request<B>, Response<R>>
 where
     B: From<Bytes>,
-    R: Default,
+    R: Default + From<Bytes>,
 {
     let (mut parts, _body) = req.into_parts();
     let has_body = parts.headers.contains_key(TRANSFER_ENCODING)
@@ -186,14 +188,14 @@ where
             .any(|v| v.as_bytes() != b"0");
     if has_body {
         return Err(reject(
-            &shared.challenges,
+            shared,
             AuthError::invalid_request("a CORS preflight must not have a body"),
             None,
         ));
     }
     if credentials::query_has_access_token(parts.uri.query()) {
         return Err(reject(
-            &shared.challenges,
+            shared,
             AuthError::invalid_request(
                 "access tokens are accepted only in the Authorization header",
             ),
@@ -230,7 +232,7 @@ where
         // The body must be read before anything else (see `authorize`).
         Ok(true) => return Now::Authorize,
         // More than one `Content-Type`: refused before any token work.
-        Err(e) => return Now::Reject(reject(&shared.challenges, e, None)),
+        Err(e) => return Now::Reject(reject(shared, e, None)),
     }
     let raw = match required(shared, credentials::locate(parts, shared.max_token_len)) {
         Ok(c) => c,
@@ -242,12 +244,12 @@ where
         Some(outcome) => Some(outcome),
         None => match raw.check() {
             Ok(creds) => shared.validator.validate_now(creds, parts),
-            Err(e) => return Now::Reject(reject(&shared.challenges, e, None)),
+            Err(e) => return Now::Reject(reject(shared, e, None)),
         },
     };
     let ctx = match outcome {
         None => return Now::Authorize,
-        Some(Err(e)) => return Now::Reject(reject(&shared.challenges, e, None)),
+        Some(Err(e)) => return Now::Reject(reject(shared, e, None)),
         Some(Ok(ctx)) => ctx.with_policy(shared.scope_policy.clone()),
     };
     let requirement = match &shared.mcp_policy {
@@ -255,7 +257,7 @@ where
         Some(policy) => match classify_head(shared, parts) {
             Ok(Head::Decided(c)) => Some(requirement_of(shared, policy, c)),
             Ok(Head::NeedsBody(_)) => return Now::Finish(ctx),
-            Err(r) => return Now::Reject(r.into_response(&shared.challenges)),
+            Err(r) => return Now::Reject(r.into_response(shared)),
         },
     };
     match grant(shared, parts, ctx, requirement) {
@@ -265,7 +267,7 @@ where
 }
 
 /// The `Authorization` credentials of a request: missing or malformed ones are rejected.
-fn credentials_of<V, R: Default>(
+fn credentials_of<V, R: Default + From<Bytes>>(
     shared: &Shared<V>,
     parts: &http::request::Parts,
 ) -> Result<credentials::Credentials, Response<R>> {
@@ -274,18 +276,14 @@ fn credentials_of<V, R: Default>(
 
 /// What [`credentials::extract`] (or `locate`) found, or the rejection: 401 without
 /// `error` when there were no credentials, the extraction's error otherwise.
-fn required<V, C, R: Default>(
+fn required<V, C, R: Default + From<Bytes>>(
     shared: &Shared<V>,
     found: Result<Option<C>, AuthError>,
 ) -> Result<C, Response<R>> {
     match found {
         Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(reject(
-            &shared.challenges,
-            AuthError::missing_credentials(),
-            None,
-        )),
-        Err(e) => Err(reject(&shared.challenges, e, None)),
+        Ok(None) => Err(reject(shared, AuthError::missing_credentials(), None)),
+        Err(e) => Err(reject(shared, e, None)),
     }
 }
 
@@ -303,7 +301,7 @@ where
 {
     // (CORS preflights never get here: `call` handles them before anything else.)
     let (parts, body) = req.into_parts();
-    let reject = |e: AuthError| reject(&shared.challenges, e, None);
+    let reject = |e: AuthError| reject(&shared, e, None);
 
     // RFC 6750 §2.2 / MCP: a token in a form body is refused, never used.
     let body = if is_form_body(&parts).map_err(reject)? {
@@ -347,7 +345,7 @@ where
         Some(policy) => {
             let (classification, body) = classify_request(&shared, &parts, body)
                 .await
-                .map_err(|r| r.into_response(&shared.challenges))?;
+                .map_err(|r| r.into_response(&shared))?;
             (Some(requirement_of(&shared, policy, classification)), body)
         }
     };
@@ -377,14 +375,14 @@ fn grant<V, ResBody>(
     requirement: Option<Requirement>,
 ) -> Result<(), Response<ResBody>>
 where
-    ResBody: Default,
+    ResBody: Default + From<Bytes>,
 {
     let hierarchy = shared.scope_policy.hierarchy.as_ref();
     let requirement = requirement.as_ref().unwrap_or(&shared.route_requirement);
     if !requirement.is_satisfied_by(ctx.scopes(), hierarchy) {
         let needed = requirement.challenge_scopes(ctx.scopes(), hierarchy);
         return Err(reject(
-            &shared.challenges,
+            shared,
             AuthError::insufficient_scope(needed),
             Some(ctx.scopes()),
         ));
@@ -405,9 +403,10 @@ where
     Ok(())
 }
 
-/// A rejection: logged at `debug` with a fixed target, rendered with the layer's challenge.
-fn reject<R: Default>(
-    challenges: &(Arc<ChallengeTemplate>, ChallengeCache),
+/// A rejection: logged at `debug` with a fixed target, rendered with the layer's challenge,
+/// its body from the hook if one is set ([`RenderRejection`](crate::RenderRejection)).
+fn reject<V, R: Default + From<Bytes>>(
+    shared: &Shared<V>,
     e: AuthError,
     granted: Option<&ScopeSet>,
 ) -> Response<R> {
@@ -417,8 +416,12 @@ fn reject<R: Default>(
         reason = e.description(),
         "request rejected"
     );
-    let value = challenges.1.header(&challenges.0, &e, granted);
-    rejection(e, value)
+    let (template, cache) = &shared.challenges;
+    let value = cache.header(template, &e, granted);
+    match &shared.rejection {
+        None => rejection(e, value),
+        Some(hook) => rendered(hook.as_ref(), e, value),
+    }
 }
 
 /// Reads a body up to `cap` bytes: 413 beyond it, 400 if it cannot be read.
@@ -440,12 +443,12 @@ enum ClassifyRejection {
 }
 
 impl ClassifyRejection {
-    fn into_response<R>(self, challenges: &(Arc<ChallengeTemplate>, ChallengeCache)) -> Response<R>
+    fn into_response<V, R>(self, shared: &Shared<V>) -> Response<R>
     where
         R: Default + From<Bytes>,
     {
         match self {
-            Self::Auth(e) => reject(challenges, e, None),
+            Self::Auth(e) => reject(shared, e, None),
             Self::Mismatch(m) => header_mismatch_response(m),
         }
     }
@@ -503,7 +506,9 @@ where
 }
 
 /// MCP transport (2026-07-28, "Server Validation"): a header/body mismatch is HTTP 400 with
-/// JSON-RPC error -32020.
+/// JSON-RPC error -32020. Never rendered by the rejection hook: the transport fixes this
+/// body (a JSON-RPC error carrying the request's `id`, which clients match on), so a hook
+/// could only break it.
 fn header_mismatch_response<R: From<Bytes>>(m: HeaderMismatch) -> Response<R> {
     tracing::debug!(target: "mcp_auth::rejection", reason = m.reason, "Mcp-Method/Mcp-Name mismatch");
     let body = serde_json::json!({

@@ -1,0 +1,50 @@
+//! [`ConfigError`]: why [`McpAuthBuilder::build`](crate::McpAuthBuilder::build) refused a
+//! configuration.
+
+use mcp_auth_core::metadata::MetadataError;
+use mcp_auth_core::origin::InvalidOrigin;
+use mcp_auth_core::resource::ResourceUriError;
+use mcp_auth_core::scope::InvalidScope;
+
+/// A configuration that cannot work. Returned by
+/// [`McpAuthBuilder::build`](crate::McpAuthBuilder::build); nothing is ever refused later, at
+/// request time.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The resource URI is not a valid RFC 8707 resource identifier.
+    #[error(transparent)]
+    Resource(#[from] ResourceUriError),
+    /// A scope is not valid RFC 6749 syntax.
+    #[error(transparent)]
+    Scope(#[from] InvalidScope),
+    /// `offline_access` in a challenge or in `scopes_supported` (MCP 2026-07-28 "Refresh
+    /// Tokens": servers SHOULD NOT).
+    #[error("`offline_access` must not be required or advertised by an MCP server")]
+    OfflineAccess,
+    /// No issuer was configured.
+    #[error("at least one issuer is required")]
+    NoIssuer,
+    /// An issuer is not an absolute https URL (http only on loopback).
+    #[error("issuer {0:?} is not an absolute https URL (http is allowed only on loopback)")]
+    Issuer(String),
+    /// No key source for the issuers.
+    #[error("no key source: call `.key_source(..)` (a JWKS key source or a static key set)")]
+    NoKeySource,
+    /// The default JWKS key source refused the configuration.
+    #[cfg(feature = "jwks")]
+    #[error("JWKS key source: {0}")]
+    Jwks(#[from] mcp_auth_jwks::JwksError),
+    /// The algorithm allow-list is empty.
+    #[error("the algorithm allow-list is empty")]
+    NoAlgorithms,
+    /// The metadata document would be refused by clients.
+    #[error("protected resource metadata: {0}")]
+    Metadata(#[from] MetadataError),
+    /// A required scope is not listed in `scopes_supported`.
+    #[error("required scope {0:?} is not in scopes_supported")]
+    UnsupportedScope(String),
+    /// An entry of the `Origin` allow-list is not an origin.
+    #[error(transparent)]
+    Origin(#[from] InvalidOrigin),
+}

@@ -47,4 +47,14 @@ pub enum ConfigError {
     /// An entry of the `Origin` allow-list is not an origin.
     #[error(transparent)]
     Origin(#[from] InvalidOrigin),
+    /// An option of the default JWKS key source (the builder method named here:
+    /// `jwks_uri`, `allow_insecure_http` or `max_key_staleness`) was set together with
+    /// [`key_source`](crate::McpAuthBuilder::key_source), which replaces that source: the option
+    /// would have no effect. Configure the key source itself instead (for a JWKS key source,
+    /// `JwksKeySourceBuilder::issuer_with_jwks_uri`, `allow_insecure_http`, `max_staleness`).
+    #[error(
+        "`.{0}(..)` configures the default JWKS key source and has no effect with \
+         `.key_source(..)`: set it on that key source instead"
+    )]
+    IgnoredByKeySource(&'static str),
 }

@@ -139,8 +139,9 @@ pub struct McpAuthBuilder {
     key_source: Option<Arc<dyn KeySource>>,
     #[cfg(feature = "jwks")]
     jwks_uris: Vec<(String, String)>,
+    /// `None`: never set (an explicit `false` with `key_source` is refused too).
     #[cfg(feature = "jwks")]
-    allow_insecure_http: bool,
+    allow_insecure_http: Option<bool>,
     max_key_staleness: Option<Duration>,
     algorithms: Vec<Algorithm>,
     typ: TypPolicy,
@@ -190,7 +191,7 @@ impl McpAuthBuilder {
             #[cfg(feature = "jwks")]
             jwks_uris: Vec::new(),
             #[cfg(feature = "jwks")]
-            allow_insecure_http: false,
+            allow_insecure_http: None,
             max_key_staleness: None,
             algorithms: Algorithm::DEFAULT_ALLOWED.to_vec(),
             typ: TypPolicy::Strict,
@@ -237,7 +238,8 @@ impl McpAuthBuilder {
     }
 
     /// Uses `jwks_uri` for `issuer`'s keys instead of discovering it (default JWKS key
-    /// source only). Also trusts `issuer`.
+    /// source only: with [`key_source`](Self::key_source) it is a
+    /// [`ConfigError::IgnoredByKeySource`]). Also trusts `issuer`.
     #[cfg(feature = "jwks")]
     pub fn jwks_uri(mut self, issuer: impl Into<String>, jwks_uri: impl Into<String>) -> Self {
         let issuer = issuer.into();
@@ -249,10 +251,12 @@ impl McpAuthBuilder {
     }
 
     /// Lets the default JWKS key source fetch plain-http URLs off loopback (never do this in
-    /// production). Loopback http is always allowed.
+    /// production). Loopback http is always allowed. Setting it at all (`true` or `false`)
+    /// together with [`key_source`](Self::key_source) is a
+    /// [`ConfigError::IgnoredByKeySource`]: that source has its own setting.
     #[cfg(feature = "jwks")]
     pub fn allow_insecure_http(mut self, on: bool) -> Self {
-        self.allow_insecure_http = on;
+        self.allow_insecure_http = Some(on);
         self
     }
 
@@ -260,8 +264,9 @@ impl McpAuthBuilder {
     /// counted from their last successful fetch, while they cannot be revalidated (default
     /// 24 h, [`mcp_auth_jwks::DEFAULT_MAX_STALENESS`]). Past it, requests get 503 with
     /// `Retry-After` until the issuer answers again, and cached tokens verified with those
-    /// keys are refused too. Not used with [`key_source`](Self::key_source): configure that
-    /// source instead ([`JwksKeySourceBuilder::max_staleness`](mcp_auth_jwks::JwksKeySourceBuilder::max_staleness)).
+    /// keys are refused too. With [`key_source`](Self::key_source) it is a
+    /// [`ConfigError::IgnoredByKeySource`]: configure that source instead
+    /// ([`JwksKeySourceBuilder::max_staleness`](mcp_auth_jwks::JwksKeySourceBuilder::max_staleness)).
     #[cfg(feature = "jwks")]
     pub fn max_key_staleness(mut self, max: Duration) -> Self {
         self.max_key_staleness = Some(max);
@@ -269,7 +274,10 @@ impl McpAuthBuilder {
     }
 
     /// Where keys come from: a JWKS key source (crate `mcp-auth-jwks`) or a
-    /// [`StaticKeySource`](mcp_auth_core::keys::StaticKeySource).
+    /// [`StaticKeySource`](mcp_auth_core::keys::StaticKeySource). It replaces the default
+    /// JWKS key source, so the options only that source reads (`jwks_uri`,
+    /// `allow_insecure_http`, `max_key_staleness`) are refused with it at build
+    /// ([`ConfigError::IgnoredByKeySource`]).
     pub fn key_source(mut self, keys: impl KeySource) -> Self {
         self.key_source = Some(Arc::new(keys));
         self
@@ -556,7 +564,10 @@ impl McpAuthBuilder {
     pub fn build(self) -> Result<McpAuthLayer, ConfigError> {
         let token_cache = self.token_cache;
         let keys = match self.key_source.clone() {
-            Some(k) => k,
+            Some(k) => {
+                self.check_no_default_source_options()?;
+                k
+            }
             None => self.default_key_source()?,
         };
         let parts = self.parts()?;
@@ -579,6 +590,22 @@ impl McpAuthBuilder {
         Ok(self.parts()?.into_layer(validator))
     }
 
+    /// With a custom key source, the options only the default JWKS key source reads would be
+    /// dropped without a word: refused instead.
+    fn check_no_default_source_options(&self) -> Result<(), ConfigError> {
+        let ignored = [
+            #[cfg(feature = "jwks")]
+            ("jwks_uri", !self.jwks_uris.is_empty()),
+            #[cfg(feature = "jwks")]
+            ("allow_insecure_http", self.allow_insecure_http.is_some()),
+            ("max_key_staleness", self.max_key_staleness.is_some()),
+        ];
+        match ignored.into_iter().find(|(_, set)| *set) {
+            Some((name, _)) => Err(ConfigError::IgnoredByKeySource(name)),
+            None => Ok(()),
+        }
+    }
+
     #[cfg(feature = "jwks")]
     fn default_key_source(&self) -> Result<Arc<dyn KeySource>, ConfigError> {
         if self.issuers.is_empty() {
@@ -586,7 +613,7 @@ impl McpAuthBuilder {
         }
         let mut b = mcp_auth_jwks::JwksKeySource::builder()
             .algorithms(&self.algorithms)
-            .allow_insecure_http(self.allow_insecure_http);
+            .allow_insecure_http(self.allow_insecure_http.unwrap_or(false));
         if let Some(max) = self.max_key_staleness {
             b = b.max_staleness(max);
         }

@@ -541,6 +541,10 @@ pub fn select_key<'k>(
         )),
     }
 }
+/// The fuzz targets' view of the private header readers (see `fuzz/`); feature `fuzzing` only.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz;
 
 #[cfg(test)]
 mod tests {

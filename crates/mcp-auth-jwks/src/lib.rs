@@ -108,6 +108,11 @@
 mod clock;
 mod error;
 mod fetch;
+/// The fuzz targets' view of the crate-private rules (see `fuzz/`); feature `fuzzing` only.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzz_hooks.rs"]
+pub mod __fuzz;
 #[cfg(feature = "reqwest")]
 mod reqwest_fetcher;
 mod rules;

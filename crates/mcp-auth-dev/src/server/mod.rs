@@ -51,6 +51,11 @@
 mod authorize;
 mod cimd;
 mod error;
+/// The fuzz targets' view of the CIMD parser (see `fuzz/`); feature `fuzzing` only.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzz_hooks.rs"]
+pub mod __fuzz;
 mod metadata;
 mod params;
 mod register;

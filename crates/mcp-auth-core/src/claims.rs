@@ -117,6 +117,12 @@ impl<'de> serde::de::Visitor<'de> for ClaimsVisitor {
                 numeric_date(d).map(Self)
             }
         }
+        struct DateUp(Option<i64>);
+        impl<'de> Deserialize<'de> for DateUp {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                numeric_date_up(d).map(Self)
+            }
+        }
         let (mut c, mut seen, mut others) = (Claims::default(), 0u16, Names::new());
         while let Some(Name(name)) = m.next_key()? {
             let Some(i) = REGISTERED.iter().position(|r| *r == name) else {
@@ -133,8 +139,8 @@ impl<'de> serde::de::Visitor<'de> for ClaimsVisitor {
                 1 => c.sub = m.next_value()?,
                 2 => c.aud = m.next_value::<Aud>()?.0,
                 3 => c.exp = m.next_value::<Date>()?.0,
-                4 => c.nbf = m.next_value::<Date>()?.0,
-                5 => c.iat = m.next_value::<Date>()?.0,
+                4 => c.nbf = m.next_value::<DateUp>()?.0,
+                5 => c.iat = m.next_value::<DateUp>()?.0,
                 6 => c.jti = m.next_value()?,
                 7 => c.client_id = m.next_value()?,
                 8 => c.azp = m.next_value()?,
@@ -192,13 +198,31 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D
     d.deserialize_option(OneOrMany)
 }
 
-fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+/// A NumericDate (RFC 7519 §2) in `[0, 1e15)`: a date before 1970 is no date an issuer
+/// writes, and refusing it keeps every accepted token acceptable to any validator that reads
+/// NumericDate as unsigned (jsonwebtoken does; found by `fuzz/` differential). A fraction is
+/// rounded towards refusal: `exp` down ([`numeric_date`]), `nbf` and `iat` up
+/// ([`numeric_date_up`]), so `nbf: T.5` is not accepted before `T + 1` (RFC 7519 §4.1.5).
+fn numeric_date_rounded<'de, D: Deserializer<'de>>(
+    d: D,
+    round: fn(f64) -> f64,
+) -> Result<Option<i64>, D::Error> {
     let v = Option::<f64>::deserialize(d)?;
     match v {
         None => Ok(None),
-        Some(f) if f.is_finite() && f.abs() < 1e15 => Ok(Some(f.floor() as i64)),
+        Some(f) if f.is_finite() && (0.0..1e15).contains(&f) => Ok(Some(round(f) as i64)),
         Some(_) => Err(serde::de::Error::custom("NumericDate out of range")),
     }
+}
+
+/// `exp`: a fraction rounded down (expires no later than it says).
+fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    numeric_date_rounded(d, f64::floor)
+}
+
+/// `nbf`, `iat`: a fraction rounded up (valid no earlier than it says).
+fn numeric_date_up<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    numeric_date_rounded(d, f64::ceil)
 }
 
 impl Claims {

@@ -190,6 +190,9 @@ struct RawHeader<'a> {
     crit: bool,
     /// `b64` is present, whatever its value.
     b64: bool,
+    /// An embedded `jwk` other than `null` is present: an access token never carries its own
+    /// key (trusting one is the CVE-2018-0114 attack). Refused.
+    jwk: bool,
 }
 
 /// The JOSE header as most issuers write it, read without serde: `{"alg":"..","kid":"..",
@@ -329,6 +332,9 @@ impl<'t> CompactJws<'t> {
             return Err(AuthError::invalid_token(
                 "token has critical header parameters",
             ));
+        }
+        if header.jwk {
+            return Err(AuthError::invalid_token("token header embeds a key"));
         }
         if s.is_empty() {
             return Err(AuthError::invalid_token("token is not signed"));

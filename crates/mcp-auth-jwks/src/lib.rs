@@ -105,14 +105,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(clippy::exhaustive_enums)]
 
-mod clock;
-mod error;
-mod fetch;
 /// The fuzz targets' view of the crate-private rules (see `fuzz/`); feature `fuzzing` only.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 #[path = "fuzz_hooks.rs"]
 pub mod __fuzz;
+mod clock;
+mod error;
+mod fetch;
 #[cfg(feature = "reqwest")]
 mod reqwest_fetcher;
 mod rules;

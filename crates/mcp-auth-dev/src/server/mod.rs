@@ -48,14 +48,14 @@
 //! Or run it on its own with [`DevAuthorizationServerBuilder::serve`], which binds first and
 //! uses `http://<bound address>` as issuer unless one was set.
 
-mod authorize;
-mod cimd;
-mod error;
 /// The fuzz targets' view of the CIMD parser (see `fuzz/`); feature `fuzzing` only.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 #[path = "fuzz_hooks.rs"]
 pub mod __fuzz;
+mod authorize;
+mod cimd;
+mod error;
 mod metadata;
 mod params;
 mod register;

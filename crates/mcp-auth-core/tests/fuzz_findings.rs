@@ -1,0 +1,82 @@
+//! Regression tests for what `fuzz/` found (docs/security.md, "Fuzzing"): each case is a
+//! token mcp-auth accepted and jsonwebtoken, given the same key and settings, refused.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcp_auth_core::claims::Claims;
+use mcp_auth_core::jws::{CheckedHeader, HeaderPolicy, TypPolicy};
+
+fn header_token(header: &str) -> String {
+    format!("{}.eyJpc3MiOiJ4In0.c2ln", URL_SAFE_NO_PAD.encode(header))
+}
+
+fn header_ok(header: &str) -> bool {
+    let policy = HeaderPolicy {
+        typ: TypPolicy::AllowJwt,
+        ..HeaderPolicy::default()
+    };
+    CheckedHeader::parse(&header_token(header), &policy).is_ok()
+}
+
+/// `fuzz/` differential: `{"alg":"ES256","jku":1}` was accepted (registered parameters other
+/// than `alg`/`kid`/`typ` were ignored whatever their type). RFC 7515 §4.1 gives each a type;
+/// a header that breaks it is refused, and an embedded `jwk` is refused outright.
+#[test]
+fn registered_header_parameters_must_have_their_type() {
+    for bad in [
+        r#"{"alg":"ES256","jku":1}"#,
+        r#"{"alg":"ES256","x5u":{}}"#,
+        r#"{"alg":"ES256","x5t":true}"#,
+        r#"{"alg":"ES256","x5t#S256":[]}"#,
+        r#"{"alg":"ES256","x5c":"MIIB"}"#,
+        r#"{"alg":"ES256","x5c":[1]}"#,
+        r#"{"alg":"ES256","cty":2}"#,
+        r#"{"alg":"ES256","enc":3}"#,
+        r#"{"alg":"ES256","zip":4}"#,
+        r#"{"alg":"ES256","url":5}"#,
+        r#"{"alg":"ES256","nonce":6}"#,
+        r#"{"alg":"ES256","jwk":{"kty":"EC"}}"#,
+        r#"{"alg":"ES256","jwk":{}}"#,
+    ] {
+        assert!(!header_ok(bad), "accepted {bad}");
+    }
+    for good in [
+        r#"{"alg":"ES256"}"#,
+        r#"{"alg":"ES256","x5t":"abc","x5t#S256":"def","cty":"JWT"}"#,
+        r#"{"alg":"ES256","x5c":["MIIB"],"jku":"https://as/jwks","x5u":"https://as/x"}"#,
+        r#"{"alg":"ES256","jwk":null,"x5c":null,"custom":1}"#,
+    ] {
+        assert!(header_ok(good), "refused {good}");
+    }
+}
+
+/// `fuzz/` differential: `nbf: -1` was accepted. A NumericDate before 1970 is refused (no
+/// issuer writes one; unsigned readers such as jsonwebtoken refuse it).
+#[test]
+fn negative_numeric_dates_are_refused() {
+    for bad in [
+        r#"{"nbf":-1}"#,
+        r#"{"iat":-1}"#,
+        r#"{"exp":-1}"#,
+        r#"{"nbf":-0.5}"#,
+        r#"{"exp":1e15}"#,
+    ] {
+        assert!(Claims::from_json(bad.as_bytes()).is_err(), "accepted {bad}");
+    }
+    let c = Claims::from_json(br#"{"nbf":0,"iat":-0.0,"exp":999999999999999}"#).unwrap();
+    assert_eq!(
+        (c.nbf, c.iat, c.exp),
+        (Some(0), Some(0), Some(999_999_999_999_999))
+    );
+}
+
+/// `fuzz/` differential: `nbf: T.6` was read as `T` (rounded down), so the token was
+/// valid up to a second before its `nbf`. Fractions round towards refusal: `exp` down,
+/// `nbf` and `iat` up (RFC 7519 §4.1.4-4.1.6).
+#[test]
+fn fractional_dates_round_towards_refusal() {
+    let c = Claims::from_json(br#"{"exp":100.9,"nbf":100.1,"iat":100.5}"#).unwrap();
+    assert_eq!((c.exp, c.nbf, c.iat), (Some(100), Some(101), Some(101)));
+    let c = Claims::from_json(br#"{"exp":100,"nbf":100,"iat":100.0}"#).unwrap();
+    assert_eq!((c.exp, c.nbf, c.iat), (Some(100), Some(100), Some(100)));
+}

@@ -637,12 +637,16 @@ impl Inner {
                     reason: "no `jwks_uri`".to_owned(),
                 });
             };
-            check_fetch_url(&jwks_uri, self.cfg.allow_insecure_http).map_err(|reason| {
-                JwksError::InvalidUrl {
+            // The URL fetched is the one checked, as the URL parser serializes it: a fetcher
+            // that parses the raw string differently (`https:/host` is read as
+            // `https://host/` here) must not be handed something else than what passed the
+            // check (found by `fuzz/` discovery).
+            let jwks_uri = check_fetch_url(&jwks_uri, self.cfg.allow_insecure_http)
+                .map_err(|reason| JwksError::InvalidUrl {
                     url: jwks_uri.clone(),
                     reason,
-                }
-            })?;
+                })?
+                .to_string();
             debug!(issuer, url, jwks_uri, "discovered jwks_uri");
             return Ok(jwks_uri);
         }

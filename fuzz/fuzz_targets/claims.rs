@@ -37,7 +37,9 @@ fuzz_target!(|data: &[u8]| {
             assert!(c.aud.as_ref().is_some_and(|a| !a.is_empty()));
             assert!(c.cnf.is_none());
             if rfc9068 {
-                assert!(c.sub.is_some() && c.client_id.is_some() && c.iat.is_some() && c.jti.is_some());
+                assert!(
+                    c.sub.is_some() && c.client_id.is_some() && c.iat.is_some() && c.jti.is_some()
+                );
             }
             assert!(c.scopes().is_ok());
             assert!(p.check_time(&c, NOW).is_ok());

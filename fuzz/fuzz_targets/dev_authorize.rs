@@ -12,7 +12,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let p = dev::params(data);
-    if p.iter().any(|(k, v)| k == "client_id" && dev::would_fetch(v)) {
+    if p.iter()
+        .any(|(k, v)| k == "client_id" && dev::would_fetch(v))
+    {
         return;
     }
     // The request target must be a valid URI: percent-encode what is not.
@@ -32,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
     let r = dev::send(req);
     dev::assert_not_5xx(&r);
     if r.status.is_redirection() {
-        let loc = r.headers.get("location").expect("a redirect has a Location");
+        let loc = r
+            .headers
+            .get("location")
+            .expect("a redirect has a Location");
         let loc = loc.to_str().expect("ASCII Location");
         assert!(
             loc.starts_with(&format!("{}?", dev::REDIRECT)),
@@ -40,7 +45,10 @@ fuzz_target!(|data: &[u8]| {
         );
         let client = dev::get(&dev::params(q.as_bytes()), "client_id").map(str::to_owned);
         assert!(
-            matches!(client.as_deref(), Some(dev::PUBLIC_CLIENT | dev::CONFIDENTIAL_CLIENT)),
+            matches!(
+                client.as_deref(),
+                Some(dev::PUBLIC_CLIENT | dev::CONFIDENTIAL_CLIENT)
+            ),
             "redirect for an unknown client {client:?}"
         );
     }

@@ -7,7 +7,6 @@ use libfuzzer_sys::fuzz_target;
 use mcp_auth_dev::server::__fuzz::cimd_document;
 use mcp_auth_dev::server::redirect_uri_is_acceptable;
 
-
 // The input: the `client_id` line (prefixed with `L ` to allow loopback documents), then
 // the document body.
 fuzz_target!(|data: &[u8]| {
@@ -26,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
         allow_loopback: bool,
         body: &'a [u8],
     }
-    let input = Input { allow_loopback, body };
+    let input = Input {
+        allow_loopback,
+        body,
+    };
     let anon = ["mcp:read".to_owned()];
     if let Ok(c) = cimd_document(client_id, input.body, input.allow_loopback, &anon) {
         assert!(client_id.starts_with("https://") || client_id.starts_with("http://"));
@@ -37,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(redirect_uri_is_acceptable(r), "accepted redirect URI {r:?}");
         }
         for s in &c.scopes {
-            assert!(anon.contains(s), "scope {s:?} beyond the anonymous allow-list");
+            assert!(
+                anon.contains(s),
+                "scope {s:?} beyond the anonymous allow-list"
+            );
         }
     }
 });

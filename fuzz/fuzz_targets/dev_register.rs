@@ -36,6 +36,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(redirect_uri_is_acceptable(u), "registered {u:?}");
         }
     } else {
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
     }
 });

@@ -46,7 +46,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let raw = dev::params(input.body);
-    if raw.iter().any(|(k, v)| k == "client_id" && dev::would_fetch(v))
+    if raw
+        .iter()
+        .any(|(k, v)| k == "client_id" && dev::would_fetch(v))
         || input.basic.is_some_and(|(id, _)| dev::would_fetch(id))
     {
         return;
@@ -75,8 +77,11 @@ fuzz_target!(|data: &[u8]| {
         let mut b = Request::post("/token").header("content-type", content_type);
         if let Some((id, secret)) = input.basic {
             let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            let v = base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{}", enc(id), enc(secret)));
+            let v = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                enc(id),
+                enc(secret)
+            ));
             b = b.header("authorization", format!("Basic {v}"));
         }
         b.body(Body::from(body.clone())).unwrap()
@@ -89,11 +94,20 @@ fuzz_target!(|data: &[u8]| {
     let v: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON answer");
     assert!(v["access_token"].as_str().is_some_and(|t| !t.is_empty()));
     assert_eq!(v["token_type"].as_str(), Some("Bearer"));
-    assert_eq!(r.headers.get("cache-control").map(|h| h.as_bytes()), Some(&b"no-store"[..]));
+    assert_eq!(
+        r.headers.get("cache-control").map(|h| h.as_bytes()),
+        Some(&b"no-store"[..])
+    );
     if dev::get(&sent, "grant_type") == Some("authorization_code") {
-        let c = code.as_deref().expect("a code grant succeeded without a real code");
+        let c = code
+            .as_deref()
+            .expect("a code grant succeeded without a real code");
         assert_eq!(dev::get(&sent, "code"), Some(c));
-        assert_eq!(dev::get(&sent, "code_verifier"), Some(dev::VERIFIER), "PKCE bypassed");
+        assert_eq!(
+            dev::get(&sent, "code_verifier"),
+            Some(dev::VERIFIER),
+            "PKCE bypassed"
+        );
         // The code was issued to the public client: no one else may redeem it.
         let who = input
             .basic
@@ -102,7 +116,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(who.as_deref(), Some(dev::PUBLIC_CLIENT));
         if input.replay {
             let again = dev::send(mk());
-            assert_eq!(again.status, StatusCode::BAD_REQUEST, "a code redeemed twice");
+            assert_eq!(
+                again.status,
+                StatusCode::BAD_REQUEST,
+                "a code redeemed twice"
+            );
         }
     }
 });

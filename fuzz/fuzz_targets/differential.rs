@@ -58,6 +58,9 @@ enum Stricter {
     Crit,
     /// RFC 7797 §3: `b64` is never used in access tokens, refused whatever its value.
     B64,
+    /// RFC 7515 §4.1.3: a header that embeds a key (`jwk`) is refused; an access token never
+    /// carries its own verification key (CVE-2018-0114).
+    EmbeddedJwk,
     /// RFC 7519 §4 (and RFC 7515 §4): a duplicate member name, at any depth, is refused
     /// (issue 13 item 6). jsonwebtoken refuses only duplicates of the claims it reads.
     DuplicateMember,
@@ -318,7 +321,9 @@ impl Val<'_> {
                 })
                 .collect::<Vec<_>>()
                 .join(" ")),
-            Self::StrArray(v) => format!("[{}]", v.iter().map(|s| q(s)).collect::<Vec<_>>().join(",")),
+            Self::StrArray(v) => {
+                format!("[{}]", v.iter().map(|s| q(s)).collect::<Vec<_>>().join(","))
+            }
             Self::EmptyArray => "[]".into(),
             Self::EmptyObject => "{}".into(),
             Self::Object(m) => format!(
@@ -465,7 +470,9 @@ fn setup() -> &'static Setup {
         let jwks = serde_json::to_vec(&jwks).unwrap();
         let decoding = DecodingKey::from_ec_components(&x, &y).unwrap();
         let validator = |typ, rfc9068| {
-            let set = KeySet::from_jwks(&jwks, &[Algorithm::ES256], 8).unwrap().keys;
+            let set = KeySet::from_jwks(&jwks, &[Algorithm::ES256], 8)
+                .unwrap()
+                .keys;
             let keys = Arc::new(StaticKeySource::new().with_issuer(ISS, set));
             let header = HeaderPolicy {
                 algorithms: vec![Algorithm::ES256],
@@ -612,7 +619,9 @@ fn reasons(
     }
     let h: Value = serde_json::from_slice(header).unwrap_or(Value::Null);
     let typ = h.get("typ").and_then(Value::as_str);
-    let at = typ.is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
+    let at = typ.is_some_and(|t| {
+        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+    });
     let typ_ok = at || (!strict && typ.is_none_or(|t| t.eq_ignore_ascii_case("jwt")));
     if !typ_ok {
         out.push(Typ);
@@ -623,7 +632,13 @@ fn reasons(
     if h.get("b64").is_some() {
         out.push(B64);
     }
-    if h.get("kid").and_then(Value::as_str).is_some_and(|k| k != KID) {
+    if h.get("jwk").is_some_and(|j| !j.is_null()) {
+        out.push(EmbeddedJwk);
+    }
+    if h.get("kid")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k != KID)
+    {
         out.push(UnknownKid);
     }
     let p: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
@@ -632,7 +647,11 @@ fn reasons(
         return out;
     };
     let present = |n: &str| c.get(n).is_some_and(|v| !v.is_null());
-    if strict && !["sub", "client_id", "iat", "jti"].iter().all(|n| present(n)) {
+    if strict
+        && !["sub", "client_id", "iat", "jti"]
+            .iter()
+            .all(|n| present(n))
+    {
         out.push(Rfc9068Claims);
     }
     let string_or_null = |n: &str| c.get(n).is_none_or(|v| v.is_null() || v.is_string());
@@ -642,7 +661,9 @@ fn reasons(
         Some(Value::Array(a)) => a.iter().all(Value::is_string),
         Some(_) => false,
     };
-    if !["iss", "sub", "jti", "client_id", "azp", "scope"].iter().all(|n| string_or_null(n))
+    if !["iss", "sub", "jti", "client_id", "azp", "scope"]
+        .iter()
+        .all(|n| string_or_null(n))
         || !["exp", "nbf", "iat"].iter().all(|n| numeric_or_null(n))
         || !scp_ok
     {
@@ -701,9 +722,13 @@ fn subst(text: &[u8], now: i64) -> Vec<u8> {
             out.extend_from_slice(&rest[i..]);
             return out;
         };
-        let delta = std::str::from_utf8(&tail[..end])
-            .ok()
-            .and_then(|d| if d.is_empty() { Some(0) } else { d.parse::<i64>().ok() });
+        let delta = std::str::from_utf8(&tail[..end]).ok().and_then(|d| {
+            if d.is_empty() {
+                Some(0)
+            } else {
+                d.parse::<i64>().ok()
+            }
+        });
         match delta {
             Some(d) => out.extend_from_slice(now.saturating_add(d).to_string().as_bytes()),
             None => out.extend_from_slice(&rest[i..i + 4 + end + 1]),
@@ -798,7 +823,10 @@ fuzz_target!(|data: &[u8]| {
             );
         }
         (Ok(_), Ok(_)) => {
-            assert!(matches!(signature, SigMode::Valid), "a bad signature accepted");
+            assert!(
+                matches!(signature, SigMode::Valid),
+                "a bad signature accepted"
+            );
         }
         (Err(_), Err(_)) => {}
     }

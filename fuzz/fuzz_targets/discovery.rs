@@ -87,7 +87,10 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 /// [`Input`].
 fn input(data: &[u8]) -> Option<Input> {
     if let Some(rest) = data.strip_prefix(b"DOC\n") {
-        let at = rest.windows(4).position(|w| w == b"\n--\n").unwrap_or(rest.len());
+        let at = rest
+            .windows(4)
+            .position(|w| w == b"\n--\n")
+            .unwrap_or(rest.len());
         let doc = |body: &[u8]| Doc {
             status_ok: true,
             content_type: 0,
@@ -120,16 +123,29 @@ fuzz_target!(|data: &[u8]| {
     };
     let result = runtime().block_on(source.warm_up());
     let seen = fetcher.seen.lock().unwrap().clone();
-    let discovery: Vec<&String> = seen.iter().filter(|u| u.contains("/.well-known/")).collect();
-    let others: Vec<&String> = seen.iter().filter(|u| !u.contains("/.well-known/")).collect();
+    let discovery: Vec<&String> = seen
+        .iter()
+        .filter(|u| u.contains("/.well-known/"))
+        .collect();
+    let others: Vec<&String> = seen
+        .iter()
+        .filter(|u| !u.contains("/.well-known/"))
+        .collect();
     assert!(others.len() <= 1, "more than one JWKS fetch: {seen:?}");
     if let Some(jwks_uri) = others.first() {
-        assert!(jwks_uri.starts_with("https://"), "fetched a non-https jwks_uri");
+        assert!(
+            jwks_uri.starts_with("https://"),
+            "fetched a non-https jwks_uri"
+        );
         // The document that named it: the last one fetched, which must name our issuer.
         let i = discovery.len() - 1;
         let doc = &fetcher.input.metadata[i];
         let v: Value = serde_json::from_slice(&doc.body).expect("an accepted document is JSON");
-        assert_eq!(v["issuer"].as_str(), Some(ISS), "jwks_uri taken from another issuer's document");
+        assert_eq!(
+            v["issuer"].as_str(),
+            Some(ISS),
+            "jwks_uri taken from another issuer's document"
+        );
         assert_eq!(v["jwks_uri"].as_str(), Some(jwks_uri.as_str()));
     }
     if result.is_ok() {

@@ -22,13 +22,24 @@ fuzz_target!(|data: &[u8]| {
             let decoded: Vec<u8> = percent_decode_plus(name);
             decoded == b"access_token"
         });
-    assert_eq!(has, reference, "form body access_token detection differs from the reference");
+    assert_eq!(
+        has, reference,
+        "form body access_token detection differs from the reference"
+    );
     if let Ok(v) = http::HeaderValue::from_bytes(content_type) {
         let mut parts = http::Request::new(()).into_parts().0;
         parts.headers.insert(http::header::CONTENT_TYPE, v);
         let form = is_form_body(&parts);
-        let media = content_type.split(|&b| b == b';').next().unwrap_or_default();
-        assert_eq!(form, media.trim_ascii().eq_ignore_ascii_case(b"application/x-www-form-urlencoded"));
+        let media = content_type
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default();
+        assert_eq!(
+            form,
+            media
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
+        );
     }
 });
 

@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(doc)
             && let Ok(k) = VerifyingKey::from_jwk(&v, algs)
         {
-            assert!(k.algorithms().all(|a| algs.contains(&a) && a.family() == k.family()));
+            assert!(
+                k.algorithms()
+                    .all(|a| algs.contains(&a) && a.family() == k.family())
+            );
             let _ = k.kid();
             let _ = k.fingerprint();
             let alg = k.algorithms().next().expect("a key allows some algorithm");

@@ -9,7 +9,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use libfuzzer_sys::fuzz_target;
 use mcp_auth_core::jws::__fuzz::{plain_header, serde_header};
-use mcp_auth_core::jws::{Algorithm, CheckedHeader, CompactJws, HeaderPolicy, TypPolicy, UnverifiedJws};
+use mcp_auth_core::jws::{
+    Algorithm, CheckedHeader, CompactJws, HeaderPolicy, TypPolicy, UnverifiedJws,
+};
 
 fuzz_target!(|data: &[u8]| {
     // 1. The header bytes as decoded from the first segment.
@@ -17,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
         let serde = serde_header(data)
             .unwrap_or_else(|| panic!("plain_header took a header serde refuses: {plain:?}"));
         assert_eq!(plain, serde, "the two header readers disagree");
-        assert!(!plain.crit && !plain.b64, "plain_header must leave crit/b64 to serde");
+        assert!(
+            !plain.crit && !plain.b64,
+            "plain_header must leave crit/b64 to serde"
+        );
     }
     // 2. The same bytes as the header of a token, through the public checks.
     let h = URL_SAFE_NO_PAD.encode(data);
@@ -29,7 +34,9 @@ fuzz_target!(|data: &[u8]| {
         };
         if let Ok(c) = CheckedHeader::parse(&token, &policy) {
             assert!(policy.algorithms.contains(&c.alg()));
-            let view = serde_header(data).or_else(|| plain_header(data)).expect("accepted header has a reading");
+            let view = serde_header(data)
+                .or_else(|| plain_header(data))
+                .expect("accepted header has a reading");
             assert_eq!(view.alg.as_deref(), Some(c.alg().as_str()));
             assert_eq!(view.kid.as_deref(), c.kid());
             assert!(!view.crit && !view.b64, "crit/b64 accepted");

@@ -116,12 +116,17 @@ fuzz_target!(|data: &[u8]| {
             let want = reference(input.body).unwrap_or_else(|why| {
                 panic!("classified a body the reference refuses ({why}): {ops:?}")
             });
-            let got: Vec<(String, Option<String>)> =
-                ops.iter().map(|o| (o.method.clone(), o.name.clone())).collect();
+            let got: Vec<(String, Option<String>)> = ops
+                .iter()
+                .map(|o| (o.method.clone(), o.name.clone()))
+                .collect();
             assert_eq!(got, want, "classification differs from the body");
             if let Some(m) = &h.method {
                 assert!(ops.iter().all(|o| &o.method == m && o.name == h.name));
-                assert!(!ops.is_empty(), "headers trusted with no operation in the body");
+                assert!(
+                    !ops.is_empty(),
+                    "headers trusted with no operation in the body"
+                );
             }
         }
         Ok(Classification::Uncertain) | Ok(_) | Err(_) => {}

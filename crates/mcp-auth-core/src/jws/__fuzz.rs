@@ -8,6 +8,7 @@
 
 /// The members of a JOSE header that mcp-auth reads, as one reader saw them.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HeaderView {
     /// `alg`.
     pub alg: Option<String>,

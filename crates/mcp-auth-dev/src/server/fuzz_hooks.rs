@@ -7,6 +7,7 @@ use serde_json::Value;
 
 /// What [`cimd_document`] made of a document: the client's redirect URIs and scopes.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CimdClient {
     /// `redirect_uris` as accepted.
     pub redirect_uris: Vec<String>,

@@ -806,6 +806,18 @@ fuzz_target!(|data: &[u8]| {
         return; // the clock moved too far during this input to compare
     }
     let show = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    if std::env::var_os("DIFF_DEBUG").is_some() {
+        // For reading what a seed does: `DIFF_DEBUG=1 <binary> fuzz/seeds/differential/*`.
+        eprintln!(
+            "mcp-auth: {:?}; jsonwebtoken: {:?}; reasons: {:?}",
+            ours.as_ref().map(|_| "accept").map_err(|e| e.description()),
+            theirs
+                .as_ref()
+                .map(|_| "accept")
+                .map_err(|e| e.kind().clone()),
+            reasons(&header, &payload, token.len(), strict, now)
+        );
+    }
     match (&ours, &theirs) {
         (Ok(_), Err(e)) => panic!(
             "FINDING: mcp-auth accepts a token jsonwebtoken refuses ({e:?}).\nheader: {}\npayload: {}\nstrict: {strict}",

@@ -7,7 +7,6 @@
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use mcp_auth_jwks::{FetchFuture, FetchResponse, Fetcher, JwksKeySource};
-use serde_json::Value;
 use std::sync::{Arc, Mutex, OnceLock};
 
 const ISS: &str = "https://as.example.com/tenant";
@@ -140,16 +139,26 @@ fuzz_target!(|data: &[u8]| {
         // The document that named it: the last one fetched, which must name our issuer.
         let i = discovery.len() - 1;
         let doc = &fetcher.input.metadata[i];
-        let v: Value = serde_json::from_slice(&doc.body).expect("an accepted document is JSON");
+        // The two members read as RFC 8414 §3.2 defines them (serde_json::Value would also
+        // refuse a lone surrogate in a member nobody reads, which RFC 8259 §8.2 allows).
+        #[derive(serde::Deserialize)]
+        struct Meta {
+            issuer: String,
+            jwks_uri: Option<String>,
+        }
+        let m: Meta = serde_json::from_slice(&doc.body).expect("an accepted document parses");
         assert_eq!(
-            v["issuer"].as_str(),
-            Some(ISS),
+            m.issuer, ISS,
             "jwks_uri taken from another issuer's document"
         );
+        assert!(
+            std::str::from_utf8(&doc.body).is_ok(),
+            "a document that is not UTF-8"
+        );
         // Fetched as the URL parser serialized it when the key source checked it.
-        let checked = v["jwks_uri"]
-            .as_str()
-            .and_then(|u| url::Url::parse(u).ok())
+        let checked = m
+            .jwks_uri
+            .and_then(|u| url::Url::parse(&u).ok())
             .map(String::from);
         assert_eq!(checked.as_deref(), Some(jwks_uri.as_str()));
     }

@@ -80,3 +80,33 @@ fn fractional_dates_round_towards_refusal() {
     let c = Claims::from_json(br#"{"exp":100,"nbf":100,"iat":100.0}"#).unwrap();
     assert_eq!((c.exp, c.nbf, c.iat), (Some(100), Some(100), Some(100)));
 }
+
+/// `fuzz/` differential: `{"alg":"ES256","x":"\xaf"}` (invalid UTF-8) and
+/// `{"alg":"ES256","x":"\udc00"}` (a lone surrogate) were accepted: serde_json does not decode
+/// members a struct ignores. RFC 8259 §8.1-8.2: the header is refused.
+#[test]
+fn header_with_invalid_text_in_an_ignored_member_is_refused() {
+    let policy = HeaderPolicy {
+        typ: TypPolicy::AllowJwt,
+        ..HeaderPolicy::default()
+    };
+    let token = |header: &[u8]| format!("{}.eyJpc3MiOiJ4In0.c2ln", URL_SAFE_NO_PAD.encode(header));
+    for bad in [
+        &b"{\"alg\":\"ES256\",\"x\":\"\xaf\"}"[..],
+        br#"{"alg":"ES256","x":"\udc00"}"#,
+        br#"{"alg":"ES256","x":["\ud800"]}"#,
+        br#"{"alg":"ES256","x":{"\udfff":1}}"#,
+    ] {
+        assert!(
+            CheckedHeader::parse(&token(bad), &policy).is_err(),
+            "accepted {}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    for good in [
+        br#"{"alg":"ES256","x":"\ud83d\ude00","y":"\u00e9"}"#,
+        "{\"alg\":\"ES256\",\"x\":\"\u{e9}\"}".as_bytes(),
+    ] {
+        assert!(CheckedHeader::parse(&token(good), &policy).is_ok());
+    }
+}

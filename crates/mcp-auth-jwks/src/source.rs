@@ -617,7 +617,12 @@ impl Inner {
                 attempts.push(e.to_string());
                 continue;
             }
-            let meta: Metadata = match serde_json::from_slice(&resp.body) {
+            // RFC 8259 §8.1: JSON text is UTF-8; serde_json checks only the strings it keeps,
+            // so check the whole document first (found by `fuzz/` discovery).
+            let meta: Metadata = match std::str::from_utf8(&resp.body)
+                .map_err(|e| e.to_string())
+                .and_then(|text| serde_json::from_str(text).map_err(|e| e.to_string()))
+            {
                 Ok(meta) => meta,
                 Err(e) => {
                     attempts.push(format!("{url}: not a metadata document ({e})"));

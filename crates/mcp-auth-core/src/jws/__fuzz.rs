@@ -38,12 +38,10 @@ pub fn plain_header(bytes: &[u8]) -> Option<HeaderView> {
     super::plain_header(bytes).as_ref().map(view)
 }
 
-/// serde_json's view of decoded header bytes (the same object-first check as
-/// [`CompactJws::check_header`](super::CompactJws::check_header)), `None` when it refuses them.
+/// serde_json's view of decoded header bytes (the read of
+/// [`CompactJws::check_header`](super::CompactJws::check_header): a map only, the JSON rules of
+/// `header.rs`), `None` when it refuses them.
 pub fn serde_header(bytes: &[u8]) -> Option<HeaderView> {
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return None;
-    }
     serde_json::from_slice::<super::RawHeader<'_>>(bytes)
         .ok()
         .as_ref()

@@ -238,6 +238,12 @@ impl RawMessage<'_> {
 /// not JSON-RPC gives [`Classification::Uncertain`] (the inner service reports the parse
 /// error; the layer demands every scope first).
 pub fn classify(headers: &McpHeaders, body: &[u8]) -> Result<Classification, HeaderMismatch> {
+    // RFC 8259 §8.1: JSON text is UTF-8. serde_json does not decode the members a struct
+    // ignores, so a body with other bytes there would be classified although it is not JSON
+    // (found by `fuzz/` mcp_classify). One vectorized pass.
+    if simdutf8::basic::from_utf8(body).is_err() {
+        return uncertain(headers);
+    }
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     // Each message must be an object (JSON-RPC 2.0 §4, §6): a message given as an array
     // would otherwise be read field by field in order, like positional params.

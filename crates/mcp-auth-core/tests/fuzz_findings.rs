@@ -110,3 +110,22 @@ fn header_with_invalid_text_in_an_ignored_member_is_refused() {
         assert!(CheckedHeader::parse(&token(good), &policy).is_ok());
     }
 }
+
+/// `fuzz/` mcp_classify: a body with bytes that are not UTF-8 in a member the classifier does
+/// not read (`{"method":"tools/call","x":"\xff",...}`) was classified as that request. It is
+/// not JSON text (RFC 8259 §8.1): Uncertain, so every scope is needed.
+#[test]
+fn body_that_is_not_utf8_is_not_classified() {
+    use mcp_auth_core::mcp::{Classification, McpHeaders, classify};
+    let body =
+        b"{\"jsonrpc\":\"2.0\",\"id\":1,\"x\":\"\xff\",\"method\":\"tools/call\",\"params\":{\"name\":\"whoami\"}}";
+    assert_eq!(
+        classify(&McpHeaders::default(), body),
+        Ok(Classification::Uncertain)
+    );
+    let ok = br#"{"jsonrpc":"2.0","id":1,"x":"\u00e9","method":"tools/call","params":{"name":"whoami"}}"#;
+    assert!(matches!(
+        classify(&McpHeaders::default(), ok),
+        Ok(Classification::Operations(ops)) if ops.len() == 1
+    ));
+}

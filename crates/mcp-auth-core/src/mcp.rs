@@ -244,6 +244,15 @@ pub fn classify(headers: &McpHeaders, body: &[u8]) -> Result<Classification, Hea
     if simdutf8::basic::from_utf8(body).is_err() {
         return uncertain(headers);
     }
+    // Nor does it read the values it ignores as JSON values: `{"x":1e400}` (a number no
+    // parser can hold), a lone surrogate escape or a duplicate member name would pass the
+    // typed read below although the inner service's parser reads the body differently or not
+    // at all (found by `fuzz/` mcp_classify). The whole body is read once as
+    // `serde_json::Value` reads it, without building anything (the JSON rules of tokens:
+    // `json::check_slice`); a body that breaks them is Uncertain, never refused here.
+    if crate::json::check_slice(body).is_err() {
+        return uncertain(headers);
+    }
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     // Each message must be an object (JSON-RPC 2.0 §4, §6): a message given as an array
     // would otherwise be read field by field in order, like positional params.

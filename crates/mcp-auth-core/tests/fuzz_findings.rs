@@ -129,3 +129,32 @@ fn body_that_is_not_utf8_is_not_classified() {
         Ok(Classification::Operations(ops)) if ops.len() == 1
     ));
 }
+
+/// `fuzz/` mcp_classify (CI smoke on the merged code): `{"j":33E466}`, a number no JSON
+/// parser can hold in a member the classifier does not read, was classified (as a response,
+/// no operation). Likewise a lone surrogate or a duplicate member in an ignored place: the
+/// inner service's parser reads such a body differently or not at all. Uncertain, so every
+/// scope is needed; a body that follows the JSON rules is classified as before.
+#[test]
+fn body_that_breaks_the_json_rules_is_not_classified() {
+    use mcp_auth_core::mcp::{Classification, McpHeaders, classify};
+    let call = r#""jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami""#;
+    for body in [
+        r#"{"j":33E466}"#.to_owned(),
+        format!(r#"{{{call}}},"x":1e400}}"#),
+        format!(r#"{{{call}}},"x":"\udc00"}}"#),
+        format!(r#"{{{call},"x":1,"x":2}}}}"#),
+        format!(r#"[{{{call}}},"x":{{"y":1,"y":2}}}}]"#),
+    ] {
+        assert_eq!(
+            classify(&McpHeaders::default(), body.as_bytes()),
+            Ok(Classification::Uncertain),
+            "{body}"
+        );
+    }
+    let ok = format!(r#"{{{call},"arguments":{{"n":1e300,"s":"\u00e9"}}}}}}"#);
+    assert!(matches!(
+        classify(&McpHeaders::default(), ok.as_bytes()),
+        Ok(Classification::Operations(ops)) if ops.len() == 1
+    ));
+}

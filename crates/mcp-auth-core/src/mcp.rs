@@ -239,18 +239,13 @@ impl RawMessage<'_> {
 /// not JSON-RPC gives [`Classification::Uncertain`] (the inner service reports the parse
 /// error; the layer demands every scope first).
 pub fn classify(headers: &McpHeaders, body: &[u8]) -> Result<Classification, HeaderMismatch> {
-    // RFC 8259 §8.1: JSON text is UTF-8. serde_json does not decode the members a struct
-    // ignores, so a body with other bytes there would be classified although it is not JSON
-    // (found by `fuzz/` mcp_classify). One vectorized pass.
-    if simdutf8::basic::from_utf8(body).is_err() {
-        return uncertain(headers);
-    }
-    // Nor does it read the values it ignores as JSON values: `{"x":1e400}` (a number no
-    // parser can hold), a lone surrogate escape or a duplicate member name would pass the
-    // typed read below although the inner service's parser reads the body differently or not
-    // at all (found by `fuzz/` mcp_classify). The whole body is read once as
-    // `serde_json::Value` reads it, without building anything (the JSON rules of tokens:
-    // `json::check_slice`); a body that breaks them is Uncertain, never refused here.
+    // serde_json does not read the members a struct ignores as JSON values: bytes that are
+    // not UTF-8 (RFC 8259 §8.1), `{"x":1e400}` (a number no parser can hold), a lone
+    // surrogate escape or a duplicate member name there would pass the typed read below
+    // although the inner service's parser reads the body differently or not at all (found
+    // by `fuzz/` mcp_classify). The whole body is read once as `serde_json::Value` reads it
+    // (strings decoded, so UTF-8 checked), without building anything (the JSON rules of
+    // tokens: `json::check_slice`); a body that breaks them is Uncertain, never refused here.
     if crate::json::check_slice(body).is_err() {
         return uncertain(headers);
     }

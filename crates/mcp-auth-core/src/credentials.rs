@@ -5,7 +5,7 @@
 //! §2: "Clients MUST NOT use more than one method to transmit the token in each request".
 //! So a token in the query string or a form body is refused with `invalid_request`, never used.
 
-use crate::{AuthError, BearerToken};
+use crate::{AuthError, AccessToken};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::request::Parts;
 
@@ -38,13 +38,13 @@ pub struct Credentials {
     /// The scheme used.
     pub scheme: Scheme,
     /// The token.
-    pub token: BearerToken,
+    pub token: AccessToken,
 }
 
 /// Credentials borrowed from the request head, as [`extract_ref`] finds them: the same
 /// checks as [`Credentials`], without copying the token. The token is reachable only
 /// through [`expose`](Self::expose), and there is no `Debug`, for the reasons given on
-/// [`BearerToken`].
+/// [`AccessToken`].
 #[allow(missing_debug_implementations)] // holds the token: no Debug on purpose
 #[derive(Clone, Copy)]
 pub struct CredentialsRef<'a> {
@@ -63,7 +63,7 @@ impl<'a> CredentialsRef<'a> {
     pub fn to_credentials(&self) -> Credentials {
         Credentials {
             scheme: self.scheme,
-            token: BearerToken::new(self.token),
+            token: AccessToken::new(self.token),
         }
     }
 }
@@ -102,7 +102,7 @@ pub fn extract_ref(parts: &Parts, max_len: usize) -> Result<Option<CredentialsRe
 /// It exists so that a validator can recognise a token it accepted before by comparing
 /// bytes (see `ValidateToken::recall` in `mcp-auth`), without scanning it again: bytes equal
 /// to a token that passed [`check`](Self::check) pass it too. For anything else, call
-/// [`check`](Self::check). No `Debug`, for the reasons given on [`BearerToken`].
+/// [`check`](Self::check). No `Debug`, for the reasons given on [`AccessToken`].
 #[allow(missing_debug_implementations)] // holds the token: no Debug on purpose
 #[derive(Clone, Copy)]
 pub struct RawCredentials<'a> {

@@ -36,4 +36,4 @@ pub mod scope;
 mod token;
 
 pub use error::{AuthError, ErrorKind};
-pub use token::{BearerToken, TokenHash};
+pub use token::{AccessToken, TokenHash};

@@ -3,15 +3,16 @@
 use std::fmt;
 use std::hash::Hasher;
 
-/// A raw access token as received in the `Authorization` header.
+/// A raw access token as received in the `Authorization` header, under either scheme
+/// (`Bearer`, RFC 6750 §2.1, or `DPoP`, RFC 9449 §7.1: hence not `BearerToken`).
 ///
 /// It deliberately implements neither `Clone`, `Debug` nor `Display`, so it cannot reach a log
 /// line, an error body or a `Debug` print by accident (MCP security considerations, "Token
-/// Theft"). Use [`BearerToken::hash`] to refer to a token in logs.
+/// Theft"). Use [`AccessToken::hash`] to refer to a token in logs.
 #[allow(missing_debug_implementations)] // no Debug on purpose: see the type docs
-pub struct BearerToken(String);
+pub struct AccessToken(String);
 
-impl BearerToken {
+impl AccessToken {
     /// Wraps a token string. No syntax check is done here; see
     /// [`credentials::extract`](crate::credentials::extract).
     pub fn new(token: impl Into<String>) -> Self {
@@ -98,30 +99,30 @@ mod tests {
 
     #[test]
     fn hash_is_short_stable_and_not_the_token() {
-        let t = BearerToken::new("secret-token-value");
+        let t = AccessToken::new("secret-token-value");
         let h = t.hash().to_string();
         assert_eq!(h.len(), 16);
-        assert_eq!(h, BearerToken::new("secret-token-value").hash().to_string());
-        assert_ne!(h, BearerToken::new("secret-token-valuf").hash().to_string());
-        let a = BearerToken::new("h.p.sig1").hash();
+        assert_eq!(h, AccessToken::new("secret-token-value").hash().to_string());
+        assert_ne!(h, AccessToken::new("secret-token-valuf").hash().to_string());
+        let a = AccessToken::new("h.p.sig1").hash();
         assert_eq!(
             a,
-            BearerToken::new("h2.p2.sig1").hash(),
+            AccessToken::new("h2.p2.sig1").hash(),
             "the signature identifies a JWS"
         );
-        assert_ne!(a, BearerToken::new("h.p.sig2").hash());
+        assert_ne!(a, AccessToken::new("h.p.sig2").hash());
         // Only the signature's tail: 32 base64url characters are 192 bits of signature.
         let sig = "A".repeat(300) + &"b".repeat(32);
         assert_eq!(
-            BearerToken::new(format!("h.p.x{sig}")).hash(),
-            BearerToken::new(format!("h.p.y{sig}")).hash()
+            AccessToken::new(format!("h.p.x{sig}")).hash(),
+            AccessToken::new(format!("h.p.y{sig}")).hash()
         );
         assert_ne!(
-            BearerToken::new(format!("h.p.{sig}c")).hash(),
-            BearerToken::new(format!("h.p.{sig}d")).hash()
+            AccessToken::new(format!("h.p.{sig}c")).hash(),
+            AccessToken::new(format!("h.p.{sig}d")).hash()
         );
         assert_eq!(
-            BearerToken::new(format!("h.p.{sig}")).hash(),
+            AccessToken::new(format!("h.p.{sig}")).hash(),
             TokenHash::of_signature(sig.as_bytes())
         );
         assert!(!h.contains("secret"));

@@ -1,7 +1,7 @@
 //! The types that hold a raw token cannot be copied into a log line or duplicated by
 //! accident: each case under `tests/ui/` must fail to compile, with the committed `.stderr`.
 //!
-//! - `BearerToken` and `Credentials` (owned): no `Clone`, `Debug` or `Display`.
+//! - `AccessToken` and `Credentials` (owned): no `Clone`, `Debug` or `Display`.
 //! - `CredentialsRef` and `RawCredentials` (borrowed from the request head): no `Debug` or
 //!   `Display`. They are `Copy` on purpose: a copy is a pointer to the same bytes, not a new
 //!   copy of the secret.

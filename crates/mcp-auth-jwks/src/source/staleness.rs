@@ -15,7 +15,8 @@
 //! trusted by the next hit, which asks again and is refused once the window is over. The hit
 //! path itself is unchanged (one epoch load and compare).
 
-use super::{Cached, Inner, Issuer, bump};
+use super::issuer::{Cached, Issuer};
+use super::{Inner, bump};
 use crate::rules::retry_after_secs;
 use mcp_auth_core::keys::KeyError;
 use std::sync::Arc;

@@ -1,0 +1,110 @@
+//! Per-issuer state: the loaded key set ([`Cached`]), the bookkeeping behind one lock
+//! ([`IssuerState`]), and the negative cache of unknown `kid`s.
+
+use super::loading::SharedLoad;
+use crate::error::JwksError;
+use arc_swap::ArcSwapOption;
+use foldhash::fast::RandomState;
+use mcp_auth_core::jwk::KeySet;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+#[cfg(doc)]
+use super::{Inner, staleness};
+#[cfg(doc)]
+use mcp_auth_core::keys::KeySource;
+
+/// Unknown `kid`s remembered per issuer.
+const MAX_UNKNOWN_KIDS: usize = 1024;
+
+/// A loaded key set and its lifetime.
+#[derive(Debug)]
+pub(super) struct Cached {
+    pub(super) keys: Arc<KeySet>,
+    pub(super) generation: u64,
+    pub(super) refresh_at: Instant,
+    pub(super) expires_at: Instant,
+    /// From here on a cache may not trust a confirmation made on this set without asking
+    /// again: [`staleness::CONFIRMATION_MARGIN`] before `usable_until`.
+    pub(super) confirm_until: Instant,
+    /// The end of the maximum staleness: not used from here on (see [`staleness`]).
+    pub(super) usable_until: Instant,
+}
+
+#[derive(Debug)]
+pub(super) struct Issuer {
+    pub(super) name: Arc<str>,
+    /// Configured explicitly; `None` means discovery.
+    pub(super) jwks_uri: Option<String>,
+    /// The newest loaded set, readable without a lock on every request (see
+    /// [`KeySource::cached`]); written only by [`Inner::load`] under `state`'s lock, so it
+    /// never goes back to an older generation.
+    pub(super) current: ArcSwapOption<Cached>,
+    pub(super) state: Mutex<IssuerState>,
+}
+
+impl Issuer {
+    pub(super) fn lock(&self) -> MutexGuard<'_, IssuerState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Per-issuer bookkeeping. Locked only for short, synchronous sections, never across I/O.
+#[derive(Default)]
+pub(super) struct IssuerState {
+    pub(super) discovered_jwks_uri: Option<String>,
+    /// The load in progress: its id, the shared future, and whether a task drives it.
+    pub(super) inflight: Option<(u64, SharedLoad, bool)>,
+    pub(super) next_load_id: u64,
+    /// Generation of the newest loaded set.
+    pub(super) generation: u64,
+    pub(super) last_kid_refetch: Option<Instant>,
+    /// After a failed load: no background attempt (and `Unavailable` when nothing is loaded)
+    /// before this instant.
+    pub(super) retry_not_before: Option<Instant>,
+    pub(super) last_error: Option<Arc<JwksError>>,
+    /// Negative cache: a seeded 64-bit hash of an unknown `kid` -> remembered until. Hashes,
+    /// not strings: a flood of forged `kid`s costs no allocation, and a collision (with an
+    /// unpredictable seed) can only delay one refetch by one cooldown.
+    unknown_kids: HashMap<u64, Instant, RandomState>,
+    kid_hasher: RandomState,
+}
+
+impl fmt::Debug for IssuerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuerState")
+            .field("discovered_jwks_uri", &self.discovered_jwks_uri)
+            .field("loading", &self.inflight.is_some())
+            .field("generation", &self.generation)
+            .field("last_kid_refetch", &self.last_kid_refetch)
+            .field("retry_not_before", &self.retry_not_before)
+            .field("last_error", &self.last_error)
+            .field("unknown_kids", &self.unknown_kids.len())
+            .finish()
+    }
+}
+
+impl IssuerState {
+    pub(super) fn is_known_unknown(&self, kid: &str, now: Instant) -> bool {
+        let h = self.kid_hasher.hash_one(kid);
+        self.unknown_kids.get(&h).is_some_and(|until| now < *until)
+    }
+
+    pub(super) fn remember_unknown(&mut self, kid: &str, now: Instant, cooldown: Duration) {
+        let h = self.kid_hasher.hash_one(kid);
+        if self.unknown_kids.len() >= MAX_UNKNOWN_KIDS {
+            self.unknown_kids.retain(|_, until| now < *until);
+            if self.unknown_kids.len() >= MAX_UNKNOWN_KIDS {
+                self.unknown_kids.clear();
+            }
+        }
+        self.unknown_kids.insert(h, later(now, cooldown));
+    }
+}
+
+pub(super) fn later(now: Instant, by: Duration) -> Instant {
+    now.checked_add(by).unwrap_or(now)
+}

@@ -1,0 +1,327 @@
+//! Loading key sets: the first load, background and on-demand refreshes (single-flight),
+//! fetching and checking the JWKS, and discovery of its URL.
+
+use super::issuer::{Cached, Issuer, IssuerState, later};
+use super::{Inner, bump, staleness};
+use crate::error::JwksError;
+use crate::fetch::{FetchError, FetchResponse};
+use crate::rules::{
+    check_fetch_url, discovery_urls, is_json_content_type, issuer_matches, parse_cache_control,
+    refresh_ahead, retry_after_secs, ttl,
+};
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use http::StatusCode;
+use mcp_auth_core::jwk::KeySet;
+use mcp_auth_core::keys::KeyError;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tracing::{debug, error, info, trace, warn};
+
+type LoadResult = Result<Arc<Cached>, Arc<JwksError>>;
+pub(super) type SharedLoad = Shared<BoxFuture<'static, LoadResult>>;
+
+#[derive(Deserialize)]
+struct Metadata {
+    issuer: String,
+    #[serde(default)]
+    jwks_uri: Option<String>,
+}
+
+impl Inner {
+    pub(super) async fn first_load(
+        self: &Arc<Self>,
+        iss: &Arc<Issuer>,
+    ) -> Result<Arc<Cached>, KeyError> {
+        bump(&self.stats.misses);
+        let now = self.clock.now();
+        let backing_off = {
+            let st = iss.lock();
+            match (st.retry_not_before, &st.last_error) {
+                (Some(until), Some(err)) if now < until => Some((until - now, err.to_string())),
+                _ => None,
+            }
+        };
+        if let Some((wait, reason)) = backing_off {
+            trace!(
+                issuer = &*iss.name,
+                "no keys yet and backing off after a failed load"
+            );
+            return Err(KeyError::Unavailable {
+                retry_after: retry_after_secs(wait),
+                reason,
+            });
+        }
+        self.cache
+            .try_get_with(Arc::clone(&iss.name), self.load(iss))
+            .await
+            .map_err(|e| KeyError::Unavailable {
+                retry_after: retry_after_secs(self.cfg.retry_backoff),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Starts a refresh ahead of (or after) expiry unless one is running, a newer set is
+    /// already loaded, or the last attempt failed less than the back-off ago. Returns the load
+    /// only when no runtime can drive it in the background.
+    pub(super) fn background_refresh(
+        self: &Arc<Self>,
+        iss: &Arc<Issuer>,
+        cached: &Cached,
+        now: Instant,
+    ) -> Option<SharedLoad> {
+        let mut st = iss.lock();
+        if st.inflight.is_some()
+            || st.generation != cached.generation
+            || st.retry_not_before.is_some_and(|t| now < t)
+        {
+            return None;
+        }
+        bump(&self.stats.background_refreshes);
+        debug!(issuer = &*iss.name, "refreshing JWKS in the background");
+        let (load, driven) = self.start_load(&mut st, iss);
+        (!driven).then_some(load)
+    }
+
+    /// The running load of `iss`, or a new one. The load is spawned on the current tokio
+    /// runtime when there is one, so it completes even if every caller goes away; the bool
+    /// says whether it was.
+    pub(super) fn start_load(
+        self: &Arc<Self>,
+        st: &mut IssuerState,
+        iss: &Arc<Issuer>,
+    ) -> (SharedLoad, bool) {
+        if let Some((_, load, driven)) = &st.inflight {
+            return (load.clone(), *driven);
+        }
+        st.next_load_id += 1;
+        let id = st.next_load_id;
+        let this = Arc::clone(self);
+        let issuer = Arc::clone(iss);
+        let load = async move {
+            let result = this.load(&issuer).await;
+            if let Ok(cached) = &result {
+                this.cache
+                    .insert(Arc::clone(&issuer.name), Arc::clone(cached))
+                    .await;
+            }
+            let mut st = issuer.lock();
+            if st.inflight.as_ref().is_some_and(|(i, ..)| *i == id) {
+                st.inflight = None;
+            }
+            drop(st);
+            result.map_err(Arc::new)
+        }
+        .boxed()
+        .shared();
+        let driven = match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                drop(handle.spawn(load.clone()));
+                true
+            }
+            Err(_) => false,
+        };
+        st.inflight = Some((id, load.clone(), driven));
+        (load, driven)
+    }
+
+    /// Fetches and parses the key set of `iss`, and records the outcome.
+    async fn load(&self, iss: &Issuer) -> Result<Arc<Cached>, JwksError> {
+        let result = self.fetch_keys(iss).await;
+        let now = self.clock.now();
+        let mut st = iss.lock();
+        match result {
+            Ok((keys, ttl)) => {
+                st.generation += 1;
+                st.retry_not_before = None;
+                st.last_error = None;
+                let max_staleness = self.cfg.max_staleness;
+                let cached = Arc::new(Cached {
+                    keys: Arc::new(keys),
+                    generation: st.generation,
+                    refresh_at: later(now, refresh_ahead(ttl)),
+                    expires_at: later(now, ttl),
+                    confirm_until: later(
+                        now,
+                        max_staleness.saturating_sub(staleness::CONFIRMATION_MARGIN),
+                    ),
+                    usable_until: later(now, max_staleness),
+                });
+                iss.current.store(Some(Arc::clone(&cached)));
+                // After the store: whoever reads the new epoch sees the new set.
+                self.epoch.fetch_add(1, Ordering::Release);
+                Ok(cached)
+            }
+            Err(e) => {
+                st.retry_not_before = Some(later(now, self.cfg.retry_backoff));
+                st.last_error = Some(Arc::new(e.clone()));
+                drop(st);
+                bump(&self.stats.fetch_errors);
+                if self.cache.contains_key(&*iss.name) {
+                    warn!(issuer = &*iss.name, error = %e, "JWKS refresh failed; serving the last good keys");
+                } else {
+                    error!(issuer = &*iss.name, error = %e, "JWKS could not be loaded; no keys for this issuer yet");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn fetch_keys(&self, iss: &Issuer) -> Result<(KeySet, Duration), JwksError> {
+        let (url, discovered) = match &iss.jwks_uri {
+            Some(url) => (url.clone(), false),
+            None => {
+                let known = iss.lock().discovered_jwks_uri.clone();
+                match known {
+                    Some(url) => (url, true),
+                    None => {
+                        let url = self.discover(&iss.name).await?;
+                        iss.lock().discovered_jwks_uri = Some(url.clone());
+                        (url, true)
+                    }
+                }
+            }
+        };
+        let result = self.fetch_jwks(&iss.name, &url).await;
+        if result.is_err() && discovered {
+            // The metadata may have moved the JWKS: discover again on the next attempt.
+            iss.lock().discovered_jwks_uri = None;
+        }
+        result
+    }
+
+    async fn fetch_jwks(&self, issuer: &str, url: &str) -> Result<(KeySet, Duration), JwksError> {
+        bump(&self.stats.fetches);
+        debug!(issuer, url, "fetching JWKS");
+        let resp = self.fetcher.get(url, self.cfg.max_response_bytes).await?;
+        self.check_response(url, &resp)?;
+        let loaded = KeySet::from_jwks(&resp.body, &self.cfg.algorithms, self.cfg.max_keys)
+            .map_err(|source| JwksError::Jwks {
+                url: url.to_owned(),
+                source,
+            })?;
+        for (kid, err) in &loaded.skipped {
+            warn!(issuer, kid = kid.as_deref().unwrap_or("<none>"), error = %err, "JWKS key skipped");
+        }
+        // Never fresh longer than usable: the refresh comes before the maximum staleness.
+        let ttl = ttl(
+            &parse_cache_control(resp.cache_control.as_deref()),
+            self.cfg.min_ttl,
+            self.cfg.max_ttl,
+        )
+        .min(self.cfg.max_staleness);
+        info!(
+            issuer,
+            url,
+            keys = loaded.keys.len(),
+            skipped = loaded.skipped.len(),
+            ttl_secs = ttl.as_secs(),
+            "JWKS loaded"
+        );
+        Ok((loaded.keys, ttl))
+    }
+
+    fn check_response(&self, url: &str, resp: &FetchResponse) -> Result<(), JwksError> {
+        if resp.status != StatusCode::OK {
+            return Err(JwksError::Status {
+                url: url.to_owned(),
+                status: resp.status,
+            });
+        }
+        if !is_json_content_type(resp.content_type.as_deref()) {
+            return Err(JwksError::ContentType {
+                url: url.to_owned(),
+                content_type: resp.content_type.clone(),
+            });
+        }
+        if resp.body.len() > self.cfg.max_response_bytes {
+            return Err(JwksError::Fetch(FetchError::TooLarge {
+                url: url.to_owned(),
+                limit: self.cfg.max_response_bytes,
+            }));
+        }
+        Ok(())
+    }
+
+    /// RFC 8414 discovery with the OpenID Connect fallback; the document must name `issuer`
+    /// exactly.
+    async fn discover(&self, issuer: &str) -> Result<String, JwksError> {
+        let urls = discovery_urls(issuer).map_err(|reason| JwksError::InvalidIssuer {
+            issuer: issuer.to_owned(),
+            reason,
+        })?;
+        let mut attempts = Vec::new();
+        for (kind, url) in urls {
+            bump(&self.stats.discovery_fetches);
+            debug!(issuer, url, ?kind, "fetching authorization server metadata");
+            let resp = match self.fetcher.get(&url, self.cfg.max_response_bytes).await {
+                Ok(resp) => resp,
+                Err(e) => {
+                    attempts.push(e.to_string());
+                    continue;
+                }
+            };
+            if let Err(e) = self.check_response(&url, &resp) {
+                attempts.push(e.to_string());
+                continue;
+            }
+            // RFC 8259 §8.1: JSON text is UTF-8; serde_json checks only the strings it keeps,
+            // so check the whole document first (found by `fuzz/` discovery).
+            let meta: Metadata = match std::str::from_utf8(&resp.body)
+                .map_err(|e| e.to_string())
+                .and_then(|text| serde_json::from_str(text).map_err(|e| e.to_string()))
+            {
+                Ok(meta) => meta,
+                Err(e) => {
+                    attempts.push(format!("{url}: not a metadata document ({e})"));
+                    continue;
+                }
+            };
+            if !issuer_matches(issuer, &meta.issuer) {
+                return Err(JwksError::IssuerMismatch {
+                    url,
+                    expected: issuer.to_owned(),
+                    found: meta.issuer,
+                });
+            }
+            let Some(jwks_uri) = meta.jwks_uri else {
+                return Err(JwksError::Metadata {
+                    url,
+                    reason: "no `jwks_uri`".to_owned(),
+                });
+            };
+            // The URL fetched is the one checked, as the URL parser serializes it: a fetcher
+            // that parses the raw string differently (`https:/host` is read as
+            // `https://host/` here) must not be handed something else than what passed the
+            // check (found by `fuzz/` discovery).
+            let jwks_uri = check_fetch_url(&jwks_uri, self.cfg.allow_insecure_http)
+                .map_err(|reason| JwksError::InvalidUrl {
+                    url: jwks_uri.clone(),
+                    reason,
+                })?
+                .to_string();
+            debug!(issuer, url, jwks_uri, "discovered jwks_uri");
+            return Ok(jwks_uri);
+        }
+        Err(JwksError::Discovery {
+            issuer: issuer.to_owned(),
+            attempts: attempts.join("; "),
+        })
+    }
+
+    /// Loads `iss` unless a set is already cached (single-flight with concurrent requests).
+    pub(super) async fn ensure_loaded(
+        self: &Arc<Self>,
+        iss: &Arc<Issuer>,
+    ) -> Result<(), JwksError> {
+        if self.cache.contains_key(&*iss.name) {
+            return Ok(());
+        }
+        self.cache
+            .try_get_with(Arc::clone(&iss.name), self.load(iss))
+            .await
+            .map(drop)
+            .map_err(|e| (*e).clone())
+    }
+}

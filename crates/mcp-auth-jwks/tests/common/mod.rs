@@ -1,6 +1,8 @@
 //! Shared test fixtures: JWKS documents and a counting, failing-on-demand fetcher.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod cache;
+
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -33,7 +33,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
 
-use crate::keys::{self, KeyError, KeyStore, SigningKey, Slot};
+use crate::keys::{self, KeyStore, SigningKey, SigningKeyError, Slot};
 
 /// Default `sub` claim of minted tokens.
 pub const DEFAULT_SUBJECT: &str = "user-1";
@@ -96,12 +96,12 @@ impl TestAuthority {
     ///
     /// # Errors
     ///
-    /// [`KeyError::Generation`] if aws-lc-rs fails to generate a key.
-    pub fn try_new(issuer: impl Into<String>) -> Result<Self, KeyError> {
+    /// [`SigningKeyError::Generation`] if aws-lc-rs fails to generate a key.
+    pub fn try_new(issuer: impl Into<String>) -> Result<Self, SigningKeyError> {
         Self::with_slots(issuer.into(), &[Slot::Rs, Slot::Ps, Slot::Es, Slot::Ed])
     }
 
-    pub(crate) fn with_slots(issuer: String, slots: &[Slot]) -> Result<Self, KeyError> {
+    pub(crate) fn with_slots(issuer: String, slots: &[Slot]) -> Result<Self, SigningKeyError> {
         Ok(Self {
             inner: Arc::new(AuthorityInner {
                 issuer,
@@ -146,10 +146,11 @@ impl TestAuthority {
     ///
     /// # Errors
     ///
-    /// [`KeyError::UnsupportedAlg`] for an unknown `alg`; [`KeyError::Generation`] if key
+    /// [`SigningKeyError::UnsupportedAlg`] for an unknown `alg`; [`SigningKeyError::Generation`] if key
     /// generation fails.
-    pub fn try_rotate(&self, alg: &str) -> Result<String, KeyError> {
-        let slot = Slot::for_alg(alg).ok_or_else(|| KeyError::UnsupportedAlg(alg.to_owned()))?;
+    pub fn try_rotate(&self, alg: &str) -> Result<String, SigningKeyError> {
+        let slot =
+            Slot::for_alg(alg).ok_or_else(|| SigningKeyError::UnsupportedAlg(alg.to_owned()))?;
         self.inner.keys.rotate(slot)
     }
 
@@ -394,8 +395,8 @@ impl TokenBuilder {
     ///
     /// # Errors
     ///
-    /// [`KeyError`] if no key is available or signing fails.
-    pub fn try_sign(self) -> Result<String, KeyError> {
+    /// [`SigningKeyError`] if no key is available or signing fails.
+    pub fn try_sign(self) -> Result<String, SigningKeyError> {
         let store = &self.authority.inner.keys;
         let (alg, slot) = match Slot::for_alg(&self.sign_alg) {
             Some(slot) => (self.sign_alg.as_str(), slot),
@@ -409,7 +410,9 @@ impl TokenBuilder {
             .filter(|k| k.supports(alg));
         let key = match by_kid {
             Some(k) => k,
-            None => store.current(slot).ok_or(KeyError::NoKey(slot.jwk_alg()))?,
+            None => store
+                .current(slot)
+                .ok_or(SigningKeyError::NoKey(slot.jwk_alg()))?,
         };
         keys::compact_jws(&self.header, &self.claims, &key, alg)
     }

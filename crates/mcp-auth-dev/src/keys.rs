@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 /// Error from key generation or signing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum KeyError {
+pub enum SigningKeyError {
     /// The algorithm name is not one this kit can generate keys for or sign with.
     #[error("unsupported algorithm `{0}`")]
     UnsupportedAlg(String),
@@ -104,18 +104,18 @@ impl fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// Generates a fresh key for `slot`.
-    pub(crate) fn generate(slot: Slot, kid: String) -> Result<Self, KeyError> {
+    pub(crate) fn generate(slot: Slot, kid: String) -> Result<Self, SigningKeyError> {
         let material = match slot {
             Slot::Rs | Slot::Ps => Material::Rsa(
                 RsaKeyPair::generate(KeySize::Rsa2048)
-                    .map_err(|_| KeyError::Generation("RSA 2048"))?,
+                    .map_err(|_| SigningKeyError::Generation("RSA 2048"))?,
             ),
             Slot::Es => Material::Ec(
                 EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
-                    .map_err(|_| KeyError::Generation("P-256"))?,
+                    .map_err(|_| SigningKeyError::Generation("P-256"))?,
             ),
             Slot::Ed => Material::Ed(
-                Ed25519KeyPair::generate().map_err(|_| KeyError::Generation("Ed25519"))?,
+                Ed25519KeyPair::generate().map_err(|_| SigningKeyError::Generation("Ed25519"))?,
             ),
         };
         Ok(Self {
@@ -203,8 +203,8 @@ impl SigningKey {
     }
 
     /// Raw signature bytes over `msg` with the JWS algorithm `alg`.
-    pub(crate) fn sign(&self, alg: &str, msg: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let failed = || KeyError::Signing(alg.to_owned());
+    pub(crate) fn sign(&self, alg: &str, msg: &[u8]) -> Result<Vec<u8>, SigningKeyError> {
+        let failed = || SigningKeyError::Signing(alg.to_owned());
         match &self.material {
             Material::Rsa(kp) => {
                 let padding: &'static dyn signature::RsaEncoding = match alg {
@@ -214,7 +214,7 @@ impl SigningKey {
                     "PS256" => &signature::RSA_PSS_SHA256,
                     "PS384" => &signature::RSA_PSS_SHA384,
                     "PS512" => &signature::RSA_PSS_SHA512,
-                    other => return Err(KeyError::UnsupportedAlg(other.to_owned())),
+                    other => return Err(SigningKeyError::UnsupportedAlg(other.to_owned())),
                 };
                 let mut sig = vec![0; kp.public_modulus_len()];
                 kp.sign(padding, &SystemRandom::new(), msg, &mut sig)
@@ -229,7 +229,7 @@ impl SigningKey {
             Material::Ed(kp) if matches!(alg, "EdDSA" | "Ed25519") => {
                 Ok(kp.sign(msg).as_ref().to_vec())
             }
-            _ => Err(KeyError::UnsupportedAlg(alg.to_owned())),
+            _ => Err(SigningKeyError::UnsupportedAlg(alg.to_owned())),
         }
     }
 }
@@ -266,7 +266,7 @@ impl fmt::Debug for KeyStore {
 
 impl KeyStore {
     /// Generates one key per slot, with kids `<prefix>-1`.
-    pub(crate) fn generate(slots: &[Slot]) -> Result<Self, KeyError> {
+    pub(crate) fn generate(slots: &[Slot]) -> Result<Self, SigningKeyError> {
         let store = Self {
             inner: RwLock::new(StoreInner::default()),
         };
@@ -277,7 +277,7 @@ impl KeyStore {
     }
 
     /// Adds a new key for `slot` that becomes the current key; returns its kid.
-    pub(crate) fn rotate(&self, slot: Slot) -> Result<String, KeyError> {
+    pub(crate) fn rotate(&self, slot: Slot) -> Result<String, SigningKeyError> {
         // Generate outside the lock: RSA generation takes a while.
         let n = {
             let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
@@ -366,7 +366,7 @@ pub(crate) fn compact_jws(
     claims: &Map<String, Value>,
     key: &SigningKey,
     alg: &str,
-) -> Result<String, KeyError> {
+) -> Result<String, SigningKeyError> {
     let input = signing_input(header, claims);
     let sig = key.sign(alg, input.as_bytes())?;
     Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))

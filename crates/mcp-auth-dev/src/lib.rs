@@ -43,7 +43,7 @@ pub mod served;
 pub mod server;
 
 pub use authority::{TestAuthority, TokenBuilder};
-pub use keys::KeyError;
+pub use keys::SigningKeyError;
 pub use served::ServedAuthority;
 pub use server::{
     DevAuthorizationServer, DevAuthorizationServerBuilder, DevServerError, RunningDevServer,

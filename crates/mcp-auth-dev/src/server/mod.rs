@@ -80,7 +80,7 @@ use tokio::net::TcpListener;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::TestAuthority;
-use crate::keys::{KeyError, Slot};
+use crate::keys::{SigningKeyError, Slot};
 use store::{
     AUTH_BASIC, AUTH_NONE, Client, ClientSource, GRANT_CLIENT_CREDENTIALS, GRANT_CODE,
     GRANT_REFRESH, Store,
@@ -122,7 +122,7 @@ pub enum DevServerError {
     UnsupportedSigningAlg(String),
     /// Key generation failed.
     #[error(transparent)]
-    Key(#[from] KeyError),
+    Key(#[from] SigningKeyError),
     /// The HTTP client for Client ID Metadata Documents could not be built.
     #[error("HTTP client: {0}")]
     HttpClient(String),
@@ -131,7 +131,8 @@ pub enum DevServerError {
     Io(#[from] std::io::Error),
 }
 
-type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+/// The current time in Unix seconds (the system clock unless the builder was given one).
+type NowFn = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// Builder for [`DevAuthorizationServer`]. See the [module docs](self).
 #[must_use]
@@ -152,7 +153,7 @@ pub struct DevAuthorizationServerBuilder {
     resources: Option<Vec<String>>,
     cimd_timeout: Duration,
     cimd_cache_ttl: Duration,
-    clock: Option<Clock>,
+    clock: Option<NowFn>,
 }
 
 impl fmt::Debug for DevAuthorizationServerBuilder {
@@ -442,7 +443,7 @@ pub(crate) struct Shared {
     pub(crate) authority: TestAuthority,
     store: Mutex<Store>,
     pub(crate) http: reqwest::Client,
-    clock: Clock,
+    clock: NowFn,
 }
 
 impl Shared {
@@ -525,7 +526,7 @@ impl DevAuthorizationServer {
     /// # Errors
     ///
     /// If key generation fails.
-    pub fn rotate_keys(&self) -> Result<Vec<String>, KeyError> {
+    pub fn rotate_keys(&self) -> Result<Vec<String>, SigningKeyError> {
         rotate_keys(&self.shared)
     }
 
@@ -644,7 +645,7 @@ impl DevAuthorizationServer {
     }
 }
 
-fn rotate_keys(shared: &Shared) -> Result<Vec<String>, KeyError> {
+fn rotate_keys(shared: &Shared) -> Result<Vec<String>, SigningKeyError> {
     let keys = shared.authority.keys();
     Ok(vec![keys.rotate(Slot::Rs)?, keys.rotate(Slot::Es)?])
 }

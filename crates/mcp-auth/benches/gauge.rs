@@ -115,14 +115,14 @@ fn drive<F: Future>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output {
 }
 
 /// `n` requests through `svc`, each answered with `status`; `tokens(i)` is the i-th token.
-fn requests<'t, S>(
+fn requests<'t, S, ResBody>(
     rt: &tokio::runtime::Runtime,
     mut svc: S,
     n: usize,
     status: u16,
     tokens: impl Fn(usize) -> &'t str,
 ) where
-    S: Service<http::Request<axum::body::Body>, Response = http::Response<axum::body::Body>>,
+    S: Service<http::Request<axum::body::Body>, Response = http::Response<ResBody>>,
     S::Error: std::fmt::Debug,
 {
     for i in 0..n {
@@ -175,7 +175,9 @@ fn main() {
         .build()
         .unwrap();
     let _entered = rt.enter();
-    let bare = tower::service_fn(echo);
+    let bare = tower::service_fn(echo::<axum::body::Body>);
+    // The same service behind the layer, which hands on the request body as its own type.
+    let inner = tower::service_fn(echo::<mcp_auth::RequestBody<axum::body::Body>>);
     let rs = f.rs256.as_str();
     match scenario {
         "bare" => requests(&rt, bare, n, 200, |_| rs),
@@ -185,7 +187,7 @@ fn main() {
             requests(&rt, &mut svc, n, 200, |_| rs);
         }
         "hit" => {
-            let mut svc = layer_for_jwks(&f.jwks, 10_000).layer(bare);
+            let mut svc = layer_for_jwks(&f.jwks, 10_000).layer(inner);
             // Verified, then admitted to the cache (second use), then hits.
             requests(&rt, &mut svc, 3, 200, |_| rs);
             requests(&rt, &mut svc, n, 200, |_| rs);
@@ -225,7 +227,7 @@ fn main() {
             let toks: Vec<String> = (0..FORGED_MAX).map(|i| forged(rs, i)).collect();
             assert_eq!(toks[0].len(), rs.len());
             let (layer, source) = jwks_layer_for(&rt, &f.jwks, 10_000);
-            let mut svc = layer.layer(bare);
+            let mut svc = layer.layer(inner);
             // The first unknown kid refetches the JWKS and starts the cooldown; the second
             // is refused in it.
             let warm = [forged(rs, FORGED_MAX), forged(rs, FORGED_MAX + 1)];

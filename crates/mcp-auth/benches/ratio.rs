@@ -129,7 +129,9 @@ fn main() {
         .unwrap();
     let t = vec![token(&a, "RS256")];
     let forged = vec![a.token().aud(RES).kid("forged-kid-1").sign()];
-    let echo = tower::service_fn(echo);
+    // The same service behind the layer, which hands on the request body as its own type.
+    let inner = tower::service_fn(echo::<mcp_auth::RequestBody<axum::body::Body>>);
+    let echo = tower::service_fn(echo::<axum::body::Body>);
     let new_kids: Vec<String> =
         if "layer/RS256: JWKS source, forged kid, each new".contains(&filter) {
             (0..2000)
@@ -139,12 +141,12 @@ fn main() {
             Vec::new()
         };
     let mut services = [
-        ServiceBuilder::new().layer(warm).service(echo),
-        ServiceBuilder::new().layer(cold).service(echo),
+        ServiceBuilder::new().layer(warm).service(inner),
+        ServiceBuilder::new().layer(cold).service(inner),
         // The load benchmark's flood: every request a new kid, through the JWKS key source.
         ServiceBuilder::new()
             .layer(jwks_layer(&rt, &a, 10_000))
-            .service(echo),
+            .service(inner),
     ];
     let cases = [
         ("layer/RS256: repeated token (cache hit)", &t, 200, 0),

@@ -1,5 +1,6 @@
 //! [`ResponseFuture`] of [`McpAuth`](crate::McpAuth).
 
+use crate::body::{RequestBody, ResponseBody};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -8,15 +9,21 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use tower_service::Service;
 
-pub(crate) type Authorizing<B, ResBody> =
-    Pin<Box<dyn Future<Output = Result<Request<B>, Response<ResBody>>> + Send>>;
+pub(crate) type Authorizing<B, ResBody> = Pin<
+    Box<
+        dyn Future<Output = Result<Request<RequestBody<B>>, Response<ResponseBody<ResBody>>>>
+            + Send,
+    >,
+>;
 
 pin_project! {
     /// The response future of [`McpAuth`](crate::McpAuth): first the authorization decision,
-    /// then the inner service.
+    /// then the inner service. `B` is the request body the layer is called with, `ResBody`
+    /// the inner service's response body; it resolves to a
+    /// `Response<`[`ResponseBody`]`<ResBody>>`.
     pub struct ResponseFuture<S, B, ResBody>
     where
-        S: Service<Request<B>>,
+        S: Service<Request<RequestBody<B>>>,
     {
         #[pin]
         state: State<S::Future, B, ResBody>,
@@ -29,13 +36,13 @@ pin_project! {
     enum State<F, B, ResBody> {
         Authorizing { fut: Authorizing<B, ResBody> },
         Inner { #[pin] fut: F },
-        Rejected { res: Option<Response<ResBody>> },
+        Rejected { res: Option<Response<ResponseBody<ResBody>>> },
     }
 }
 
 impl<S, B, ResBody> ResponseFuture<S, B, ResBody>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<RequestBody<B>>>,
 {
     /// The decision is still to be awaited; `inner` (ready) is called once it allows.
     pub(crate) fn new(fut: Authorizing<B, ResBody>, inner: S) -> Self {
@@ -54,7 +61,7 @@ where
     }
 
     /// Already refused.
-    pub(crate) fn rejected(res: Response<ResBody>) -> Self {
+    pub(crate) fn rejected(res: Response<ResponseBody<ResBody>>) -> Self {
         Self {
             state: State::Rejected { res: Some(res) },
             inner: None,
@@ -64,9 +71,9 @@ where
 
 impl<S, B, ResBody> Future for ResponseFuture<S, B, ResBody>
 where
-    S: Service<Request<B>, Response = Response<ResBody>>,
+    S: Service<Request<RequestBody<B>>, Response = Response<ResBody>>,
 {
-    type Output = Result<Response<ResBody>, S::Error>;
+    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -83,7 +90,9 @@ where
                     }
                     Err(rejection) => return Poll::Ready(Ok(rejection)),
                 },
-                StateProj::Inner { fut } => return fut.poll(cx),
+                StateProj::Inner { fut } => {
+                    return fut.poll(cx).map_ok(|res| res.map(ResponseBody::new));
+                }
                 StateProj::Rejected { res } => {
                     let res = res.take().expect("ResponseFuture polled after completion");
                     return Poll::Ready(Ok(res));
@@ -95,7 +104,7 @@ where
 
 impl<S, B, ResBody> fmt::Debug for ResponseFuture<S, B, ResBody>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<RequestBody<B>>>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()

@@ -41,6 +41,43 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Body types
+//!
+//! The layer takes any request body `B` that is an [`http_body::Body`] with `Data = Bytes`
+//! (axum's `Body`, hyper's `Incoming`, `http_body_util::Full`, ...). The inner service gets
+//! `Request<`[`RequestBody<B>`]`>`: the body untouched, or the bytes the layer had to read
+//! (a form body, an MCP POST it classified), whole. Around an inner service answering
+//! `Response<ResBody>`, the layer answers `Response<`[`ResponseBody<ResBody>`]`>`: the inner
+//! service's body, or the body of a rejection. Both are bodies with the wrapped body's error
+//! type. An axum `Router` takes them as they are:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http::{Request, Response, StatusCode};
+//! use http_body_util::{BodyExt, Full};
+//! use mcp_auth::core::keys::StaticKeySource;
+//! use mcp_auth::{McpAuthLayer, RequestBody, ResponseBody};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let auth = McpAuthLayer::builder("https://mcp.example.com/mcp")
+//!     .issuer("https://auth.example.com")
+//!     .key_source(StaticKeySource::new())
+//!     .build()?;
+//! let svc = ServiceBuilder::new().layer(auth).service_fn(
+//!     |req: Request<RequestBody<Full<Bytes>>>| async move {
+//!         let body = req.into_body().collect().await?.to_bytes();
+//!         Ok::<_, std::convert::Infallible>(Response::new(Full::new(body)))
+//!     },
+//! );
+//! let res: Response<ResponseBody<Full<Bytes>>> =
+//!     svc.oneshot(Request::new(Full::new(Bytes::from("{}")))).await?;
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED); // no token
+//! assert!(!res.body().is_from_inner());
+//! # Ok(()) }
+//! ```
+//!
 //! # Deployment caveat
 //!
 //! The resource URI you configure is what clients must use and what tokens must name. Behind
@@ -54,6 +91,7 @@
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
+mod body;
 mod config_error;
 mod context;
 #[cfg(feature = "axum")]
@@ -72,6 +110,7 @@ mod well_known;
 /// The pure building blocks, re-exported.
 pub use mcp_auth_core as core;
 
+pub use body::{RequestBody, ResponseBody};
 pub use config_error::ConfigError;
 pub use context::{AuthContext, ScopeError};
 #[cfg(feature = "axum")]

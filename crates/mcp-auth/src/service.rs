@@ -1,5 +1,6 @@
 //! [`McpAuth`]: the middleware service.
 
+use crate::body::{RequestBody, ResponseBody};
 use crate::context::AuthContext;
 use crate::future::{Authorizing, ResponseFuture};
 use crate::layer::Shared;
@@ -25,6 +26,11 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 
 /// The middleware built by [`McpAuthLayer`](crate::McpAuthLayer). See the [crate docs](crate).
+///
+/// Called with `Request<B>` for any body `B: http_body::Body<Data = Bytes>`, it calls the
+/// inner service with `Request<`[`RequestBody<B>`]`>` and answers
+/// `Response<`[`ResponseBody<ResBody>`]`>` (the inner service's response, or a rejection);
+/// see [Body types](crate#body-types).
 pub struct McpAuth<S, V> {
     inner: S,
     shared: Arc<Shared<V>>,
@@ -71,13 +77,13 @@ impl<S: fmt::Debug, V> fmt::Debug for McpAuth<S, V> {
 
 impl<S, V, B, ResBody> Service<Request<B>> for McpAuth<S, V>
 where
-    S: Service<Request<B>, Response = Response<ResBody>> + Clone,
+    S: Service<Request<RequestBody<B>>, Response = Response<ResBody>> + Clone,
     V: ValidateToken,
-    B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    ResBody: Default + From<Bytes> + Send + 'static,
+    ResBody: Send + 'static,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S, B, ResBody>;
 
@@ -107,6 +113,7 @@ where
         // Taken apart once and put together once: the decision works on the parts in place
         // (a request is a few hundred bytes, and every move of it is a copy).
         let (mut parts, body) = req.into_parts();
+        let body = RequestBody::new(body);
         let later = match decide_now(&self.shared, &mut parts) {
             // Decided here: the service made ready by `poll_ready` is called at once, and a
             // rejection leaves it ready for the next request.
@@ -174,9 +181,11 @@ const PREFLIGHT_STRIPPED: [HeaderName; 4] = [
 /// other than 0, or any `Transfer-Encoding`) or an `access_token` in the query is refused
 /// with 400; otherwise the credential headers are removed and the body replaced by an empty
 /// one.
-fn preflight<V, B, R>(shared: &Shared<V>, req: Request<B>) -> Result<Request<B>, Response<R>>
+fn preflight<V, B, R>(
+    shared: &Shared<V>,
+    req: Request<B>,
+) -> Result<Request<RequestBody<B>>, Response<R>>
 where
-    B: From<Bytes>,
     R: Default + From<Bytes>,
 {
     let (mut parts, _body) = req.into_parts();
@@ -205,7 +214,7 @@ where
     for name in &PREFLIGHT_STRIPPED {
         parts.headers.remove(name);
     }
-    Ok(Request::from_parts(parts, B::from(Bytes::new())))
+    Ok(Request::from_parts(parts, RequestBody::empty()))
 }
 
 /// The decision as far as it can be taken without waiting.

@@ -13,11 +13,11 @@ use tower::{ServiceBuilder, ServiceExt};
 const RES: &str = "https://mcp.example.com/mcp";
 
 async fn status(layer: &McpAuthLayer, token: &str) -> (u16, Option<String>, Option<String>) {
-    let svc = ServiceBuilder::new()
-        .layer(layer.clone())
-        .service_fn(|_r: Request<Body>| async {
+    let svc = ServiceBuilder::new().layer(layer.clone()).service_fn(
+        |_r: Request<mcp_auth::RequestBody<Body>>| async {
             Ok::<_, Infallible>(Response::new(Body::empty()))
-        });
+        },
+    );
     let req = Request::post("/mcp")
         .header(AUTHORIZATION, format!("Bearer {token}"))
         .body(Body::empty())

@@ -45,11 +45,11 @@ impl Fetcher for AuthorityJwks {
 }
 
 async fn status(layer: &McpAuthLayer, token: &str) -> (u16, Option<String>) {
-    let svc = ServiceBuilder::new()
-        .layer(layer.clone())
-        .service_fn(|_r: Request<Body>| async {
+    let svc = ServiceBuilder::new().layer(layer.clone()).service_fn(
+        |_r: Request<mcp_auth::RequestBody<Body>>| async {
             Ok::<_, Infallible>(Response::new(Body::empty()))
-        });
+        },
+    );
     let req = Request::post("/mcp")
         .header(AUTHORIZATION, format!("Bearer {token}"))
         .body(Body::empty())

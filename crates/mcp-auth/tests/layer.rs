@@ -56,7 +56,7 @@ struct Outcome {
 async fn send(layer: McpAuthLayer, req: Request<Body>) -> Outcome {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    let svc = ServiceBuilder::new().layer(layer).service_fn(move |req: Request<Body>| {
+    let svc = ServiceBuilder::new().layer(layer).service_fn(move |req: Request<mcp_auth::RequestBody<Body>>| {
         c.fetch_add(1, Ordering::SeqCst);
         async move {
             let ctx = req.extensions().get::<AuthContext>().cloned();
@@ -65,13 +65,13 @@ async fn send(layer: McpAuthLayer, req: Request<Body>) -> Outcome {
                 "sub": ctx.as_ref().and_then(|c| c.subject().map(str::to_owned)),
                 "client_id": ctx.as_ref().and_then(|c| c.client_id().map(str::to_owned)),
                 "scopes": ctx.as_ref().map(|c| c.scopes().to_scope_string()),
-                "body": String::from_utf8_lossy(&axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap()),
+                "body": String::from_utf8_lossy(&axum::body::to_bytes(Body::new(req.into_body()), 1 << 20).await.unwrap()),
             });
             Ok::<_, Infallible>(Response::new(Body::from(body.to_string())))
         }
     });
     let res = svc.oneshot(req).await.unwrap();
-    outcome(res, calls.load(Ordering::SeqCst)).await
+    outcome(res.map(Body::new), calls.load(Ordering::SeqCst)).await
 }
 
 async fn outcome(res: Response<Body>, calls: usize) -> Outcome {

@@ -51,12 +51,12 @@ async fn send(
 ) -> (u16, Option<String>, Option<AuthError>, usize) {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    let svc = ServiceBuilder::new()
-        .layer(layer)
-        .service_fn(move |_req: Request<Body>| {
+    let svc = ServiceBuilder::new().layer(layer).service_fn(
+        move |_req: Request<mcp_auth::RequestBody<Body>>| {
             c.fetch_add(1, Ordering::SeqCst);
             async { Ok::<_, Infallible>(Response::new(Body::empty())) }
-        });
+        },
+    );
     let res = svc.oneshot(req).await.unwrap();
     let challenge = res
         .headers()

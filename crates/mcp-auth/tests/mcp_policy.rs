@@ -82,19 +82,19 @@ async fn run(layer: McpAuthLayer, c: &Case) {
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let (c2, s2) = (calls.clone(), seen.clone());
-    let svc = ServiceBuilder::new()
-        .layer(layer)
-        .service_fn(move |req: Request<Body>| {
+    let svc = ServiceBuilder::new().layer(layer).service_fn(
+        move |req: Request<mcp_auth::RequestBody<Body>>| {
             let (c2, s2) = (c2.clone(), s2.clone());
             async move {
                 c2.fetch_add(1, Ordering::SeqCst);
-                let b = axum::body::to_bytes(req.into_body(), 1 << 20)
+                let b = axum::body::to_bytes(Body::new(req.into_body()), 1 << 20)
                     .await
                     .unwrap();
                 s2.lock().unwrap().extend_from_slice(&b);
                 Ok::<_, Infallible>(Response::new(Body::empty()))
             }
-        });
+        },
+    );
     let token = authority().token().aud(RES).scope(c.scope).sign();
     let mut b = Request::post("/mcp")
         .header(AUTHORIZATION, format!("Bearer {token}"))
@@ -112,7 +112,7 @@ async fn run(layer: McpAuthLayer, c: &Case) {
         .get(WWW_AUTHENTICATE)
         .map(|v| v.to_str().unwrap().to_owned());
     let has_error = res.extensions().get::<AuthError>().is_some();
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+    let body = axum::body::to_bytes(Body::new(res.into_body()), 1 << 20)
         .await
         .unwrap();
     assert_eq!(status, c.status, "{}", c.name);
@@ -369,12 +369,11 @@ async fn headers_only_mode_trusts_headers_and_does_not_buffer() {
 async fn get_and_delete_are_not_buffered_and_need_the_default() {
     for method in ["GET", "DELETE"] {
         let token = authority().token().aud(RES).scope("mcp:read").sign();
-        let svc =
-            ServiceBuilder::new()
-                .layer(layer(false))
-                .service_fn(|_req: Request<Body>| async {
-                    Ok::<_, Infallible>(Response::new(Body::empty()))
-                });
+        let svc = ServiceBuilder::new().layer(layer(false)).service_fn(
+            |_req: Request<mcp_auth::RequestBody<Body>>| async {
+                Ok::<_, Infallible>(Response::new(Body::empty()))
+            },
+        );
         // A body larger than max_body would be 413 if it were read.
         let req = Request::builder()
             .method(method)
@@ -384,12 +383,11 @@ async fn get_and_delete_are_not_buffered_and_need_the_default() {
             .unwrap();
         assert_eq!(svc.oneshot(req).await.unwrap().status(), 200, "{method}");
         let token = authority().token().aud(RES).scope("other").sign();
-        let svc =
-            ServiceBuilder::new()
-                .layer(layer(false))
-                .service_fn(|_req: Request<Body>| async {
-                    Ok::<_, Infallible>(Response::new(Body::empty()))
-                });
+        let svc = ServiceBuilder::new().layer(layer(false)).service_fn(
+            |_req: Request<mcp_auth::RequestBody<Body>>| async {
+                Ok::<_, Infallible>(Response::new(Body::empty()))
+            },
+        );
         let req = Request::builder()
             .method(method)
             .uri("/mcp")
@@ -403,11 +401,11 @@ async fn get_and_delete_are_not_buffered_and_need_the_default() {
 #[tokio::test]
 async fn mismatch_error_echoes_the_request_id() {
     let token = authority().token().aud(RES).scope("mcp:admin").sign();
-    let svc = ServiceBuilder::new()
-        .layer(layer(false))
-        .service_fn(|_req: Request<Body>| async {
+    let svc = ServiceBuilder::new().layer(layer(false)).service_fn(
+        |_req: Request<mcp_auth::RequestBody<Body>>| async {
             Ok::<_, Infallible>(Response::new(Body::empty()))
-        });
+        },
+    );
     let body = json!({"jsonrpc": "2.0", "id": "abc", "method": "tools/call", "params": {"name": "add_note"}}).to_string();
     let req = Request::post("/mcp")
         .header(AUTHORIZATION, format!("Bearer {token}"))
@@ -419,7 +417,7 @@ async fn mismatch_error_echoes_the_request_id() {
     assert_eq!(res.status(), 400);
     assert_eq!(res.headers()["content-type"], "application/json");
     let v: serde_json::Value = serde_json::from_slice(
-        &axum::body::to_bytes(res.into_body(), 1 << 16)
+        &axum::body::to_bytes(Body::new(res.into_body()), 1 << 16)
             .await
             .unwrap(),
     )

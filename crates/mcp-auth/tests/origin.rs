@@ -63,9 +63,8 @@ struct Outcome {
 async fn send<V: ValidateToken>(layer: McpAuthLayer<V>, req: Request<Body>) -> Outcome {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    let svc = ServiceBuilder::new()
-        .layer(layer)
-        .service_fn(move |req: Request<Body>| {
+    let svc = ServiceBuilder::new().layer(layer).service_fn(
+        move |req: Request<mcp_auth::RequestBody<Body>>| {
             let log = log.clone();
             async move {
                 let credential_headers = ["authorization", "proxy-authorization", "cookie", "dpop"]
@@ -74,7 +73,7 @@ async fn send<V: ValidateToken>(layer: McpAuthLayer<V>, req: Request<Body>) -> O
                     .map(str::to_owned)
                     .collect();
                 let method = req.method().to_string();
-                let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+                let body = axum::body::to_bytes(Body::new(req.into_body()), 1 << 20)
                     .await
                     .unwrap()
                     .to_vec();
@@ -85,10 +84,13 @@ async fn send<V: ValidateToken>(layer: McpAuthLayer<V>, req: Request<Body>) -> O
                 });
                 Ok::<_, Infallible>(Response::new(Body::from("inner")))
             }
-        });
+        },
+    );
     let res = svc.oneshot(req).await.unwrap();
     let (parts, body) = res.into_parts();
-    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    let body = axum::body::to_bytes(Body::new(body), 1 << 20)
+        .await
+        .unwrap();
     let seen = seen.lock().unwrap().clone();
     Outcome {
         status: parts.status,

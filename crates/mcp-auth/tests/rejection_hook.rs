@@ -98,12 +98,12 @@ impl Outcome {
 async fn send<V: mcp_auth::ValidateToken>(layer: McpAuthLayer<V>, req: Request<Body>) -> Outcome {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    let svc = ServiceBuilder::new()
-        .layer(layer)
-        .service_fn(move |_req: Request<Body>| {
+    let svc = ServiceBuilder::new().layer(layer).service_fn(
+        move |_req: Request<mcp_auth::RequestBody<Body>>| {
             c.fetch_add(1, Ordering::SeqCst);
             async { Ok::<_, Infallible>(Response::new(Body::from("inner"))) }
-        });
+        },
+    );
     let res = svc.oneshot(req).await.unwrap();
     let all = |name| {
         res.headers()
@@ -117,7 +117,7 @@ async fn send<V: mcp_auth::ValidateToken>(layer: McpAuthLayer<V>, req: Request<B
     let content_type = all(CONTENT_TYPE).into_iter().next();
     let status = res.status();
     let error = res.extensions().get::<AuthError>().cloned();
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+    let body = axum::body::to_bytes(Body::new(res.into_body()), 1 << 20)
         .await
         .unwrap();
     Outcome {
@@ -425,11 +425,11 @@ async fn a_hook_cannot_drop_the_challenge_or_change_the_status() {
 #[tokio::test]
 async fn a_hook_keeps_its_other_headers() {
     let layer = builder().rejection_response(hostile_hook).build().unwrap();
-    let svc = ServiceBuilder::new()
-        .layer(layer)
-        .service_fn(|_req: Request<Body>| async {
+    let svc = ServiceBuilder::new().layer(layer).service_fn(
+        |_req: Request<mcp_auth::RequestBody<Body>>| async {
             Ok::<_, Infallible>(Response::new(Body::empty()))
-        });
+        },
+    );
     let res = svc.oneshot(post(&[], "")).await.unwrap();
     assert_eq!(res.headers()["x-custom"], "kept");
 }

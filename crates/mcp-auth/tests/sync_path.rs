@@ -75,18 +75,17 @@ struct Seen {
 }
 
 async fn send(layer: &McpAuthLayer, token: &str) -> Seen {
-    let svc =
-        ServiceBuilder::new()
-            .layer(layer.clone())
-            .service_fn(|req: Request<Body>| async move {
-                let ctx = req.extensions().get::<AuthContext>().cloned();
-                let seen = json!({
-                    "sub": ctx.as_ref().and_then(|c| c.subject().map(str::to_owned)),
-                    "scopes": ctx.as_ref().map(|c| c.scopes().to_scope_string()),
-                    "authorization": req.headers().contains_key(AUTHORIZATION),
-                });
-                Ok::<_, Infallible>(Response::new(Body::from(seen.to_string())))
+    let svc = ServiceBuilder::new().layer(layer.clone()).service_fn(
+        |req: Request<mcp_auth::RequestBody<Body>>| async move {
+            let ctx = req.extensions().get::<AuthContext>().cloned();
+            let seen = json!({
+                "sub": ctx.as_ref().and_then(|c| c.subject().map(str::to_owned)),
+                "scopes": ctx.as_ref().map(|c| c.scopes().to_scope_string()),
+                "authorization": req.headers().contains_key(AUTHORIZATION),
             });
+            Ok::<_, Infallible>(Response::new(Body::from(seen.to_string())))
+        },
+    );
     let req = Request::post("/mcp")
         .header(AUTHORIZATION, format!("Bearer {token}"))
         .body(Body::empty())
@@ -101,7 +100,7 @@ async fn send(layer: &McpAuthLayer, token: &str) -> Seen {
         .extensions()
         .get::<AuthError>()
         .map(|e| format!("{:?}: {}", e.kind(), e.description()));
-    let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+    let body = axum::body::to_bytes(Body::new(res.into_body()), 1 << 16)
         .await
         .unwrap();
     let handler = (status == 200).then(|| String::from_utf8(body.to_vec()).unwrap());

@@ -177,9 +177,11 @@ pub(crate) fn jwks_layer_for(
     (layer, source)
 }
 
-/// The bare service behind every layer in the benches: an empty 200.
-pub(crate) async fn echo(
-    _req: http::Request<axum::body::Body>,
+/// The bare service behind every layer in the benches: an empty 200, whatever the request
+/// body (`axum::body::Body` for the bare service, `mcp_auth::RequestBody<_>` behind the
+/// layer).
+pub(crate) async fn echo<B>(
+    _req: http::Request<B>,
 ) -> Result<http::Response<axum::body::Body>, std::convert::Infallible> {
     Ok(http::Response::new(axum::body::Body::empty()))
 }
@@ -216,7 +218,7 @@ pub(crate) fn floor(
         let inner = known.then(|| {
             req.headers_mut().remove(http::header::AUTHORIZATION);
             req.extensions_mut().insert(std::sync::Arc::new(exp));
-            tower::service_fn(echo).oneshot(req)
+            tower::service_fn(echo::<axum::body::Body>).oneshot(req)
         });
         async move {
             match inner {

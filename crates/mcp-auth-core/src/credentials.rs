@@ -5,7 +5,7 @@
 //! §2: "Clients MUST NOT use more than one method to transmit the token in each request".
 //! So a token in the query string or a form body is refused with `invalid_request`, never used.
 
-use crate::{AuthError, AccessToken};
+use crate::{AccessToken, AuthError};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::request::Parts;
 
@@ -99,8 +99,8 @@ pub fn extract_ref(parts: &Parts, max_len: usize) -> Result<Option<CredentialsRe
 /// except the token's own bytes (RFC 6750 §2.1 `b64token`, visible ASCII), which
 /// [`check`](Self::check) judges.
 ///
-/// It exists so that a validator can recognise a token it accepted before by comparing
-/// bytes (see `ValidateToken::recall` in `mcp-auth`), without scanning it again: bytes equal
+/// It exists so that a cache can recognise a token accepted before by comparing bytes (the
+/// verified-token cache of `mcp-auth`), without scanning it again: bytes equal
 /// to a token that passed [`check`](Self::check) pass it too. For anything else, call
 /// [`check`](Self::check). No `Debug`, for the reasons given on [`AccessToken`].
 #[allow(missing_debug_implementations)] // holds the token: no Debug on purpose
@@ -112,6 +112,12 @@ pub struct RawCredentials<'a> {
 }
 
 impl<'a> RawCredentials<'a> {
+    /// Credentials that did not come from a request head (a token handed over by another
+    /// transport): `token` is judged by [`check`](Self::check) like a header's.
+    pub fn new(scheme: Scheme, token: &'a [u8]) -> Self {
+        Self { scheme, token }
+    }
+
     /// The token's bytes, not yet checked: non-empty and within the length cap, nothing
     /// more. Treat the result as a secret, and as untrusted input.
     pub fn unchecked_bytes(&self) -> &'a [u8] {

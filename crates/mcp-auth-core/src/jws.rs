@@ -495,16 +495,79 @@ impl<'t> UnverifiedJws<'t> {
     /// Verifies the signature with the key of `keys` that [`select_key`] picks: at most one
     /// signature check, whatever the token.
     pub fn verify(&self, keys: &KeySet) -> Result<Arc<VerifyingKey>, AuthError> {
-        let key = select_key(keys, self.kid.as_deref(), self.alg)?;
-        // Decoded on the stack (not zeroed first): the largest signature allowed (RSA 8192)
-        // is 1,024 bytes.
-        let mut buf = [MaybeUninit::<u8>::uninit(); MAX_SIGNATURE_LEN];
-        let sig = decode_signature(self.signature_b64, &mut buf)?;
-        if key.verify(self.alg, self.signing_input.as_bytes(), sig) {
-            Ok(key.clone())
-        } else {
-            Err(AuthError::invalid_token("invalid token signature"))
+        verify_signature(
+            keys,
+            self.kid.as_deref(),
+            self.alg,
+            self.signing_input,
+            self.signature_b64,
+        )
+    }
+
+    /// What [`verify`](Self::verify) needs later, without borrowing the token: for a check
+    /// that waits for keys (the validation state machine keeps its own copy of the token).
+    pub(crate) fn detach(&self) -> PendingSignature {
+        PendingSignature {
+            alg: self.alg,
+            kid: self.kid.clone(),
+            input_len: self.signing_input.len(),
+            signature_len: self.signature_b64.len(),
         }
+    }
+}
+
+/// An [`UnverifiedJws`] taken apart from its token: its algorithm, `kid` and where the
+/// signing input and the signature lie in the token.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingSignature {
+    alg: Algorithm,
+    kid: Option<String>,
+    input_len: usize,
+    signature_len: usize,
+}
+
+impl PendingSignature {
+    pub(crate) fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// [`UnverifiedJws::verify`] on `token`, the very token this was detached from.
+    pub(crate) fn verify(
+        &self,
+        token: &str,
+        keys: &KeySet,
+    ) -> Result<Arc<VerifyingKey>, AuthError> {
+        let signing_input = token.get(..self.input_len).unwrap_or_default();
+        let signature = token
+            .get(token.len().saturating_sub(self.signature_len)..)
+            .unwrap_or_default();
+        verify_signature(
+            keys,
+            self.kid.as_deref(),
+            self.alg,
+            signing_input,
+            signature,
+        )
+    }
+}
+
+/// The one signature check: the key [`select_key`] picks, the signature decoded on the stack.
+fn verify_signature(
+    keys: &KeySet,
+    kid: Option<&str>,
+    alg: Algorithm,
+    signing_input: &str,
+    signature_b64: &str,
+) -> Result<Arc<VerifyingKey>, AuthError> {
+    let key = select_key(keys, kid, alg)?;
+    // Decoded on the stack (not zeroed first): the largest signature allowed (RSA 8192)
+    // is 1,024 bytes.
+    let mut buf = [MaybeUninit::<u8>::uninit(); MAX_SIGNATURE_LEN];
+    let sig = decode_signature(signature_b64, &mut buf)?;
+    if key.verify(alg, signing_input.as_bytes(), sig) {
+        Ok(key.clone())
+    } else {
+        Err(AuthError::invalid_token("invalid token signature"))
     }
 }
 

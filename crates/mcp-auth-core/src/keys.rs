@@ -34,76 +34,76 @@ pub type KeysFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<KeySet>, KeyErr
 /// The future returned by [`KeySource::warm_up`].
 pub type WarmUpFuture<'a> = Pin<Box<dyn Future<Output = Result<(), KeyError>> + Send + 'a>>;
 
-/// A source of issuer key sets.
+/// What a [`KeySource`] holds in memory for an issuer right now: [`KeySource::current`].
+#[non_exhaustive]
+#[derive(Debug, Clone)]
+pub enum Current {
+    /// Judge the token with this set, now.
+    Keys {
+        /// The issuer's current key set.
+        keys: Arc<KeySet>,
+        /// Whether a `kid` absent from `keys` may be fetched now (key rotation): `true` sends
+        /// such a token to [`KeySource::keys`]; `false` (a refetch is cooling down) means it
+        /// is refused at once, so a flood of forged `kid`s never leaves memory.
+        refetch_unknown_kid: bool,
+    },
+    /// Nothing usable without I/O (never loaded, a refresh must be started, or the set is
+    /// past the source's maximum staleness): await [`KeySource::keys`].
+    Load,
+    /// The issuer cannot be served at all now (not configured, or backing off after a
+    /// failed first load).
+    Failed(KeyError),
+}
+
+/// A source of issuer key sets: one plain read of memory, one fetch, one warm-up.
 ///
 /// Contract:
-/// - `keys(issuer, kid)` returns the current key set of `issuer`, which must be one of the
-///   issuers the source was configured with (RFC 8725 §3.8: keys are per issuer; the token's
-///   unverified `iss` only selects among configured issuers).
-/// - When `kid` is `Some` and absent from the cached set, the source may refresh once (for
-///   key rotation), rate-limited so forged `kid`s cannot cause a fetch per request.
+/// - [`current`](Self::current) reads what is in memory and never waits: it is asked on
+///   every request, and a request whose keys are there is decided without any future.
+/// - [`keys`](Self::keys)`(issuer, kid)` does the I/O `current` asked for: the first load, a
+///   refresh that is due, or one refetch for an unknown `kid` (key rotation), rate-limited so
+///   forged `kid`s cannot cause a fetch per request. `issuer` must be one of the issuers the
+///   source was configured with (RFC 8725 §3.8: keys are per issuer; the token's unverified
+///   `iss` only selects among configured issuers).
 /// - While an issuer is unreachable, the last good set should be served, for a bounded time
 ///   (the JWKS source's maximum staleness); after that, [`KeyError::Unavailable`].
+///
+/// The validation state machine ([`validation`](crate::validation)) asks `current` first and
+/// returns [`Step::NeedKeys`](crate::validation::Step::NeedKeys) when it answers
+/// [`Current::Load`], or [`Current::Keys`] without the token's `kid` and with
+/// `refetch_unknown_kid`; the driver (the `mcp-auth` layer) then awaits `keys`.
 pub trait KeySource: Send + Sync + fmt::Debug + 'static {
-    /// The key set of `issuer`, refreshed if `kid` is unknown and policy allows.
-    fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a>;
-
-    /// What [`keys`](Self::keys)`(issuer, kid)` would answer right now, if it can be told
-    /// from memory alone: `None` whenever that call could do any I/O or wait (nothing loaded
-    /// yet, a refresh is due, or `kid` is unknown and a refetch would be allowed).
-    ///
-    /// Validators call it first, so a request whose keys are already known is decided without
-    /// a future, an allocation or a lock held across an await; they fall back to `keys` on
-    /// `None`. An implementation must never block, and a `Some` must be exactly what `keys`
-    /// would return, including the bookkeeping `keys` does (counters, negative caches). The
-    /// default answers `None`, which is always correct.
-    fn cached(&self, issuer: &str, kid: Option<&str>) -> Option<Result<Arc<KeySet>, KeyError>> {
-        let _ = (issuer, kid);
-        None
+    /// The key set of `issuer` in memory right now, without I/O, locks held across an
+    /// await, or waiting. Implementations must be cheap: it runs on every request. The
+    /// default has nothing in memory ([`Current::Load`]): always correct, but every token
+    /// then waits for [`keys`](Self::keys).
+    fn current(&self, issuer: &str) -> Current {
+        let _ = issuer;
+        Current::Load
     }
+
+    /// The key set of `issuer`, loaded or refreshed as needed, refetched once if `kid` is
+    /// unknown and the source's rate limit allows.
+    fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a>;
 
     /// Loads every issuer's keys now, so the first request does not pay for it. The default
     /// does nothing.
     fn warm_up(&self) -> WarmUpFuture<'_> {
         Box::pin(std::future::ready(Ok(())))
     }
-
-    /// A number that changes (grows) whenever a key set this source answers with is replaced,
-    /// for any issuer: a caller that found a key in a set [`cached`](Self::cached) returned
-    /// after reading the epoch knows, while the epoch still reads the same, that the key is
-    /// still there, without asking again. `None`, the default, offers no such number: ask
-    /// `cached` every time.
-    ///
-    /// An implementation must make the new set visible before the new epoch (store, then
-    /// increment with `Release`; read with `Acquire`). The epoch says nothing about time: a
-    /// refresh falling due leaves it unchanged, so a caller must still ask `cached` from time
-    /// to time for request-driven refreshes to start (the `JwtValidator`'s token cache asks
-    /// at least once per second of its clock for each token in use).
-    ///
-    /// It may also move when no set was replaced, which only makes callers ask again: a
-    /// source that stops using a set at a given time (the JWKS source past its maximum
-    /// staleness) moves it on every answer from one second before then, so that a key found
-    /// in that last second is not trusted, without asking, once the set is no longer used.
-    fn epoch(&self) -> Option<u64> {
-        None
-    }
 }
 
 impl<K: KeySource + ?Sized> KeySource for Arc<K> {
+    fn current(&self, issuer: &str) -> Current {
+        (**self).current(issuer)
+    }
+
     fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a> {
         (**self).keys(issuer, kid)
     }
 
-    fn cached(&self, issuer: &str, kid: Option<&str>) -> Option<Result<Arc<KeySet>, KeyError>> {
-        (**self).cached(issuer, kid)
-    }
-
     fn warm_up(&self) -> WarmUpFuture<'_> {
         (**self).warm_up()
-    }
-
-    fn epoch(&self) -> Option<u64> {
-        (**self).epoch()
     }
 }
 
@@ -141,17 +141,18 @@ impl StaticKeySource {
 }
 
 impl KeySource for StaticKeySource {
+    /// A static source never does I/O: always the configured set, never a refetch.
+    fn current(&self, issuer: &str) -> Current {
+        match self.lookup(issuer) {
+            Ok(keys) => Current::Keys {
+                keys,
+                refetch_unknown_kid: false,
+            },
+            Err(e) => Current::Failed(e),
+        }
+    }
+
     fn keys<'a>(&'a self, issuer: &'a str, _kid: Option<&'a str>) -> KeysFuture<'a> {
         Box::pin(std::future::ready(self.lookup(issuer)))
-    }
-
-    /// A static source never does I/O: always `Some`.
-    fn cached(&self, issuer: &str, _kid: Option<&str>) -> Option<Result<Arc<KeySet>, KeyError>> {
-        Some(self.lookup(issuer))
-    }
-
-    /// Its sets never change once built (`with_issuer` consumes the source).
-    fn epoch(&self) -> Option<u64> {
-        Some(0)
     }
 }

@@ -15,6 +15,7 @@
 //! | [`mcp`] | MCP transport SEP-2243 headers, per-method and per-tool scopes |
 //! | [`origin`] | MCP Streamable HTTP transport, "Security Warning" (`Origin`, DNS rebinding) |
 //! | [`keys`] | the [`KeySource`](keys::KeySource) trait the I/O crates implement |
+//! | [`validation`] | the sans-IO state machine that decides on a token (RFC 9068 §4 order of checks) |
 //!
 //! Most users depend on the `mcp-auth` crate, which re-exports this one.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -34,6 +35,7 @@ pub mod origin;
 pub mod resource;
 pub mod scope;
 mod token;
+pub mod validation;
 
 pub use error::{AuthError, ErrorKind};
 pub use token::{AccessToken, TokenHash};

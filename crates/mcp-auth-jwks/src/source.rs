@@ -9,7 +9,7 @@ use foldhash::fast::RandomState;
 use futures_util::future::join_all;
 use mcp_auth_core::jwk::KeySet;
 use mcp_auth_core::jws::Algorithm;
-use mcp_auth_core::keys::{KeyError, KeySource, KeysFuture};
+use mcp_auth_core::keys::{Current, KeyError, KeySource, KeysFuture};
 use moka::future::Cache;
 use std::collections::HashMap;
 use std::fmt;
@@ -28,6 +28,8 @@ pub use builder::{
 };
 pub use staleness::DEFAULT_MAX_STALENESS;
 
+#[cfg(doc)]
+use issuer::RefetchGate;
 use issuer::{Cached, Issuer, later};
 
 #[cfg(doc)]
@@ -52,9 +54,8 @@ pub struct JwksStats {
     pub discovery_fetches: u64,
     /// Loads that failed (discovery, transport, status, content type, size or content).
     pub fetch_errors: u64,
-    /// Lookups answered from the cache without waiting for a fetch. A validator that
-    /// skips the lookup while [`KeySource::epoch`] stands (the token cache of `mcp-auth`
-    /// does, for a token it confirmed this second) does not count here.
+    /// Lookups answered from memory without waiting for a fetch ([`KeySource::current`]
+    /// answering with the key set, or [`KeySource::keys`] without a fetch).
     pub hits: u64,
     /// Requests that waited for a fetch (first load of an issuer, or an unknown `kid`).
     pub misses: u64,
@@ -112,8 +113,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     cfg: Config,
     stats: Counters,
-    /// Incremented after every key set installed (`KeySource::epoch`).
-    epoch: AtomicU64,
+    /// The instant the source was built: the origin of [`RefetchGate`]'s nanoseconds.
+    base: Instant,
 }
 
 impl fmt::Debug for Inner {
@@ -169,22 +170,26 @@ impl Inner {
         }
     }
 
-    /// The synchronous twin of [`keys`](Self::keys): the same answer and the same
-    /// bookkeeping whenever it can be given without I/O or waiting, `None` otherwise.
-    fn cached(&self, issuer: &str, kid: Option<&str>) -> Option<Result<Arc<KeySet>, KeyError>> {
+    /// What is in memory for `issuer` now ([`KeySource::current`]): the loaded set, unless
+    /// [`keys`](Self::keys) must run first (never loaded; a refresh due and not started;
+    /// past the maximum staleness and not refused outright). No lock on the common path:
+    /// the issuer's lock is taken only once a refresh is due.
+    fn current(&self, issuer: &str) -> Current {
         let Some(iss) = self.issuers.get(issuer) else {
-            return Some(Err(KeyError::UnknownIssuer));
+            return Current::Failed(KeyError::UnknownIssuer);
         };
-        // Never loaded: only `keys` may start the first load.
         let guard = iss.current.load();
-        let cached = guard.as_ref()?;
+        let Some(cached) = guard.as_ref() else {
+            // Never loaded: only `keys` may start the first load.
+            return Current::Load;
+        };
         let now = self.clock.now();
-        if now >= cached.confirm_until {
-            // Near or past the maximum staleness (see `staleness`).
-            self.near_max_staleness();
-            if cached.unusable(now) {
-                return self.unusable_now(iss, now).map(Err);
-            }
+        if cached.unusable(now) {
+            // Past the maximum staleness (see `staleness`).
+            return match self.unusable_now(iss, now) {
+                Some(e) => Current::Failed(e),
+                None => Current::Load,
+            };
         }
         if now >= cached.refresh_at {
             // `keys` serves the loaded set as it is unless it must start a refresh now
@@ -194,35 +199,23 @@ impl Inner {
                 || st.generation != cached.generation
                 || st.retry_not_before.is_some_and(|t| now < t))
             {
-                return None;
+                return Current::Load;
             }
             drop(st);
             if now >= cached.expires_at {
                 bump(&self.stats.stale_serves);
             }
         }
-        if let Some(kid) = kid
-            && !cached.keys.contains_kid(kid)
-        {
-            // As `unknown_kid`, minus every branch that would fetch or wait.
-            let cooldown = self.cfg.kid_cooldown;
-            let mut st = iss.lock();
-            if !st.is_known_unknown(kid, now) {
-                let cooling = st
-                    .last_kid_refetch
-                    .is_some_and(|t| now < later(t, cooldown));
-                if st.inflight.is_some() || !cooling {
-                    // `keys` would join the load in flight or refetch.
-                    return None;
-                }
-                st.remember_unknown(kid, now, cooldown);
-            }
-            drop(st);
-            bump(&self.stats.cooldown_rejections);
-            return Some(Ok(Arc::clone(&cached.keys)));
-        }
         bump(&self.stats.hits);
-        Some(Ok(Arc::clone(&cached.keys)))
+        Current::Keys {
+            keys: Arc::clone(&cached.keys),
+            refetch_unknown_kid: iss.refetch.open(self.nanos(now)),
+        }
+    }
+
+    /// `at` as nanoseconds since the source was built (the [`RefetchGate`]'s unit).
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// An unknown `kid`: one refetch, then a cooldown and a negative cache. Always answers
@@ -250,6 +243,7 @@ impl Inner {
                 None
             } else {
                 st.last_kid_refetch = Some(now);
+                iss.refetch.cool_until(self.nanos(later(now, cooldown)));
                 bump(&self.stats.kid_refetches);
                 debug!(issuer = &*iss.name, "unknown kid: refetching JWKS");
                 Some(self.start_load(&mut st, iss).0)
@@ -350,12 +344,8 @@ impl KeySource for JwksKeySource {
         Box::pin(self.inner.keys(issuer, kid))
     }
 
-    fn cached(&self, issuer: &str, kid: Option<&str>) -> Option<Result<Arc<KeySet>, KeyError>> {
-        self.inner.cached(issuer, kid)
-    }
-
-    fn epoch(&self) -> Option<u64> {
-        Some(self.inner.epoch.load(Ordering::Acquire))
+    fn current(&self, issuer: &str) -> Current {
+        self.inner.current(issuer)
     }
 
     fn warm_up(&self) -> mcp_auth_core::keys::WarmUpFuture<'_> {

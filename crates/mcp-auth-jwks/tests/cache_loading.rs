@@ -1,12 +1,12 @@
 //! Loading key sets: one fetch for a thousand first requests, isolated issuers, shared
-//! clones, a bad key in a set, the builder's checks, no tokio runtime, and `cached` (the
+//! clones, a bad key in a set, the builder's checks, no tokio runtime, and `current` (the
 //! synchronous lookup).
 //!
 //! Cache behaviour with a counting fake fetcher and a manual clock: no network, no real sleeps.
 
 mod common;
 
-use common::cache::{ISS, JWKS, MINUTE, forged_kids, keys, setup, source};
+use common::cache::{ISS, JWKS, MINUTE, forged_kids, keys, memory, memory_of, setup, source};
 use common::{FakeFetcher, SECOND, settle};
 use mcp_auth_core::keys::{KeyError, KeySource};
 use mcp_auth_jwks::{FetchResponse, JwksError, JwksKeySource, ManualClock};
@@ -206,15 +206,18 @@ fn keys_without_a_tokio_runtime() {
     assert_eq!(f.total(), 2);
 }
 
-/// `cached` (the synchronous question validators ask first) answers from memory exactly when
-/// `keys` would do no I/O, with the same set and the same bookkeeping, and `None` otherwise.
+/// `current` (the plain read the validation state machine asks first) answers from memory
+/// exactly when `keys` would do no I/O, with the same set, and leaves everything else to
+/// `keys`. Behaviour change of issue 14: it keeps no books of its own (the old `cached`
+/// counted cooldown rejections and filled the negative cache): `keys` alone does, and a kid
+/// refused from memory in the cooldown is counted as a hit, never as a fetch.
 #[tokio::test]
-async fn cached_answers_from_memory_only_when_keys_would_not_fetch() {
+async fn current_answers_from_memory_only_when_keys_would_not_fetch() {
     let (f, clock, src) = setup(&["k1"], Some("max-age=600"));
     // Nothing loaded: only `keys` may load. An issuer that is not configured is refused.
-    assert!(src.cached(ISS, None).is_none());
+    assert!(memory(&src, None).is_none());
     assert!(matches!(
-        src.cached("https://other.example.com", None),
+        memory_of(&src, "https://other.example.com", None),
         Some(Err(KeyError::UnknownIssuer))
     ));
     assert_eq!(f.total(), 0);
@@ -222,54 +225,59 @@ async fn cached_answers_from_memory_only_when_keys_would_not_fetch() {
 
     // Loaded and fresh: the very set `keys` returns, counted as a hit.
     let hits = src.stats().hits;
-    let set = src.cached(ISS, Some("k1")).unwrap().unwrap();
+    let set = memory(&src, Some("k1")).unwrap().unwrap();
     assert!(Arc::ptr_eq(&set, &keys(&src, Some("k1")).await));
-    assert!(src.cached(ISS, None).unwrap().is_ok());
+    assert!(memory(&src, None).unwrap().is_ok());
     assert_eq!(src.stats().hits, hits + 3);
 
     // An unknown kid while a refetch is allowed: left to `keys`, which refetches once.
-    assert!(src.cached(ISS, Some("x1")).is_none());
+    assert!(memory(&src, Some("x1")).is_none());
     assert_eq!(f.total(), 1);
     keys(&src, Some("x1")).await;
     assert_eq!(f.total(), 2);
 
-    // Within the cooldown: answered from memory, counted and remembered like `keys` does.
-    let rejections = src.stats().cooldown_rejections;
+    // Within the cooldown: answered from memory (the kid is refused there), no fetch.
+    let (rejections, hits) = (src.stats().cooldown_rejections, src.stats().hits);
     for kid in forged_kids(0xabc, 1000) {
-        let set = src.cached(ISS, Some(&kid)).unwrap().unwrap();
+        let set = memory(&src, Some(&kid)).unwrap().unwrap();
         assert!(!set.contains_kid(&kid) && set.contains_kid("k1"));
     }
-    assert_eq!(src.stats().cooldown_rejections, rejections + 1000);
+    assert_eq!(src.stats().cooldown_rejections, rejections);
+    assert_eq!(src.stats().hits, hits + 1000);
     clock.advance(59 * SECOND);
-    assert!(src.cached(ISS, Some("late")).is_some());
+    assert!(memory(&src, Some("late")).is_some());
+    // `keys` remembers `late` in its negative cache (the cooldown is still on)...
+    assert!(!keys(&src, Some("late")).await.contains_kid("late"));
+    assert_eq!(src.stats().cooldown_rejections, rejections + 1);
     clock.advance(2 * SECOND); // the cooldown is over, `late` is still remembered
-    assert!(src.cached(ISS, Some("late")).is_some());
-    assert!(src.cached(ISS, Some("new-after-window")).is_none());
+    // ...so once the cooldown is over, memory sends it to `keys`, which answers from the
+    // negative cache without a fetch; a new kid is refetched by `keys`.
+    assert!(memory(&src, Some("late")).is_none());
+    assert!(!keys(&src, Some("late")).await.contains_kid("late"));
+    assert_eq!(src.stats().cooldown_rejections, rejections + 2);
+    assert!(memory(&src, Some("new-after-window")).is_none());
     assert_eq!(f.total(), 2);
 
     // Past the refresh point (4/5 of 600 s): `keys` must start the refresh, so no answer...
     clock.advance(480 * SECOND);
-    assert!(src.cached(ISS, None).is_none());
+    assert!(memory(&src, None).is_none());
     f.close_gate();
     f.set_jwks(JWKS, &["k1", "k2"], Some("max-age=600"));
     assert!(keys(&src, None).await.contains_kid("k1"));
     // ...while it is in flight, memory answers again with the set being refreshed...
-    let set = src.cached(ISS, Some("k1")).unwrap().unwrap();
+    let set = memory(&src, Some("k1")).unwrap().unwrap();
     assert!(!set.contains_kid("k2"));
     f.open_gate();
     settle(&src, |s| s.fetches == 3).await;
     // ...and once it is done, with the new set, without another fetch.
     for _ in 0..10_000 {
-        if src
-            .cached(ISS, Some("k2"))
-            .is_some_and(|r| r.unwrap().contains_kid("k2"))
-        {
+        if memory(&src, Some("k2")).is_some_and(|r| r.unwrap().contains_kid("k2")) {
             break;
         }
         tokio::task::yield_now().await;
     }
     assert!(
-        src.cached(ISS, Some("k2"))
+        memory(&src, Some("k2"))
             .unwrap()
             .unwrap()
             .contains_kid("k2")
@@ -280,12 +288,12 @@ async fn cached_answers_from_memory_only_when_keys_would_not_fetch() {
     // one failed attempt `keys` makes.
     f.fail_all(true);
     clock.advance(601 * SECOND);
-    assert!(src.cached(ISS, None).is_none());
+    assert!(memory(&src, None).is_none());
     keys(&src, None).await;
     settle(&src, |s| s.fetch_errors == 1).await;
     let stale = src.stats().stale_serves;
     assert!(
-        src.cached(ISS, Some("k1"))
+        memory(&src, Some("k1"))
             .unwrap()
             .unwrap()
             .contains_kid("k1")

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::cache::{DAY, HOUR, ISS, JWKS, MINUTE, keys, setup, until_keys};
+use common::cache::{DAY, HOUR, ISS, JWKS, MINUTE, keys, memory, setup, until_keys};
 use common::{FakeFetcher, SECOND, jwks, settle};
 use mcp_auth_core::jwk::KeySet;
 use mcp_auth_core::keys::{KeyError, KeySource};
@@ -28,9 +28,9 @@ async fn outage_after_load_serves_last_good_keys() {
         .clock(clock.clone())
         .build()
         .unwrap();
-    assert_eq!(KeySource::epoch(&src), Some(0));
+    assert!(memory(&src, None).is_none(), "nothing loaded yet");
     src.warm_up().await.unwrap();
-    assert_eq!(KeySource::epoch(&src), Some(1));
+    let loaded = memory(&src, None).unwrap().unwrap();
     f.fail_all(true);
     for hour in 1..=48 {
         clock.advance(Duration::from_secs(3600));
@@ -54,8 +54,8 @@ async fn outage_after_load_serves_last_good_keys() {
     // An unknown kid during the outage gets the last good set (401), not Unavailable (503).
     let set = src.keys(ISS, Some("k9")).await.unwrap();
     assert!(!set.contains_kid("k9") && set.contains_kid("k1"));
-    // No failed attempt changed the set, so none moved the epoch.
-    assert_eq!(KeySource::epoch(&src), Some(1));
+    // No failed attempt changed the set.
+    assert!(Arc::ptr_eq(&memory(&src, None).unwrap().unwrap(), &loaded));
     // Recovery.
     f.fail_all(false);
     f.set_jwks(JWKS, &["k2"], Some("max-age=600"));
@@ -63,7 +63,7 @@ async fn outage_after_load_serves_last_good_keys() {
     keys(&src, None).await;
     until_keys(&src, |s| s.contains_kid("k2")).await;
     assert_eq!(src.last_error(ISS), None);
-    assert_eq!(KeySource::epoch(&src), Some(2));
+    assert!(!Arc::ptr_eq(&memory(&src, None).unwrap().unwrap(), &loaded));
     let stale = src.stats().stale_serves;
     keys(&src, None).await;
     assert_eq!(src.stats().stale_serves, stale, "fresh again");
@@ -259,7 +259,7 @@ fn unavailable(r: &Result<Arc<KeySet>, KeyError>) -> (u32, &str) {
 
 /// Stale-while-error has an end: keys that could not be revalidated for the maximum
 /// staleness (24 h by default, counted from the last successful fetch) are no longer used,
-/// by `keys` and by `cached` alike; within it they are always served; once the issuer is
+/// by `keys` and by `current` alike; within it they are always served; once the issuer is
 /// back the next request after the back-off gets the new set.
 #[tokio::test]
 async fn keys_past_max_staleness_are_refused_until_the_issuer_recovers() {
@@ -273,31 +273,25 @@ async fn keys_past_max_staleness_are_refused_until_the_issuer_recovers() {
     settle(&src, |s| s.fetch_errors == 1).await; // the background refresh failed
     assert!(keys(&src, Some("k1")).await.contains_kid("k1"));
     assert!(
-        src.cached(ISS, Some("k1"))
+        memory(&src, Some("k1"))
             .unwrap()
             .unwrap()
             .contains_kid("k1")
     );
     // An unknown kid still gets the last good set (401), not 503.
     assert!(!keys(&src, Some("k9")).await.contains_kid("k9"));
-    let epoch = KeySource::epoch(&src).unwrap();
-    assert!(src.cached(ISS, None).unwrap().is_ok());
-    assert_eq!(
-        KeySource::epoch(&src),
-        Some(epoch),
-        "far from the end: epoch kept"
-    );
+    assert!(memory(&src, None).unwrap().is_ok());
 
-    // The last second of the window: still served, and each answer from memory moves the
-    // epoch on, so a token cache cannot keep a confirmation made now past the window.
+    // The last second of the window: still served, from memory and by `keys`. (The old
+    // `epoch`, which had to move on here for the token cache's confirmations, is gone: a
+    // cache hit now reads `current` every time, so it sees the refusal below at once.)
     clock.advance(SECOND);
     assert!(
-        src.cached(ISS, Some("k1"))
+        memory(&src, Some("k1"))
             .unwrap()
             .unwrap()
             .contains_kid("k1")
     );
-    assert!(KeySource::epoch(&src).unwrap() > epoch);
     assert!(keys(&src, Some("k1")).await.contains_kid("k1"));
     assert_eq!(src.stats().staleness_refusals, 0);
 
@@ -305,7 +299,7 @@ async fn keys_past_max_staleness_are_refused_until_the_issuer_recovers() {
     // (the failed attempt was 2 s ago: Retry-After 8), from memory and through `keys`.
     clock.advance(SECOND);
     let fetches = f.total();
-    let r = src.cached(ISS, Some("k1")).expect("answered from memory");
+    let r = memory(&src, Some("k1")).expect("answered from memory");
     let (retry, reason) = unavailable(&r);
     assert_eq!(retry, 8);
     assert!(reason.contains("maximum staleness (86400 s)"), "{reason}");
@@ -316,10 +310,10 @@ async fn keys_past_max_staleness_are_refused_until_the_issuer_recovers() {
     assert_eq!(f.total(), fetches, "no fetch within the back-off");
     assert_eq!(src.stats().staleness_refusals, 4);
 
-    // After the back-off: `keys` waits for a new fetch (`cached` leaves that to it), which
+    // After the back-off: `keys` waits for a new fetch (`current` leaves that to it), which
     // fails: 503 with the back-off as Retry-After.
     clock.advance(8 * SECOND);
-    assert!(src.cached(ISS, None).is_none());
+    assert!(memory(&src, None).is_none());
     let r = src.keys(ISS, Some("k1")).await;
     assert_eq!(unavailable(&r).0, 10);
     assert_eq!(f.total(), fetches + 1);
@@ -333,7 +327,7 @@ async fn keys_past_max_staleness_are_refused_until_the_issuer_recovers() {
     assert!(keys(&src, Some("k2")).await.contains_kid("k2"));
     assert_eq!(f.total(), fetches + 2);
     assert!(
-        src.cached(ISS, Some("k1"))
+        memory(&src, Some("k1"))
             .unwrap()
             .unwrap()
             .contains_kid("k1")

@@ -45,12 +45,12 @@ fn validators(c: &mut Criterion) {
         g.bench_function("jsonwebtoken::decode", |b| {
             b.iter(|| jsonwebtoken::decode::<serde_json::Value>(black_box(&t), &jkey, &v).unwrap())
         });
-        let val = cold.validator().clone();
+        let val = cold.clone();
         g.bench_function("mcp-auth validator, cache off (cold path)", |b| {
             b.to_async(&rt)
                 .iter(|| async { val.validate_token(black_box(&t)).await.unwrap() })
         });
-        let val = warm.validator().clone();
+        let val = warm.clone();
         g.bench_function("mcp-auth validator, cache hit", |b| {
             b.to_async(&rt)
                 .iter(|| async { val.validate_token(black_box(&t)).await.unwrap() })
@@ -64,7 +64,7 @@ fn junk(c: &mut Criterion) {
         .build()
         .unwrap();
     let a = TestAuthority::new(ISS);
-    let val = layer(&a, 10_000).validator().clone();
+    let val = layer(&a, 10_000).clone();
     let mut g = c.benchmark_group("reject");
     let cases = [
         ("bad base64", "!!!.???.***".to_owned()),
@@ -94,7 +94,7 @@ fn jwks_source(c: &mut Criterion) {
         .build()
         .unwrap();
     let a = TestAuthority::new(ISS);
-    let make = |cache: u64| jwks_layer(&rt, &a, cache).validator().clone();
+    let make = |cache: u64| jwks_layer(&rt, &a, cache).clone();
     let (hot, cold) = (make(10_000), make(0));
     let t = token(&a, "RS256");
     let mut g = c.benchmark_group("jwks-source");
@@ -162,7 +162,7 @@ fn classification(c: &mut Criterion) {
         .build()
         .unwrap();
     let a = TestAuthority::new(ISS);
-    let val = layer(&a, 0).validator().clone();
+    let val = layer(&a, 0).clone();
     let t = token(&a, "RS256");
     let body = serde_json::json!({
         "jsonrpc": "2.0", "id": 42, "method": "tools/call",

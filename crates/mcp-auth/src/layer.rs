@@ -2,13 +2,16 @@
 //! metadata document, so they can never disagree.
 
 use crate::config_error::ConfigError;
-use crate::context::ScopePolicy;
-use crate::response::RenderRejection;
+use crate::context::{AuthContext, ScopePolicy};
+use crate::decision::{TokenStep, Validation, resume_token, token_step, validated_step};
+use crate::response::{ChallengeCache, RenderRejection};
 use crate::service::McpAuth;
-use crate::validate::{Clock, JwtValidator, ValidateToken, system_clock};
+use crate::token_cache::TokenCache;
+use crate::validate::{JwtValidator, UnixClock, ValidateToken, system_clock};
 use mcp_auth_core::challenge::ChallengeTemplate;
 use mcp_auth_core::claims::ClaimsPolicy;
 use mcp_auth_core::credentials::DEFAULT_MAX_TOKEN_LEN;
+use mcp_auth_core::credentials::{RawCredentials, Scheme};
 use mcp_auth_core::jws::{Algorithm, HeaderPolicy, TypPolicy};
 use mcp_auth_core::keys::KeySource;
 use mcp_auth_core::mcp::{McpPolicy, Requirement};
@@ -16,17 +19,24 @@ use mcp_auth_core::metadata::{ProtectedResourceMetadata, is_secure_url};
 use mcp_auth_core::origin::OriginAllowList;
 use mcp_auth_core::resource::{AudiencePolicy, ResourceUri};
 use mcp_auth_core::scope::{FlatScopes, OFFLINE_ACCESS, ScopeHierarchy, ScopeSet};
+use mcp_auth_core::{AccessToken, AuthError};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_layer::Layer;
 
+/// Default capacity of the verified-token cache.
+pub const DEFAULT_TOKEN_CACHE_CAPACITY: u64 = 10_000;
+
 /// Everything the service needs, shared by every clone.
-pub(crate) struct Shared<V> {
-    pub(crate) validator: V,
+pub(crate) struct Shared {
+    pub(crate) validation: Validation,
+    /// The verified-token cache in front of the validation (see [`crate::token_cache`]).
+    pub(crate) cache: Option<TokenCache>,
+    /// The clock of the time claims, for cache hits.
+    pub(crate) clock: UnixClock,
     pub(crate) resource: ResourceUri,
-    /// The challenge template with its rendered challenges, for rejections.
-    pub(crate) challenges: (Arc<ChallengeTemplate>, crate::response::ChallengeCache),
+    pub(crate) challenges: Challenges,
     pub(crate) scope_policy: Arc<ScopePolicy>,
     pub(crate) required: ScopeSet,
     /// `required` as a requirement, built once.
@@ -44,53 +54,110 @@ pub(crate) struct Shared<V> {
     pub(crate) rejection: Option<Arc<dyn RenderRejection>>,
 }
 
+/// The challenge template, and the challenges rendered from it so far.
+pub(crate) struct Challenges {
+    pub(crate) template: Arc<ChallengeTemplate>,
+    pub(crate) rendered: ChallengeCache,
+}
+
 /// Applies MCP authorization to a service. See the [crate docs](crate) for an example.
 ///
 /// Cheap to clone: the configuration sits behind one `Arc`.
 #[must_use]
-pub struct McpAuthLayer<V = JwtValidator> {
-    pub(crate) shared: Arc<Shared<V>>,
+#[derive(Clone)]
+pub struct McpAuthLayer {
+    pub(crate) shared: Arc<Shared>,
 }
 
-impl<V> Clone for McpAuthLayer<V> {
-    fn clone(&self) -> Self {
-        Self {
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-impl<V> fmt::Debug for McpAuthLayer<V> {
+impl fmt::Debug for McpAuthLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("McpAuthLayer")
             .field("resource", &self.shared.resource)
-            .field("required", &self.shared.required)
+            .field("validation", &self.shared.validation)
+            .field(
+                "token_cache",
+                &self.shared.cache.as_ref().and_then(TokenCache::capacity),
+            )
             .finish_non_exhaustive()
     }
 }
 
 impl McpAuthLayer {
-    /// Starts a configuration for the canonical resource URI of this MCP server, e.g.
-    /// `https://mcp.example.com/mcp`. It becomes the required audience (RFC 8707) and the
-    /// `resource` of the metadata document (RFC 9728).
+    /// A builder for the layer protecting `resource`, this server's canonical URI (RFC 8707,
+    /// MCP "Canonical Server URI"): the `aud` tokens must name.
     pub fn builder(resource: impl Into<String>) -> McpAuthBuilder {
         McpAuthBuilder::new(resource.into())
     }
-}
 
-impl McpAuthLayer {
     /// Loads every issuer's keys now (JWKS discovery and fetch), so the first request does
     /// not pay for it. Serving before it finished is fine: requests then wait for the first
-    /// load (one fetch, shared).
+    /// load (one fetch, shared). Nothing to do with a custom validator.
     pub async fn warm_up(&self) -> Result<(), mcp_auth_core::keys::KeyError> {
-        self.shared.validator.key_source().warm_up().await
+        match &self.shared.validation {
+            Validation::Jwt(v) => v.key_source().warm_up().await,
+            Validation::Custom(_) => Ok(()),
+        }
     }
-}
 
-impl<V> McpAuthLayer<V> {
-    /// The validator (e.g. to validate a token outside a request, or to read its cache size).
-    pub fn validator(&self) -> &V {
-        &self.shared.validator
+    /// The JWT validator, unless the layer was built with a custom one.
+    pub fn jwt_validator(&self) -> Option<&JwtValidator> {
+        match &self.shared.validation {
+            Validation::Jwt(v) => Some(v),
+            Validation::Custom(_) => None,
+        }
+    }
+
+    /// Entries in the verified-token cache (approximate; for tests and metrics).
+    pub fn token_cache_len(&self) -> u64 {
+        self.shared.cache.as_ref().map_or(0, TokenCache::len)
+    }
+
+    /// The layer's decision on an access token that arrived some other way than in a
+    /// request's `Authorization: Bearer` header (a WebSocket upgrade's first message, say):
+    /// the same cache, syntax check and validation a request gets, without the scope check
+    /// of a route. Decided without a future whenever the keys are in memory.
+    pub fn validate_token(
+        &self,
+        token: &str,
+    ) -> impl std::future::Future<Output = Result<AuthContext, AuthError>> + Send + 'static {
+        let shared = Arc::clone(&self.shared);
+        let parts = http::Request::new(()).into_parts().0;
+        let raw = RawCredentials::new(Scheme::Bearer, token.as_bytes());
+        let first = token_step(&shared, raw, &parts, false);
+        let token = AccessToken::new(token);
+        async move {
+            let mut step = first;
+            loop {
+                step = match step {
+                    TokenStep::Known(ctx) => {
+                        return Ok(ctx.with_policy(shared.scope_policy.clone()));
+                    }
+                    TokenStep::Refused(e) => return Err(e),
+                    TokenStep::Validate(fut) => {
+                        validated_step(&shared, Some(token.expose()), fut.await)
+                    }
+                    TokenStep::Keys {
+                        issuer,
+                        kid,
+                        waiting,
+                    } => {
+                        let Validation::Jwt(v) = &shared.validation else {
+                            return Err(AuthError::key_source_unavailable(30));
+                        };
+                        let answer = v.key_source().keys(&issuer, kid.as_deref()).await;
+                        match resume_token(&shared, Some(token.expose()), waiting, answer) {
+                            Some(next) => next,
+                            // A cache hit whose key left the set: validate again, uncached.
+                            None => {
+                                let raw =
+                                    RawCredentials::new(Scheme::Bearer, token.expose().as_bytes());
+                                token_step(&shared, raw, &parts, true)
+                            }
+                        }
+                    }
+                };
+            }
+        }
     }
 
     /// The canonical resource URI.
@@ -105,7 +172,7 @@ impl<V> McpAuthLayer<V> {
 
     /// The challenge template (for custom responses that must match the layer's).
     pub fn challenge(&self) -> &ChallengeTemplate {
-        &self.shared.challenges.0
+        &self.shared.challenges.template
     }
 
     /// The route-level scopes every request needs.
@@ -120,8 +187,8 @@ impl<V> McpAuthLayer<V> {
     }
 }
 
-impl<S, V> Layer<S> for McpAuthLayer<V> {
-    type Service = McpAuth<S, V>;
+impl<S> Layer<S> for McpAuthLayer {
+    type Service = McpAuth<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         McpAuth::new(inner, self.shared.clone())
@@ -163,10 +230,11 @@ pub struct McpAuthBuilder {
     max_body: usize,
     trust_mcp_headers: bool,
     granted_in_403: bool,
-    token_cache: u64,
+    /// `None`: the default (on for JWTs, off for a custom validator).
+    token_cache: Option<u64>,
     error_description: bool,
     realm: Option<String>,
-    clock: Clock,
+    clock: UnixClock,
     allowed_origins: Vec<String>,
     loopback_origins: bool,
     rejection: Option<Arc<dyn RenderRejection>>,
@@ -213,7 +281,7 @@ impl McpAuthBuilder {
             max_body: 1024 * 1024,
             trust_mcp_headers: false,
             granted_in_403: true,
-            token_cache: crate::validate::DEFAULT_TOKEN_CACHE_CAPACITY,
+            token_cache: None,
             error_description: true,
             realm: None,
             clock: system_clock(),
@@ -425,10 +493,13 @@ impl McpAuthBuilder {
         self
     }
 
-    /// Capacity of the verified-token cache (default 10,000 tokens; `0` turns it off). A
-    /// token is cached from its second verified use. See [`JwtValidator`] for why it is safe.
+    /// Capacity of the verified-token cache (default [`DEFAULT_TOKEN_CACHE_CAPACITY`] tokens
+    /// with the JWT validator, off with a custom one; `0` turns it off). A token is cached
+    /// from its second accepted use, and every hit re-checks the clock and (for a JWT) that
+    /// the verifying key is still the issuer's; the argument is in the docs of
+    /// [`ValidateToken`].
     pub fn token_cache(mut self, capacity: u64) -> Self {
-        self.token_cache = capacity;
+        self.token_cache = Some(capacity);
         self
     }
 
@@ -556,13 +627,13 @@ impl McpAuthBuilder {
         self
     }
 
-    /// Builds the layer with the JWT validator. Without [`key_source`](Self::key_source),
+    /// Builds the layer with the JWT validator and the verified-token cache (unless
+    /// [`token_cache`](Self::token_cache) is `0`). Without [`key_source`](Self::key_source),
     /// keys come from a [`JwksKeySource`](mcp_auth_jwks::JwksKeySource) that discovers each
     /// issuer's `jwks_uri` (RFC 8414, then OpenID Connect) unless
     /// [`jwks_uri`](Self::jwks_uri) names it; call [`McpAuthLayer::warm_up`] to load the
     /// keys before serving.
     pub fn build(self) -> Result<McpAuthLayer, ConfigError> {
-        let token_cache = self.token_cache;
         let keys = match self.key_source.clone() {
             Some(k) => {
                 self.check_no_default_source_options()?;
@@ -570,24 +641,22 @@ impl McpAuthBuilder {
             }
             None => self.default_key_source()?,
         };
-        let parts = self.parts()?;
-        let validator = JwtValidator::with_options(
-            keys,
-            parts.header_policy.clone(),
-            parts.claims_policy.clone(),
-            parts.clock.clone(),
-            token_cache,
-        );
-        Ok(parts.into_layer(validator))
+        let capacity = self.token_cache.unwrap_or(DEFAULT_TOKEN_CACHE_CAPACITY);
+        self.finish(capacity, |header, claims, clock| {
+            Validation::Jwt(JwtValidator::with_clock(keys, header, claims, clock))
+        })
     }
 
     /// Builds the layer with a custom validator (opaque tokens, another token format). The
     /// issuer and key settings still shape the metadata document; the validator alone decides.
+    /// The verified-token cache is off unless [`token_cache`](Self::token_cache) turns it on
+    /// (see [`ValidateToken`] for when that is right).
     pub fn build_with_validator<V: ValidateToken>(
         self,
         validator: V,
-    ) -> Result<McpAuthLayer<V>, ConfigError> {
-        Ok(self.parts()?.into_layer(validator))
+    ) -> Result<McpAuthLayer, ConfigError> {
+        let capacity = self.token_cache.unwrap_or(0);
+        self.finish(capacity, |_, _, _| Validation::Custom(Arc::new(validator)))
     }
 
     /// With a custom key source, the options only the default JWKS key source reads would be
@@ -631,7 +700,13 @@ impl McpAuthBuilder {
         Err(ConfigError::NoKeySource)
     }
 
-    fn parts(self) -> Result<Parts, ConfigError> {
+    /// Checks every setting and builds the layer around the validation `validation` makes
+    /// from the header and claims policies and the clock.
+    fn finish(
+        self,
+        cache_capacity: u64,
+        validation: impl FnOnce(HeaderPolicy, ClaimsPolicy, UnixClock) -> Validation,
+    ) -> Result<McpAuthLayer, ConfigError> {
         let resource = ResourceUri::parse(&self.resource)?;
         if self.issuers.is_empty() {
             return Err(ConfigError::NoIssuer);
@@ -723,70 +798,35 @@ impl McpAuthBuilder {
         claims_policy.allowed_client_ids = self.allowed_client_ids.map(Arc::from);
         let challenge = Arc::new(challenge);
         let mcp_policy = self.mcp_policy.map(Arc::new);
-        Ok(Parts {
-            scope_policy: Arc::new(ScopePolicy {
-                hierarchy: self.hierarchy,
-                challenge: challenge.clone(),
-                mcp: mcp_policy.clone(),
-            }),
-            resource,
-            challenge,
-            required,
-            metadata: Arc::new(metadata),
-            header_policy,
-            claims_policy,
-            clock: self.clock,
-            max_token_len: self.max_token_len,
-            max_form_body: self.max_form_body,
-            pass_authorization_header: self.pass_authorization_header,
-            mcp_policy,
-            max_body: self.max_body,
-            trust_mcp_headers: self.trust_mcp_headers,
-            origins: Arc::new(origins),
-            rejection: self.rejection,
-        })
-    }
-}
-
-struct Parts {
-    resource: ResourceUri,
-    challenge: Arc<ChallengeTemplate>,
-    scope_policy: Arc<ScopePolicy>,
-    required: ScopeSet,
-    metadata: Arc<ProtectedResourceMetadata>,
-    header_policy: HeaderPolicy,
-    claims_policy: ClaimsPolicy,
-    clock: Clock,
-    max_token_len: usize,
-    max_form_body: usize,
-    pass_authorization_header: bool,
-    mcp_policy: Option<Arc<McpPolicy>>,
-    max_body: usize,
-    trust_mcp_headers: bool,
-    origins: Arc<OriginAllowList>,
-    rejection: Option<Arc<dyn RenderRejection>>,
-}
-
-impl Parts {
-    fn into_layer<V>(self, validator: V) -> McpAuthLayer<V> {
-        McpAuthLayer {
+        let cache =
+            (cache_capacity > 0).then(|| TokenCache::new(cache_capacity, claims_policy.clone()));
+        Ok(McpAuthLayer {
             shared: Arc::new(Shared {
-                validator,
-                resource: self.resource,
-                challenges: (self.challenge, Default::default()),
-                scope_policy: self.scope_policy,
-                route_requirement: Requirement::all_of(self.required.clone()),
-                required: self.required,
-                metadata: self.metadata,
+                validation: validation(header_policy, claims_policy, self.clock.clone()),
+                cache,
+                clock: self.clock,
+                scope_policy: Arc::new(ScopePolicy {
+                    hierarchy: self.hierarchy,
+                    challenge: challenge.clone(),
+                    mcp: mcp_policy.clone(),
+                }),
+                resource,
+                challenges: Challenges {
+                    template: challenge,
+                    rendered: ChallengeCache::default(),
+                },
+                route_requirement: Requirement::all_of(required.clone()),
+                required,
+                metadata: Arc::new(metadata),
                 max_token_len: self.max_token_len,
                 max_form_body: self.max_form_body,
                 pass_authorization_header: self.pass_authorization_header,
-                mcp_policy: self.mcp_policy,
+                mcp_policy,
                 max_body: self.max_body,
                 trust_mcp_headers: self.trust_mcp_headers,
-                origins: self.origins,
+                origins: Arc::new(origins),
                 rejection: self.rejection,
             }),
-        }
+        })
     }
 }

@@ -94,6 +94,7 @@ pub struct ReadmeDoctests;
 mod body;
 mod config_error;
 mod context;
+mod decision;
 #[cfg(feature = "axum")]
 mod extract;
 mod future;
@@ -102,7 +103,7 @@ mod response;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
 mod service;
-mod token_cache;
+pub mod token_cache;
 mod validate;
 #[cfg(feature = "axum")]
 mod well_known;
@@ -116,13 +117,11 @@ pub use context::{AuthContext, ScopeError};
 #[cfg(feature = "axum")]
 pub use extract::MissingAuthContext;
 pub use future::ResponseFuture;
-pub use layer::{McpAuthBuilder, McpAuthLayer};
+pub use layer::{DEFAULT_TOKEN_CACHE_CAPACITY, McpAuthBuilder, McpAuthLayer};
 pub use mcp_auth_core::{AuthError, ErrorKind};
 pub use response::{DefaultRejection, RenderRejection};
 pub use service::McpAuth;
-pub use validate::{
-    BoxValidateFuture, Clock, DEFAULT_TOKEN_CACHE_CAPACITY, JwtValidator, ValidateToken,
-};
+pub use validate::{BoxValidateFuture, JwtValidator, UnixClock, ValidateToken};
 #[cfg(feature = "axum")]
 pub use well_known::{
     CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, mcp_cors, protected_resource_router,

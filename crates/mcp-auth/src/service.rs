@@ -1,11 +1,10 @@
 //! [`McpAuth`]: the middleware service.
 
 use crate::body::{RequestBody, ResponseBody};
-use crate::context::AuthContext;
+use crate::decision::{Decision, Next, Rejection, Validation};
 use crate::future::{Authorizing, ResponseFuture};
 use crate::layer::Shared;
 use crate::response::{origin_rejection, rejection, rendered};
-use crate::validate::ValidateToken;
 use bytes::Bytes;
 use http::header::{
     AUTHORIZATION, CONTENT_LENGTH, COOKIE, ORIGIN, PROXY_AUTHORIZATION, TRANSFER_ENCODING,
@@ -13,11 +12,9 @@ use http::header::{
 use http::{HeaderName, Method, Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
-use mcp_auth_core::credentials::{self, form_body_has_access_token, is_form_body};
-use mcp_auth_core::mcp::{
-    Classification, HEADER_MISMATCH_CODE, HeaderMismatch, McpHeaders, McpPolicy, Requirement,
-    classify, protocol_defines_mcp_headers,
-};
+use mcp_auth_core::credentials;
+use mcp_auth_core::keys::KeyError;
+use mcp_auth_core::mcp::{HEADER_MISMATCH_CODE, HeaderMismatch};
 use mcp_auth_core::scope::ScopeSet;
 use mcp_auth_core::{AuthError, ErrorKind};
 use std::fmt;
@@ -31,13 +28,13 @@ use tower_service::Service;
 /// inner service with `Request<`[`RequestBody<B>`]`>` and answers
 /// `Response<`[`ResponseBody<ResBody>`]`>` (the inner service's response, or a rejection);
 /// see [Body types](crate#body-types).
-pub struct McpAuth<S, V> {
+pub struct McpAuth<S> {
     inner: S,
-    shared: Arc<Shared<V>>,
+    shared: Arc<Shared>,
 }
 
-impl<S, V> McpAuth<S, V> {
-    pub(crate) fn new(inner: S, shared: Arc<Shared<V>>) -> Self {
+impl<S> McpAuth<S> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
         Self { inner, shared }
     }
 
@@ -57,7 +54,7 @@ impl<S, V> McpAuth<S, V> {
     }
 }
 
-impl<S: Clone, V> Clone for McpAuth<S, V> {
+impl<S: Clone> Clone for McpAuth<S> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -66,7 +63,7 @@ impl<S: Clone, V> Clone for McpAuth<S, V> {
     }
 }
 
-impl<S: fmt::Debug, V> fmt::Debug for McpAuth<S, V> {
+impl<S: fmt::Debug> fmt::Debug for McpAuth<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("McpAuth")
             .field("inner", &self.inner)
@@ -75,10 +72,9 @@ impl<S: fmt::Debug, V> fmt::Debug for McpAuth<S, V> {
     }
 }
 
-impl<S, V, B, ResBody> Service<Request<B>> for McpAuth<S, V>
+impl<S, B, ResBody> Service<Request<B>> for McpAuth<S>
 where
     S: Service<Request<RequestBody<B>>, Response = Response<ResBody>> + Clone,
-    V: ValidateToken,
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     ResBody: Send + 'static,
@@ -113,20 +109,19 @@ where
         // Taken apart once and put together once: the decision works on the parts in place
         // (a request is a few hundred bytes, and every move of it is a copy).
         let (mut parts, body) = req.into_parts();
-        let body = RequestBody::new(body);
-        let later = match decide_now(&self.shared, &mut parts) {
+        let mut decision = Decision::new();
+        let next = match decision.advance(&self.shared, &mut parts) {
             // Decided here: the service made ready by `poll_ready` is called at once, and a
             // rejection leaves it ready for the next request.
-            Now::Pass => {
-                return ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)));
+            Next::Allow => {
+                let req = Request::from_parts(parts, RequestBody::new(body));
+                return ResponseFuture::inner(self.inner.call(req));
             }
-            Now::Reject(res) => return ResponseFuture::rejected(res),
-            Now::Authorize => Box::pin(authorize(
-                self.shared.clone(),
-                Request::from_parts(parts, body),
-            )) as Authorizing<B, ResBody>,
-            Now::Finish(ctx) => Box::pin(finish(self.shared.clone(), parts, body, ctx)),
+            Next::Reject(r) => return ResponseFuture::rejected(render(&self.shared, r)),
+            io => io,
         };
+        let later: Authorizing<B, ResBody> =
+            Box::pin(drive(self.shared.clone(), decision, parts, body, next));
         // The future calls the inner service later: it takes the one that is ready and
         // leaves a clone, which may not be (tower docs, "Be careful when cloning inner
         // services").
@@ -135,12 +130,71 @@ where
     }
 }
 
+/// The rest of a decision that needs I/O: each step's one piece of I/O, handed back to the
+/// [`Decision`], until it decides. `Ok` with the request for the inner service.
+async fn drive<B, ResBody>(
+    shared: Arc<Shared>,
+    mut decision: Decision,
+    mut parts: http::request::Parts,
+    body: B,
+    mut next: Next,
+) -> Result<Request<RequestBody<B>>, Response<ResponseBody<ResBody>>>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut body = Some(body);
+    loop {
+        next = match next {
+            Next::Allow => {
+                let body = match (decision.take_body(), body) {
+                    (Some(bytes), _) => RequestBody::from_bytes(bytes),
+                    (None, Some(body)) => RequestBody::new(body),
+                    (None, None) => RequestBody::empty(),
+                };
+                return Ok(Request::from_parts(parts, body));
+            }
+            Next::Reject(r) => return Err(render(&shared, r)),
+            Next::ReadBody { cap } => {
+                let read = match body.take() {
+                    Some(body) => read_capped(body, cap).await,
+                    // Read once already: the decision holds the bytes.
+                    None => Err(AuthError::invalid_request("request body could not be read")),
+                };
+                decision.body_read(&shared, &mut parts, read)
+            }
+            Next::Keys { issuer, kid } => {
+                let answer = match &shared.validation {
+                    Validation::Jwt(v) => v.key_source().keys(&issuer, kid.as_deref()).await,
+                    Validation::Custom(_) => Err(KeyError::UnknownIssuer),
+                };
+                decision.keys_arrived(&shared, &mut parts, answer)
+            }
+            Next::Validate(validation) => {
+                let outcome = validation.await;
+                decision.validated(&shared, &mut parts, outcome)
+            }
+        };
+    }
+}
+
+/// A rejection as a response.
+fn render<R>(shared: &Shared, r: Rejection) -> Response<R>
+where
+    R: Default + From<Bytes>,
+{
+    match r {
+        Rejection::Auth(e, granted) => reject(shared, e, granted.as_ref()),
+        Rejection::Mismatch(m) => header_mismatch_response(m),
+    }
+}
+
 /// `Origin` against the layer's allow-list: more than one `Origin` header, or a value not
 /// allowed byte for byte (which covers non-UTF-8 and unparseable values), is 403 with a
 /// short JSON-RPC error body and no challenge (no token can fix it).
 #[inline(never)]
-fn check_origin<V, R: From<Bytes>>(
-    shared: &Shared<V>,
+fn check_origin<R: From<Bytes>>(
+    shared: &Shared,
     headers: &http::HeaderMap,
     origin: &http::HeaderValue,
 ) -> Result<(), Response<R>> {
@@ -181,10 +235,7 @@ const PREFLIGHT_STRIPPED: [HeaderName; 4] = [
 /// other than 0, or any `Transfer-Encoding`) or an `access_token` in the query is refused
 /// with 400; otherwise the credential headers are removed and the body replaced by an empty
 /// one.
-fn preflight<V, B, R>(
-    shared: &Shared<V>,
-    req: Request<B>,
-) -> Result<Request<RequestBody<B>>, Response<R>>
+fn preflight<B, R>(shared: &Shared, req: Request<B>) -> Result<Request<RequestBody<B>>, Response<R>>
 where
     R: Default + From<Bytes>,
 {
@@ -217,205 +268,10 @@ where
     Ok(Request::from_parts(parts, RequestBody::empty()))
 }
 
-/// The decision as far as it can be taken without waiting.
-enum Now<ResBody> {
-    /// Allowed: the parts are ready for the inner service (see [`grant`]).
-    Pass,
-    Reject(Response<ResBody>),
-    /// Everything is still to be decided, awaiting as needed ([`authorize`]).
-    Authorize,
-    /// The token is good; what the request does needs its body ([`finish`]).
-    Finish(AuthContext),
-}
-
-/// Decides in `call` when nothing needs awaiting (the common case: a token whose keys are
-/// in memory, no body to read), so such a request costs no boxed future; otherwise says
-/// which of [`authorize`] or [`finish`] takes over. Both paths make the same decision.
-fn decide_now<V, ResBody>(shared: &Shared<V>, parts: &mut http::request::Parts) -> Now<ResBody>
-where
-    V: ValidateToken,
-    ResBody: Default + From<Bytes>,
-{
-    match is_form_body(parts) {
-        Ok(false) => {}
-        // The body must be read before anything else (see `authorize`).
-        Ok(true) => return Now::Authorize,
-        // More than one `Content-Type`: refused before any token work.
-        Err(e) => return Now::Reject(reject(shared, e, None)),
-    }
-    let raw = match required(shared, credentials::locate(parts, shared.max_token_len)) {
-        Ok(c) => c,
-        Err(res) => return Now::Reject(res),
-    };
-    // A token the validator recognises as one it accepted (same bytes) needs no syntax
-    // check; any other goes through `check` (RFC 6750 §2.1) before the validator sees it.
-    let outcome = match shared.validator.recall(raw, parts) {
-        Some(outcome) => Some(outcome),
-        None => match raw.check() {
-            Ok(creds) => shared.validator.validate_now(creds, parts),
-            Err(e) => return Now::Reject(reject(shared, e, None)),
-        },
-    };
-    let ctx = match outcome {
-        None => return Now::Authorize,
-        Some(Err(e)) => return Now::Reject(reject(shared, e, None)),
-        Some(Ok(ctx)) => ctx.with_policy(shared.scope_policy.clone()),
-    };
-    let requirement = match &shared.mcp_policy {
-        None => None,
-        Some(policy) => match classify_head(shared, parts) {
-            Ok(Head::Decided(c)) => Some(requirement_of(shared, policy, c)),
-            Ok(Head::NeedsBody(_)) => return Now::Finish(ctx),
-            Err(r) => return Now::Reject(r.into_response(shared)),
-        },
-    };
-    match grant(shared, parts, ctx, requirement) {
-        Ok(()) => Now::Pass,
-        Err(res) => Now::Reject(res),
-    }
-}
-
-/// The `Authorization` credentials of a request: missing or malformed ones are rejected.
-fn credentials_of<V, R: Default + From<Bytes>>(
-    shared: &Shared<V>,
-    parts: &http::request::Parts,
-) -> Result<credentials::Credentials, Response<R>> {
-    required(shared, credentials::extract(parts, shared.max_token_len))
-}
-
-/// What [`credentials::extract`] (or `locate`) found, or the rejection: 401 without
-/// `error` when there were no credentials, the extraction's error otherwise.
-fn required<V, C, R: Default + From<Bytes>>(
-    shared: &Shared<V>,
-    found: Result<Option<C>, AuthError>,
-) -> Result<C, Response<R>> {
-    match found {
-        Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(reject(shared, AuthError::missing_credentials(), None)),
-        Err(e) => Err(reject(shared, e, None)),
-    }
-}
-
-/// The whole decision for one request, awaiting the body or the validator as needed: `Ok`
-/// with the request to hand to the inner service, or `Err` with the rejection.
-async fn authorize<V, B, ResBody>(
-    shared: Arc<Shared<V>>,
-    req: Request<B>,
-) -> Result<Request<B>, Response<ResBody>>
-where
-    V: ValidateToken,
-    B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    ResBody: Default + From<Bytes>,
-{
-    // (CORS preflights never get here: `call` handles them before anything else.)
-    let (parts, body) = req.into_parts();
-    let reject = |e: AuthError| reject(&shared, e, None);
-
-    // RFC 6750 §2.2 / MCP: a token in a form body is refused, never used.
-    let body = if is_form_body(&parts).map_err(reject)? {
-        let bytes = read_capped(body, shared.max_form_body)
-            .await
-            .map_err(reject)?;
-        if form_body_has_access_token(&bytes) {
-            return Err(reject(AuthError::invalid_request(
-                "access tokens are accepted only in the Authorization header",
-            )));
-        }
-        B::from(bytes)
-    } else {
-        body
-    };
-
-    let creds = credentials_of(&shared, &parts)?;
-    let ctx = match shared.validator.validate(creds, &parts).await {
-        Ok(ctx) => ctx.with_policy(shared.scope_policy.clone()),
-        Err(e) => return Err(reject(e)),
-    };
-    finish(shared, parts, body, ctx).await
-}
-
-/// After the token: what the request does (reading the body if the MCP policy needs it),
-/// then [`grant`].
-async fn finish<V, B, ResBody>(
-    shared: Arc<Shared<V>>,
-    mut parts: http::request::Parts,
-    body: B,
-    ctx: AuthContext,
-) -> Result<Request<B>, Response<ResBody>>
-where
-    V: ValidateToken,
-    B: Body<Data = Bytes> + From<Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    ResBody: Default + From<Bytes>,
-{
-    let (requirement, body) = match &shared.mcp_policy {
-        None => (None, body),
-        Some(policy) => {
-            let (classification, body) = classify_request(&shared, &parts, body)
-                .await
-                .map_err(|r| r.into_response(&shared))?;
-            (Some(requirement_of(&shared, policy, classification)), body)
-        }
-    };
-    grant(&shared, &mut parts, ctx, requirement)?;
-    Ok(Request::from_parts(parts, body))
-}
-
-/// The layer's route requirement and the policy's requirement for `classification`.
-fn requirement_of<V>(
-    shared: &Shared<V>,
-    policy: &McpPolicy,
-    classification: Option<Classification>,
-) -> Requirement {
-    let need = match classification {
-        Some(c) => policy.requirement(&c),
-        None => policy.default_requirement().clone(),
-    };
-    shared.route_requirement.and(&need)
-}
-
-/// The scope check (`insufficient_scope` naming what is missing), then the parts as the
-/// inner service gets them: without the token, with the [`AuthContext`].
-fn grant<V, ResBody>(
-    shared: &Shared<V>,
-    parts: &mut http::request::Parts,
-    ctx: AuthContext,
-    requirement: Option<Requirement>,
-) -> Result<(), Response<ResBody>>
-where
-    ResBody: Default + From<Bytes>,
-{
-    let hierarchy = shared.scope_policy.hierarchy.as_ref();
-    let requirement = requirement.as_ref().unwrap_or(&shared.route_requirement);
-    if !requirement.is_satisfied_by(ctx.scopes(), hierarchy) {
-        let needed = requirement.challenge_scopes(ctx.scopes(), hierarchy);
-        return Err(reject(
-            shared,
-            AuthError::insufficient_scope(needed),
-            Some(ctx.scopes()),
-        ));
-    }
-    tracing::debug!(
-        target: "mcp_auth::authorized",
-        iss = ctx.issuer(),
-        sub = ctx.subject().unwrap_or_default(),
-        client_id = ctx.client_id().unwrap_or_default(),
-        token = %ctx.token_hash(),
-        "request authorized"
-    );
-    // MCP: "MUST NOT pass through the token it received from the MCP client".
-    if !shared.pass_authorization_header {
-        parts.headers.remove(AUTHORIZATION);
-    }
-    parts.extensions.insert(ctx);
-    Ok(())
-}
-
 /// A rejection: logged at `debug` with a fixed target, rendered with the layer's challenge,
 /// its body from the hook if one is set ([`RenderRejection`](crate::RenderRejection)).
-fn reject<V, R: Default + From<Bytes>>(
-    shared: &Shared<V>,
+fn reject<R: Default + From<Bytes>>(
+    shared: &Shared,
     e: AuthError,
     granted: Option<&ScopeSet>,
 ) -> Response<R> {
@@ -425,8 +281,10 @@ fn reject<V, R: Default + From<Bytes>>(
         reason = e.description(),
         "request rejected"
     );
-    let (template, cache) = &shared.challenges;
-    let value = cache.header(template, &e, granted);
+    let challenges = &shared.challenges;
+    let value = challenges
+        .rendered
+        .header(&challenges.template, &e, granted);
     match &shared.rejection {
         None => rejection(e, value),
         Some(hook) => rendered(hook.as_ref(), e, value),
@@ -444,74 +302,6 @@ where
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(AuthError::payload_too_large()),
         Err(_) => Err(AuthError::invalid_request("request body could not be read")),
     }
-}
-
-enum ClassifyRejection {
-    Auth(AuthError),
-    Mismatch(HeaderMismatch),
-}
-
-impl ClassifyRejection {
-    fn into_response<V, R>(self, shared: &Shared<V>) -> Response<R>
-    where
-        R: Default + From<Bytes>,
-    {
-        match self {
-            Self::Auth(e) => reject(shared, e, None),
-            Self::Mismatch(m) => header_mismatch_response(m),
-        }
-    }
-}
-
-/// What the head of a request says it does.
-enum Head {
-    /// Known without the body: `None` for requests that carry no JSON-RPC message (GET
-    /// streams, DELETE), which are never buffered; the trusted `Mcp-Method`/`Mcp-Name`
-    /// headers otherwise.
-    Decided(Option<Classification>),
-    /// The body must be read and cross-checked with these headers.
-    NeedsBody(McpHeaders),
-}
-
-fn classify_head<V>(
-    shared: &Shared<V>,
-    parts: &http::request::Parts,
-) -> Result<Head, ClassifyRejection> {
-    if parts.method != Method::POST {
-        return Ok(Head::Decided(None));
-    }
-    let headers = McpHeaders::from_headers(&parts.headers).map_err(ClassifyRejection::Mismatch)?;
-    // Trusted only when the request's protocol defines the headers: only then does the
-    // inner server cross-check them with the body (MCP 2026-07-28 transport, "Server
-    // Validation"). Otherwise the body is read and classified, as without the option.
-    if shared.trust_mcp_headers
-        && let Some(op) = headers.operation()
-        && protocol_defines_mcp_headers(&parts.headers)
-    {
-        return Ok(Head::Decided(Some(Classification::Operations(vec![op]))));
-    }
-    Ok(Head::NeedsBody(headers))
-}
-
-/// What the request does, reading the body when the head does not say.
-async fn classify_request<V, B>(
-    shared: &Shared<V>,
-    parts: &http::request::Parts,
-    body: B,
-) -> Result<(Option<Classification>, B), ClassifyRejection>
-where
-    B: Body<Data = Bytes> + From<Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let headers = match classify_head(shared, parts)? {
-        Head::Decided(c) => return Ok((c, body)),
-        Head::NeedsBody(headers) => headers,
-    };
-    let bytes = read_capped(body, shared.max_body)
-        .await
-        .map_err(ClassifyRejection::Auth)?;
-    let c = classify(&headers, &bytes).map_err(ClassifyRejection::Mismatch)?;
-    Ok((Some(c), B::from(bytes)))
 }
 
 /// MCP transport (2026-07-28, "Server Validation"): a header/body mismatch is HTTP 400 with

@@ -1,6 +1,33 @@
-//! The verified-token cache of [`JwtValidator`](crate::JwtValidator). Its safety argument
-//! (what a hit must still check) lives with the validator; this module is only about finding
-//! an entry cheaply and keeping the cache cheap to run.
+//! The verified-token cache: its own component, wrapped around validation by the layer (on
+//! by default for JWTs, [`McpAuthBuilder::token_cache`](crate::McpAuthBuilder::token_cache)).
+//! A token accepted before is answered from here without running the validator again.
+//!
+//! # Why a hit is safe
+//!
+//! - A hit requires every byte of the token to be equal to the accepted one (the map finds
+//!   the entry by a hash, then the whole token is compared byte for byte), so only the very
+//!   same token can hit, whatever the hash does.
+//! - Every hit re-checks the token's time claims against the layer's clock (`exp`, `nbf`,
+//!   `iat`, [`ClaimsPolicy::check_time`]): the rest of the claims policy (`iss`, `aud`,
+//!   RFC 9068 claims, scopes, ...) depends only on the byte-identical token and on a policy
+//!   that cannot change, so it was settled when the entry was made; an entry is evicted no
+//!   later than the token's `exp`.
+//! - Every hit of a JWT asks the key source's memory ([`KeySource::current`]) whether the
+//!   key that verified the token (by fingerprint) is still in the issuer's current set:
+//!   once a rotation or a compromise removes it, the very next request verifies the token
+//!   again and refuses it. A source that stops using a key set (the JWKS source past its
+//!   maximum staleness) answers with its error (503 `Retry-After`) or asks for a load, which
+//!   the layer awaits before the hit is confirmed.
+//! - The header (algorithm, `typ`, `crit`) is part of the compared bytes and was checked when
+//!   the entry was made.
+//! - Only `Bearer` tokens are cached: a DPoP-bound token's acceptance depends on its proof.
+//! - For a custom validator ([`ValidateToken`](crate::ValidateToken)) the cache is off unless
+//!   asked for; then a hit re-checks the time claims only, so enable it only for a validator
+//!   whose answer depends on the token's bytes alone.
+//!
+//! What it cannot do is notice revocation, which a self-contained JWT never allows anyway.
+//!
+//! # Keeping it cheap
 //!
 //! - **moka**, bounded, each entry evicted at its token's `exp`.
 //! - **Keys** are a seeded 64-bit hash of the length and the last 32 bytes of the token
@@ -40,66 +67,46 @@
 
 use crate::context::AuthContext;
 use arc_swap::ArcSwapOption;
+use mcp_auth_core::AuthError;
+use mcp_auth_core::claims::ClaimsPolicy;
+use mcp_auth_core::jwk::KeySet;
+use mcp_auth_core::keys::{Current, KeyError, KeySource};
+use mcp_auth_core::validation::key_error;
 use moka::Expiry;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// A verified token, as cached under the hash of its end.
-pub(crate) struct Verified {
+/// An accepted token, as cached under the hash of its end.
+pub(crate) struct Entry {
     /// The whole token, compared byte for byte on a hit.
     pub(crate) token: Box<str>,
     pub(crate) ctx: AuthContext,
-    /// Fingerprint of the key that verified it.
-    pub(crate) key: [u8; 32],
+    /// Fingerprint of the key that verified it (JWTs); `None` for a custom validator's.
+    pub(crate) key: Option<[u8; 32]>,
     pub(crate) exp: i64,
-    /// When the key was last found in the issuer's current set.
-    pub(crate) confirmed: Confirmed,
 }
 
-/// The last time (validator clock, seconds) and key-source epoch (`KeySource::epoch`) at
-/// which the verifying key was found in the issuer's current set, the epoch read before the
-/// set was asked for.
-///
-/// A hit skips the key source only when the epoch it reads now equals the confirmed one: no
-/// set was installed since the confirming request read that epoch, so the set it found the
-/// key in (at least that new) is the current one. The second only paces the asking (once
-/// per second per token in use, so request-driven refreshes still start). The two atomics
-/// are written one after the other, so a reader may pair one confirmation's second with
-/// another's epoch; every confirmation found the key in a set at least as new as its epoch,
-/// so such a pair cannot let a removed key pass.
-pub(crate) struct Confirmed {
-    second: AtomicI64,
-    epoch: AtomicU64,
-}
-
-impl Confirmed {
-    /// Never confirmed.
-    pub(crate) fn new() -> Self {
-        Self {
-            second: AtomicI64::new(i64::MIN),
-            epoch: AtomicU64::new(0),
-        }
-    }
-
-    /// Whether the key was confirmed during second `now` with the key sets at `epoch`.
-    pub(crate) fn holds(&self, now: i64, epoch: u64) -> bool {
-        self.second.load(Ordering::Relaxed) == now && self.epoch.load(Ordering::Relaxed) == epoch
-    }
-
-    pub(crate) fn set(&self, now: i64, epoch: u64) {
-        self.epoch.store(epoch, Ordering::Relaxed);
-        self.second.store(now, Ordering::Relaxed);
-    }
+/// What a hit comes to, once re-checked.
+pub(crate) enum Hit {
+    /// Still good: the context to answer with.
+    Valid(AuthContext),
+    /// Refused now (expired, or the key source's error).
+    Refused(AuthError),
+    /// The key source must load before the verifying key can be confirmed: await
+    /// `KeySource::keys(issuer, None)`, then [`TokenCache::confirm`].
+    NeedKeys(Arc<Entry>),
 }
 
 type Hasher = foldhash::fast::RandomState;
 
 pub(crate) struct TokenCache {
-    map: Cache<u64, Arc<Verified>, Hasher>,
+    /// The time part of the claims policy ([`ClaimsPolicy::check_time`]) every hit re-checks.
+    claims: ClaimsPolicy,
+    map: Cache<u64, Arc<Entry>, Hasher>,
     seed: Hasher,
     seen: Box<[AtomicU64]>,
     present: Arc<Presence>,
@@ -114,13 +121,14 @@ const MAX_HOT_SLOTS: u64 = 256;
 const KEY_TAIL: usize = 32;
 
 impl TokenCache {
-    pub(crate) fn new(capacity: u64) -> Self {
+    pub(crate) fn new(capacity: u64, claims: ClaimsPolicy) -> Self {
         // About two doorkeeper slots per entry, so a working set that fits is admitted.
         let doorkeeper = slots(capacity, 2);
         let present = Arc::new(Presence::new(slots(capacity, 8)));
         let hot = Arc::new(Hot::new(capacity.clamp(1, MAX_HOT_SLOTS)));
         let (listener, hot_listener) = (Arc::clone(&present), Arc::clone(&hot));
         Self {
+            claims,
             map: Cache::builder()
                 .max_capacity(capacity)
                 .expire_after(UntilExpiry)
@@ -136,6 +144,99 @@ impl TokenCache {
         }
     }
 
+    /// A token in use, before its syntax is checked: answered only from the presence filter
+    /// and its hot slot (no moka read, so junk changes nothing), and only when the re-checks
+    /// can be made from memory; `None` leaves the token to the checked path.
+    pub(crate) fn recall(
+        &self,
+        token: &[u8],
+        keys: Option<&dyn KeySource>,
+        now: i64,
+    ) -> Option<Hit> {
+        let key = self.key(token);
+        if !self.present.may_contain(key) {
+            return None;
+        }
+        match self.lend_slot(key, token, |entry| self.judge(key, entry, keys, now))? {
+            Some(Hit::NeedKeys(_)) | None => None,
+            hit => hit,
+        }
+    }
+
+    /// The entry of `token` (a checked token), re-checked: `None` when there is none, or
+    /// when its key left the issuer's set (the entry is then dropped).
+    pub(crate) fn lookup(
+        &self,
+        token: &[u8],
+        keys: Option<&dyn KeySource>,
+        now: i64,
+    ) -> Option<Hit> {
+        let key = self.key(token);
+        let entry = self.get(key, token)?;
+        self.judge(key, &entry, keys, now)
+    }
+
+    /// The re-checks of a hit: time claims, then the verifying key in the issuer's current
+    /// set (from memory).
+    fn judge(
+        &self,
+        key: u64,
+        entry: &Arc<Entry>,
+        keys: Option<&dyn KeySource>,
+        now: i64,
+    ) -> Option<Hit> {
+        if let Err(e) = self.claims.check_time(entry.ctx.claims(), now) {
+            return Some(Hit::Refused(e));
+        }
+        let (Some(fingerprint), Some(keys)) = (&entry.key, keys) else {
+            return Some(Hit::Valid(entry.ctx.clone()));
+        };
+        match keys.current(entry.ctx.issuer()) {
+            Current::Keys { keys, .. } => self.still_valid(key, entry, fingerprint, &keys),
+            Current::Failed(e) => Some(Hit::Refused(key_error(e))),
+            _ => Some(Hit::NeedKeys(Arc::clone(entry))),
+        }
+    }
+
+    /// A [`Hit::NeedKeys`] once the key source answered: `None` when the key left the set
+    /// (the entry is dropped and the token must be validated again).
+    pub(crate) fn confirm(
+        &self,
+        entry: &Arc<Entry>,
+        answer: Result<Arc<KeySet>, KeyError>,
+    ) -> Option<Hit> {
+        let keys = match answer {
+            Ok(keys) => keys,
+            Err(e) => return Some(Hit::Refused(key_error(e))),
+        };
+        let fingerprint = entry.key.as_ref()?;
+        self.still_valid(self.key(entry.token.as_bytes()), entry, fingerprint, &keys)
+    }
+
+    fn still_valid(
+        &self,
+        key: u64,
+        entry: &Arc<Entry>,
+        fingerprint: &[u8; 32],
+        keys: &KeySet,
+    ) -> Option<Hit> {
+        if keys.contains_fingerprint(fingerprint) {
+            return Some(Hit::Valid(entry.ctx.clone()));
+        }
+        self.remove(key, entry);
+        None
+    }
+
+    /// Offers a token just accepted (admitted on its second use, see the module docs).
+    pub(crate) fn admit(&self, token: &str, ctx: &AuthContext, verified_by: Option<[u8; 32]>) {
+        self.offer(self.key(token.as_bytes()), || Entry {
+            token: token.into(),
+            ctx: ctx.clone(),
+            key: verified_by,
+            exp: ctx.claims().exp.unwrap_or_default(),
+        });
+    }
+
     /// The key of `token`: its length and its last [`KEY_TAIL`] bytes (which, in a compact
     /// JWS of any allowed algorithm, are signature bytes).
     pub(crate) fn key(&self, token: &[u8]) -> u64 {
@@ -145,7 +246,7 @@ impl TokenCache {
 
     /// The entry of `key` if it holds exactly `token`: behind the presence filter, from its
     /// hot slot, else from moka, which then fills the slot.
-    pub(crate) fn get(&self, key: u64, token: &[u8]) -> Option<Arc<Verified>> {
+    pub(crate) fn get(&self, key: u64, token: &[u8]) -> Option<Arc<Entry>> {
         // An entry in a slot is (but for the race described above) also in the filter.
         if !self.present.may_contain(key) {
             return None;
@@ -161,29 +262,13 @@ impl TokenCache {
         Some(hit)
     }
 
-    /// [`get`](Self::get) without moka: the presence filter and the hot slot only, the entry
-    /// lent to `answer` (no reference count taken). Bytes that are not a cached token change
-    /// nothing here (no moka read, whose frequency sketch counts misses too), so it may be
-    /// asked before any syntax check.
-    pub(crate) fn recall<R>(
-        &self,
-        key: u64,
-        token: &[u8],
-        answer: impl FnOnce(&Arc<Verified>) -> R,
-    ) -> Option<R> {
-        if !self.present.may_contain(key) {
-            return None;
-        }
-        self.lend_slot(key, token, answer)
-    }
-
     /// `answer` applied to the entry in the slot of `key` if it holds exactly `token`. One
     /// slot hit in [`TOUCH_EVERY`] (per thread) also reads the entry through moka.
     fn lend_slot<R>(
         &self,
         key: u64,
         token: &[u8],
-        answer: impl FnOnce(&Arc<Verified>) -> R,
+        answer: impl FnOnce(&Arc<Entry>) -> R,
     ) -> Option<R> {
         let slot = self.hot.slot(key).load();
         let hit = slot.as_ref().filter(|hit| hit.token.as_bytes() == token)?;
@@ -194,14 +279,14 @@ impl TokenCache {
     }
 
     /// Drops `entry`, found under `key`: from its hot slot and from moka.
-    pub(crate) fn remove(&self, key: u64, entry: &Arc<Verified>) {
+    pub(crate) fn remove(&self, key: u64, entry: &Arc<Entry>) {
         self.hot.forget(key, entry);
         self.map.invalidate(&key);
     }
 
     /// Offers a token just verified: cached if it was verified before (admission on second
     /// use). `make` builds the entry only when it is admitted.
-    pub(crate) fn offer(&self, key: u64, make: impl FnOnce() -> Verified) {
+    pub(crate) fn offer(&self, key: u64, make: impl FnOnce() -> Entry) {
         let mask = self.seen.len() - 1;
         let slot = &self.seen[usize::try_from(key).unwrap_or_default() & mask];
         if slot.swap(key, Ordering::Relaxed) != key {
@@ -249,7 +334,7 @@ fn touch_now() -> bool {
 
 /// The hot slots: the entry last found in moka, per slot.
 struct Hot {
-    slots: Box<[ArcSwapOption<Verified>]>,
+    slots: Box<[ArcSwapOption<Entry>]>,
 }
 
 impl Hot {
@@ -260,13 +345,13 @@ impl Hot {
         }
     }
 
-    fn slot(&self, key: u64) -> &ArcSwapOption<Verified> {
+    fn slot(&self, key: u64) -> &ArcSwapOption<Entry> {
         let mask = self.slots.len() - 1;
         &self.slots[usize::try_from(key).unwrap_or_default() & mask]
     }
 
     /// Empties the slot of `key` if it holds `entry` (and nothing else).
-    fn forget(&self, key: u64, entry: &Arc<Verified>) {
+    fn forget(&self, key: u64, entry: &Arc<Entry>) {
         let _ = self.slot(key).compare_and_swap(entry, None);
     }
 }
@@ -317,11 +402,11 @@ impl Presence {
 /// Evicts a cached token at its `exp`.
 struct UntilExpiry;
 
-impl Expiry<u64, Arc<Verified>> for UntilExpiry {
+impl Expiry<u64, Arc<Entry>> for UntilExpiry {
     fn expire_after_create(
         &self,
         _key: &u64,
-        value: &Arc<Verified>,
+        value: &Arc<Entry>,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
         let now = SystemTime::now()
@@ -340,21 +425,29 @@ mod tests {
     use mcp_auth_core::claims::Claims;
     use mcp_auth_core::scope::ScopeSet;
 
-    fn entry(token: &str) -> Verified {
-        Verified {
+    fn entry(token: &str) -> Entry {
+        Entry {
             token: token.into(),
             ctx: AuthContext::new(Claims::default(), ScopeSet::new(), TokenHash::of(b"t")),
-            key: [0; 32],
+            key: Some([0; 32]),
             exp: i64::MAX / 2,
-            confirmed: Confirmed::new(),
         }
+    }
+
+    fn cache(capacity: u64) -> TokenCache {
+        let resource =
+            mcp_auth_core::resource::ResourceUri::parse("https://mcp.example.com/mcp").unwrap();
+        TokenCache::new(
+            capacity,
+            ClaimsPolicy::new(resource, "https://auth.example.com"),
+        )
     }
 
     /// Every entry moka holds is always reported as maybe present, through admissions,
     /// replacements, capacity evictions and explicit removals.
     #[test]
     fn the_filter_never_hides_an_entry() {
-        let cache = TokenCache::new(64);
+        let cache = cache(64);
         let tokens: Vec<String> = (0..2000).map(|i| format!("token-{i}")).collect();
         for round in 0..3 {
             for (i, t) in tokens.iter().enumerate() {
@@ -383,7 +476,7 @@ mod tests {
     /// needs the very same token.
     #[test]
     fn unknown_tokens_are_filtered_and_hits_need_equal_tokens() {
-        let cache = TokenCache::new(1000);
+        let cache = cache(1000);
         for i in 0..1000 {
             let t = format!("cached-{i}");
             let key = cache.key(t.as_bytes());
@@ -412,7 +505,7 @@ mod tests {
     /// removal empties the slot, and a slot never answers for another token.
     #[test]
     fn hot_slots_follow_moka() {
-        let cache = TokenCache::new(1000);
+        let cache = cache(1000);
         let admitted = |t: &str| {
             let key = cache.key(t.as_bytes());
             cache.offer(key, || entry(t));
@@ -478,7 +571,7 @@ mod tests {
     /// policy: a stream of other admitted tokens, many times the capacity, does not evict it.
     #[test]
     fn a_hot_token_is_not_evicted_as_idle() {
-        let cache = TokenCache::new(100);
+        let cache = cache(100);
         let hot = cache.key(b"hot");
         cache.offer(hot, || entry("hot"));
         cache.offer(hot, || entry("hot"));
@@ -499,7 +592,7 @@ mod tests {
 
     #[test]
     fn a_token_used_once_is_not_cached() {
-        let cache = TokenCache::new(100);
+        let cache = cache(100);
         for i in 0..500 {
             let t = format!("once-{i}");
             cache.offer(cache.key(t.as_bytes()), || entry(&t));

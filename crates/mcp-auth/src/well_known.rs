@@ -109,7 +109,7 @@ pub fn mcp_cors(origins: impl Into<AllowOrigin>) -> CorsLayer {
         .max_age(std::time::Duration::from_secs(600))
 }
 
-impl<V> McpAuthLayer<V> {
+impl McpAuthLayer {
     /// [`protected_resource_router`] for this layer's metadata document.
     pub fn metadata_router<S>(&self) -> Router<S>
     where

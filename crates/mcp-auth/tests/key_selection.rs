@@ -1,21 +1,26 @@
-//! Which key the validator verifies a token with (issue 13, defects 3 and 4), on both of its
-//! paths: decided from memory (`KeySource::cached`) and awaiting the key source.
+//! Which key the validator verifies a token with (issue 13, defects 3 and 4), on both paths
+//! of its state machine: decided in the first step from memory (`KeySource::current`) and
+//! resumed after awaiting the key source.
 
 use mcp_auth::McpAuthLayer;
 use mcp_auth::core::jwk::KeySet;
 use mcp_auth::core::jws::Algorithm;
-use mcp_auth::core::keys::{KeySource, KeysFuture, StaticKeySource};
+use mcp_auth::core::keys::{Current, KeySource, KeysFuture, StaticKeySource};
+use mcp_auth::core::validation::Step;
 use mcp_auth_dev::TestAuthority;
 use serde_json::{Value, json};
 
 const RES: &str = "https://mcp.example.com/mcp";
 const ISS: &str = "https://auth.example.com";
 
-/// Forwards `keys` and never answers `cached`: the validator must await.
+/// Forwards `keys` and has nothing in memory: the validator must await.
 #[derive(Debug)]
 struct AsyncOnly(StaticKeySource);
 
 impl KeySource for AsyncOnly {
+    fn current(&self, _issuer: &str) -> Current {
+        Current::Load
+    }
     fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a> {
         self.0.keys(issuer, kid)
     }
@@ -49,9 +54,16 @@ fn layers(keys: impl Fn() -> StaticKeySource) -> [McpAuthLayer; 2] {
 
 /// The outcome of `token` on both paths, which must agree: `Ok(())` or the description.
 async fn validate(layers: &[McpAuthLayer; 2], token: &str) -> Result<(), &'static str> {
-    let now = layers[0].validator().validate_token_now(token);
+    let now = match layers[0].jwt_validator().unwrap().step(token) {
+        Step::Done(done) => Some(done),
+        _ => None,
+    };
     assert!(now.is_some(), "keys are in memory");
-    let later = layers[1].validator().validate_token(token).await;
+    let later = layers[1]
+        .jwt_validator()
+        .unwrap()
+        .validate_token(token)
+        .await;
     let (now, later) = (
         now.unwrap().map(drop).map_err(|e| e.description()),
         later.map(drop).map_err(|e| e.description()),

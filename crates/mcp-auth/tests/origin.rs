@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::routing::post;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, ORIGIN, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response, StatusCode};
-use mcp_auth::core::credentials::{Credentials, CredentialsRef, RawCredentials};
+use mcp_auth::core::credentials::Credentials;
 use mcp_auth::core::jwk::KeySet;
 use mcp_auth::core::jws::Algorithm;
 use mcp_auth::core::keys::StaticKeySource;
@@ -60,7 +60,7 @@ struct Outcome {
 
 /// Sends `req` through `layer` around an inner service that answers every method, OPTIONS
 /// included, and records the credential headers and the body it got.
-async fn send<V: ValidateToken>(layer: McpAuthLayer<V>, req: Request<Body>) -> Outcome {
+async fn send(layer: McpAuthLayer, req: Request<Body>) -> Outcome {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let svc = ServiceBuilder::new().layer(layer).service_fn(
@@ -130,7 +130,8 @@ fn assert_origin_refused(o: &Outcome) {
     );
 }
 
-/// A validator that counts every call the layer makes to it and accepts nothing.
+/// A validator that counts every call the layer makes to it (`validate`, its one method)
+/// and accepts nothing.
 #[derive(Clone, Default)]
 struct Spy(Arc<AtomicUsize>);
 
@@ -139,22 +140,6 @@ impl ValidateToken for Spy {
     fn validate(&self, _c: Credentials, _p: &http::request::Parts) -> Self::Future {
         self.0.fetch_add(1, Ordering::SeqCst);
         std::future::ready(Err(AuthError::invalid_token("spy")))
-    }
-    fn validate_now(
-        &self,
-        _c: CredentialsRef<'_>,
-        _p: &http::request::Parts,
-    ) -> Option<Result<AuthContext, AuthError>> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        None
-    }
-    fn recall(
-        &self,
-        _c: RawCredentials<'_>,
-        _p: &http::request::Parts,
-    ) -> Option<Result<AuthContext, AuthError>> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        None
     }
 }
 

@@ -95,7 +95,7 @@ impl Outcome {
     }
 }
 
-async fn send<V: mcp_auth::ValidateToken>(layer: McpAuthLayer<V>, req: Request<Body>) -> Outcome {
+async fn send(layer: McpAuthLayer, req: Request<Body>) -> Outcome {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let svc = ServiceBuilder::new().layer(layer).service_fn(

@@ -1,10 +1,10 @@
 //! The verified-token cache: a hit still checks the clock and the current key set. Every test
-//! runs twice: with a key source that answers from memory (the synchronous path of the
-//! validator) and with one that only answers through its future.
+//! runs twice: with a key source that answers from memory (the first step decides) and with
+//! one that only answers through its future (the step resumes after `keys`).
 
 use mcp_auth::core::jwk::KeySet;
 use mcp_auth::core::jws::Algorithm;
-use mcp_auth::core::keys::{KeySource, KeysFuture};
+use mcp_auth::core::keys::{Current, KeySource, KeysFuture};
 use mcp_auth::{ErrorKind, McpAuthLayer};
 use mcp_auth_dev::TestAuthority;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -17,11 +17,11 @@ const ISS: &str = "https://auth.example.com";
 #[derive(Debug)]
 struct Swappable {
     set: Mutex<Arc<KeySet>>,
+    /// Reads of memory (`current`) that answered with the set, and `keys` calls.
     lookups: AtomicUsize,
-    /// Whether `cached` answers (else the validator must await `keys`).
+    fetches: AtomicUsize,
+    /// Whether `current` answers with the set (else the validator must await `keys`).
     sync: bool,
-    /// `KeySource::epoch`, when it keeps one.
-    epoch: Option<std::sync::atomic::AtomicU64>,
 }
 
 impl Swappable {
@@ -29,28 +29,19 @@ impl Swappable {
         Arc::new(Self {
             set: Mutex::new(Arc::new(set_of(a))),
             lookups: AtomicUsize::new(0),
+            fetches: AtomicUsize::new(0),
             sync,
-            epoch: None,
         })
     }
-    /// Answers from memory and keeps an epoch.
-    fn with_epoch(a: &TestAuthority) -> Arc<Self> {
-        Arc::new(Self {
-            set: Mutex::new(Arc::new(set_of(a))),
-            lookups: AtomicUsize::new(0),
-            sync: true,
-            epoch: Some(std::sync::atomic::AtomicU64::new(7)),
-        })
-    }
-    /// Installs `a`'s current keys: the set first, then the epoch.
+    /// Installs `a`'s current keys.
     fn replace(&self, a: &TestAuthority) {
         *self.set.lock().unwrap() = Arc::new(set_of(a));
-        if let Some(e) = &self.epoch {
-            e.fetch_add(1, Ordering::Release);
-        }
     }
     fn lookups(&self) -> usize {
         self.lookups.load(Ordering::SeqCst)
+    }
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
     }
 }
 
@@ -65,25 +56,22 @@ fn set_of(a: &TestAuthority) -> KeySet {
 }
 
 impl KeySource for Swappable {
+    fn current(&self, _issuer: &str) -> Current {
+        if !self.sync {
+            return Current::Load;
+        }
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        Current::Keys {
+            keys: self.set.lock().unwrap().clone(),
+            refetch_unknown_kid: false,
+        }
+    }
+
     fn keys<'a>(&'a self, _issuer: &'a str, _kid: Option<&'a str>) -> KeysFuture<'a> {
         self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.fetches.fetch_add(1, Ordering::SeqCst);
         let set = self.set.lock().unwrap().clone();
         Box::pin(std::future::ready(Ok(set)))
-    }
-
-    fn cached(
-        &self,
-        _issuer: &str,
-        _kid: Option<&str>,
-    ) -> Option<Result<Arc<KeySet>, mcp_auth::core::keys::KeyError>> {
-        self.sync.then(|| {
-            self.lookups.fetch_add(1, Ordering::SeqCst);
-            Ok(self.set.lock().unwrap().clone())
-        })
-    }
-
-    fn epoch(&self) -> Option<u64> {
-        self.epoch.as_ref().map(|e| e.load(Ordering::Acquire))
     }
 }
 
@@ -93,16 +81,15 @@ async fn both<F: std::future::Future<Output = ()>>(test: impl Fn(bool) -> F) {
     test(false).await;
 }
 
-fn validator(ks: Arc<Swappable>, clock: Arc<AtomicI64>, cache: u64) -> mcp_auth::JwtValidator {
-    // Build through the public builder, then take the validator out of a custom build.
-    let layer = McpAuthLayer::builder(RES)
+/// The layer's token decision (cache, then validation), without a request.
+fn validator(ks: Arc<Swappable>, clock: Arc<AtomicI64>, cache: u64) -> McpAuthLayer {
+    McpAuthLayer::builder(RES)
         .issuer(ISS)
         .key_source(ks)
         .token_cache(cache)
         .clock(move || clock.load(Ordering::SeqCst))
         .build()
-        .unwrap();
-    layer.validator().clone()
+        .unwrap()
 }
 
 fn now() -> i64 {
@@ -143,11 +130,10 @@ async fn a_cached_token_dies_with_its_key() {
         assert!(v.validate_token(&t).await.is_ok());
         assert!(v.validate_token(&t).await.is_ok());
         assert_eq!(v.token_cache_len(), 1);
-        // The synchronous path answers exactly when the key source can.
-        assert_eq!(
-            v.validate_token_now(&t).map(|r| r.is_ok()),
-            sync.then_some(true)
-        );
+        // A hit is answered from memory exactly when the key source can.
+        let fetches = ks.fetches();
+        assert!(v.validate_token(&t).await.is_ok());
+        assert_eq!(ks.fetches() - fetches, usize::from(!sync));
         // Re-fetching the same keys (new allocations, same keys) keeps the entry valid.
         ks.replace(&a);
         assert!(v.validate_token(&t).await.is_ok());
@@ -157,8 +143,10 @@ async fn a_cached_token_dies_with_its_key() {
         a.retire(&old);
         ks.replace(&a);
         if sync {
-            let e = v.validate_token_now(&t).unwrap().unwrap_err();
+            let fetches = ks.fetches();
+            let e = v.validate_token(&t).await.unwrap_err();
             assert_eq!(e.description(), "unknown signing key");
+            assert_eq!(ks.fetches(), fetches, "refused from memory");
         }
         let e = v.validate_token(&t).await.unwrap_err();
         assert_eq!(e.description(), "unknown signing key");
@@ -273,45 +261,30 @@ async fn a_token_is_cached_from_its_second_use() {
     .await;
 }
 
-/// With an epoch, a hit asks the key source once per second of the validator's clock while
-/// the epoch stands, and at once when a new set was installed: a key that left is noticed
-/// by the very next request, not a second later.
+/// A hit asks the key source's memory once per request (issue 14: the old epoch, which let a
+/// hit skip the question within a second, is gone), so a key that left is noticed by the very
+/// next request, and the clock still rules.
 #[tokio::test]
-async fn with_an_epoch_a_hit_asks_once_a_second_and_after_every_new_set() {
+async fn a_hit_asks_the_key_source_memory_every_time() {
     let a = TestAuthority::new(ISS);
-    let ks = Swappable::with_epoch(&a);
+    let ks = Swappable::new(&a, true);
     let clock = Arc::new(AtomicI64::new(now()));
-    let layer = McpAuthLayer::builder(RES)
-        .issuer(ISS)
-        .key_source(ks.clone())
-        .token_cache(100)
-        .clock({
-            let c = clock.clone();
-            move || c.load(Ordering::SeqCst)
-        })
-        .build()
-        .unwrap();
-    let v = layer.validator().clone();
+    let v = validator(ks.clone(), clock.clone(), 100);
     let t = a.token().aud(RES).sign();
     assert!(v.validate_token(&t).await.is_ok());
     assert!(v.validate_token(&t).await.is_ok());
     assert_eq!(v.token_cache_len(), 1);
-    // The first hit confirms the key with the source; the next ones in that second do not ask.
+    // Every hit asks memory once, and never fetches.
     let before = ks.lookups();
     for _ in 0..5 {
         assert!(v.validate_token(&t).await.is_ok());
     }
-    assert_eq!(ks.lookups(), before + 1);
-    // A new second: asked again, once.
-    clock.fetch_add(1, Ordering::SeqCst);
-    for _ in 0..5 {
-        assert!(v.validate_token(&t).await.is_ok());
-    }
-    assert_eq!(ks.lookups(), before + 2);
-    // The same keys installed again: a new epoch, so asked again (and still valid).
+    assert_eq!(ks.lookups(), before + 5);
+    assert_eq!(ks.fetches(), 0);
+    // The same keys installed again: still valid.
     ks.replace(&a);
     assert!(v.validate_token(&t).await.is_ok());
-    assert_eq!(ks.lookups(), before + 3);
+    assert_eq!(ks.lookups(), before + 6);
     // The signing key leaves, within the same second: refused at once.
     let old = a.current_kid("RS256").unwrap();
     a.rotate("RS256");
@@ -319,7 +292,7 @@ async fn with_an_epoch_a_hit_asks_once_a_second_and_after_every_new_set() {
     ks.replace(&a);
     let e = v.validate_token(&t).await.unwrap_err();
     assert_eq!(e.description(), "unknown signing key");
-    // And the clock still rules a confirmed hit.
+    // And the clock still rules a hit.
     let t2 = a.token().aud(RES).expires_in(30).sign();
     for _ in 0..3 {
         assert!(v.validate_token(&t2).await.is_ok());

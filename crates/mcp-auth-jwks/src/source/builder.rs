@@ -1,6 +1,6 @@
 //! [`JwksKeySourceBuilder`]: the settings, their defaults, and the checks of [`build`](JwksKeySourceBuilder::build).
 
-use super::issuer::Issuer;
+use super::issuer::{Issuer, RefetchGate};
 use super::staleness::DEFAULT_MAX_STALENESS;
 use super::{Config, Counters, Inner, JwksKeySource};
 use crate::clock::{Clock, SystemClock};
@@ -13,7 +13,6 @@ use mcp_auth_core::jwk::DEFAULT_MAX_KEYS;
 use mcp_auth_core::jws::Algorithm;
 use moka::future::Cache;
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -275,6 +274,7 @@ impl JwksKeySourceBuilder {
                 jwks_uri,
                 current: ArcSwapOption::empty(),
                 state: Mutex::default(),
+                refetch: RefetchGate::default(),
             };
             issuers.insert(name, Arc::new(entry));
         }
@@ -289,8 +289,10 @@ impl JwksKeySourceBuilder {
             )?,
         };
         let cache = Cache::builder().initial_capacity(issuers.len()).build();
+        let base = self.clock.now();
         Ok(JwksKeySource {
             inner: Arc::new(Inner {
+                base,
                 issuers,
                 cache,
                 fetcher,
@@ -307,7 +309,6 @@ impl JwksKeySourceBuilder {
                     allow_insecure_http: self.allow_insecure_http,
                 },
                 stats: Counters::default(),
-                epoch: AtomicU64::new(0),
             }),
         })
     }

@@ -9,6 +9,7 @@ use mcp_auth_core::jwk::KeySet;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -27,9 +28,6 @@ pub(super) struct Cached {
     pub(super) generation: u64,
     pub(super) refresh_at: Instant,
     pub(super) expires_at: Instant,
-    /// From here on a cache may not trust a confirmation made on this set without asking
-    /// again: [`staleness::CONFIRMATION_MARGIN`] before `usable_until`.
-    pub(super) confirm_until: Instant,
     /// The end of the maximum staleness: not used from here on (see [`staleness`]).
     pub(super) usable_until: Instant,
 }
@@ -40,10 +38,38 @@ pub(super) struct Issuer {
     /// Configured explicitly; `None` means discovery.
     pub(super) jwks_uri: Option<String>,
     /// The newest loaded set, readable without a lock on every request (see
-    /// [`KeySource::cached`]); written only by [`Inner::load`] under `state`'s lock, so it
+    /// [`KeySource::current`]); written only by [`Inner::load`] under `state`'s lock, so it
     /// never goes back to an older generation.
     pub(super) current: ArcSwapOption<Cached>,
     pub(super) state: Mutex<IssuerState>,
+    /// Whether an unknown `kid` may be refetched now, readable without the lock; written
+    /// under it, with `inflight` and `last_kid_refetch`.
+    pub(super) refetch: RefetchGate,
+}
+
+/// The lock-free view of "may an unknown `kid` be refetched now" that
+/// [`KeySource::current`] answers with: yes while a load is in flight (the request joins
+/// it) or once the cooldown since the last unknown-`kid` refetch is over.
+#[derive(Debug, Default)]
+pub(super) struct RefetchGate {
+    loading: AtomicBool,
+    /// Nanoseconds since the source's `base` instant until which a refetch cools down.
+    cooling_until: AtomicU64,
+}
+
+impl RefetchGate {
+    pub(super) fn set_loading(&self, on: bool) {
+        self.loading.store(on, Ordering::Release);
+    }
+
+    pub(super) fn cool_until(&self, nanos: u64) {
+        self.cooling_until.store(nanos, Ordering::Release);
+    }
+
+    pub(super) fn open(&self, now_nanos: u64) -> bool {
+        self.loading.load(Ordering::Acquire)
+            || now_nanos >= self.cooling_until.load(Ordering::Acquire)
+    }
 }
 
 impl Issuer {

@@ -2,7 +2,7 @@
 //! fetching and checking the JWKS, and discovery of its URL.
 
 use super::issuer::{Cached, Issuer, IssuerState, later};
-use super::{Inner, bump, staleness};
+use super::{Inner, bump};
 use crate::error::JwksError;
 use crate::fetch::{FetchError, FetchResponse};
 use crate::rules::{
@@ -15,7 +15,6 @@ use mcp_auth_core::jwk::KeySet;
 use mcp_auth_core::keys::KeyError;
 use serde::Deserialize;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tracing::{debug, error, info, trace, warn};
 
@@ -109,6 +108,7 @@ impl Inner {
             let mut st = issuer.lock();
             if st.inflight.as_ref().is_some_and(|(i, ..)| *i == id) {
                 st.inflight = None;
+                issuer.refetch.set_loading(false);
             }
             drop(st);
             result.map_err(Arc::new)
@@ -123,6 +123,7 @@ impl Inner {
             Err(_) => false,
         };
         st.inflight = Some((id, load.clone(), driven));
+        iss.refetch.set_loading(true);
         (load, driven)
     }
 
@@ -142,15 +143,9 @@ impl Inner {
                     generation: st.generation,
                     refresh_at: later(now, refresh_ahead(ttl)),
                     expires_at: later(now, ttl),
-                    confirm_until: later(
-                        now,
-                        max_staleness.saturating_sub(staleness::CONFIRMATION_MARGIN),
-                    ),
                     usable_until: later(now, max_staleness),
                 });
                 iss.current.store(Some(Arc::clone(&cached)));
-                // After the store: whoever reads the new epoch sees the new set.
-                self.epoch.fetch_add(1, Ordering::Release);
                 Ok(cached)
             }
             Err(e) => {

@@ -7,25 +7,12 @@
 //! the load in flight (or starts one), and answers [`KeyError::Unavailable`] (503 with
 //! `Retry-After`) when that load fails or the last one failed less than the back-off ago.
 //!
-//! The verified-token cache of `mcp-auth` skips the key source for a token whose key it found
-//! in the current set during the same second of its clock, with the same
-//! [`KeySource::epoch`](mcp_auth_core::keys::KeySource::epoch). So that such a confirmation
-//! cannot outlive the window, every answer given less than [`CONFIRMATION_MARGIN`] before the
-//! end of the window (or after it) moves the epoch on: a confirmation made then is not
-//! trusted by the next hit, which asks again and is refused once the window is over. The hit
-//! path itself is unchanged (one epoch load and compare).
-
 use super::issuer::{Cached, Issuer};
 use super::{Inner, bump};
 use crate::rules::retry_after_secs;
 use mcp_auth_core::keys::KeyError;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// How long a key found in a set may be trusted by a caller without asking again: the
-/// token cache's pacing (once per second of its clock, see `KeySource::epoch`).
-pub(super) const CONFIRMATION_MARGIN: Duration = Duration::from_secs(1);
 
 /// Default maximum staleness: the last good keys of an issuer are used for at most this long
 /// after the last successful fetch when the issuer cannot be reached.
@@ -39,14 +26,7 @@ impl Cached {
 }
 
 impl Inner {
-    /// Called by `cached` for a set at or past its `confirm_until` ([`CONFIRMATION_MARGIN`]
-    /// before the end of its window): moves the epoch on, so no confirmation made on that set
-    /// from now on is trusted by a cache past the window.
-    pub(super) fn near_max_staleness(&self) {
-        self.epoch.fetch_add(1, Ordering::Release);
-    }
-
-    /// What `cached` answers for a set past its window without I/O: `Unavailable` while the
+    /// What `current` answers for a set past its window without I/O: `Unavailable` while the
     /// last load failed less than the back-off ago and none is in flight; `None` when `keys`
     /// would start or join a load.
     pub(super) fn unusable_now(&self, iss: &Issuer, now: Instant) -> Option<KeyError> {
@@ -64,7 +44,7 @@ impl Inner {
         })
     }
 
-    /// The keys of `iss` once `cached` is past its window: a newly loaded set (joining the
+    /// The keys of `iss` once its set is past its window: a newly loaded set (joining the
     /// load in flight, or starting one unless backing off), or `Unavailable`.
     pub(super) async fn revalidate(
         self: &Arc<Self>,

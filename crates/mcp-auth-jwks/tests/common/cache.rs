@@ -62,3 +62,36 @@ pub fn forged_kids(seed: u64, n: usize) -> Vec<String> {
         })
         .collect()
 }
+
+/// What the validation state machine takes from memory for a token of `issuer` with `kid`
+/// (`KeySource::current`): `None` when it would await `keys` (nothing usable in memory, or
+/// `kid` unknown while a refetch is allowed), else the set to judge with or the error.
+#[allow(dead_code)] // not every cache_*.rs asks it
+pub fn memory_of(
+    src: &JwksKeySource,
+    issuer: &str,
+    kid: Option<&str>,
+) -> Option<Result<Arc<KeySet>, mcp_auth_core::keys::KeyError>> {
+    use mcp_auth_core::keys::Current;
+    match src.current(issuer) {
+        Current::Keys {
+            keys,
+            refetch_unknown_kid,
+        } => {
+            let unknown = kid.is_some_and(|k| !keys.contains_kid(k));
+            (!(unknown && refetch_unknown_kid)).then_some(Ok(keys))
+        }
+        Current::Load => None,
+        Current::Failed(e) => Some(Err(e)),
+        _ => unreachable!("a Current this test does not know"),
+    }
+}
+
+/// [`memory_of`] for [`ISS`].
+#[allow(dead_code)]
+pub fn memory(
+    src: &JwksKeySource,
+    kid: Option<&str>,
+) -> Option<Result<Arc<KeySet>, mcp_auth_core::keys::KeyError>> {
+    memory_of(src, ISS, kid)
+}

@@ -1,5 +1,8 @@
-//! The layer decides in `call` when the key source can answer from memory, and through a
-//! future otherwise. Both paths must give the very same answer to every request.
+//! The decision's two ways through the validation state machine: decided in the first step
+//! when the key source can answer from memory (in `call`, no future), resumed after
+//! awaiting the key source otherwise. Both must give the very same answer to every request.
+//! (Moved from tests/sync_path.rs, issue 14: there are no longer two copies of the path to
+//! keep in agreement, but the two ways through the one path must still agree.)
 
 use axum::body::Body;
 use base64::Engine;
@@ -8,8 +11,9 @@ use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Request, Response};
 use mcp_auth::core::jwk::KeySet;
 use mcp_auth::core::jws::Algorithm;
-use mcp_auth::core::keys::{KeyError, KeySource, KeysFuture, StaticKeySource};
-use mcp_auth::{AuthContext, AuthError, McpAuthLayer, ValidateToken};
+use mcp_auth::core::keys::{Current, KeySource, KeysFuture, StaticKeySource};
+use mcp_auth::core::validation::Step;
+use mcp_auth::{AuthContext, AuthError, McpAuthLayer};
 use mcp_auth_dev::TestAuthority;
 use serde_json::json;
 use std::convert::Infallible;
@@ -21,17 +25,20 @@ const RES: &str = "https://mcp.example.com/mcp";
 const ISS: &str = "https://auth.example.com";
 const ISS2: &str = "https://other-as.example.com";
 
-/// Forwards `keys` and never answers `cached`: the validator must await.
+/// Forwards `keys` and has nothing in memory: the state machine must ask for keys.
 #[derive(Debug)]
 struct AsyncOnly(StaticKeySource);
 
 impl KeySource for AsyncOnly {
+    fn current(&self, _issuer: &str) -> Current {
+        Current::Load
+    }
     fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a> {
         self.0.keys(issuer, kid)
     }
 }
 
-/// Counts the questions: `keys` (awaited) and `cached` (from memory) apart.
+/// Counts the questions: `keys` (awaited) and `current` (from memory) apart.
 #[derive(Debug)]
 struct Counting(StaticKeySource, AtomicUsize, AtomicUsize);
 
@@ -40,9 +47,18 @@ impl KeySource for Counting {
         self.1.fetch_add(1, Ordering::SeqCst);
         self.0.keys(issuer, kid)
     }
-    fn cached(&self, issuer: &str, kid: Option<&str>) -> Option<Result<Arc<KeySet>, KeyError>> {
+    fn current(&self, issuer: &str) -> Current {
         self.2.fetch_add(1, Ordering::SeqCst);
-        self.0.cached(issuer, kid)
+        self.0.current(issuer)
+    }
+}
+
+/// The JWT validator's first step for `token`: `Some` with the decision when it was taken
+/// from memory, `None` when the machine asked for keys.
+fn first_step(layer: &McpAuthLayer, token: &str) -> Option<Result<AuthContext, AuthError>> {
+    match layer.jwt_validator().unwrap().step(token) {
+        Step::Done(done) => Some(done.map(|v| AuthContext::new(v.claims, v.scopes, v.token_hash))),
+        _ => None,
     }
 }
 
@@ -127,7 +143,7 @@ fn forged_kid_junk_payload() -> String {
 }
 
 #[tokio::test]
-async fn both_paths_answer_every_token_alike() {
+async fn the_first_and_the_resumed_step_answer_every_token_alike() {
     let a = TestAuthority::new(ISS);
     let good = a.token().aud(RES).scope("mcp:read").sign();
     let mut tampered = good.clone().into_bytes();
@@ -167,11 +183,8 @@ async fn both_paths_answer_every_token_alike() {
         let now_layer = layer(static_keys(&a, &[ISS]), cache);
         let later_layer = layer(AsyncOnly(static_keys(&a, &[ISS])), cache);
         // The valid token takes the path its key source allows.
-        assert!(matches!(
-            now_layer.validator().validate_token_now(&good),
-            Some(Ok(_))
-        ));
-        assert!(later_layer.validator().validate_token_now(&good).is_none());
+        assert!(matches!(first_step(&now_layer, &good), Some(Ok(_))));
+        assert!(first_step(&later_layer, &good).is_none());
         // Twice each: the second time a valid token is a cache hit (when the cache is on).
         for round in 0..2 {
             for (name, t) in &cases {
@@ -215,15 +228,11 @@ async fn a_forged_kid_is_refused_before_the_payload_with_one_issuer() {
     let a = TestAuthority::new(ISS);
     let junk = forged_kid_junk_payload();
     let one = layer(static_keys(&a, &[ISS]), 10_000);
-    let e = one
-        .validator()
-        .validate_token_now(&junk)
-        .unwrap()
-        .unwrap_err();
+    let e = first_step(&one, &junk).unwrap().unwrap_err();
     assert_eq!(e.description(), "unknown signing key");
     // An expired token with a forged kid: refused on the kid, before its claims are read.
     let expired = a.token().aud(RES).kid("forged-2").expires_in(-60).sign();
-    let e = one.validator().validate_token(&expired).await.unwrap_err();
+    let e = one.validate_token(&expired).await.unwrap_err();
     assert_eq!(e.description(), "unknown signing key");
 
     // With two issuers the payload's `iss` picks the key set first, so the payload is read.
@@ -233,13 +242,9 @@ async fn a_forged_kid_is_refused_before_the_payload_with_one_issuer() {
         .key_source(static_keys(&a, &[ISS, ISS2]))
         .build()
         .unwrap();
-    let e = two
-        .validator()
-        .validate_token_now(&junk)
-        .unwrap()
-        .unwrap_err();
+    let e = first_step(&two, &junk).unwrap().unwrap_err();
     assert_ne!(e.description(), "unknown signing key");
-    let e = two.validator().validate_token(&expired).await.unwrap_err();
+    let e = two.validate_token(&expired).await.unwrap_err();
     assert_eq!(e.description(), "token expired");
 }
 
@@ -286,11 +291,7 @@ async fn signatures_are_decoded_within_their_largest_size() {
     let input = good.rsplit_once('.').unwrap().0;
     let check = |sig: String| {
         let t = format!("{input}.{sig}");
-        l.validator()
-            .validate_token_now(&t)
-            .unwrap()
-            .unwrap_err()
-            .description()
+        first_step(&l, &t).unwrap().unwrap_err().description()
     };
     // 1,366 characters decode to 1,024 bytes, the largest (RSA 8192) signature: checked.
     assert_eq!(check("A".repeat(1366)), "invalid token signature");
@@ -316,125 +317,4 @@ async fn a_valid_token_asks_the_key_source_once() {
         (ks.1.load(Ordering::SeqCst), ks.2.load(Ordering::SeqCst)),
         (0, 1)
     );
-}
-
-/// What `ValidateToken::recall` answers for `header`, an `Authorization` value.
-fn recall(l: &McpAuthLayer, header: &str) -> Option<Result<String, String>> {
-    let (parts, ()) = Request::post("/mcp")
-        .header(AUTHORIZATION, header)
-        .body(())
-        .unwrap()
-        .into_parts();
-    let raw = mcp_auth::core::credentials::locate(&parts, 8192)
-        .unwrap()
-        .unwrap();
-    ValidateToken::recall(l.validator(), raw, &parts).map(|r| {
-        r.map(|c| c.subject().unwrap_or_default().to_owned())
-            .map_err(|e| e.description().to_owned())
-    })
-}
-
-/// The layer asks `recall` before any syntax check: it must answer only for the very bytes
-/// of a verified token in a hot slot, re-check those against the clock and the key set, and
-/// leave everything else to the checked path, whose answers stay what they were.
-#[tokio::test]
-async fn a_token_in_use_is_recalled_by_its_bytes_alone() {
-    let a = TestAuthority::new(ISS);
-    let clock = Arc::new(std::sync::atomic::AtomicI64::new(now()));
-    let ks = Arc::new(std::sync::Mutex::new(static_keys(&a, &[ISS])));
-    #[derive(Debug)]
-    struct Shared(Arc<std::sync::Mutex<StaticKeySource>>);
-    impl KeySource for Shared {
-        fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a> {
-            let r = self.0.lock().unwrap().cached(issuer, kid).unwrap();
-            Box::pin(std::future::ready(r))
-        }
-        fn cached(&self, issuer: &str, kid: Option<&str>) -> Option<Result<Arc<KeySet>, KeyError>> {
-            self.0.lock().unwrap().cached(issuer, kid)
-        }
-    }
-    let c = clock.clone();
-    let l = McpAuthLayer::builder(RES)
-        .issuer(ISS)
-        .key_source(Shared(ks.clone()))
-        .require_scopes(["mcp:read"])
-        .token_cache(100)
-        .clock(move || c.load(Ordering::SeqCst))
-        .build()
-        .unwrap();
-    let t = a.token().aud(RES).scope("mcp:read").expires_in(600).sign();
-    let bearer = format!("Bearer {t}");
-    // Not verified yet, then verified once (not admitted), then cached (in moka only):
-    // never recalled; the third use finds it in moka, which fills its hot slot.
-    for _ in 0..3 {
-        assert_eq!(recall(&l, &bearer), None);
-        assert_eq!(send(&l, &t).await.status, 200);
-    }
-    assert_eq!(recall(&l, &bearer), Some(Ok("user-1".to_owned())));
-    assert_eq!(
-        recall(&l, &format!("bEaReR   {t}  ")),
-        Some(Ok("user-1".to_owned()))
-    );
-    assert_eq!(send(&l, &format!("  {t}")).await.status, 200);
-    // DPoP is not this validator's: never recalled.
-    assert_eq!(recall(&l, &format!("DPoP {t}")), None);
-
-    // Same length and same end (so the same cache key and slot), other bytes: not recalled,
-    // and answered exactly as before the token was cached.
-    let mut junk = t.clone().into_bytes();
-    junk[0] = b'!';
-    let junk = String::from_utf8(junk).unwrap();
-    assert_eq!(recall(&l, &format!("Bearer {junk}")), None);
-    let seen = send(&l, &junk).await;
-    assert_eq!(
-        (seen.status, seen.error.as_deref()),
-        (400, Some("InvalidRequest: malformed access token"))
-    );
-    let mut other = t.clone().into_bytes();
-    other[1] = if other[1] == b'A' { b'B' } else { b'A' };
-    let other = String::from_utf8(other).unwrap();
-    assert_eq!(recall(&l, &format!("Bearer {other}")), None);
-    assert_eq!(send(&l, &other).await.status, 401);
-    // A prefix or an extension of the token is another token.
-    assert_eq!(recall(&l, &format!("Bearer {}", &t[..t.len() - 1])), None);
-    assert_eq!(recall(&l, &format!("Bearer {t}A")), None);
-    assert_eq!(recall(&l, &bearer), Some(Ok("user-1".to_owned())));
-
-    // The clock still rules a recalled token.
-    clock.fetch_add(3600, Ordering::SeqCst);
-    assert_eq!(recall(&l, &bearer), Some(Err("token expired".to_owned())));
-    let seen = send(&l, &t).await;
-    assert_eq!(
-        (seen.status, seen.error.as_deref()),
-        (401, Some("InvalidToken: token expired"))
-    );
-    clock.fetch_sub(3600, Ordering::SeqCst);
-    assert_eq!(recall(&l, &bearer), Some(Ok("user-1".to_owned())));
-
-    // So does the key set: once the signing key is gone, the entry is dropped and the token
-    // takes the checked path, which refuses it.
-    let old = a.current_kid("RS256").unwrap();
-    a.rotate("RS256");
-    a.retire(&old);
-    *ks.lock().unwrap() = static_keys(&a, &[ISS]);
-    assert_eq!(recall(&l, &bearer), None);
-    assert_eq!(recall(&l, &bearer), None);
-    let seen = send(&l, &t).await;
-    assert_eq!(
-        (seen.status, seen.error.as_deref()),
-        (401, Some("InvalidToken: unknown signing key"))
-    );
-}
-
-/// A key source that must be awaited: a cached token is not recalled (the layer cannot know
-/// from memory that its key is current) and still passes through the future.
-#[tokio::test]
-async fn no_recall_when_the_keys_must_be_awaited() {
-    let a = TestAuthority::new(ISS);
-    let l = layer(AsyncOnly(static_keys(&a, &[ISS])), 100);
-    let t = a.token().aud(RES).scope("mcp:read").sign();
-    for _ in 0..4 {
-        assert_eq!(send(&l, &t).await.status, 200);
-        assert_eq!(recall(&l, &format!("Bearer {t}")), None);
-    }
 }

@@ -1,0 +1,239 @@
+//! The validation state machine: one decision path for an access token, with no I/O.
+//!
+//! [`JwtRules::start`] takes what the caller knows (the token, the policies, the key
+//! source's memory and the clock) and returns a [`Step`]: either the decision
+//! ([`Step::Done`]) or a request for the one piece of I/O it lacks ([`Step::NeedKeys`]),
+//! carrying everything already computed in an opaque [`Resume`]. The caller (the `mcp-auth`
+//! layer) does that I/O and hands the answer to [`Resume::keys`], which goes on from where the
+//! first step stopped: nothing is split, parsed or checked twice.
+//!
+//! ```text
+//! start(token, now)
+//!   ├─ shape, header (alg allow-list, typ, crit)             refused → Done(Err)
+//!   ├─ one issuer and a kid: current(iss)                    kid unknown, no refetch → Done(Err)
+//!   ├─ payload, claims (iss, exp/nbf/iat, aud, RFC 9068), scopes
+//!   ├─ current(iss): Keys with the kid  ──────────────────────────────► signature → Done
+//!   │                Load, or kid unknown and refetchable ─► NeedKeys { issuer, kid, resume }
+//!   │                Failed ───────────────────────────────────────────────────► Done(Err)
+//! resume.keys(answer)                                        signature → Done
+//! ```
+//!
+//! The order of checks is the cheapest first, all before any I/O or crypto, and a token is
+//! accepted only when all of them pass. No token costs more than one signature check
+//! ([`select_key`](crate::jws::select_key)).
+//!
+//! The variants of [`Step`] are the kinds of I/O a token may need. The enum is
+//! `#[non_exhaustive]`: token kinds added later (introspection, DPoP replay checks) add
+//! their own `Need…` variant, each resumed the same way.
+
+use crate::claims::{Claims, ClaimsPolicy};
+use crate::jwk::KeySet;
+use crate::jws::{CheckedHeader, CompactJws, HeaderPolicy, PendingSignature};
+use crate::keys::{Current, KeyError, KeySource};
+use crate::scope::ScopeSet;
+use crate::{AccessToken, AuthError, TokenHash};
+use std::fmt;
+use std::sync::Arc;
+
+/// What the state machine says next.
+#[non_exhaustive]
+#[must_use = "a step is either the decision or I/O to do"]
+pub enum Step {
+    /// The decision.
+    Done(Result<Verified, AuthError>),
+    /// The keys of `issuer` must be fetched ([`KeySource::keys`]`(issuer, kid)`), then
+    /// handed to [`Resume::keys`].
+    NeedKeys {
+        /// The token's issuer, already checked against the configured issuers.
+        issuer: String,
+        /// The token's `kid`, if it has one.
+        kid: Option<String>,
+        /// Everything computed so far.
+        resume: Resume,
+    },
+}
+
+impl fmt::Debug for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Done(r) => f.debug_tuple("Done").field(r).finish(),
+            Self::NeedKeys { issuer, kid, .. } => f
+                .debug_struct("NeedKeys")
+                .field("issuer", issuer)
+                .field("kid", kid)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// A token that passed every check: its claims, granted scopes and a hash safe to log.
+#[non_exhaustive]
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// Every claim of the token.
+    pub claims: Claims,
+    /// The granted scopes (`scope` and `scp` merged).
+    pub scopes: ScopeSet,
+    /// A short hash of the token, safe to log.
+    pub token_hash: TokenHash,
+    /// The fingerprint of the key that verified the signature (RFC 7638 thumbprint input).
+    pub key: [u8; 32],
+}
+
+impl Verified {
+    /// The verified `iss`.
+    pub fn issuer(&self) -> &str {
+        self.claims.iss.as_deref().unwrap_or_default()
+    }
+}
+
+/// The work done before a [`Step::NeedKeys`]: the token (copied once, when the first step
+/// could not finish), its checked header and claims. Opaque; no `Debug` (it holds the token).
+#[allow(missing_debug_implementations)] // holds the token: no Debug on purpose
+pub struct Resume {
+    token: AccessToken,
+    signature: PendingSignature,
+    claims: Claims,
+    scopes: ScopeSet,
+}
+
+impl Resume {
+    /// Goes on with the answer of [`KeySource::keys`]: the signature check with the key the
+    /// token names (still absent after a refetch: `invalid_token`, "unknown signing key").
+    pub fn keys(self, answer: Result<Arc<KeySet>, KeyError>) -> Step {
+        let keys = match answer {
+            Ok(keys) => keys,
+            Err(e) => return Step::Done(Err(key_error(e))),
+        };
+        let token = self.token.expose();
+        Step::Done(
+            self.signature
+                .verify(token, &keys)
+                .map(|key| verified(token, self.claims, self.scopes, key.fingerprint())),
+        )
+    }
+}
+
+/// The policies a JWT access token (RFC 9068) must satisfy, and the machine's first step.
+#[derive(Debug, Clone)]
+pub struct JwtRules {
+    header: HeaderPolicy,
+    claims: ClaimsPolicy,
+}
+
+impl JwtRules {
+    /// Rules from a header and a claims policy.
+    pub fn new(header: HeaderPolicy, claims: ClaimsPolicy) -> Self {
+        Self { header, claims }
+    }
+
+    /// The header policy.
+    pub fn header(&self) -> &HeaderPolicy {
+        &self.header
+    }
+
+    /// The claims policy.
+    pub fn claims(&self) -> &ClaimsPolicy {
+        &self.claims
+    }
+
+    /// The first step for the access token `token` (the `b64token` of an `Authorization:
+    /// Bearer` header, [`RawCredentials::check`](crate::credentials::RawCredentials::check))
+    /// at `now` (seconds since the epoch), asking `keys` only what it holds in memory
+    /// ([`KeySource::current`]).
+    pub fn start(&self, token: &str, keys: &dyn KeySource, now: i64) -> Step {
+        match self.first(token, keys, now) {
+            Ok(step) => step,
+            Err(e) => Step::Done(Err(e)),
+        }
+    }
+
+    fn first(&self, token: &str, source: &dyn KeySource, now: i64) -> Result<Step, AuthError> {
+        let header =
+            CompactJws::split(token, self.header.max_token_len)?.check_header(&self.header)?;
+        // One issuer: a `kid` that names no key of the token's algorithm in its current set,
+        // while the source would not refetch, is refused before the payload is even decoded
+        // (a forged-`kid` flood costs a header parse). With several issuers the payload's
+        // `iss` picks the set first.
+        let early = match (header.kid(), self.claims.issuers.as_slice()) {
+            (Some(_), [iss]) => Some(self.early(&header, source.current(iss))?),
+            _ => None,
+        };
+        let mut jws = header.decode()?;
+        let claims = Claims::from_json_vec(jws.take_unverified_payload())?;
+        let scopes = self.claims.check_scopes(&claims, now)?;
+        // The claims check has made `iss` a configured issuer; with one issuer, the set
+        // looked up for the `kid` above is that one's, so the source is asked once.
+        let current = match early {
+            Some(current) => current,
+            None => source.current(claims.iss.as_deref().unwrap_or_default()),
+        };
+        match current {
+            Current::Keys {
+                keys,
+                refetch_unknown_kid,
+            } => {
+                let unknown = jws.kid().is_some_and(|kid| !keys.contains_kid(kid));
+                if !(unknown && refetch_unknown_kid) {
+                    let key = jws.verify(&keys)?;
+                    let done = verified(token, claims, scopes, key.fingerprint());
+                    return Ok(Step::Done(Ok(done)));
+                }
+            }
+            Current::Load => {}
+            Current::Failed(e) => return Err(key_error(e)),
+        }
+        let signature = jws.detach();
+        Ok(Step::NeedKeys {
+            issuer: claims.iss.clone().unwrap_or_default(),
+            kid: signature.kid().map(str::to_owned),
+            resume: Resume {
+                token: AccessToken::new(token),
+                signature,
+                claims,
+                scopes,
+            },
+        })
+    }
+
+    /// The early look at the one issuer's set for a token with a `kid`: refused now when no
+    /// key could verify it and no refetch may bring one; otherwise what the source said.
+    fn early(&self, header: &CheckedHeader<'_>, current: Current) -> Result<Current, AuthError> {
+        match &current {
+            Current::Keys {
+                keys,
+                refetch_unknown_kid,
+            } => match header.select_key(keys) {
+                Ok(_) => {}
+                // Only an absent `kid` can be cured by a refetch.
+                Err(_)
+                    if *refetch_unknown_kid
+                        && !header.kid().is_some_and(|k| keys.contains_kid(k)) => {}
+                Err(e) => return Err(e),
+            },
+            Current::Load => {}
+            Current::Failed(e) => return Err(key_error(e.clone())),
+        }
+        Ok(current)
+    }
+}
+
+fn verified(token: &str, claims: Claims, scopes: ScopeSet, key: &[u8; 32]) -> Verified {
+    let signature = token.rsplit('.').next().unwrap_or_default();
+    Verified {
+        claims,
+        scopes,
+        token_hash: TokenHash::of_signature(signature.as_bytes()),
+        key: *key,
+    }
+}
+
+/// A key source's failure as the client sees it: an untrusted issuer is the token's fault
+/// (`invalid_token`); keys that cannot be had are 503 with `Retry-After` (the token may be
+/// fine). Key sources log the reason where it happens.
+pub fn key_error(e: KeyError) -> AuthError {
+    match e {
+        KeyError::UnknownIssuer => AuthError::invalid_token("token issuer is not trusted"),
+        KeyError::Unavailable { retry_after, .. } => AuthError::key_source_unavailable(retry_after),
+    }
+}

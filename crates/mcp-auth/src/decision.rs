@@ -1,0 +1,547 @@
+//! The layer's one decision path: a state machine over the request head that says what it
+//! needs next ([`Next`]) and is resumed with the answer, without redoing any work.
+//!
+//! [`McpAuth::call`](crate::McpAuth) runs [`Decision::advance`] once. When that decides
+//! ([`Next::Allow`], [`Next::Reject`]) nothing is boxed; otherwise the response future does
+//! the one piece of I/O asked for (read the body, fetch keys, await a custom validator) and
+//! hands the answer to [`Decision::body_read`], [`Decision::keys_arrived`] or
+//! [`Decision::validated`], until it decides. The stages, in order:
+//!
+//! 1. **Form body** (RFC 6750 §2.2, MCP "Token Requirements"): an
+//!    `application/x-www-form-urlencoded` body is read (capped) and refused if it carries an
+//!    `access_token`; more than one `Content-Type` is refused before any token work.
+//! 2. **Token**: the credentials from the `Authorization` header only
+//!    ([`credentials::locate`]); the verified-token cache ([`crate::token_cache`]) first, on
+//!    the token's raw bytes, then the syntax check, then the validation: the JWT state
+//!    machine ([`mcp_auth_core::validation`]), or a custom [`ValidateToken`] as one step.
+//! 3. **Classification** (when an [`McpPolicy`] is set): what the JSON-RPC message does, from
+//!    the trusted `Mcp-Method`/`Mcp-Name` headers or from the body (read, capped).
+//! 4. **Grant**: the scope check (403 `insufficient_scope` naming what is missing), then the
+//!    head as the inner service gets it: without the token (MCP: "MUST NOT pass through the
+//!    token"), with the [`AuthContext`].
+
+use crate::context::AuthContext;
+use crate::layer::Shared;
+use crate::token_cache::{Entry, Hit};
+use crate::validate::{BoxValidateFuture, JwtValidator, ValidateToken, context, unknown_step};
+use bytes::Bytes;
+use http::Method;
+use http::header::AUTHORIZATION;
+use http::request::Parts;
+use mcp_auth_core::AuthError;
+use mcp_auth_core::credentials::{
+    self, RawCredentials, Scheme, form_body_has_access_token, is_form_body,
+};
+use mcp_auth_core::jwk::KeySet;
+use mcp_auth_core::keys::KeyError;
+use mcp_auth_core::mcp::{
+    Classification, HeaderMismatch, McpHeaders, Requirement, classify, protocol_defines_mcp_headers,
+};
+use mcp_auth_core::scope::ScopeSet;
+use mcp_auth_core::validation::{Resume, Step};
+use std::fmt;
+use std::sync::Arc;
+
+/// How the layer validates tokens.
+pub(crate) enum Validation {
+    /// The built-in RFC 9068 JWT validation, driven step by step.
+    Jwt(JwtValidator),
+    /// A custom validator, awaited as one step.
+    Custom(Arc<dyn DynValidate>),
+}
+
+impl fmt::Debug for Validation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Jwt(v) => f.debug_tuple("Jwt").field(v).finish(),
+            Self::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+/// [`ValidateToken`] with its future boxed, so the layer has one type for every validator.
+pub(crate) trait DynValidate: Send + Sync + 'static {
+    fn validate(&self, credentials: credentials::Credentials, parts: &Parts) -> BoxValidateFuture;
+}
+
+impl<V: ValidateToken> DynValidate for V {
+    fn validate(&self, credentials: credentials::Credentials, parts: &Parts) -> BoxValidateFuture {
+        Box::pin(ValidateToken::validate(self, credentials, parts))
+    }
+}
+
+/// RFC 9449 §7.1: the built-in validation has no DPoP support configured.
+pub(crate) fn dpop_not_configured() -> AuthError {
+    AuthError::invalid_token("DPoP-bound tokens are not accepted by this resource")
+}
+
+/// What the decision needs next.
+#[must_use]
+pub(crate) enum Next {
+    /// Allowed: the head is ready for the inner service (token removed, context inserted);
+    /// the body is the original one unless [`Decision::take_body`] has bytes.
+    Allow,
+    /// Refused.
+    Reject(Rejection),
+    /// Read the body, at most `cap` bytes, then [`Decision::body_read`].
+    ReadBody { cap: usize },
+    /// Await `KeySource::keys(issuer, kid)` of the JWT validator, then
+    /// [`Decision::keys_arrived`].
+    Keys { issuer: String, kid: Option<String> },
+    /// Await the custom validator, then [`Decision::validated`].
+    Validate(BoxValidateFuture),
+}
+
+/// Why a request is refused, rendered by the service.
+pub(crate) enum Rejection {
+    /// An authorization error, with the granted scopes for a 403.
+    Auth(AuthError, Option<ScopeSet>),
+    /// `Mcp-Method`/`Mcp-Name` disagree with the body: the transport's -32020 response.
+    Mismatch(HeaderMismatch),
+}
+
+impl From<AuthError> for Rejection {
+    fn from(e: AuthError) -> Self {
+        Self::Auth(e, None)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    FormBody,
+    Token,
+    Classify,
+    Grant,
+}
+
+/// What is waiting for keys.
+pub(crate) enum Waiting {
+    /// The JWT state machine, stopped at [`Step::NeedKeys`].
+    Token(Resume),
+    /// A cache hit whose verifying key must be confirmed in a freshly loaded set.
+    Hit(Arc<Entry>),
+}
+
+/// The decision on one request, as far as it got.
+pub(crate) struct Decision {
+    stage: Stage,
+    /// The body, once it had to be read.
+    body: Option<Bytes>,
+    /// The caller, once the token is accepted.
+    ctx: Option<AuthContext>,
+    /// Set after a cache hit whose key left the issuer's set: validate without the cache.
+    bypass_cache: bool,
+    waiting: Option<Waiting>,
+    /// The `Mcp-*` headers to cross-check with the body being read.
+    mcp_headers: Option<McpHeaders>,
+    requirement: Option<Requirement>,
+}
+
+impl Decision {
+    pub(crate) fn new() -> Self {
+        Self {
+            stage: Stage::FormBody,
+            body: None,
+            ctx: None,
+            bypass_cache: false,
+            waiting: None,
+            mcp_headers: None,
+            requirement: None,
+        }
+    }
+
+    /// The bytes of a body that had to be read, for the inner service.
+    pub(crate) fn take_body(&mut self) -> Option<Bytes> {
+        self.body.take()
+    }
+
+    /// Runs the stages from where the decision stopped until it decides or needs I/O.
+    pub(crate) fn advance(&mut self, shared: &Shared, parts: &mut Parts) -> Next {
+        match self.run(shared, parts) {
+            Ok(next) => next,
+            Err(rejection) => Next::Reject(rejection),
+        }
+    }
+
+    fn run(&mut self, shared: &Shared, parts: &mut Parts) -> Result<Next, Rejection> {
+        if self.stage == Stage::FormBody {
+            // More than one `Content-Type`: refused before any token work.
+            if is_form_body(parts)? {
+                let Some(body) = &self.body else {
+                    return Ok(Next::ReadBody {
+                        cap: shared.max_form_body,
+                    });
+                };
+                // RFC 6750 §2.2 / MCP: a token in a form body is refused, never used.
+                if form_body_has_access_token(body) {
+                    return Err(only_in_header().into());
+                }
+            }
+            self.stage = Stage::Token;
+        }
+        if self.stage == Stage::Token {
+            if let Some(next) = self.token(shared, parts)? {
+                return Ok(next);
+            }
+            self.stage = Stage::Classify;
+        }
+        if self.stage == Stage::Classify {
+            if let Some(next) = self.classify(shared, parts)? {
+                return Ok(next);
+            }
+            self.stage = Stage::Grant;
+        }
+        self.grant(shared, parts)
+    }
+
+    /// The token stage: `Ok(None)` once the caller is known.
+    fn token(&mut self, shared: &Shared, parts: &Parts) -> Result<Option<Next>, Rejection> {
+        let raw = match credentials::locate(parts, shared.max_token_len)? {
+            Some(raw) => raw,
+            None => return Err(AuthError::missing_credentials().into()),
+        };
+        match token_step(shared, raw, parts, self.bypass_cache) {
+            TokenStep::Known(ctx) => {
+                self.ctx = Some(ctx);
+                Ok(None)
+            }
+            TokenStep::Refused(e) => Err(e.into()),
+            TokenStep::Keys {
+                issuer,
+                kid,
+                waiting,
+            } => {
+                self.waiting = Some(waiting);
+                Ok(Some(Next::Keys { issuer, kid }))
+            }
+            TokenStep::Validate(fut) => Ok(Some(Next::Validate(fut))),
+        }
+    }
+
+    /// The body, read as [`Next::ReadBody`] asked.
+    pub(crate) fn body_read(
+        &mut self,
+        shared: &Shared,
+        parts: &mut Parts,
+        read: Result<Bytes, AuthError>,
+    ) -> Next {
+        match read {
+            Ok(bytes) => {
+                self.body = Some(bytes);
+                self.advance(shared, parts)
+            }
+            Err(e) => Next::Reject(e.into()),
+        }
+    }
+
+    /// The key source's answer to [`Next::Keys`].
+    pub(crate) fn keys_arrived(
+        &mut self,
+        shared: &Shared,
+        parts: &mut Parts,
+        answer: Result<Arc<KeySet>, KeyError>,
+    ) -> Next {
+        let Some(waiting) = self.waiting.take() else {
+            return Next::Reject(unknown_step_error().into());
+        };
+        match resume_token(shared, bearer_token(parts, shared), waiting, answer) {
+            Some(step) => self.token_outcome(shared, parts, step),
+            None => {
+                // A cache hit whose verifying key left the set: the entry is gone,
+                // validate again.
+                self.bypass_cache = true;
+                self.advance(shared, parts)
+            }
+        }
+    }
+
+    /// The custom validator's answer to [`Next::Validate`].
+    pub(crate) fn validated(
+        &mut self,
+        shared: &Shared,
+        parts: &mut Parts,
+        outcome: Result<AuthContext, AuthError>,
+    ) -> Next {
+        let step = validated_step(shared, bearer_token(parts, shared), outcome);
+        self.token_outcome(shared, parts, step)
+    }
+
+    fn token_outcome(&mut self, shared: &Shared, parts: &mut Parts, step: TokenStep) -> Next {
+        match step {
+            TokenStep::Known(ctx) => self.known(shared, parts, ctx),
+            TokenStep::Refused(e) => Next::Reject(e.into()),
+            TokenStep::Keys {
+                issuer,
+                kid,
+                waiting,
+            } => {
+                self.waiting = Some(waiting);
+                Next::Keys { issuer, kid }
+            }
+            TokenStep::Validate(fut) => Next::Validate(fut),
+        }
+    }
+
+    fn known(&mut self, shared: &Shared, parts: &mut Parts, ctx: AuthContext) -> Next {
+        self.ctx = Some(ctx);
+        self.stage = Stage::Classify;
+        self.advance(shared, parts)
+    }
+
+    /// The classification stage: `Ok(None)` once the requirement is known.
+    fn classify(&mut self, shared: &Shared, parts: &Parts) -> Result<Option<Next>, Rejection> {
+        let Some(policy) = &shared.mcp_policy else {
+            return Ok(None);
+        };
+        // Requests that carry no JSON-RPC message (GET streams, DELETE) are never buffered.
+        let classification = if parts.method == Method::POST {
+            let headers = match self.mcp_headers.take() {
+                Some(headers) => headers,
+                None => McpHeaders::from_headers(&parts.headers).map_err(Rejection::Mismatch)?,
+            };
+            match (trusted(shared, parts, &headers), &self.body) {
+                (Some(c), _) => Some(c),
+                (None, None) => {
+                    self.mcp_headers = Some(headers);
+                    return Ok(Some(Next::ReadBody {
+                        cap: shared.max_body,
+                    }));
+                }
+                // Read here, or for the form check (then capped again to this stage's cap).
+                (None, Some(body)) if body.len() > shared.max_body => {
+                    return Err(AuthError::payload_too_large().into());
+                }
+                (None, Some(body)) => Some(classify(&headers, body).map_err(Rejection::Mismatch)?),
+            }
+        } else {
+            None
+        };
+        let need = match classification {
+            Some(c) => policy.requirement(&c),
+            None => policy.default_requirement().clone(),
+        };
+        self.requirement = Some(shared.route_requirement.and(&need));
+        Ok(None)
+    }
+
+    /// The scope check, then the head as the inner service gets it.
+    fn grant(&mut self, shared: &Shared, parts: &mut Parts) -> Result<Next, Rejection> {
+        let Some(ctx) = self.ctx.take() else {
+            return Err(unknown_step_error().into());
+        };
+        let hierarchy = shared.scope_policy.hierarchy.as_ref();
+        let requirement = self
+            .requirement
+            .as_ref()
+            .unwrap_or(&shared.route_requirement);
+        if !requirement.is_satisfied_by(ctx.scopes(), hierarchy) {
+            let needed = requirement.challenge_scopes(ctx.scopes(), hierarchy);
+            return Err(Rejection::Auth(
+                AuthError::insufficient_scope(needed),
+                Some(ctx.scopes().clone()),
+            ));
+        }
+        tracing::debug!(
+            target: "mcp_auth::authorized",
+            iss = ctx.issuer(),
+            sub = ctx.subject().unwrap_or_default(),
+            client_id = ctx.client_id().unwrap_or_default(),
+            token = %ctx.token_hash(),
+            "request authorized"
+        );
+        // MCP: "MUST NOT pass through the token it received from the MCP client".
+        if !shared.pass_authorization_header {
+            parts.headers.remove(AUTHORIZATION);
+        }
+        parts
+            .extensions
+            .insert(ctx.with_policy(shared.scope_policy.clone()));
+        Ok(Next::Allow)
+    }
+}
+
+/// Trusted `Mcp-Method`/`Mcp-Name`: only when the layer is told to trust them and the
+/// request's protocol defines them (MCP 2026-07-28 transport, "Server Validation": only then
+/// does the inner server cross-check them with the body).
+fn trusted(shared: &Shared, parts: &Parts, headers: &McpHeaders) -> Option<Classification> {
+    if shared.trust_mcp_headers && protocol_defines_mcp_headers(&parts.headers) {
+        return headers
+            .operation()
+            .map(|op| Classification::Operations(vec![op]));
+    }
+    None
+}
+
+fn only_in_header() -> AuthError {
+    AuthError::invalid_request("access tokens are accepted only in the Authorization header")
+}
+
+/// A state this path never reaches (a step resumed without its wait): refused as 503.
+fn unknown_step_error() -> AuthError {
+    tracing::error!(target: "mcp_auth::keys", "authorization decision resumed out of order");
+    AuthError::key_source_unavailable(30)
+}
+
+/// The token stage's outcome.
+pub(crate) enum TokenStep {
+    Known(AuthContext),
+    Refused(AuthError),
+    Keys {
+        issuer: String,
+        kid: Option<String>,
+        waiting: Waiting,
+    },
+    Validate(BoxValidateFuture),
+}
+
+/// The first look at a token: a `Bearer` token in use is recognised by its bytes, in the
+/// verified-token cache's hot slots, before they are scanned again (bytes equal to a token
+/// that passed the syntax check pass it too). `None` leaves it to the checked path.
+pub(crate) fn recall(shared: &Shared, raw: RawCredentials<'_>) -> Option<Hit> {
+    if raw.scheme != Scheme::Bearer {
+        return None;
+    }
+    let keys = match &shared.validation {
+        Validation::Jwt(v) => Some(v.key_source().as_ref()),
+        Validation::Custom(_) => None,
+    };
+    let now = (shared.clock)();
+    shared
+        .cache
+        .as_ref()?
+        .recall(raw.unchecked_bytes(), keys, now)
+}
+
+/// The token's decision from its raw credentials: the cache on the raw bytes, the syntax
+/// check, the cache (moka), then the validation.
+pub(crate) fn token_step(
+    shared: &Shared,
+    raw: RawCredentials<'_>,
+    parts: &Parts,
+    bypass_cache: bool,
+) -> TokenStep {
+    let jwt = match &shared.validation {
+        Validation::Jwt(v) => Some(v),
+        Validation::Custom(_) => None,
+    };
+    let keys = jwt.map(|v| v.key_source().as_ref());
+    let cache = shared
+        .cache
+        .as_ref()
+        .filter(|_| !bypass_cache && raw.scheme == Scheme::Bearer);
+    let now = (shared.clock)();
+    if !bypass_cache && let Some(hit) = recall(shared, raw) {
+        return hit_step(hit);
+    }
+    let creds = match raw.check() {
+        Ok(creds) => creds,
+        Err(e) => return TokenStep::Refused(e),
+    };
+    let Some(v) = jwt else {
+        let Validation::Custom(custom) = &shared.validation else {
+            return TokenStep::Refused(unknown_step_error());
+        };
+        if let Some(hit) = cache.and_then(|c| c.lookup(creds.expose().as_bytes(), None, now)) {
+            return hit_step(hit);
+        }
+        return TokenStep::Validate(custom.validate(creds.to_credentials(), parts));
+    };
+    if creds.scheme == Scheme::DPoP {
+        return TokenStep::Refused(dpop_not_configured());
+    }
+    let token = creds.expose();
+    if let Some(cache) = cache {
+        // Junk never reaches moka: only what has the shape of a compact JWS.
+        if mcp_auth_core::jws::CompactJws::split(token, v.header_policy().max_token_len).is_ok()
+            && let Some(hit) = cache.lookup(token.as_bytes(), keys, now)
+        {
+            return hit_step(hit);
+        }
+    }
+    jwt_outcome(shared, Some(token), v.step(token))
+}
+
+/// A token stage waiting for keys, resumed with the key source's answer: `None` when it
+/// was a cache hit whose verifying key left the issuer's set (the entry is dropped; the token
+/// must be validated again without the cache).
+pub(crate) fn resume_token(
+    shared: &Shared,
+    token: Option<&str>,
+    waiting: Waiting,
+    answer: Result<Arc<KeySet>, KeyError>,
+) -> Option<TokenStep> {
+    match waiting {
+        Waiting::Token(resume) => Some(jwt_outcome(shared, token, resume.keys(answer))),
+        Waiting::Hit(entry) => match shared.cache.as_ref()?.confirm(&entry, answer)? {
+            Hit::NeedKeys(_) => None,
+            hit => Some(hit_step(hit)),
+        },
+    }
+}
+
+/// A custom validator's answer; an accepted token is offered to the cache (when it is on).
+pub(crate) fn validated_step(
+    shared: &Shared,
+    token: Option<&str>,
+    outcome: Result<AuthContext, AuthError>,
+) -> TokenStep {
+    match outcome {
+        Ok(ctx) => {
+            if let (Some(cache), Some(token)) = (&shared.cache, token) {
+                cache.admit(token, &ctx, None);
+            }
+            TokenStep::Known(ctx)
+        }
+        Err(e) => TokenStep::Refused(e),
+    }
+}
+
+fn hit_step(hit: Hit) -> TokenStep {
+    match hit {
+        Hit::Valid(ctx) => TokenStep::Known(ctx),
+        Hit::Refused(e) => TokenStep::Refused(e),
+        Hit::NeedKeys(entry) => TokenStep::Keys {
+            issuer: entry.ctx.issuer().to_owned(),
+            kid: None,
+            waiting: Waiting::Hit(entry),
+        },
+    }
+}
+
+/// A JWT state machine step, as the token stage sees it; an accepted token is offered to
+/// the cache.
+fn jwt_outcome(shared: &Shared, token: Option<&str>, step: Step) -> TokenStep {
+    match step {
+        Step::Done(Ok(verified)) => {
+            let key = verified.key;
+            let ctx = context(verified);
+            if let (Some(cache), Some(token)) = (&shared.cache, token) {
+                cache.admit(token, &ctx, Some(key));
+            }
+            TokenStep::Known(ctx)
+        }
+        Step::Done(Err(e)) => TokenStep::Refused(e),
+        Step::NeedKeys {
+            issuer,
+            kid,
+            resume,
+        } => TokenStep::Keys {
+            issuer,
+            kid,
+            waiting: Waiting::Token(resume),
+        },
+        other => TokenStep::Refused(unknown_step(&other)),
+    }
+}
+
+/// The request's `Bearer` token again (it stays in the head until the grant), for the cache.
+fn bearer_token<'p>(parts: &'p Parts, shared: &Shared) -> Option<&'p str> {
+    let raw = credentials::locate(parts, shared.max_token_len).ok()??;
+    if raw.scheme != Scheme::Bearer {
+        return None;
+    }
+    raw.check().ok().map(|c| c.expose())
+}
+
+#[cfg(test)]
+mod tests;

@@ -12,8 +12,8 @@
 //! - the `Authorization` header removed before the inner service (no token passthrough);
 //! - `Origin` validated first (MCP Streamable HTTP transport, DNS rebinding): 403 unless
 //!   allowed, see [`McpAuthBuilder::allowed_origin`];
-//! - the RFC 9728 metadata document and a CORS preset for browser clients from the allowed
-//!   origins (feature `axum`).
+//! - the RFC 9728 metadata document as a tower service ([`MetadataService`]), as an axum
+//!   router, and a CORS preset for browser clients from the allowed origins (feature `axum`).
 //!
 //! # Example
 //!
@@ -99,6 +99,7 @@ mod decision;
 mod extract;
 mod future;
 mod layer;
+mod metadata;
 mod response;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
@@ -119,6 +120,7 @@ pub use extract::MissingAuthContext;
 pub use future::ResponseFuture;
 pub use layer::{DEFAULT_TOKEN_CACHE_CAPACITY, McpAuthBuilder, McpAuthLayer};
 pub use mcp_auth_core::{AuthError, ErrorKind};
+pub use metadata::{MetadataFuture, MetadataService};
 pub use response::{DefaultRejection, RenderRejection};
 pub use service::McpAuth;
 pub use validate::{BoxValidateFuture, JwtValidator, UnixClock, ValidateToken};

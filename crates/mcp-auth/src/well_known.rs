@@ -1,15 +1,11 @@
 //! RFC 9728 Protected Resource Metadata routes and the CORS preset for browser MCP clients.
 
 use crate::layer::McpAuthLayer;
+use crate::metadata::{MetadataService, ROOT_PATH};
 use axum::Router;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderName, HeaderValue, Method};
+use http::{HeaderName, Method};
 use mcp_auth_core::metadata::ProtectedResourceMetadata;
-use mcp_auth_core::resource::ResourceUri;
-use std::sync::Arc;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// A router serving `metadata` (RFC 9728 §3) at the path-inserted well-known URL of its
 /// resource (`/.well-known/oauth-protected-resource/mcp` for `https://host/mcp`) and at the
@@ -19,52 +15,21 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 /// clients read it before they have a token). Merge it **outside** the auth layer, and after
 /// [`McpAuthLayer::cors`] so that its own CORS answers for it.
 ///
+/// Each path is routed to a [`MetadataService`], which builds every answer (see there); the
+/// router adds nothing, so the two can never serve different documents or headers.
+///
 /// The document's `resource` must be a canonical resource URI; it is served byte for byte
 /// (RFC 9728 §3.3).
 pub fn protected_resource_router<S>(metadata: ProtectedResourceMetadata) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let paths = match ResourceUri::parse(&metadata.resource) {
-        Ok(r) if !r.path().is_empty() => vec![r.metadata_path(), root_path()],
-        _ => vec![root_path()],
-    };
-    let body: Arc<[u8]> = match serde_json::to_vec(&metadata) {
-        Ok(b) => b.into(),
-        Err(_) => Arc::from(&b"{}"[..]),
-    };
-    let handler = move || {
-        let body = body.clone();
-        async move { json_response(body) }
-    };
+    let service = MetadataService::new(metadata);
     let mut router = Router::new();
-    for p in paths {
-        router = router.route(&p, get(handler.clone()));
+    for p in service.paths() {
+        router = router.route_service(p, service.clone());
     }
-    router.layer(
-        CorsLayer::new()
-            .allow_origin(Any)
-            .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-            .allow_headers([HeaderName::from_static("mcp-protocol-version")]),
-    )
-}
-
-fn root_path() -> String {
-    "/.well-known/oauth-protected-resource".to_owned()
-}
-
-fn json_response(body: Arc<[u8]>) -> Response {
-    (
-        [
-            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (
-                CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=300"),
-            ),
-        ],
-        body.to_vec(),
-    )
-        .into_response()
+    router
 }
 
 /// Headers a browser MCP client sends (MCP Streamable HTTP transport, 2025-06-18 to
@@ -110,7 +75,8 @@ pub fn mcp_cors(origins: impl Into<AllowOrigin>) -> CorsLayer {
 }
 
 impl McpAuthLayer {
-    /// [`protected_resource_router`] for this layer's metadata document.
+    /// [`protected_resource_router`] for this layer's metadata document: the
+    /// [`metadata_service`](Self::metadata_service) as an axum router.
     pub fn metadata_router<S>(&self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
@@ -145,7 +111,7 @@ impl McpAuthLayer {
     /// ```
     pub fn cors(&self) -> CorsLayer {
         let origins = self.shared.origins.clone();
-        let metadata_paths = [self.resource().metadata_path(), root_path()];
+        let metadata_paths = [self.resource().metadata_path(), ROOT_PATH.to_owned()];
         mcp_cors(AllowOrigin::predicate(move |origin, parts| {
             origins.allows(origin.as_bytes())
                 || metadata_paths.iter().any(|p| p == parts.uri.path())

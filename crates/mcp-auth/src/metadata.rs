@@ -1,6 +1,5 @@
 //! [`MetadataService`]: the RFC 9728 Protected Resource Metadata documents as a plain tower
-//! service, for any server (hyper, tower, axum through
-//! [`protected_resource_router`](crate::protected_resource_router)).
+//! service, for any server (hyper, tower, and axum through `protected_resource_router`).
 
 use crate::layer::McpAuthLayer;
 use bytes::Bytes;
@@ -200,8 +199,8 @@ impl Future for MetadataFuture {
 
 impl<V> McpAuthLayer<V> {
     /// A [`MetadataService`] serving this layer's metadata document (the one its challenges'
-    /// `resource_metadata` points at), for any tower or hyper server; with axum,
-    /// [`metadata_router`](Self::metadata_router) is the same service as a router.
+    /// `resource_metadata` points at), for any tower or hyper server; with axum (feature
+    /// `axum`), `metadata_router` is the same service as a router.
     pub fn metadata_service(&self) -> MetadataService {
         MetadataService::new(self.metadata().clone())
     }

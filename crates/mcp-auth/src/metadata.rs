@@ -197,7 +197,7 @@ impl Future for MetadataFuture {
     }
 }
 
-impl<V> McpAuthLayer<V> {
+impl McpAuthLayer {
     /// A [`MetadataService`] serving this layer's metadata document (the one its challenges'
     /// `resource_metadata` points at), for any tower or hyper server; with axum (feature
     /// `axum`), `metadata_router` is the same service as a router.

@@ -142,15 +142,30 @@ impl JwtRules {
     /// at `now` (seconds since the epoch), asking `keys` only what it holds in memory
     /// ([`KeySource::current`]).
     pub fn start(&self, token: &str, keys: &dyn KeySource, now: i64) -> Step {
-        match self.first(token, keys, now) {
+        match CompactJws::split(token, self.header.max_token_len) {
+            Ok(jws) => self.start_compact(jws, keys, now),
+            Err(e) => Step::Done(Err(e)),
+        }
+    }
+
+    /// [`start`](Self::start) for a token already split (by a caller that needed its shape
+    /// first, such as a cache that only looks at what has the shape of a compact JWS). The
+    /// split must have used this policy's `max_token_len`.
+    pub fn start_compact(&self, jws: CompactJws<'_>, keys: &dyn KeySource, now: i64) -> Step {
+        match self.first(jws, keys, now) {
             Ok(step) => step,
             Err(e) => Step::Done(Err(e)),
         }
     }
 
-    fn first(&self, token: &str, source: &dyn KeySource, now: i64) -> Result<Step, AuthError> {
-        let header =
-            CompactJws::split(token, self.header.max_token_len)?.check_header(&self.header)?;
+    fn first(
+        &self,
+        jws: CompactJws<'_>,
+        source: &dyn KeySource,
+        now: i64,
+    ) -> Result<Step, AuthError> {
+        let token = jws.token();
+        let header = jws.check_header(&self.header)?;
         // One issuer: a `kid` that names no key of the token's algorithm in its current set,
         // while the source would not refetch, is refused before the payload is even decoded
         // (a forged-`kid` flood costs a header parse). With several issuers the payload's

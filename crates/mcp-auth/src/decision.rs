@@ -33,6 +33,7 @@ use mcp_auth_core::credentials::{
     self, RawCredentials, Scheme, form_body_has_access_token, is_form_body,
 };
 use mcp_auth_core::jwk::KeySet;
+use mcp_auth_core::jws::CompactJws;
 use mcp_auth_core::keys::KeyError;
 use mcp_auth_core::mcp::{
     Classification, HeaderMismatch, McpHeaders, Requirement, classify, protocol_defines_mcp_headers,
@@ -94,15 +95,18 @@ pub(crate) enum Next {
 
 /// Why a request is refused, rendered by the service.
 pub(crate) enum Rejection {
-    /// An authorization error, with the granted scopes for a 403.
-    Auth(AuthError, Option<ScopeSet>),
+    /// An authorization error.
+    Auth(AuthError),
+    /// `insufficient_scope`, with the scopes the token holds (boxed: kept off the size of
+    /// every decision).
+    Scope(Box<(AuthError, ScopeSet)>),
     /// `Mcp-Method`/`Mcp-Name` disagree with the body: the transport's -32020 response.
     Mismatch(HeaderMismatch),
 }
 
 impl From<AuthError> for Rejection {
     fn from(e: AuthError) -> Self {
-        Self::Auth(e, None)
+        Self::Auth(e)
     }
 }
 
@@ -116,14 +120,81 @@ enum Stage {
 
 /// What is waiting for keys.
 pub(crate) enum Waiting {
-    /// The JWT state machine, stopped at [`Step::NeedKeys`].
-    Token(Resume),
+    /// The JWT state machine, stopped at [`Step::NeedKeys`] (boxed: it holds the token's
+    /// claims, and this type is moved on every request's fast path too).
+    Token(Box<Resume>),
     /// A cache hit whose verifying key must be confirmed in a freshly loaded set.
     Hit(Arc<Entry>),
 }
 
-/// The decision on one request, as far as it got.
+/// The decision on one request. Fresh, it holds nothing (no allocation, nothing to drop):
+/// what a decision computed is kept, boxed, only when it stops for I/O.
 pub(crate) struct Decision {
+    saved: Option<Box<State>>,
+}
+
+impl Decision {
+    pub(crate) fn new() -> Self {
+        Self { saved: None }
+    }
+
+    /// The bytes of a body that had to be read, for the inner service.
+    pub(crate) fn take_body(&mut self) -> Option<Bytes> {
+        self.saved.as_mut()?.body.take()
+    }
+
+    /// Runs the stages until the decision is taken or needs I/O.
+    pub(crate) fn advance(&mut self, shared: &Shared, parts: &mut Parts) -> Next {
+        let mut state = State::new();
+        let next = state.advance(shared, parts);
+        if !matches!(next, Next::Allow | Next::Reject(_)) {
+            self.saved = Some(Box::new(state));
+        }
+        next
+    }
+
+    /// The body, read as [`Next::ReadBody`] asked.
+    pub(crate) fn body_read(
+        &mut self,
+        shared: &Shared,
+        parts: &mut Parts,
+        read: Result<Bytes, AuthError>,
+    ) -> Next {
+        match self.saved.as_mut() {
+            Some(state) => state.body_read(shared, parts, read),
+            None => Next::Reject(unknown_step_error().into()),
+        }
+    }
+
+    /// The key source's answer to [`Next::Keys`].
+    pub(crate) fn keys_arrived(
+        &mut self,
+        shared: &Shared,
+        parts: &mut Parts,
+        answer: Result<Arc<KeySet>, KeyError>,
+    ) -> Next {
+        match self.saved.as_mut() {
+            Some(state) => state.keys_arrived(shared, parts, answer),
+            None => Next::Reject(unknown_step_error().into()),
+        }
+    }
+
+    /// The custom validator's answer to [`Next::Validate`].
+    pub(crate) fn validated(
+        &mut self,
+        shared: &Shared,
+        parts: &mut Parts,
+        outcome: Result<AuthContext, AuthError>,
+    ) -> Next {
+        match self.saved.as_mut() {
+            Some(state) => state.validated(shared, parts, outcome),
+            None => Next::Reject(unknown_step_error().into()),
+        }
+    }
+}
+
+/// What a decision computed so far.
+struct State {
     stage: Stage,
     /// The body, once it had to be read.
     body: Option<Bytes>,
@@ -133,12 +204,12 @@ pub(crate) struct Decision {
     bypass_cache: bool,
     waiting: Option<Waiting>,
     /// The `Mcp-*` headers to cross-check with the body being read.
-    mcp_headers: Option<McpHeaders>,
+    mcp_headers: Option<Box<McpHeaders>>,
     requirement: Option<Requirement>,
 }
 
-impl Decision {
-    pub(crate) fn new() -> Self {
+impl State {
+    fn new() -> Self {
         Self {
             stage: Stage::FormBody,
             body: None,
@@ -150,13 +221,8 @@ impl Decision {
         }
     }
 
-    /// The bytes of a body that had to be read, for the inner service.
-    pub(crate) fn take_body(&mut self) -> Option<Bytes> {
-        self.body.take()
-    }
-
     /// Runs the stages from where the decision stopped until it decides or needs I/O.
-    pub(crate) fn advance(&mut self, shared: &Shared, parts: &mut Parts) -> Next {
+    fn advance(&mut self, shared: &Shared, parts: &mut Parts) -> Next {
         match self.run(shared, parts) {
             Ok(next) => next,
             Err(rejection) => Next::Reject(rejection),
@@ -218,8 +284,7 @@ impl Decision {
         }
     }
 
-    /// The body, read as [`Next::ReadBody`] asked.
-    pub(crate) fn body_read(
+    fn body_read(
         &mut self,
         shared: &Shared,
         parts: &mut Parts,
@@ -234,8 +299,7 @@ impl Decision {
         }
     }
 
-    /// The key source's answer to [`Next::Keys`].
-    pub(crate) fn keys_arrived(
+    fn keys_arrived(
         &mut self,
         shared: &Shared,
         parts: &mut Parts,
@@ -255,8 +319,7 @@ impl Decision {
         }
     }
 
-    /// The custom validator's answer to [`Next::Validate`].
-    pub(crate) fn validated(
+    fn validated(
         &mut self,
         shared: &Shared,
         parts: &mut Parts,
@@ -296,13 +359,13 @@ impl Decision {
         // Requests that carry no JSON-RPC message (GET streams, DELETE) are never buffered.
         let classification = if parts.method == Method::POST {
             let headers = match self.mcp_headers.take() {
-                Some(headers) => headers,
+                Some(headers) => *headers,
                 None => McpHeaders::from_headers(&parts.headers).map_err(Rejection::Mismatch)?,
             };
             match (trusted(shared, parts, &headers), &self.body) {
                 (Some(c), _) => Some(c),
                 (None, None) => {
-                    self.mcp_headers = Some(headers);
+                    self.mcp_headers = Some(Box::new(headers));
                     return Ok(Some(Next::ReadBody {
                         cap: shared.max_body,
                     }));
@@ -336,10 +399,10 @@ impl Decision {
             .unwrap_or(&shared.route_requirement);
         if !requirement.is_satisfied_by(ctx.scopes(), hierarchy) {
             let needed = requirement.challenge_scopes(ctx.scopes(), hierarchy);
-            return Err(Rejection::Auth(
+            return Err(Rejection::Scope(Box::new((
                 AuthError::insufficient_scope(needed),
-                Some(ctx.scopes().clone()),
-            ));
+                ctx.scopes().clone(),
+            ))));
         }
         tracing::debug!(
             target: "mcp_auth::authorized",
@@ -397,19 +460,16 @@ pub(crate) enum TokenStep {
 /// The first look at a token: a `Bearer` token in use is recognised by its bytes, in the
 /// verified-token cache's hot slots, before they are scanned again (bytes equal to a token
 /// that passed the syntax check pass it too). `None` leaves it to the checked path.
-pub(crate) fn recall(shared: &Shared, raw: RawCredentials<'_>) -> Option<Hit> {
+pub(crate) fn recall(shared: &Shared, raw: RawCredentials<'_>, now: i64) -> Option<Hit> {
     if raw.scheme != Scheme::Bearer {
         return None;
     }
+    let cache = shared.cache.as_ref()?;
     let keys = match &shared.validation {
         Validation::Jwt(v) => Some(v.key_source().as_ref()),
         Validation::Custom(_) => None,
     };
-    let now = (shared.clock)();
-    shared
-        .cache
-        .as_ref()?
-        .recall(raw.unchecked_bytes(), keys, now)
+    cache.recall(raw.unchecked_bytes(), keys, now)
 }
 
 /// The token's decision from its raw credentials: the cache on the raw bytes, the syntax
@@ -420,45 +480,43 @@ pub(crate) fn token_step(
     parts: &Parts,
     bypass_cache: bool,
 ) -> TokenStep {
-    let jwt = match &shared.validation {
-        Validation::Jwt(v) => Some(v),
-        Validation::Custom(_) => None,
-    };
-    let keys = jwt.map(|v| v.key_source().as_ref());
-    let cache = shared
-        .cache
-        .as_ref()
-        .filter(|_| !bypass_cache && raw.scheme == Scheme::Bearer);
+    // One clock read per decision: the cache's re-check and the validation share it.
     let now = (shared.clock)();
-    if !bypass_cache && let Some(hit) = recall(shared, raw) {
+    if !bypass_cache && let Some(hit) = recall(shared, raw, now) {
         return hit_step(hit);
     }
     let creds = match raw.check() {
         Ok(creds) => creds,
         Err(e) => return TokenStep::Refused(e),
     };
-    let Some(v) = jwt else {
-        let Validation::Custom(custom) = &shared.validation else {
-            return TokenStep::Refused(unknown_step_error());
-        };
-        if let Some(hit) = cache.and_then(|c| c.lookup(creds.expose().as_bytes(), None, now)) {
-            return hit_step(hit);
+    let cache = shared
+        .cache
+        .as_ref()
+        .filter(|_| !bypass_cache && creds.scheme == Scheme::Bearer);
+    let v = match &shared.validation {
+        Validation::Jwt(v) => v,
+        Validation::Custom(custom) => {
+            if let Some(hit) = cache.and_then(|c| c.lookup(creds.expose().as_bytes(), None, now)) {
+                return hit_step(hit);
+            }
+            return TokenStep::Validate(custom.validate(creds.to_credentials(), parts));
         }
-        return TokenStep::Validate(custom.validate(creds.to_credentials(), parts));
     };
     if creds.scheme == Scheme::DPoP {
         return TokenStep::Refused(dpop_not_configured());
     }
     let token = creds.expose();
-    if let Some(cache) = cache {
-        // Junk never reaches moka: only what has the shape of a compact JWS.
-        if mcp_auth_core::jws::CompactJws::split(token, v.header_policy().max_token_len).is_ok()
-            && let Some(hit) = cache.lookup(token.as_bytes(), keys, now)
-        {
-            return hit_step(hit);
-        }
+    let keys = v.key_source().as_ref();
+    // The shape of a compact JWS first, once: junk never reaches the cache (moka) or the
+    // key source.
+    let jws = match CompactJws::split(token, v.header_policy().max_token_len) {
+        Ok(jws) => jws,
+        Err(e) => return TokenStep::Refused(e),
+    };
+    if let Some(hit) = cache.and_then(|c| c.lookup(token.as_bytes(), Some(keys), now)) {
+        return hit_step(hit);
     }
-    jwt_outcome(shared, Some(token), v.step(token))
+    jwt_outcome(shared, Some(token), v.rules().start_compact(jws, keys, now))
 }
 
 /// A token stage waiting for keys, resumed with the key source's answer: `None` when it
@@ -471,7 +529,7 @@ pub(crate) fn resume_token(
     answer: Result<Arc<KeySet>, KeyError>,
 ) -> Option<TokenStep> {
     match waiting {
-        Waiting::Token(resume) => Some(jwt_outcome(shared, token, resume.keys(answer))),
+        Waiting::Token(resume) => Some(jwt_outcome(shared, token, (*resume).keys(answer))),
         Waiting::Hit(entry) => match shared.cache.as_ref()?.confirm(&entry, answer)? {
             Hit::NeedKeys(_) => None,
             hit => Some(hit_step(hit)),
@@ -528,7 +586,7 @@ fn jwt_outcome(shared: &Shared, token: Option<&str>, step: Step) -> TokenStep {
         } => TokenStep::Keys {
             issuer,
             kid,
-            waiting: Waiting::Token(resume),
+            waiting: Waiting::Token(Box::new(resume)),
         },
         other => TokenStep::Refused(unknown_step(&other)),
     }

@@ -184,7 +184,11 @@ where
     R: Default + From<Bytes>,
 {
     match r {
-        Rejection::Auth(e, granted) => reject(shared, e, granted.as_ref()),
+        Rejection::Auth(e) => reject(shared, e, None),
+        Rejection::Scope(denied) => {
+            let (e, granted) = *denied;
+            reject(shared, e, Some(&granted))
+        }
         Rejection::Mismatch(m) => header_mismatch_response(m),
     }
 }

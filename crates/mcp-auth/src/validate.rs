@@ -136,6 +136,11 @@ impl JwtValidator {
         self.inner.rules.header()
     }
 
+    /// The rules of the state machine.
+    pub(crate) fn rules(&self) -> &JwtRules {
+        &self.inner.rules
+    }
+
     /// The validator's clock, read now.
     pub(crate) fn now(&self) -> i64 {
         (self.inner.clock)()

@@ -97,7 +97,7 @@ fn recall(l: &McpAuthLayer, header: &str) -> Option<Result<String, String>> {
     let raw = mcp_auth_core::credentials::locate(&parts, 8192)
         .unwrap()
         .unwrap();
-    super::recall(&l.shared, raw).map(|hit| match hit {
+    super::recall(&l.shared, raw, (l.shared.clock)()).map(|hit| match hit {
         Hit::Valid(c) => Ok(c.subject().unwrap_or_default().to_owned()),
         Hit::Refused(e) => Err(e.description().to_owned()),
         Hit::NeedKeys(_) => Err("needs keys".to_owned()),

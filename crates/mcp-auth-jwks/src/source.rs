@@ -209,7 +209,7 @@ impl Inner {
         bump(&self.stats.hits);
         Current::Keys {
             keys: Arc::clone(&cached.keys),
-            refetch_unknown_kid: iss.refetch.open(self.nanos(now)),
+            refetch_unknown_kid: iss.refetch.open(|| self.nanos(now)),
         }
     }
 

@@ -63,12 +63,28 @@ impl RefetchGate {
     }
 
     pub(super) fn cool_until(&self, nanos: u64) {
-        self.cooling_until.store(nanos, Ordering::Release);
+        // 0 means "not cooling"; a cooldown ending at the source's first nanosecond is over.
+        self.cooling_until.store(nanos.max(1), Ordering::Release);
     }
 
-    pub(super) fn open(&self, now_nanos: u64) -> bool {
-        self.loading.load(Ordering::Acquire)
-            || now_nanos >= self.cooling_until.load(Ordering::Acquire)
+    /// Whether a refetch may start now; `now_nanos` is only called while a cooldown is
+    /// recorded, and a cooldown found over is cleared, so the common case reads two atomics.
+    pub(super) fn open(&self, now_nanos: impl FnOnce() -> u64) -> bool {
+        if self.loading.load(Ordering::Acquire) {
+            return true;
+        }
+        let until = self.cooling_until.load(Ordering::Acquire);
+        if until == 0 {
+            return true;
+        }
+        if now_nanos() < until {
+            return false;
+        }
+        // Over: cleared, unless a new cooldown was recorded meanwhile.
+        let _ = self
+            .cooling_until
+            .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Relaxed);
+        true
     }
 }
 

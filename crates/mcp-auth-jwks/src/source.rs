@@ -10,7 +10,6 @@ use futures_util::future::join_all;
 use mcp_auth_core::jwk::KeySet;
 use mcp_auth_core::jws::Algorithm;
 use mcp_auth_core::keys::{Current, KeyError, KeySource, KeysFuture};
-use moka::future::Cache;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -107,8 +106,8 @@ struct Config {
 
 struct Inner {
     /// Looked up on every request: foldhash, not SipHash (the keys are configuration).
+    /// Fixed at build time; each issuer holds its own store of key sets.
     issuers: HashMap<Arc<str>, Arc<Issuer>, RandomState>,
-    cache: Cache<Arc<str>, Arc<Cached>>,
     fetcher: Arc<dyn Fetcher>,
     clock: Arc<dyn Clock>,
     cfg: Config,
@@ -139,8 +138,8 @@ impl Inner {
             trace!("key request for an issuer that is not configured");
             return Err(KeyError::UnknownIssuer);
         };
-        let Some(mut cached) = self.cache.get(&*iss.name).await else {
-            // Never loaded: the first load is single-flight through moka.
+        let Some(mut cached) = Option::clone(&iss.loaded()) else {
+            // Never loaded: the first load, single-flight like every load.
             return self.first_load(iss).await.map(|c| Arc::clone(&c.keys));
         };
         let now = self.clock.now();
@@ -178,7 +177,7 @@ impl Inner {
         let Some(iss) = self.issuers.get(issuer) else {
             return Current::Failed(KeyError::UnknownIssuer);
         };
-        let guard = iss.current.load();
+        let guard = iss.loaded();
         let Some(cached) = guard.as_ref() else {
             // Never loaded: only `keys` may start the first load.
             return Current::Load;
@@ -196,7 +195,7 @@ impl Inner {
             // (see `background_refresh`): leave that case to it.
             let st = iss.lock();
             if !(st.inflight.is_some()
-                || st.generation != cached.generation
+                || !iss.is_newest(cached)
                 || st.retry_not_before.is_some_and(|t| now < t))
             {
                 return Current::Load;
@@ -233,7 +232,7 @@ impl Inner {
             let mut st = iss.lock();
             if st.is_known_unknown(kid, now) {
                 None
-            } else if let Some((_, load, _)) = &st.inflight {
+            } else if let Some((load, _)) = &st.inflight {
                 Some(load.clone())
             } else if st
                 .last_kid_refetch
@@ -299,9 +298,6 @@ impl JwksKeySource {
             .issuers
             .get(issuer)
             .ok_or_else(|| JwksError::UnknownIssuer(issuer.to_owned()))?;
-        if !self.inner.cache.contains_key(&*iss.name) {
-            return self.inner.ensure_loaded(iss).await;
-        }
         let load = {
             let mut st = iss.lock();
             self.inner.start_load(&mut st, iss).0

@@ -1,19 +1,17 @@
 //! [`JwksKeySourceBuilder`]: the settings, their defaults, and the checks of [`build`](JwksKeySourceBuilder::build).
 
-use super::issuer::{Issuer, RefetchGate};
+use super::issuer::Issuer;
 use super::staleness::DEFAULT_MAX_STALENESS;
 use super::{Config, Counters, Inner, JwksKeySource};
 use crate::clock::{Clock, SystemClock};
 use crate::error::JwksError;
 use crate::fetch::Fetcher;
 use crate::rules::{check_fetch_url, discovery_urls};
-use arc_swap::ArcSwapOption;
 use foldhash::fast::RandomState;
 use mcp_auth_core::jwk::DEFAULT_MAX_KEYS;
 use mcp_auth_core::jws::Algorithm;
-use moka::future::Cache;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[cfg(doc)]
@@ -269,14 +267,7 @@ impl JwksKeySourceBuilder {
             if issuers.contains_key(&name) {
                 return Err(JwksError::DuplicateIssuer(issuer));
             }
-            let entry = Issuer {
-                name: Arc::clone(&name),
-                jwks_uri,
-                current: ArcSwapOption::empty(),
-                state: Mutex::default(),
-                refetch: RefetchGate::default(),
-            };
-            issuers.insert(name, Arc::new(entry));
+            issuers.insert(Arc::clone(&name), Arc::new(Issuer::new(name, jwks_uri)));
         }
         let fetcher = match self.fetcher {
             Some(fetcher) => fetcher,
@@ -288,13 +279,11 @@ impl JwksKeySourceBuilder {
                 self.allow_insecure_http,
             )?,
         };
-        let cache = Cache::builder().initial_capacity(issuers.len()).build();
         let base = self.clock.now();
         Ok(JwksKeySource {
             inner: Arc::new(Inner {
                 base,
                 issuers,
-                cache,
                 fetcher,
                 clock: self.clock,
                 cfg: Config {

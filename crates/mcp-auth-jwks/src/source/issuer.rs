@@ -1,9 +1,10 @@
-//! Per-issuer state: the loaded key set ([`Cached`]), the bookkeeping behind one lock
-//! ([`IssuerState`]), and the negative cache of unknown `kid`s.
+//! Per-issuer state: the store of the loaded key set ([`Issuer::loaded`], written only by
+//! [`Issuer::install`]), the bookkeeping behind one lock ([`IssuerState`]), and the negative
+//! cache of unknown `kid`s.
 
 use super::loading::SharedLoad;
 use crate::error::JwksError;
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwapOption, Guard};
 use foldhash::fast::RandomState;
 use mcp_auth_core::jwk::KeySet;
 use std::collections::HashMap;
@@ -14,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 #[cfg(doc)]
-use super::{Inner, staleness};
+use super::staleness;
 #[cfg(doc)]
 use mcp_auth_core::keys::KeySource;
 
@@ -25,6 +26,8 @@ const MAX_UNKNOWN_KIDS: usize = 1024;
 #[derive(Debug)]
 pub(super) struct Cached {
     pub(super) keys: Arc<KeySet>,
+    /// The version of the issuer's store this set is: 1 for the first set installed, one more
+    /// for each later one ([`Issuer::install`]). The source's only counter of sets.
     pub(super) generation: u64,
     pub(super) refresh_at: Instant,
     pub(super) expires_at: Instant,
@@ -37,10 +40,11 @@ pub(super) struct Issuer {
     pub(super) name: Arc<str>,
     /// Configured explicitly; `None` means discovery.
     pub(super) jwks_uri: Option<String>,
-    /// The newest loaded set, readable without a lock on every request (see
-    /// [`KeySource::current`]); written only by [`Inner::load`] under `state`'s lock, so it
-    /// never goes back to an older generation.
-    pub(super) current: ArcSwapOption<Cached>,
+    /// The store: the issuer's newest loaded set, the one source of truth for its keys. Read
+    /// without a lock ([`loaded`](Self::loaded), on every request through
+    /// [`KeySource::current`]); written only by [`install`](Self::install), under `state`'s
+    /// lock, so it never goes back to an older generation.
+    store: ArcSwapOption<Cached>,
     pub(super) state: Mutex<IssuerState>,
     /// Whether an unknown `kid` may be refetched now, readable without the lock; written
     /// under it, with `inflight` and `last_kid_refetch`.
@@ -89,8 +93,55 @@ impl RefetchGate {
 }
 
 impl Issuer {
+    pub(super) fn new(name: Arc<str>, jwks_uri: Option<String>) -> Self {
+        Self {
+            name,
+            jwks_uri,
+            store: ArcSwapOption::empty(),
+            state: Mutex::default(),
+            refetch: RefetchGate::default(),
+        }
+    }
+
     pub(super) fn lock(&self) -> MutexGuard<'_, IssuerState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The newest loaded set, if any: one atomic load, no lock, no reference count taken
+    /// (clone the `Arc` inside to keep it past the guard).
+    pub(super) fn loaded(&self) -> Guard<Option<Arc<Cached>>> {
+        self.store.load()
+    }
+
+    /// Installs a newly fetched set as the next generation and returns it. The only writer of
+    /// the store; `_locked` is the issuer's locked state, so installs are serialized and each
+    /// generation is the last one plus one.
+    pub(super) fn install(
+        &self,
+        _locked: &mut IssuerState,
+        keys: KeySet,
+        refresh_at: Instant,
+        expires_at: Instant,
+        usable_until: Instant,
+    ) -> Arc<Cached> {
+        let generation = self.store.load().as_ref().map_or(0, |c| c.generation) + 1;
+        let cached = Arc::new(Cached {
+            keys: Arc::new(keys),
+            generation,
+            refresh_at,
+            expires_at,
+            usable_until,
+        });
+        self.store.store(Some(Arc::clone(&cached)));
+        cached
+    }
+
+    /// Whether `cached` is the set in the store now (not replaced by a newer generation).
+    pub(super) fn is_newest(&self, cached: &Cached) -> bool {
+        self.store
+            .load()
+            .as_ref()
+            .is_some_and(|c| c.generation == cached.generation)
     }
 }
 
@@ -98,11 +149,11 @@ impl Issuer {
 #[derive(Default)]
 pub(super) struct IssuerState {
     pub(super) discovered_jwks_uri: Option<String>,
-    /// The load in progress: its id, the shared future, and whether a task drives it.
-    pub(super) inflight: Option<(u64, SharedLoad, bool)>,
-    pub(super) next_load_id: u64,
-    /// Generation of the newest loaded set.
-    pub(super) generation: u64,
+    /// The one load of this issuer in progress, if any (the single flight): the shared
+    /// future every caller awaits, and whether a task drives it. Set by `start_load`, the
+    /// only place a load starts, and cleared by the load itself when it settles, in the same
+    /// critical section that installs its set or records its failure.
+    pub(super) inflight: Option<(SharedLoad, bool)>,
     pub(super) last_kid_refetch: Option<Instant>,
     /// After a failed load: no background attempt (and `Unavailable` when nothing is loaded)
     /// before this instant.
@@ -120,7 +171,6 @@ impl fmt::Debug for IssuerState {
         f.debug_struct("IssuerState")
             .field("discovered_jwks_uri", &self.discovered_jwks_uri)
             .field("loading", &self.inflight.is_some())
-            .field("generation", &self.generation)
             .field("last_kid_refetch", &self.last_kid_refetch)
             .field("retry_not_before", &self.retry_not_before)
             .field("last_error", &self.last_error)

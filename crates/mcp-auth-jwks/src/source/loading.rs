@@ -1,5 +1,6 @@
-//! Loading key sets: the first load, background and on-demand refreshes (single-flight),
-//! fetching and checking the JWKS, and discovery of its URL.
+//! Loading key sets: every load goes through one single flight (`start_load`) and ends in
+//! one place (`settle`, which installs the set); the first load, background and on-demand
+//! refreshes; fetching and checking the JWKS, and discovery of its URL.
 
 use super::issuer::{Cached, Issuer, IssuerState, later};
 use super::{Inner, bump};
@@ -29,36 +30,41 @@ struct Metadata {
 }
 
 impl Inner {
+    /// The first load of `iss` (nothing in the store): `Unavailable` while backing off after
+    /// a failed one, else the load in flight or a new one.
     pub(super) async fn first_load(
         self: &Arc<Self>,
         iss: &Arc<Issuer>,
     ) -> Result<Arc<Cached>, KeyError> {
         bump(&self.stats.misses);
         let now = self.clock.now();
-        let backing_off = {
-            let st = iss.lock();
+        let load = {
+            let mut st = iss.lock();
             match (st.retry_not_before, &st.last_error) {
-                (Some(until), Some(err)) if now < until => Some((until - now, err.to_string())),
-                _ => None,
+                (Some(until), Some(err)) if now < until => {
+                    let reason = err.to_string();
+                    drop(st);
+                    trace!(
+                        issuer = &*iss.name,
+                        "no keys yet and backing off after a failed load"
+                    );
+                    return Err(KeyError::Unavailable {
+                        retry_after: retry_after_secs(until - now),
+                        reason,
+                    });
+                }
+                _ => {}
             }
+            if let Some(cached) = &*iss.loaded() {
+                // Installed since the caller looked (installs happen under this lock).
+                return Ok(Arc::clone(cached));
+            }
+            self.start_load(&mut st, iss).0
         };
-        if let Some((wait, reason)) = backing_off {
-            trace!(
-                issuer = &*iss.name,
-                "no keys yet and backing off after a failed load"
-            );
-            return Err(KeyError::Unavailable {
-                retry_after: retry_after_secs(wait),
-                reason,
-            });
-        }
-        self.cache
-            .try_get_with(Arc::clone(&iss.name), self.load(iss))
-            .await
-            .map_err(|e| KeyError::Unavailable {
-                retry_after: retry_after_secs(self.cfg.retry_backoff),
-                reason: e.to_string(),
-            })
+        load.await.map_err(|e| KeyError::Unavailable {
+            retry_after: retry_after_secs(self.cfg.retry_backoff),
+            reason: e.to_string(),
+        })
     }
 
     /// Starts a refresh ahead of (or after) expiry unless one is running, a newer set is
@@ -72,7 +78,7 @@ impl Inner {
     ) -> Option<SharedLoad> {
         let mut st = iss.lock();
         if st.inflight.is_some()
-            || st.generation != cached.generation
+            || !iss.is_newest(cached)
             || st.retry_not_before.is_some_and(|t| now < t)
         {
             return None;
@@ -83,35 +89,25 @@ impl Inner {
         (!driven).then_some(load)
     }
 
-    /// The running load of `iss`, or a new one. The load is spawned on the current tokio
-    /// runtime when there is one, so it completes even if every caller goes away; the bool
-    /// says whether it was.
+    /// The running load of `iss`, or a new one: the single flight of every load (first load,
+    /// background refresh, unknown-`kid` refetch, revalidation past the maximum staleness,
+    /// [`warm_up`](super::JwksKeySource::warm_up), [`refresh`](super::JwksKeySource::refresh)).
+    /// `st` is the locked state of `iss`. The load is spawned on the current tokio runtime
+    /// when there is one, so it completes even if every caller goes away; the bool says
+    /// whether it was.
     pub(super) fn start_load(
         self: &Arc<Self>,
         st: &mut IssuerState,
         iss: &Arc<Issuer>,
     ) -> (SharedLoad, bool) {
-        if let Some((_, load, driven)) = &st.inflight {
+        if let Some((load, driven)) = &st.inflight {
             return (load.clone(), *driven);
         }
-        st.next_load_id += 1;
-        let id = st.next_load_id;
         let this = Arc::clone(self);
         let issuer = Arc::clone(iss);
         let load = async move {
-            let result = this.load(&issuer).await;
-            if let Ok(cached) = &result {
-                this.cache
-                    .insert(Arc::clone(&issuer.name), Arc::clone(cached))
-                    .await;
-            }
-            let mut st = issuer.lock();
-            if st.inflight.as_ref().is_some_and(|(i, ..)| *i == id) {
-                st.inflight = None;
-                issuer.refetch.set_loading(false);
-            }
-            drop(st);
-            result.map_err(Arc::new)
+            let fetched = this.fetch_keys(&issuer).await;
+            this.settle(&issuer, fetched)
         }
         .boxed()
         .shared();
@@ -122,38 +118,42 @@ impl Inner {
             }
             Err(_) => false,
         };
-        st.inflight = Some((id, load.clone(), driven));
+        // Set before the lock is released: the load cannot settle (which takes the lock)
+        // before it is recorded as the one in flight.
+        st.inflight = Some((load.clone(), driven));
         iss.refetch.set_loading(true);
         (load, driven)
     }
 
-    /// Fetches and parses the key set of `iss`, and records the outcome.
-    async fn load(&self, iss: &Issuer) -> Result<Arc<Cached>, JwksError> {
-        let result = self.fetch_keys(iss).await;
+    /// Ends the load in flight of `iss` with what it fetched, in one critical section:
+    /// installs the set (the only call of [`Issuer::install`]) or records the failure, and
+    /// clears `inflight`. A refused document never replaces the last good set.
+    fn settle(&self, iss: &Issuer, fetched: Result<(KeySet, Duration), JwksError>) -> LoadResult {
         let now = self.clock.now();
         let mut st = iss.lock();
-        match result {
+        debug_assert!(st.inflight.is_some(), "a load settles only once, in flight");
+        st.inflight = None;
+        iss.refetch.set_loading(false);
+        match fetched {
             Ok((keys, ttl)) => {
-                st.generation += 1;
                 st.retry_not_before = None;
                 st.last_error = None;
-                let max_staleness = self.cfg.max_staleness;
-                let cached = Arc::new(Cached {
-                    keys: Arc::new(keys),
-                    generation: st.generation,
-                    refresh_at: later(now, refresh_ahead(ttl)),
-                    expires_at: later(now, ttl),
-                    usable_until: later(now, max_staleness),
-                });
-                iss.current.store(Some(Arc::clone(&cached)));
-                Ok(cached)
+                Ok(iss.install(
+                    &mut st,
+                    keys,
+                    later(now, refresh_ahead(ttl)),
+                    later(now, ttl),
+                    later(now, self.cfg.max_staleness),
+                ))
             }
             Err(e) => {
                 st.retry_not_before = Some(later(now, self.cfg.retry_backoff));
-                st.last_error = Some(Arc::new(e.clone()));
+                let e = Arc::new(e);
+                st.last_error = Some(Arc::clone(&e));
+                let had_keys = iss.loaded().is_some();
                 drop(st);
                 bump(&self.stats.fetch_errors);
-                if self.cache.contains_key(&*iss.name) {
+                if had_keys {
                     warn!(issuer = &*iss.name, error = %e, "JWKS refresh failed; serving the last good keys");
                 } else {
                     error!(issuer = &*iss.name, error = %e, "JWKS could not be loaded; no keys for this issuer yet");
@@ -305,18 +305,18 @@ impl Inner {
         })
     }
 
-    /// Loads `iss` unless a set is already cached (single-flight with concurrent requests).
+    /// Loads `iss` unless a set is already in the store (joining the load in flight).
     pub(super) async fn ensure_loaded(
         self: &Arc<Self>,
         iss: &Arc<Issuer>,
     ) -> Result<(), JwksError> {
-        if self.cache.contains_key(&*iss.name) {
-            return Ok(());
-        }
-        self.cache
-            .try_get_with(Arc::clone(&iss.name), self.load(iss))
-            .await
-            .map(drop)
-            .map_err(|e| (*e).clone())
+        let load = {
+            let mut st = iss.lock();
+            if iss.loaded().is_some() {
+                return Ok(());
+            }
+            self.start_load(&mut st, iss).0
+        };
+        load.await.map(drop).map_err(|e| (*e).clone())
     }
 }

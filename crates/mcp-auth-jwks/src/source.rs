@@ -21,6 +21,8 @@ mod builder;
 mod issuer;
 mod loading;
 mod staleness;
+#[cfg(test)]
+mod tests;
 pub use builder::{
     DEFAULT_KID_COOLDOWN, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_TTL,
     DEFAULT_MIN_TTL, DEFAULT_RETRY_BACKOFF, DEFAULT_TIMEOUT, JwksKeySourceBuilder,

@@ -22,7 +22,7 @@ pub struct HeaderView {
     pub b64: bool,
 }
 
-fn view(h: &super::RawHeader<'_>) -> HeaderView {
+fn view(h: &super::header::RawHeader<'_>) -> HeaderView {
     let own = |v: &Option<std::borrow::Cow<'_, str>>| v.as_deref().map(str::to_owned);
     HeaderView {
         alg: own(&h.alg),
@@ -35,14 +35,14 @@ fn view(h: &super::RawHeader<'_>) -> HeaderView {
 
 /// The fast reader's view of decoded header bytes, `None` when it declines them.
 pub fn plain_header(bytes: &[u8]) -> Option<HeaderView> {
-    super::plain_header(bytes).as_ref().map(view)
+    super::header::plain_header(bytes).as_ref().map(view)
 }
 
 /// serde_json's view of decoded header bytes (the read of
 /// [`CompactJws::check_header`](super::CompactJws::check_header): a map only, the JSON rules of
 /// `header.rs`), `None` when it refuses them.
 pub fn serde_header(bytes: &[u8]) -> Option<HeaderView> {
-    serde_json::from_slice::<super::RawHeader<'_>>(bytes)
+    serde_json::from_slice::<super::header::RawHeader<'_>>(bytes)
         .ok()
         .as_ref()
         .map(view)

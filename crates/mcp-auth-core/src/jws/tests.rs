@@ -1,6 +1,6 @@
 //! Unit tests of the compact JWS checks.
 
-fn fields<'a>(h: &'a super::RawHeader<'_>) -> [Option<&'a str>; 3] {
+fn fields<'a>(h: &'a super::header::RawHeader<'_>) -> [Option<&'a str>; 3] {
     [h.alg.as_deref(), h.kid.as_deref(), h.typ.as_deref()]
 }
 
@@ -8,7 +8,7 @@ fn fields<'a>(h: &'a super::RawHeader<'_>) -> [Option<&'a str>; 3] {
 /// `b64` or anything serde would refuse); it takes the headers issuers write.
 #[test]
 fn plain_header_reads_what_serde_reads() {
-    use super::{RawHeader, plain_header};
+    use super::header::{RawHeader, plain_header};
     for ok in [
         &br#"{"alg":"RS256","kid":"k1","typ":"at+jwt"}"#[..],
         br#"{"typ":"at+jwt","alg":"ES256"}"#,
@@ -72,8 +72,8 @@ proptest::proptest! {
             h.push_str(&format!("\"{k}\":{v}"));
         }
         h.push_str(&close);
-        if let Some(plain) = super::plain_header(h.as_bytes()) {
-            let serde = serde_json::from_slice::<super::RawHeader<'_>>(h.as_bytes());
+        if let Some(plain) = super::header::plain_header(h.as_bytes()) {
+            let serde = serde_json::from_slice::<super::header::RawHeader<'_>>(h.as_bytes());
             proptest::prop_assert!(serde.is_ok(), "{}", h);
             let serde = serde.unwrap();
             proptest::prop_assert!(!serde.crit && !serde.b64);
@@ -86,8 +86,8 @@ proptest::proptest! {
     fn plain_header_agrees_with_serde_on_bytes(b in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
         let mut b = b;
         b.splice(0..0, br#"{"alg":"#.iter().copied());
-        if let Some(plain) = super::plain_header(&b) {
-            let serde = serde_json::from_slice::<super::RawHeader<'_>>(&b).unwrap();
+        if let Some(plain) = super::header::plain_header(&b) {
+            let serde = serde_json::from_slice::<super::header::RawHeader<'_>>(&b).unwrap();
             proptest::prop_assert_eq!(fields(&plain), fields(&serde));
         }
     }
@@ -97,7 +97,7 @@ proptest::proptest! {
 /// allocation per token), decoded when they do, and absent or `null` ones are `None`.
 #[test]
 fn header_strings_borrow_when_they_can() {
-    use super::RawHeader;
+    use super::header::RawHeader;
     use std::borrow::Cow;
     let h: RawHeader<'_> =
         serde_json::from_slice(br#"{"alg":"RS256","kid":"k1","typ":"at+jwt"}"#).unwrap();
@@ -142,6 +142,7 @@ fn split_takes_exactly_the_signatures_that_decode() {
         }
     }
 }
+use super::compact::MAX_HEADER_LEN;
 use super::*;
 use crate::ErrorKind;
 use base64::Engine;

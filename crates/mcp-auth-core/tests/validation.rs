@@ -217,7 +217,7 @@ fn the_first_step_and_the_cold_path_agree() {
     let last = tampered.len() - 3;
     tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
     let cases = [
-        ("valid", good.clone(), Ok("user-1".to_owned())),
+        ("valid", good, Ok("user-1".to_owned())),
         (
             "other subject",
             a.token().aud(RES).subject("u2").sign(),

@@ -64,7 +64,7 @@ fn junk(c: &mut Criterion) {
         .build()
         .unwrap();
     let a = TestAuthority::new(ISS);
-    let val = layer(&a, 10_000).clone();
+    let val = layer(&a, 10_000);
     let mut g = c.benchmark_group("reject");
     let cases = [
         ("bad base64", "!!!.???.***".to_owned()),
@@ -94,7 +94,7 @@ fn jwks_source(c: &mut Criterion) {
         .build()
         .unwrap();
     let a = TestAuthority::new(ISS);
-    let make = |cache: u64| jwks_layer(&rt, &a, cache).clone();
+    let make = |cache: u64| jwks_layer(&rt, &a, cache);
     let (hot, cold) = (make(10_000), make(0));
     let t = token(&a, "RS256");
     let mut g = c.benchmark_group("jwks-source");
@@ -162,7 +162,7 @@ fn classification(c: &mut Criterion) {
         .build()
         .unwrap();
     let a = TestAuthority::new(ISS);
-    let val = layer(&a, 0).clone();
+    let val = layer(&a, 0);
     let t = token(&a, "RS256");
     let body = serde_json::json!({
         "jsonrpc": "2.0", "id": 42, "method": "tools/call",

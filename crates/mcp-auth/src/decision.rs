@@ -262,9 +262,8 @@ impl State {
 
     /// The token stage: `Ok(None)` once the caller is known.
     fn token(&mut self, shared: &Shared, parts: &Parts) -> Result<Option<Next>, Rejection> {
-        let raw = match credentials::locate(parts, shared.max_token_len)? {
-            Some(raw) => raw,
-            None => return Err(AuthError::missing_credentials().into()),
+        let Some(raw) = credentials::locate(parts, shared.max_token_len)? else {
+            return Err(AuthError::missing_credentials().into());
         };
         match token_step(shared, raw, parts, self.bypass_cache) {
             TokenStep::Known(ctx) => {

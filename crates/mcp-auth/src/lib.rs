@@ -92,6 +92,7 @@
 pub struct ReadmeDoctests;
 
 mod body;
+mod builder;
 mod config_error;
 mod context;
 mod decision;
@@ -113,12 +114,13 @@ mod well_known;
 pub use mcp_auth_core as core;
 
 pub use body::{RequestBody, ResponseBody};
+pub use builder::McpAuthBuilder;
 pub use config_error::ConfigError;
 pub use context::{AuthContext, ScopeError};
 #[cfg(feature = "axum")]
 pub use extract::MissingAuthContext;
 pub use future::ResponseFuture;
-pub use layer::{DEFAULT_TOKEN_CACHE_CAPACITY, McpAuthBuilder, McpAuthLayer};
+pub use layer::{DEFAULT_TOKEN_CACHE_CAPACITY, McpAuthLayer};
 pub use mcp_auth_core::{AuthError, ErrorKind};
 pub use metadata::{MetadataFuture, MetadataService};
 pub use response::{DefaultRejection, RenderRejection};

@@ -134,6 +134,7 @@ pub enum TypPolicy {
 }
 
 impl TypPolicy {
+    #[inline]
     pub(super) fn accepts(self, typ: Option<&str>) -> bool {
         let is_at = |t: &str| {
             t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")

@@ -200,6 +200,8 @@ struct State {
     body: Option<Bytes>,
     /// The caller, once the token is accepted.
     ctx: Option<AuthContext>,
+    /// Known (from the verified-token cache) to satisfy the route requirement.
+    grants_route: bool,
     /// Set after a cache hit whose key left the issuer's set: validate without the cache.
     bypass_cache: bool,
     waiting: Option<Waiting>,
@@ -214,6 +216,7 @@ impl State {
             stage: Stage::FormBody,
             body: None,
             ctx: None,
+            grants_route: false,
             bypass_cache: false,
             waiting: None,
             mcp_headers: None,
@@ -266,8 +269,9 @@ impl State {
             return Err(AuthError::missing_credentials().into());
         };
         match token_step(shared, raw, parts, self.bypass_cache) {
-            TokenStep::Known(ctx) => {
+            TokenStep::Known(ctx, grants_route) => {
                 self.ctx = Some(ctx);
+                self.grants_route = grants_route;
                 Ok(None)
             }
             TokenStep::Refused(e) => Err(e.into()),
@@ -330,7 +334,10 @@ impl State {
 
     fn token_outcome(&mut self, shared: &Shared, parts: &mut Parts, step: TokenStep) -> Next {
         match step {
-            TokenStep::Known(ctx) => self.known(shared, parts, ctx),
+            TokenStep::Known(ctx, grants_route) => {
+                self.grants_route = grants_route;
+                self.known(shared, parts, ctx)
+            }
             TokenStep::Refused(e) => Next::Reject(e.into()),
             TokenStep::Keys {
                 issuer,
@@ -392,11 +399,13 @@ impl State {
             return Err(unknown_step_error().into());
         };
         let hierarchy = shared.scope_policy.hierarchy.as_ref();
+        // A cache hit already knows the answer for the route requirement alone.
+        let known = self.requirement.is_none() && self.grants_route;
         let requirement = self
             .requirement
             .as_ref()
             .unwrap_or(&shared.route_requirement);
-        if !requirement.is_satisfied_by(ctx.scopes(), hierarchy) {
+        if !known && !requirement.is_satisfied_by(ctx.scopes(), hierarchy) {
             let needed = requirement.challenge_scopes(ctx.scopes(), hierarchy);
             return Err(Rejection::Scope(Box::new((
                 AuthError::insufficient_scope(needed),
@@ -446,7 +455,8 @@ fn unknown_step_error() -> AuthError {
 
 /// The token stage's outcome.
 pub(crate) enum TokenStep {
-    Known(AuthContext),
+    /// Accepted; `true` when known (from the cache) to satisfy the route requirement.
+    Known(AuthContext, bool),
     Refused(AuthError),
     Keys {
         issuer: String,
@@ -545,17 +555,25 @@ pub(crate) fn validated_step(
     match outcome {
         Ok(ctx) => {
             if let (Some(cache), Some(token)) = (&shared.cache, token) {
-                cache.admit(token, &ctx, None);
+                cache.admit(token, &ctx, None, |ctx| grants_route(shared, ctx));
             }
-            TokenStep::Known(ctx)
+            TokenStep::Known(ctx, false)
         }
         Err(e) => TokenStep::Refused(e),
     }
 }
 
+/// Whether `ctx`'s scopes satisfy the layer's route requirement (remembered by the cache).
+fn grants_route(shared: &Shared, ctx: &AuthContext) -> bool {
+    let hierarchy = shared.scope_policy.hierarchy.as_ref();
+    shared
+        .route_requirement
+        .is_satisfied_by(ctx.scopes(), hierarchy)
+}
+
 fn hit_step(hit: Hit) -> TokenStep {
     match hit {
-        Hit::Valid(ctx) => TokenStep::Known(ctx),
+        Hit::Valid(ctx, grants_route) => TokenStep::Known(ctx, grants_route),
         Hit::Refused(e) => TokenStep::Refused(e),
         Hit::NeedKeys(entry) => TokenStep::Keys {
             issuer: entry.ctx.issuer().to_owned(),
@@ -573,9 +591,9 @@ fn jwt_outcome(shared: &Shared, token: Option<&str>, step: Step) -> TokenStep {
             let key = verified.key;
             let ctx = context(verified);
             if let (Some(cache), Some(token)) = (&shared.cache, token) {
-                cache.admit(token, &ctx, Some(key));
+                cache.admit(token, &ctx, Some(key), |ctx| grants_route(shared, ctx));
             }
-            TokenStep::Known(ctx)
+            TokenStep::Known(ctx, false)
         }
         Step::Done(Err(e)) => TokenStep::Refused(e),
         Step::NeedKeys {

@@ -124,7 +124,7 @@ impl McpAuthLayer {
             let mut step = first;
             loop {
                 step = match step {
-                    TokenStep::Known(ctx) => {
+                    TokenStep::Known(ctx, _) => {
                         return Ok(ctx.with_policy(shared.scope_policy.clone()));
                     }
                     TokenStep::Refused(e) => return Err(e),

@@ -88,12 +88,16 @@ pub(crate) struct Entry {
     /// Fingerprint of the key that verified it (JWTs); `None` for a custom validator's.
     pub(crate) key: Option<[u8; 32]>,
     pub(crate) exp: i64,
+    /// Whether the token's scopes satisfy the layer's route requirement: a function of the
+    /// byte-identical token and the layer's fixed policy, so computed once, at admission.
+    pub(crate) grants_route: bool,
 }
 
 /// What a hit comes to, once re-checked.
 pub(crate) enum Hit {
-    /// Still good: the context to answer with.
-    Valid(AuthContext),
+    /// Still good: the context to answer with, and whether its scopes satisfy the layer's
+    /// route requirement ([`Entry::grants_route`]).
+    Valid(AuthContext, bool),
     /// Refused now (expired, or the key source's error).
     Refused(AuthError),
     /// The key source must load before the verifying key can be confirmed: await
@@ -189,7 +193,7 @@ impl TokenCache {
             return Some(Hit::Refused(e));
         }
         let (Some(fingerprint), Some(keys)) = (&entry.key, keys) else {
-            return Some(Hit::Valid(entry.ctx.clone()));
+            return Some(Hit::Valid(entry.ctx.clone(), entry.grants_route));
         };
         match keys.current(entry.ctx.issuer()) {
             Current::Keys { keys, .. } => self.still_valid(key, entry, fingerprint, &keys),
@@ -221,19 +225,27 @@ impl TokenCache {
         keys: &KeySet,
     ) -> Option<Hit> {
         if keys.contains_fingerprint(fingerprint) {
-            return Some(Hit::Valid(entry.ctx.clone()));
+            return Some(Hit::Valid(entry.ctx.clone(), entry.grants_route));
         }
         self.remove(key, entry);
         None
     }
 
-    /// Offers a token just accepted (admitted on its second use, see the module docs).
-    pub(crate) fn admit(&self, token: &str, ctx: &AuthContext, verified_by: Option<[u8; 32]>) {
+    /// Offers a token just accepted (admitted on its second use, see the module docs);
+    /// `grants_route` is asked only when it is admitted.
+    pub(crate) fn admit(
+        &self,
+        token: &str,
+        ctx: &AuthContext,
+        verified_by: Option<[u8; 32]>,
+        grants_route: impl FnOnce(&AuthContext) -> bool,
+    ) {
         self.offer(self.key(token.as_bytes()), || Entry {
             token: token.into(),
             ctx: ctx.clone(),
             key: verified_by,
             exp: ctx.claims().exp.unwrap_or_default(),
+            grants_route: grants_route(ctx),
         });
     }
 
@@ -431,6 +443,7 @@ mod tests {
             ctx: AuthContext::new(Claims::default(), ScopeSet::new(), TokenHash::of(b"t")),
             key: Some([0; 32]),
             exp: i64::MAX / 2,
+            grants_route: false,
         }
     }
 

@@ -98,7 +98,7 @@ fn recall(l: &McpAuthLayer, header: &str) -> Option<Result<String, String>> {
         .unwrap()
         .unwrap();
     super::recall(&l.shared, raw, (l.shared.clock)()).map(|hit| match hit {
-        Hit::Valid(c) => Ok(c.subject().unwrap_or_default().to_owned()),
+        Hit::Valid(c, _) => Ok(c.subject().unwrap_or_default().to_owned()),
         Hit::Refused(e) => Err(e.description().to_owned()),
         Hit::NeedKeys(_) => Err("needs keys".to_owned()),
     })

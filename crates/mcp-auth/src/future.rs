@@ -90,9 +90,7 @@ where
                     }
                     Err(rejection) => return Poll::Ready(Ok(rejection)),
                 },
-                StateProj::Inner { fut } => {
-                    return fut.poll(cx).map_ok(|res| res.map(ResponseBody::new));
-                }
+                StateProj::Inner { fut } => return fut.poll(cx).map_ok(answered),
                 StateProj::Rejected { res } => {
                     let res = res.take().expect("ResponseFuture polled after completion");
                     return Poll::Ready(Ok(res));
@@ -109,4 +107,12 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
+}
+
+/// The one place that sees the inner service's response to a request the layer allowed,
+/// whichever way it was decided (in `call` or after I/O): where the layer's view of a
+/// response belongs (the session binding of a later issue records here the `Mcp-Session-Id`
+/// an `initialize` response carries). Today it only wraps the body.
+fn answered<ResBody>(res: Response<ResBody>) -> Response<ResponseBody<ResBody>> {
+    res.map(ResponseBody::new)
 }

@@ -56,7 +56,7 @@
 //!   of the key) holding the entry last found in moka for that slot. A token in use is found
 //!   there with one atomic load and the byte compare, without moka's per-read bookkeeping
 //!   (epoch pin, read-op recording, the clock read of its expiry check), which was the
-//!   largest part of a repeated token's cost. One slot hit in [`TOUCH_EVERY`] (per thread)
+//!   largest part of a repeated token's cost. One slot hit in 32 (per thread)
 //!   still reads the entry through moka, so its eviction policy keeps seeing the token as
 //!   used and does not evict it as idle. A slot holds only entries moka held, is cleared when moka drops
 //!   its entry (eviction listener) or when the validator drops a hit, and at most one entry

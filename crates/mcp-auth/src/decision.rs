@@ -4,8 +4,7 @@
 //! [`McpAuth::call`](crate::McpAuth) runs [`Decision::advance`] once. When that decides
 //! ([`Next::Allow`], [`Next::Reject`]) nothing is boxed; otherwise the response future does
 //! the one piece of I/O asked for (read the body, fetch keys, await a custom validator) and
-//! hands the answer to [`Decision::body_read`], [`Decision::keys_arrived`] or
-//! [`Decision::validated`], until it decides. The stages, in order:
+//! hands the answer to [`Decision::resume`], until it decides. The stages, in order:
 //!
 //! 1. **Form body** (RFC 6750 §2.2, MCP "Token Requirements"): an
 //!    `application/x-www-form-urlencoded` body is read (capped) and refused if it carries an
@@ -84,12 +83,11 @@ pub(crate) enum Next {
     Allow,
     /// Refused.
     Reject(Rejection),
-    /// Read the body, at most `cap` bytes, then [`Decision::body_read`].
+    /// Read the body, at most `cap` bytes, then [`Io::Body`].
     ReadBody { cap: usize },
-    /// Await `KeySource::keys(issuer, kid)` of the JWT validator, then
-    /// [`Decision::keys_arrived`].
+    /// Await `KeySource::keys(issuer, kid)` of the JWT validator, then [`Io::Keys`].
     Keys { issuer: String, kid: Option<String> },
-    /// Await the custom validator, then [`Decision::validated`].
+    /// Await the custom validator, then [`Io::Validated`].
     Validate(BoxValidateFuture),
 }
 
@@ -153,44 +151,27 @@ impl Decision {
         next
     }
 
-    /// The body, read as [`Next::ReadBody`] asked.
-    pub(crate) fn body_read(
-        &mut self,
-        shared: &Shared,
-        parts: &mut Parts,
-        read: Result<Bytes, AuthError>,
-    ) -> Next {
-        match self.saved.as_mut() {
-            Some(state) => state.body_read(shared, parts, read),
-            None => Next::Reject(unknown_step_error().into()),
+    /// Goes on with the answer to the I/O the last [`Next`] asked for.
+    pub(crate) fn resume(&mut self, shared: &Shared, parts: &mut Parts, io: Io) -> Next {
+        let Some(state) = self.saved.as_mut() else {
+            return Next::Reject(unknown_step_error().into());
+        };
+        match io {
+            Io::Body(read) => state.body_read(shared, parts, read),
+            Io::Keys(answer) => state.keys_arrived(shared, parts, answer),
+            Io::Validated(outcome) => state.validated(shared, parts, outcome),
         }
     }
+}
 
-    /// The key source's answer to [`Next::Keys`].
-    pub(crate) fn keys_arrived(
-        &mut self,
-        shared: &Shared,
-        parts: &mut Parts,
-        answer: Result<Arc<KeySet>, KeyError>,
-    ) -> Next {
-        match self.saved.as_mut() {
-            Some(state) => state.keys_arrived(shared, parts, answer),
-            None => Next::Reject(unknown_step_error().into()),
-        }
-    }
-
+/// The answer to a [`Next`]'s I/O.
+pub(crate) enum Io {
+    /// The body [`Next::ReadBody`] asked for, or why it could not be read.
+    Body(Result<Bytes, AuthError>),
+    /// `KeySource::keys`' answer to [`Next::Keys`].
+    Keys(Result<Arc<KeySet>, KeyError>),
     /// The custom validator's answer to [`Next::Validate`].
-    pub(crate) fn validated(
-        &mut self,
-        shared: &Shared,
-        parts: &mut Parts,
-        outcome: Result<AuthContext, AuthError>,
-    ) -> Next {
-        match self.saved.as_mut() {
-            Some(state) => state.validated(shared, parts, outcome),
-            None => Next::Reject(unknown_step_error().into()),
-        }
-    }
+    Validated(Result<AuthContext, AuthError>),
 }
 
 /// What a decision computed so far.

@@ -1,7 +1,7 @@
 //! [`McpAuth`]: the middleware service.
 
 use crate::body::{RequestBody, ResponseBody};
-use crate::decision::{Decision, Next, Rejection, Validation};
+use crate::decision::{Decision, Io, Next, Rejection, Validation};
 use crate::future::{Authorizing, ResponseFuture};
 use crate::layer::Shared;
 use crate::response::{origin_rejection, rejection, rendered};
@@ -161,18 +161,18 @@ where
                     // Read once already: the decision holds the bytes.
                     None => Err(AuthError::invalid_request("request body could not be read")),
                 };
-                decision.body_read(&shared, &mut parts, read)
+                decision.resume(&shared, &mut parts, Io::Body(read))
             }
             Next::Keys { issuer, kid } => {
                 let answer = match &shared.validation {
                     Validation::Jwt(v) => v.key_source().keys(&issuer, kid.as_deref()).await,
                     Validation::Custom(_) => Err(KeyError::UnknownIssuer),
                 };
-                decision.keys_arrived(&shared, &mut parts, answer)
+                decision.resume(&shared, &mut parts, Io::Keys(answer))
             }
             Next::Validate(validation) => {
                 let outcome = validation.await;
-                decision.validated(&shared, &mut parts, outcome)
+                decision.resume(&shared, &mut parts, Io::Validated(outcome))
             }
         };
     }

@@ -209,6 +209,53 @@ async fn no_recall_when_the_keys_must_be_awaited() {
     }
 }
 
+/// A cached token whose verifying key left the issuer's set, with a key source that must be
+/// awaited: the decision stops for keys to confirm the hit (`Next::Keys`), finds the key
+/// gone, drops the entry and validates the token again without the cache (stopping for keys
+/// a second time), which refuses it; a token of the new key is accepted through the same
+/// path, and the refused one is no longer in the cache.
+#[tokio::test]
+async fn a_hit_whose_key_left_is_validated_again_after_the_keys_arrive() {
+    #[derive(Debug)]
+    struct Awaited(
+        std::sync::Mutex<StaticKeySource>,
+        std::sync::atomic::AtomicUsize,
+    );
+    impl KeySource for Awaited {
+        fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            let r = futures_now(self.0.lock().unwrap().keys(issuer, kid));
+            Box::pin(std::future::ready(r))
+        }
+    }
+    let a = TestAuthority::new(ISS);
+    let ks = Arc::new(Awaited(
+        std::sync::Mutex::new(static_keys(&a, &[ISS])),
+        std::sync::atomic::AtomicUsize::new(0),
+    ));
+    let l = layer(ks.clone(), 100);
+    let t = a.token().aud(RES).scope("mcp:read").sign();
+    for _ in 0..3 {
+        assert_eq!(send(&l, &t).await.status, 200);
+    }
+    assert_eq!(l.token_cache_len(), 1);
+    let old = a.current_kid("RS256").unwrap();
+    a.rotate("RS256");
+    a.retire(&old);
+    *ks.0.lock().unwrap() = static_keys(&a, &[ISS]);
+    let fetches = ks.1.load(Ordering::SeqCst);
+    let seen = send(&l, &t).await;
+    assert_eq!(
+        (seen.status, seen.error.as_deref()),
+        (401, Some("InvalidToken: unknown signing key"))
+    );
+    // Once to confirm the hit, once for the validation without the cache.
+    assert_eq!(ks.1.load(Ordering::SeqCst) - fetches, 2);
+    assert_eq!(l.token_cache_len(), 0);
+    let fresh = a.token().aud(RES).scope("mcp:read").sign();
+    assert_eq!(send(&l, &fresh).await.status, 200);
+}
+
 /// A ready future's output (the static source's futures are always ready).
 fn futures_now<T>(f: std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + '_>>) -> T {
     let mut f = f;

@@ -110,7 +110,9 @@ impl McpAuthLayer {
     /// The layer's decision on an access token that arrived some other way than in a
     /// request's `Authorization: Bearer` header (a WebSocket upgrade's first message, say):
     /// the same cache, syntax check and validation a request gets, without the scope check
-    /// of a route. Decided without a future whenever the keys are in memory.
+    /// of a route. Decided without I/O whenever the keys are in memory. The token is taken
+    /// as a `Bearer` token; a custom [`ValidateToken`](crate::ValidateToken) sees an empty
+    /// request head.
     pub fn validate_token(
         &self,
         token: &str,

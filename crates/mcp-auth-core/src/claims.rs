@@ -2,6 +2,7 @@
 //! MCP "Token Handling"). Pure: the clock is an argument.
 
 use crate::AuthError;
+use crate::checks::ClaimChecks;
 use crate::resource::{AudiencePolicy, ResourceUri};
 use crate::scope::ScopeSet;
 use serde::{Deserialize, Deserializer};
@@ -329,6 +330,8 @@ pub struct ClaimsPolicy {
     /// Whether a `cnf` claim is acceptable. While DPoP (RFC 9449) or mTLS (RFC 8705) binding
     /// is not verified, a sender-constrained token must be refused (RFC 9449 §7.2).
     pub allow_cnf: bool,
+    /// The deployment's own rules on the verified claims ([`crate::checks`]).
+    pub checks: ClaimChecks,
 }
 
 impl ClaimsPolicy {
@@ -343,6 +346,7 @@ impl ClaimsPolicy {
             require_rfc9068_claims: true,
             allowed_client_ids: None,
             allow_cnf: false,
+            checks: ClaimChecks::new(),
         }
     }
 
@@ -407,6 +411,31 @@ impl ClaimsPolicy {
             ));
         }
         claims.scopes()
+    }
+
+    /// The claim checks ([`checks`](Self::checks)) on claims whose signature was verified:
+    /// run by the validation state machine after the signature check.
+    pub fn check_verified(&self, claims: &Claims, now: i64) -> Result<(), AuthError> {
+        if self.checks.is_empty() {
+            return Ok(());
+        }
+        self.checks
+            .run_all(claims, now)
+            .map_err(|r| AuthError::invalid_token(r.description()))
+    }
+
+    /// What a later use of an accepted token must check again: [`check_time`](Self::check_time)
+    /// and the claim checks that read the clock. Everything else was settled by the
+    /// byte-identical token and this immutable policy (the verified-token cache relies on it).
+    #[inline]
+    pub fn recheck(&self, claims: &Claims, now: i64) -> Result<(), AuthError> {
+        self.check_time(claims, now)?;
+        if !self.checks.any_timed() {
+            return Ok(());
+        }
+        self.checks
+            .run_timed(claims, now)
+            .map_err(|r| AuthError::invalid_token(r.description()))
     }
 
     /// Only the time-dependent part of [`check`](Self::check): `exp` (required), `nbf` and

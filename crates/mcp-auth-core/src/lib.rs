@@ -10,6 +10,7 @@
 //! | [`scope`] | RFC 6749 §3.3, MCP "Scope Selection Strategy" (hierarchies) |
 //! | [`jws`] and [`jwk`] | RFC 7515, RFC 7517, RFC 8725 (algorithm allow-list, one key one family) |
 //! | [`claims`] | RFC 9068 §4, RFC 7519 §4.1, RFC 8725 §3.8–3.12 |
+//! | [`checks`] | a deployment's own claim rules (maximum token age, allow-lists), cache-aware |
 //! | [`challenge`] | RFC 6750 §3, RFC 9728 §5.1 |
 //! | [`metadata`] | RFC 9728 §2–3 |
 //! | [`mcp`] | MCP transport SEP-2243 headers, per-method and per-tool scopes |
@@ -22,6 +23,7 @@
 #![warn(clippy::exhaustive_enums)]
 
 pub mod challenge;
+pub mod checks;
 pub mod claims;
 pub mod credentials;
 mod error;

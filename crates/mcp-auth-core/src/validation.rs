@@ -95,6 +95,9 @@ pub struct Resume {
     signature: PendingSignature,
     claims: Claims,
     scopes: ScopeSet,
+    /// The policy and the instant of the first step, when it has claim checks to run after
+    /// the signature.
+    checks: Option<Box<(ClaimsPolicy, i64)>>,
 }
 
 impl Resume {
@@ -106,11 +109,14 @@ impl Resume {
             Err(e) => return Step::Done(Err(key_error(e))),
         };
         let token = self.token.expose();
-        Step::Done(
-            self.signature
-                .verify(token, &keys)
-                .map(|key| verified(token, self.claims, self.scopes, key.fingerprint())),
-        )
+        let done = self.signature.verify(token, &keys).and_then(|key| {
+            if let Some(checks) = &self.checks {
+                let (policy, now) = &**checks;
+                policy.check_verified(&self.claims, *now)?;
+            }
+            Ok(verified(token, self.claims, self.scopes, key.fingerprint()))
+        });
+        Step::Done(done)
     }
 }
 
@@ -191,6 +197,7 @@ impl JwtRules {
                 let unknown = jws.kid().is_some_and(|kid| !keys.contains_kid(kid));
                 if !(unknown && refetch_unknown_kid) {
                     let key = jws.verify(&keys)?;
+                    self.claims.check_verified(&claims, now)?;
                     let done = verified(token, claims, scopes, key.fingerprint());
                     return Ok(Step::Done(Ok(done)));
                 }
@@ -207,6 +214,8 @@ impl JwtRules {
                 signature,
                 claims,
                 scopes,
+                checks: (!self.claims.checks.is_empty())
+                    .then(|| Box::new((self.claims.clone(), now))),
             },
         })
     }

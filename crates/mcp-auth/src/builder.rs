@@ -8,6 +8,7 @@ use crate::response::{ChallengeCache, RenderRejection};
 use crate::token_cache::TokenCache;
 use crate::validate::{JwtValidator, UnixClock, ValidateToken, system_clock};
 use mcp_auth_core::challenge::ChallengeTemplate;
+use mcp_auth_core::checks::{ClaimCheck, ClaimChecks, MaxTokenAge};
 use mcp_auth_core::claims::ClaimsPolicy;
 use mcp_auth_core::credentials::DEFAULT_MAX_TOKEN_LEN;
 use mcp_auth_core::jws::{Algorithm, HeaderPolicy, TypPolicy};
@@ -43,6 +44,7 @@ pub struct McpAuthBuilder {
     leeway: Duration,
     require_rfc9068_claims: bool,
     allowed_client_ids: Option<Vec<String>>,
+    checks: ClaimChecks,
     scopes_supported: Option<Vec<String>>,
     required: Vec<String>,
     challenge_scopes: Option<Vec<String>>,
@@ -94,6 +96,7 @@ impl McpAuthBuilder {
             leeway: Duration::from_secs(60),
             require_rfc9068_claims: true,
             allowed_client_ids: None,
+            checks: ClaimChecks::new(),
             scopes_supported: None,
             required: Vec::new(),
             challenge_scopes: None,
@@ -223,6 +226,45 @@ impl McpAuthBuilder {
     {
         self.allowed_client_ids = Some(ids.into_iter().map(Into::into).collect());
         self
+    }
+
+    /// Adds a rule of this deployment on the verified claims (a tenant allow-list, `acr`
+    /// values, `token_use`, ...): a [`ClaimCheck`], or a closure
+    /// `Fn(&Claims) -> Result<(), ClaimRejection>`. It runs after the signature check; a
+    /// token it refuses is 401 `invalid_token` with its description. A check that does not
+    /// read the clock is settled for a cached token by the validation that admitted it; one
+    /// that does ([`ClaimCheck::reads_clock`]) runs again on every cache hit. See
+    /// [`mcp_auth_core::checks`].
+    ///
+    /// ```
+    /// use mcp_auth::McpAuthLayer;
+    /// use mcp_auth::core::checks::{ClaimIn, ClaimRejection};
+    /// use mcp_auth::core::claims::Claims;
+    /// use mcp_auth::core::keys::StaticKeySource;
+    ///
+    /// let layer = McpAuthLayer::builder("https://mcp.example.com/mcp")
+    ///     .issuer("https://auth.example.com")
+    ///     .key_source(StaticKeySource::new())
+    ///     // Entra: only these tenants.
+    ///     .claim_check(ClaimIn::new("tid", ["72f988bf-86f1-41af-91ab-2d7cd011db47"]))
+    ///     // A rule of one's own.
+    ///     .claim_check(|c: &Claims| match c.sub.as_deref() {
+    ///         Some(s) if !s.starts_with("svc-") => Ok(()),
+    ///         _ => Err(ClaimRejection::new("service accounts may not call this server")),
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), mcp_auth::ConfigError>(())
+    /// ```
+    pub fn claim_check(mut self, check: impl ClaimCheck) -> Self {
+        self.checks.push(check);
+        self
+    }
+
+    /// Refuses tokens issued (`iat`, then required) more than `max` ago, whatever their
+    /// `exp`: a [`MaxTokenAge`] claim check, which reads the clock and so runs on every
+    /// cache hit too.
+    pub fn max_token_age(self, max: Duration) -> Self {
+        self.claim_check(MaxTokenAge::new(max))
     }
 
     /// `scopes_supported` of the metadata. Defaults to the required scopes.
@@ -622,6 +664,7 @@ impl McpAuthBuilder {
         claims_policy.leeway = self.leeway.as_secs();
         claims_policy.require_rfc9068_claims = self.require_rfc9068_claims;
         claims_policy.allowed_client_ids = self.allowed_client_ids.map(Arc::from);
+        claims_policy.checks = self.checks;
         let challenge = Arc::new(challenge);
         let mcp_policy = self.mcp_policy.map(Arc::new);
         let cache =

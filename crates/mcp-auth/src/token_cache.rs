@@ -8,7 +8,8 @@
 //!   the entry by a hash, then the whole token is compared byte for byte), so only the very
 //!   same token can hit, whatever the hash does.
 //! - Every hit re-checks the token's time claims against the layer's clock (`exp`, `nbf`,
-//!   `iat`, [`ClaimsPolicy::check_time`]): the rest of the claims policy (`iss`, `aud`,
+//!   `iat`) and the claim checks that read the clock ([`ClaimsPolicy::recheck`]): the rest
+//!   of the claims policy (`iss`, `aud`, the claim checks that do not read the clock,
 //!   RFC 9068 claims, scopes, ...) depends only on the byte-identical token and on a policy
 //!   that cannot change, so it was settled when the entry was made; an entry is evicted no
 //!   later than the token's `exp`.
@@ -189,7 +190,7 @@ impl TokenCache {
         keys: Option<&dyn KeySource>,
         now: i64,
     ) -> Option<Hit> {
-        if let Err(e) = self.claims.check_time(entry.ctx.claims(), now) {
+        if let Err(e) = self.claims.recheck(entry.ctx.claims(), now) {
             return Some(Hit::Refused(e));
         }
         let (Some(fingerprint), Some(keys)) = (&entry.key, keys) else {

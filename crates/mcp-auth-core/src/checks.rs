@@ -1,0 +1,208 @@
+//! Claim checks: a deployment's own rules on the verified claims (`tid`, `acr`, `token_use`,
+//! a maximum token age, ...), run by the validation state machine beside the built-in claims
+//! policy.
+//!
+//! A check says whether its answer depends on the clock ([`ClaimCheck::reads_clock`]):
+//! - one that does not (`token_use == "access"`, a tenant allow-list, `acr` values) runs when
+//!   a token is validated; the verified-token cache only holds tokens that passed it, and the
+//!   policy cannot change afterwards, so a cache hit does not run it again;
+//! - one that does ([`MaxTokenAge`], anything comparing a claim with `now`) runs at validation
+//!   **and again on every cache hit**, like `exp` (see
+//!   [`ClaimsPolicy::check_time`](crate::claims::ClaimsPolicy::check_time)).
+//!
+//! A refused token is `invalid_token` (RFC 6750 §3.1) with the check's fixed description.
+
+use crate::claims::Claims;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A rule on a token's verified claims. See the [module docs](self).
+///
+/// Implemented for every `Fn(&Claims) -> Result<(), ClaimRejection> + Send + Sync` (a check
+/// that does not read the clock).
+pub trait ClaimCheck: Send + Sync + 'static {
+    /// Whether the answer depends on `now`: then the check runs again on every cache hit.
+    /// The default is `false`.
+    fn reads_clock(&self) -> bool {
+        false
+    }
+
+    /// Checks `claims` (signature and the built-in policy already passed) at `now`
+    /// (seconds since the epoch). Must not panic.
+    fn check(&self, claims: &Claims, now: i64) -> Result<(), ClaimRejection>;
+}
+
+impl<F> ClaimCheck for F
+where
+    F: Fn(&Claims) -> Result<(), ClaimRejection> + Send + Sync + 'static,
+{
+    fn check(&self, claims: &Claims, _now: i64) -> Result<(), ClaimRejection> {
+        self(claims)
+    }
+}
+
+/// Why a [`ClaimCheck`] refused a token: a fixed description, sent to the client as the
+/// challenge's `error_description` (so never a claim value or a token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimRejection(&'static str);
+
+impl ClaimRejection {
+    /// Said when a description cannot be sent as it is.
+    pub const GENERIC: &'static str = "token claims are not accepted by this resource";
+
+    /// A rejection saying `description`. RFC 6750 §3 allows only `%x20-21 / %x23-5B /
+    /// %x5D-7E` in `error_description`; a description with any other character (a quote, a
+    /// backslash, a control character, non-ASCII) or an empty one is replaced by
+    /// [`GENERIC`](Self::GENERIC), so a check cannot break the challenge header.
+    pub const fn new(description: &'static str) -> Self {
+        let b = description.as_bytes();
+        if b.is_empty() {
+            return Self(Self::GENERIC);
+        }
+        let mut i = 0;
+        while i < b.len() {
+            if !matches!(b[i], 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E) {
+                return Self(Self::GENERIC);
+            }
+            i += 1;
+        }
+        Self(description)
+    }
+
+    /// The description.
+    pub fn description(&self) -> &'static str {
+        self.0
+    }
+}
+
+/// The claim checks of a policy, kept apart by whether they read the clock.
+#[derive(Clone, Default)]
+pub struct ClaimChecks {
+    fixed: Vec<Arc<dyn ClaimCheck>>,
+    timed: Vec<Arc<dyn ClaimCheck>>,
+}
+
+impl fmt::Debug for ClaimChecks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClaimChecks")
+            .field("fixed", &self.fixed.len())
+            .field("timed", &self.timed.len())
+            .finish()
+    }
+}
+
+impl ClaimChecks {
+    /// No checks.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `check`.
+    pub fn push(&mut self, check: impl ClaimCheck) {
+        let check: Arc<dyn ClaimCheck> = Arc::new(check);
+        if check.reads_clock() {
+            self.timed.push(check);
+        } else {
+            self.fixed.push(check);
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.fixed.is_empty() && self.timed.is_empty()
+    }
+
+    /// Every check, in the order they were added within each kind (those that do not read
+    /// the clock first): what a validation runs.
+    pub fn run_all(&self, claims: &Claims, now: i64) -> Result<(), ClaimRejection> {
+        self.fixed.iter().try_for_each(|c| c.check(claims, now))?;
+        self.run_timed(claims, now)
+    }
+
+    /// Whether any check reads the clock.
+    pub fn any_timed(&self) -> bool {
+        !self.timed.is_empty()
+    }
+
+    /// Only the checks that read the clock: what a cache hit runs again.
+    pub fn run_timed(&self, claims: &Claims, now: i64) -> Result<(), ClaimRejection> {
+        self.timed.iter().try_for_each(|c| c.check(claims, now))
+    }
+}
+
+/// A maximum token age: `iat` (required) no more than `max` before `now`. Reads the clock,
+/// so it runs on every cache hit too. For providers whose tokens live longer than the
+/// resource wants to trust a grant (the token's `exp` still applies).
+#[derive(Debug, Clone, Copy)]
+pub struct MaxTokenAge(Duration);
+
+impl MaxTokenAge {
+    /// At most `max` old.
+    pub fn new(max: Duration) -> Self {
+        Self(max)
+    }
+}
+
+impl ClaimCheck for MaxTokenAge {
+    fn reads_clock(&self) -> bool {
+        true
+    }
+
+    fn check(&self, claims: &Claims, now: i64) -> Result<(), ClaimRejection> {
+        let Some(iat) = claims.iat else {
+            return Err(ClaimRejection::new("token has no iat"));
+        };
+        let max = i64::try_from(self.0.as_secs()).unwrap_or(i64::MAX);
+        if now > iat.saturating_add(max) {
+            return Err(ClaimRejection::new(
+                "token is older than this resource accepts",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A claim that must be one of the given string values (a tenant allow-list on `tid`,
+/// `acr` values, `token_use == "access"`): absent, not a string, or another value is
+/// refused. Does not read the clock. Reads the claim from the verified payload (a parse per
+/// validation, never per cache hit).
+#[derive(Debug, Clone)]
+pub struct ClaimIn {
+    name: String,
+    allowed: Vec<String>,
+    refusal: ClaimRejection,
+}
+
+impl ClaimIn {
+    /// `name` must be one of `allowed`.
+    pub fn new<I, S>(name: impl Into<String>, allowed: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            name: name.into(),
+            allowed: allowed.into_iter().map(Into::into).collect(),
+            refusal: ClaimRejection::new("token claim does not have an accepted value"),
+        }
+    }
+
+    /// Refuses with `refusal` instead of the generic description.
+    #[must_use]
+    pub fn refusing_with(mut self, refusal: ClaimRejection) -> Self {
+        self.refusal = refusal;
+        self
+    }
+}
+
+impl ClaimCheck for ClaimIn {
+    fn check(&self, claims: &Claims, _now: i64) -> Result<(), ClaimRejection> {
+        // A payload that cannot be read again (never for a parsed token) fails closed.
+        let value = claims.get(&self.name).map_err(|_| self.refusal)?;
+        match value {
+            Some(serde_json::Value::String(s)) if self.allowed.contains(&s) => Ok(()),
+            _ => Err(self.refusal),
+        }
+    }
+}

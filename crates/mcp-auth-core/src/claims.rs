@@ -8,6 +8,9 @@ use crate::scope::ScopeSet;
 use serde::{Deserialize, Deserializer};
 use std::sync::Arc;
 
+mod audience;
+pub use audience::{Audience, AudienceError};
+
 /// The deepest nesting of arrays and objects accepted in a claims set or a JOSE header, the
 /// top-level object being level 1: a deeper payload is refused at parse time.
 pub const MAX_DEPTH: usize = crate::json::MAX_DEPTH;
@@ -316,9 +319,11 @@ pub struct ClaimsPolicy {
     /// This server's canonical resource URI: `aud` must name it (RFC 8707, MCP "Token
     /// Handling": tokens whose audience is not this server MUST be rejected).
     pub resource: ResourceUri,
-    /// Other audiences accepted (several resources served by one layer).
-    pub extra_audiences: Vec<ResourceUri>,
-    /// How `aud` is compared.
+    /// Other audiences a token may carry instead (the name an authorization server gives
+    /// this API: Entra's client-id GUID, `api://…`, an Auth0 identifier): RFC 7519 StringOrURI
+    /// values, compared byte for byte (RFC 7519 §4.1.3), never under `audience_policy`.
+    pub extra_audiences: Vec<Audience>,
+    /// How `aud` is compared with [`resource`](Self::resource) (and only with it).
     pub audience_policy: AudiencePolicy,
     /// Allowed clock skew in seconds for `exp`, `nbf` and `iat`.
     pub leeway: u64,
@@ -372,12 +377,11 @@ impl ClaimsPolicy {
             .aud
             .as_deref()
             .ok_or_else(|| AuthError::invalid_token("token has no audience"))?;
+        // The resource under its policy (RFC 8707); any other configured audience byte for
+        // byte, case-sensitively (RFC 7519 §4.1.3, §2 StringOrURI comparison).
         let ours = |a: &String| {
             self.resource.matches(a, self.audience_policy)
-                || self
-                    .extra_audiences
-                    .iter()
-                    .any(|r| r.matches(a, self.audience_policy))
+                || self.extra_audiences.iter().any(|x| x.matches(a))
         };
         if !aud.iter().any(ours) {
             return Err(AuthError::invalid_token(
@@ -558,11 +562,59 @@ mod tests {
             Ok(())
         );
         p.extra_audiences
-            .push(ResourceUri::parse("https://second.example.com").unwrap());
+            .push(Audience::parse("https://second.example.com").unwrap());
         assert_eq!(
             check_with(with("aud", json!("https://second.example.com")), &p),
             Ok(())
         );
+    }
+
+    #[test]
+    fn extra_audiences_are_compared_byte_for_byte() {
+        const GUID: &str = "0000000a-1111-2222-3333-444444444444";
+        let mut p = policy();
+        p.audience_policy = AudiencePolicy::Normalized;
+        for a in [GUID, "api://default", "https://api.example.com"] {
+            p.extra_audiences.push(Audience::parse(a).unwrap());
+        }
+        for a in [GUID, "api://default", "https://api.example.com"] {
+            assert_eq!(check_with(with("aud", json!(a)), &p), Ok(()), "{a}");
+            assert_eq!(check_with(with("aud", json!(["x", a])), &p), Ok(()), "{a}");
+        }
+        // No transformation for an extra audience, whatever the resource's policy.
+        for a in [
+            "0000000A-1111-2222-3333-444444444444",
+            "API://default",
+            "api://default/",
+            "https://api.example.com/",
+            "https://API.example.com",
+            "https://api.example.com:443",
+        ] {
+            assert_eq!(
+                check_with(with("aud", json!(a)), &p),
+                Err("token audience is not this resource"),
+                "{a}"
+            );
+        }
+        // The resource keeps its canonical comparison under its policy.
+        for a in [RES, "https://MCP.example.com:443/mcp/"] {
+            assert_eq!(check_with(with("aud", json!(a)), &p), Ok(()), "{a}");
+        }
+        p.audience_policy = AudiencePolicy::AllowTrailingSlash;
+        assert_eq!(
+            check_with(with("aud", json!(format!("{RES}/"))), &p),
+            Ok(())
+        );
+        assert_eq!(
+            check_with(with("aud", json!("https://api.example.com/")), &p),
+            Err("token audience is not this resource")
+        );
+        p.audience_policy = AudiencePolicy::Exact;
+        assert_eq!(
+            check_with(with("aud", json!(format!("{RES}/"))), &p),
+            Err("token audience is not this resource")
+        );
+        assert_eq!(check_with(with("aud", json!(GUID)), &p), Ok(()));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::token_cache::TokenCache;
 use crate::validate::{JwtValidator, UnixClock, ValidateToken, system_clock};
 use mcp_auth_core::challenge::ChallengeTemplate;
 use mcp_auth_core::checks::{ClaimCheck, ClaimChecks, MaxTokenAge};
-use mcp_auth_core::claims::ClaimsPolicy;
+use mcp_auth_core::claims::{Audience, ClaimsPolicy};
 use mcp_auth_core::credentials::DEFAULT_MAX_TOKEN_LEN;
 use mcp_auth_core::jws::{Algorithm, HeaderPolicy, TypPolicy};
 use mcp_auth_core::keys::KeySource;
@@ -193,16 +193,49 @@ impl McpAuthBuilder {
         self
     }
 
-    /// How `aud` is compared (default [`AudiencePolicy::Exact`]).
+    /// How `aud` is compared with the resource URI (default [`AudiencePolicy::Exact`]). It
+    /// does not apply to an [`additional_audience`](Self::additional_audience), which is
+    /// always compared byte for byte.
     pub fn audience_policy(mut self, policy: AudiencePolicy) -> Self {
         self.audience_policy = policy;
         self
     }
 
-    /// Also accepts tokens whose audience is this other resource URI (one layer in front of
-    /// several resource identifiers).
-    pub fn additional_audience(mut self, resource: impl Into<String>) -> Self {
-        self.extra_audiences.push(resource.into());
+    /// Also accepts tokens whose `aud` is `audience`: the name the authorization server gives
+    /// this API when it is not the resource URI, such as Entra's application (client) id GUID,
+    /// `api://…` (Entra, Okta's `api://default`) or an Auth0 API identifier. May be called
+    /// more than once.
+    ///
+    /// Any RFC 7519 StringOrURI (§2) is accepted: a non-empty string without whitespace or
+    /// control characters, which must be an RFC 3986 URI if it contains `:`; else
+    /// [`build`](Self::build) fails with [`ConfigError::Audience`]. It is compared with each
+    /// `aud` value byte for byte, case-sensitively (RFC 7519 §4.1.3), with no canonical form
+    /// even for a URL (`https://api.example.com` does not match `https://api.example.com/`)
+    /// and whatever the [`audience_policy`](Self::audience_policy), which applies to the
+    /// resource URI only.
+    ///
+    /// ```
+    /// use mcp_auth::McpAuthLayer;
+    /// use mcp_auth::core::keys::StaticKeySource;
+    ///
+    /// let layer = McpAuthLayer::builder("https://mcp.example.com/mcp")
+    ///     .issuer("https://login.microsoftonline.com/00000000-aaaa-bbbb-cccc-000000000000/v2.0")
+    ///     .key_source(StaticKeySource::new())
+    ///     // Entra v2: `aud` is the API's application (client) id.
+    ///     .additional_audience("00000000-1111-2222-3333-444444444444")
+    ///     .additional_audience("api://my-api")
+    ///     .build()?;
+    ///
+    /// let refused = McpAuthLayer::builder("https://mcp.example.com/mcp")
+    ///     .issuer("https://auth.example.com")
+    ///     .key_source(StaticKeySource::new())
+    ///     .additional_audience("api://my-api ") // a trailing space, pasted with the value
+    ///     .build();
+    /// assert!(matches!(refused, Err(mcp_auth::ConfigError::Audience(_))));
+    /// # Ok::<(), mcp_auth::ConfigError>(())
+    /// ```
+    pub fn additional_audience(mut self, audience: impl Into<String>) -> Self {
+        self.extra_audiences.push(audience.into());
         self
     }
 
@@ -630,7 +663,7 @@ impl McpAuthBuilder {
         let extra_audiences = self
             .extra_audiences
             .iter()
-            .map(|a| ResourceUri::parse(a))
+            .map(|a| Audience::parse(a))
             .collect::<Result<Vec<_>, _>>()?;
 
         let mut metadata = ProtectedResourceMetadata::new(

@@ -1,6 +1,7 @@
 //! [`ConfigError`]: why [`McpAuthBuilder::build`](crate::McpAuthBuilder::build) refused a
 //! configuration.
 
+use mcp_auth_core::claims::AudienceError;
 use mcp_auth_core::metadata::MetadataError;
 use mcp_auth_core::origin::InvalidOrigin;
 use mcp_auth_core::resource::ResourceUriError;
@@ -15,6 +16,11 @@ pub enum ConfigError {
     /// The resource URI is not a valid RFC 8707 resource identifier.
     #[error(transparent)]
     Resource(#[from] ResourceUriError),
+    /// An [`additional_audience`](crate::McpAuthBuilder::additional_audience) is not an
+    /// RFC 7519 StringOrURI (empty, whitespace or a control character, or a `:` without
+    /// being a URI); the message names the value.
+    #[error("additional audience: {0}")]
+    Audience(#[from] AudienceError),
     /// A scope is not valid RFC 6749 syntax.
     #[error(transparent)]
     Scope(#[from] InvalidScope),

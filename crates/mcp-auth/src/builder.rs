@@ -4,6 +4,7 @@ use crate::config_error::ConfigError;
 use crate::context::ScopePolicy;
 use crate::decision::Validation;
 use crate::layer::{Challenges, DEFAULT_TOKEN_CACHE_CAPACITY, McpAuthLayer, Shared};
+use crate::metadata::MetadataService;
 use crate::response::{ChallengeCache, RenderRejection};
 use crate::token_cache::TokenCache;
 use crate::validate::{JwtValidator, UnixClock, ValidateToken, system_clock};
@@ -51,6 +52,7 @@ pub struct McpAuthBuilder {
     hierarchy: Arc<dyn ScopeHierarchy>,
     resource_name: Option<String>,
     resource_documentation: Option<String>,
+    metadata_at_root: bool,
     max_token_len: usize,
     max_form_body: usize,
     pass_authorization_header: bool,
@@ -103,6 +105,7 @@ impl McpAuthBuilder {
             hierarchy: Arc::new(FlatScopes),
             resource_name: None,
             resource_documentation: None,
+            metadata_at_root: false,
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             max_form_body: 64 * 1024,
             pass_authorization_header: false,
@@ -347,6 +350,29 @@ impl McpAuthBuilder {
     /// `resource_documentation` of the metadata.
     pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
         self.resource_documentation = Some(url.into());
+        self
+    }
+
+    /// Also serves this resource's metadata document at the root URL
+    /// `/.well-known/oauth-protected-resource` (default off; no effect for a resource
+    /// without a path, which is served only there anyway).
+    ///
+    /// By default a resource with a path (`https://host/notes/mcp`) is served only at its
+    /// path-inserted URL (`/.well-known/oauth-protected-resource/notes/mcp`), the one every
+    /// challenge names in `resource_metadata`: RFC 9728 §3 forms the URL from the resource
+    /// identifier, the root URL describes the resource identified by the bare origin, and
+    /// §3.3 makes a client discard a document whose `resource` is not the identifier it
+    /// formed the URL from. MCP clients (2025-11-25 and later) follow `resource_metadata`,
+    /// or try the path-inserted URL first. Turn this on only as a fallback for clients that
+    /// probe the root alone and accept a document for the server URL they dialed.
+    ///
+    /// Only one resource of a server may be served at the root: joining the metadata of two
+    /// designated layers with [`MetadataService::merge`](crate::MetadataService::merge) (or
+    /// `mcp_auth::metadata_routes` with axum) is a
+    /// [`ConfigError::MetadataPathConflict`]. Merging two such axum routers with
+    /// `Router::merge` directly panics, as axum does for any overlapping route.
+    pub fn serve_metadata_at_root(mut self, on: bool) -> Self {
+        self.metadata_at_root = on;
         self
     }
 
@@ -678,6 +704,12 @@ impl McpAuthBuilder {
         metadata.resource_name = self.resource_name;
         metadata.resource_documentation = self.resource_documentation;
         metadata.validate(Some(&resource))?;
+        let metadata_service = MetadataService::new(metadata.clone());
+        let metadata_service = if self.metadata_at_root {
+            metadata_service.with_root_fallback()
+        } else {
+            metadata_service
+        };
 
         let mut challenge = ChallengeTemplate::new(resource.metadata_url(), challenge_scopes)
             .with_granted_scopes_in_403(self.granted_in_403)
@@ -720,6 +752,7 @@ impl McpAuthBuilder {
                 route_requirement: Requirement::all_of(required.clone()),
                 required,
                 metadata: Arc::new(metadata),
+                metadata_service,
                 max_token_len: self.max_token_len,
                 max_form_body: self.max_form_body,
                 pass_authorization_header: self.pass_authorization_header,

@@ -8,8 +8,9 @@ use mcp_auth_core::resource::ResourceUriError;
 use mcp_auth_core::scope::InvalidScope;
 
 /// A configuration that cannot work. Returned by
-/// [`McpAuthBuilder::build`](crate::McpAuthBuilder::build); nothing is ever refused later, at
-/// request time.
+/// [`McpAuthBuilder::build`](crate::McpAuthBuilder::build), and by
+/// [`MetadataService::merge`](crate::MetadataService::merge) when several resources' metadata
+/// would collide; nothing is ever refused later, at request time.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -63,4 +64,23 @@ pub enum ConfigError {
          `.key_source(..)`: set it on that key source instead"
     )]
     IgnoredByKeySource(&'static str),
+    /// Two metadata documents would be served at one path (by
+    /// [`MetadataService::merge`](crate::MetadataService::merge), or `metadata_routes` with
+    /// axum): two resources designated for the root URL
+    /// ([`serve_metadata_at_root`](crate::McpAuthBuilder::serve_metadata_at_root)), one
+    /// designated beside a resource without a path (whose URL the root is), or one resource
+    /// twice. RFC 9728 §3: each URL describes one resource.
+    #[error(
+        "the metadata of {second:?} would be served at {path:?}, which already serves the \
+         metadata of {first:?}: at most one resource may be served at the root URL, and \
+         each resource once"
+    )]
+    MetadataPathConflict {
+        /// The well-known path claimed twice.
+        path: String,
+        /// The `resource` of the document served there first.
+        first: String,
+        /// The `resource` of the document that claimed it again.
+        second: String,
+    },
 }

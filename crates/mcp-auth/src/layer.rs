@@ -4,6 +4,7 @@
 use crate::builder::McpAuthBuilder;
 use crate::context::{AuthContext, ScopePolicy};
 use crate::decision::{TokenStep, Validation, resume_token, token_step, validated_step};
+use crate::metadata::MetadataService;
 use crate::response::{ChallengeCache, RenderRejection};
 use crate::service::McpAuth;
 use crate::token_cache::TokenCache;
@@ -37,6 +38,8 @@ pub(crate) struct Shared {
     /// `required` as a requirement, built once.
     pub(crate) route_requirement: Requirement,
     pub(crate) metadata: Arc<ProtectedResourceMetadata>,
+    /// The service of `metadata` (at its path-inserted URL, and the root if designated).
+    pub(crate) metadata_service: MetadataService,
     pub(crate) max_token_len: usize,
     pub(crate) max_form_body: usize,
     pub(crate) pass_authorization_header: bool,

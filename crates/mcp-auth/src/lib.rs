@@ -128,5 +128,5 @@ pub use service::McpAuth;
 pub use validate::{BoxValidateFuture, JwtValidator, UnixClock, ValidateToken};
 #[cfg(feature = "axum")]
 pub use well_known::{
-    CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, mcp_cors, protected_resource_router,
+    CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, mcp_cors, metadata_routes, protected_resource_router,
 };

@@ -1,5 +1,6 @@
 //! RFC 9728 Protected Resource Metadata routes and the CORS preset for browser MCP clients.
 
+use crate::config_error::ConfigError;
 use crate::layer::McpAuthLayer;
 use crate::metadata::{MetadataService, ROOT_PATH};
 use axum::Router;
@@ -7,13 +8,15 @@ use http::{HeaderName, Method};
 use mcp_auth_core::metadata::ProtectedResourceMetadata;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// A router serving `metadata` (RFC 9728 §3) at the path-inserted well-known URL of its
-/// resource (`/.well-known/oauth-protected-resource/mcp` for `https://host/mcp`) and at the
-/// root form `/.well-known/oauth-protected-resource`, which MCP clients try next (MCP
-/// 2025-11-25, "Authorization Server Location"). GET and HEAD, `application/json`, CORS open
-/// to any origin (`Access-Control-Allow-Origin: *`: the document is public, and browser
-/// clients read it before they have a token). Merge it **outside** the auth layer, and after
-/// [`McpAuthLayer::cors`] so that its own CORS answers for it.
+/// A router serving `metadata` (RFC 9728 §3) at the well-known URL of its resource: the
+/// path-inserted one (`/.well-known/oauth-protected-resource/mcp` for `https://host/mcp`), or
+/// the root form `/.well-known/oauth-protected-resource` for a resource without a path (see
+/// [`MetadataService`] for which document is served where, and
+/// [`MetadataService::with_root_fallback`] to also answer the root). GET and HEAD,
+/// `application/json`, CORS open to any origin (`Access-Control-Allow-Origin: *`: the
+/// document is public, and browser clients read it before they have a token). Merge it
+/// **outside** the auth layer, and after [`McpAuthLayer::cors`] so that its own CORS answers
+/// for it.
 ///
 /// Each path is routed to a [`MetadataService`], which builds every answer (see there); the
 /// router adds nothing, so the two can never serve different documents or headers.
@@ -24,12 +27,60 @@ pub fn protected_resource_router<S>(metadata: ProtectedResourceMetadata) -> Rout
 where
     S: Clone + Send + Sync + 'static,
 {
-    let service = MetadataService::new(metadata);
-    let mut router = Router::new();
-    for p in service.paths() {
-        router = router.route_service(p, service.clone());
+    MetadataService::new(metadata).into_router()
+}
+
+/// One router for the metadata documents of several layers (several protected resources in
+/// one server, `/notes/mcp` and `/admin/mcp`), each at the URL its challenges name, and the
+/// root URL for the one layer built with
+/// [`serve_metadata_at_root`](crate::McpAuthBuilder::serve_metadata_at_root), if any: the
+/// layers' [`MetadataService`]s joined by [`MetadataService::merge`]. Two layers claiming one
+/// path (two at the root, one at the root beside a resource without a path, one resource
+/// twice) are a [`ConfigError::MetadataPathConflict`], where merging their
+/// [`metadata_router`](McpAuthLayer::metadata_router)s with `Router::merge` would panic.
+///
+/// ```
+/// # use axum::{Router, routing::post};
+/// # use mcp_auth::McpAuthLayer;
+/// # use mcp_auth::core::keys::StaticKeySource;
+/// # fn main() -> Result<(), mcp_auth::ConfigError> {
+/// let layer = |resource: &str, root: bool| {
+///     McpAuthLayer::builder(resource)
+///         .issuer("https://auth.example.com")
+///         .key_source(StaticKeySource::new())
+///         .serve_metadata_at_root(root)
+///         .build()
+/// };
+/// let notes = layer("https://mcp.example.com/notes/mcp", true)?;
+/// let admin = layer("https://mcp.example.com/admin/mcp", false)?;
+/// let app: Router = Router::new()
+///     .route("/notes/mcp", post(|| async { "notes" }).route_layer(notes.clone()))
+///     .route("/admin/mcp", post(|| async { "admin" }).route_layer(admin.clone()))
+///     .merge(mcp_auth::metadata_routes([&notes, &admin])?);
+/// # Ok(()) }
+/// ```
+pub fn metadata_routes<'a, S>(
+    layers: impl IntoIterator<Item = &'a McpAuthLayer>,
+) -> Result<Router<S>, ConfigError>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let service = MetadataService::merge(layers.into_iter().map(McpAuthLayer::metadata_service))?;
+    Ok(service.into_router())
+}
+
+impl MetadataService {
+    /// This service as an axum router: each of its [`paths`](Self::paths) routed to it.
+    pub fn into_router<S>(self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let mut router = Router::new();
+        for p in self.paths() {
+            router = router.route_service(p, self.clone());
+        }
+        router
     }
-    router
 }
 
 /// Headers a browser MCP client sends (MCP Streamable HTTP transport, 2025-06-18 to
@@ -75,22 +126,27 @@ pub fn mcp_cors(origins: impl Into<AllowOrigin>) -> CorsLayer {
 }
 
 impl McpAuthLayer {
-    /// [`protected_resource_router`] for this layer's metadata document: the
-    /// [`metadata_service`](Self::metadata_service) as an axum router.
+    /// This layer's [`metadata_service`](Self::metadata_service) as an axum router: its
+    /// document at the URL its challenges name (and the root URL with
+    /// [`serve_metadata_at_root`](crate::McpAuthBuilder::serve_metadata_at_root)). For
+    /// several layers in one router, [`metadata_routes`] joins theirs and refuses two that
+    /// claim one path.
     pub fn metadata_router<S>(&self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {
-        protected_resource_router(self.metadata().clone())
+        self.metadata_service().into_router()
     }
 
     /// The CORS preset, [`mcp_cors`], for the origins this layer allows (the resource's own,
     /// [`allowed_origin`](crate::McpAuthBuilder::allowed_origin)s, loopback with
     /// [`allow_loopback_origins`](crate::McpAuthBuilder::allow_loopback_origins)): an
     /// allowed origin gets CORS headers, any other gets none, so its page can neither send a
-    /// preflighted request nor read a response. The metadata paths of this resource stay
-    /// readable from any origin (RFC 9728 documents are public), in case the
-    /// [`metadata_router`](Self::metadata_router) is merged inside this layer.
+    /// preflighted request nor read a response. The well-known metadata paths
+    /// (`/.well-known/oauth-protected-resource` and below, this resource's and any other's)
+    /// stay readable from any origin (RFC 9728 documents are public), in case a
+    /// [`metadata_router`](Self::metadata_router) or [`metadata_routes`] is merged inside
+    /// this layer.
     ///
     /// ```
     /// # use axum::{Router, routing::post};
@@ -111,10 +167,15 @@ impl McpAuthLayer {
     /// ```
     pub fn cors(&self) -> CorsLayer {
         let origins = self.shared.origins.clone();
-        let metadata_paths = [self.resource().metadata_path(), ROOT_PATH.to_owned()];
         mcp_cors(AllowOrigin::predicate(move |origin, parts| {
-            origins.allows(origin.as_bytes())
-                || metadata_paths.iter().any(|p| p == parts.uri.path())
+            origins.allows(origin.as_bytes()) || is_metadata_path(parts.uri.path())
         }))
     }
+}
+
+/// Whether `path` is a well-known Protected Resource Metadata path (the root form, or one
+/// with a resource path inserted after it): only public documents, or 404s, live there.
+fn is_metadata_path(path: &str) -> bool {
+    path.strip_prefix(ROOT_PATH)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }

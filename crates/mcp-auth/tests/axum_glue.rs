@@ -38,6 +38,9 @@ fn layer() -> McpAuthLayer {
         // The browser origins the tests below send (MCP Inspector, remote and local).
         .allowed_origin("https://inspector.example")
         .allow_loopback_origins(true)
+        // The root fallback (off by default): `metadata_at_path_inserted_and_root_urls`
+        // reads the document at both URLs.
+        .serve_metadata_at_root(true)
         .build()
         .unwrap()
 }

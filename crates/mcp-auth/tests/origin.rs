@@ -348,6 +348,8 @@ async fn preflight_from_a_disallowed_origin_is_403_first() {
 async fn cors_preset_answers_allowed_origins_only() {
     let auth = builder()
         .allowed_origin("https://app.example")
+        // The root fallback (off by default): the last request reads the root URL.
+        .serve_metadata_at_root(true)
         .build()
         .unwrap();
     let app = || {

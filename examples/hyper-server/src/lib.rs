@@ -5,7 +5,8 @@
 //!   answers `Response<Full<Bytes>>`, which the layer answers as
 //!   `Response<ResponseBody<Full<Bytes>>>`.
 //! - every other path: [`MetadataService`](mcp_auth::MetadataService), the RFC 9728 document at
-//!   `/.well-known/oauth-protected-resource/mcp` (and the root form), 404 elsewhere. It is
+//!   `/.well-known/oauth-protected-resource/mcp` (and the root form, which the layer is
+//!   built to serve too with `serve_metadata_at_root`), 404 elsewhere. It is
 //!   outside the layer: the document is read before the client has a token.
 //!
 //! The layer classifies every MCP POST by its JSON-RPC body (an [`McpPolicy`]), so the body
@@ -59,6 +60,8 @@ pub fn auth_layer(resource: &str, issuer: &str, jwks: &[u8]) -> Result<McpAuthLa
         .scopes_supported(["mcp:read"])
         .require_scopes(["mcp:read"])
         .mcp_policy(policy)
+        // Also at the root URL: the fallback for clients that probe only the root.
+        .serve_metadata_at_root(true)
         .build()?;
     Ok(layer)
 }

@@ -13,7 +13,9 @@
 //! - `Origin` validated first (MCP Streamable HTTP transport, DNS rebinding): 403 unless
 //!   allowed, see [`McpAuthBuilder::allowed_origin`];
 //! - the RFC 9728 metadata document as a tower service ([`MetadataService`]), as an axum
-//!   router, and a CORS preset for browser clients from the allowed origins (feature `axum`).
+//!   router, and a CORS preset for browser clients from the allowed origins (feature `axum`);
+//!   several protected resources in one server, each with its own layer and document, joined
+//!   by [`MetadataService::merge`] (see there for which document is served where).
 //!
 //! # Example
 //!

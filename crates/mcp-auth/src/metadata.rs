@@ -199,7 +199,7 @@ impl MetadataService {
     /// [`ConfigError::MetadataPathConflict`]: two resources at the root (two
     /// [`with_root_fallback`](Self::with_root_fallback)s, or one beside a resource without
     /// a path), or one resource twice.
-    pub fn merge(services: impl IntoIterator<Item = MetadataService>) -> Result<Self, ConfigError> {
+    pub fn merge(services: impl IntoIterator<Item = Self>) -> Result<Self, ConfigError> {
         let mut paths: Vec<(String, Arc<Document>)> = Vec::new();
         for s in services {
             for (path, doc) in &s.docs.paths {

@@ -179,3 +179,28 @@ fn is_metadata_path(path: &str) -> bool {
     path.strip_prefix(ROOT_PATH)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_metadata_path;
+
+    #[test]
+    fn metadata_paths_are_the_root_and_below_it_only() {
+        for p in [
+            "/.well-known/oauth-protected-resource",
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-protected-resource/admin/mcp",
+        ] {
+            assert!(is_metadata_path(p), "{p}");
+        }
+        for p in [
+            "/",
+            "/mcp",
+            "/.well-known/oauth-protected-resourcex",
+            "/.well-known/oauth-authorization-server",
+            "/x/.well-known/oauth-protected-resource",
+        ] {
+            assert!(!is_metadata_path(p), "{p}");
+        }
+    }
+}

@@ -294,6 +294,34 @@ async fn each_challenge_names_its_own_served_metadata() {
     }
 }
 
+/// One layer's CORS preset around both resources' metadata: every document stays readable
+/// from any origin, the other layer's MCP endpoint does not become so.
+#[tokio::test]
+async fn one_cors_preset_keeps_every_resources_metadata_public() {
+    let keys = shared_keys();
+    let notes = layer(NOTES, ISS, "notes:read", &keys, true);
+    let admin = layer(ADMIN, ISS, "admin:read", &keys, false);
+    let app = app(&notes, &admin, metadata_routes([&notes, &admin]).unwrap()).layer(notes.cors());
+    let preflight = |path: &str| {
+        Request::options(path)
+            .header("origin", "https://evil.example")
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "mcp-protocol-version")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let acao =
+        |res: &http::Response<Body>| res.headers().get("access-control-allow-origin").cloned();
+    for path in [NOTES_PATH, ADMIN_PATH, ROOT] {
+        let res = app.clone().oneshot(preflight(path)).await.unwrap();
+        assert!(acao(&res).is_some(), "{path}");
+    }
+    for path in ["/notes/mcp", "/admin/mcp"] {
+        let res = app.clone().oneshot(preflight(path)).await.unwrap();
+        assert_eq!(acao(&res), None, "{path}");
+    }
+}
+
 /// Sends one HTTP/1.1 request to `addr` and returns the status and body.
 async fn http(
     addr: std::net::SocketAddr,

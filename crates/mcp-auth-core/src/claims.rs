@@ -5,11 +5,13 @@ use crate::AuthError;
 use crate::checks::ClaimChecks;
 use crate::resource::{AudiencePolicy, ResourceUri};
 use crate::scope::ScopeSet;
-use serde::{Deserialize, Deserializer};
 use std::sync::Arc;
 
 mod audience;
+mod mapping;
+mod parse;
 pub use audience::{Audience, AudienceError};
+pub use mapping::{ClaimMapping, MappingError, RequiredClaims};
 
 /// The deepest nesting of arrays and objects accepted in a claims set or a JOSE header, the
 /// top-level object being level 1: a deeper payload is refused at parse time.
@@ -57,6 +59,8 @@ pub struct Claims {
     /// The whole payload, as received (after verification: trusted). Empty when the claims
     /// were not parsed from a payload ([`Default`], serde).
     raw: Box<str>,
+    /// What a non-default [`ClaimMapping`] resolved ([`from_json_with`](Claims::from_json_with)).
+    mapped: Option<Box<mapping::Mapped>>,
 }
 
 /// Why [`Claims::get`] or [`Claims::extra`] could not answer.
@@ -74,161 +78,6 @@ pub enum ClaimError {
     Malformed,
 }
 
-/// The registered claims, in the order of the bits of `ClaimsVisitor`'s `seen` mask.
-const REGISTERED: [&str; 12] = [
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "nbf",
-    "iat",
-    "jti",
-    "client_id",
-    "azp",
-    "scope",
-    "scp",
-    "cnf",
-];
-
-impl<'de> Deserialize<'de> for Claims {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(ClaimsVisitor)
-    }
-}
-
-/// Reads the registered claims and checks every other member (duplicates at any depth, the
-/// depth cap, values as `serde_json::Value` reads them) in the same pass, without keeping it.
-struct ClaimsVisitor;
-
-impl<'de> serde::de::Visitor<'de> for ClaimsVisitor {
-    type Value = Claims;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JWT claims set (a JSON object)")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Claims, A::Error> {
-        use crate::json::{Checked, DUPLICATE, Name, Names};
-        struct Aud(Option<Vec<String>>);
-        impl<'de> Deserialize<'de> for Aud {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                one_or_many(d).map(Self)
-            }
-        }
-        struct Date(Option<i64>);
-        impl<'de> Deserialize<'de> for Date {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                numeric_date(d).map(Self)
-            }
-        }
-        struct DateUp(Option<i64>);
-        impl<'de> Deserialize<'de> for DateUp {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                numeric_date_up(d).map(Self)
-            }
-        }
-        let (mut c, mut seen, mut others) = (Claims::default(), 0u16, Names::new());
-        while let Some(Name(name)) = m.next_key()? {
-            let Some(i) = REGISTERED.iter().position(|r| *r == name) else {
-                others.check(name)?;
-                m.next_value_seed(Checked::MEMBER)?;
-                continue;
-            };
-            if seen & (1 << i) != 0 {
-                return Err(serde::de::Error::custom(DUPLICATE));
-            }
-            seen |= 1 << i;
-            match i {
-                0 => c.iss = m.next_value()?,
-                1 => c.sub = m.next_value()?,
-                2 => c.aud = m.next_value::<Aud>()?.0,
-                3 => c.exp = m.next_value::<Date>()?.0,
-                4 => c.nbf = m.next_value::<DateUp>()?.0,
-                5 => c.iat = m.next_value::<DateUp>()?.0,
-                6 => c.jti = m.next_value()?,
-                7 => c.client_id = m.next_value()?,
-                8 => c.azp = m.next_value()?,
-                9 => c.scope = m.next_value()?,
-                10 => c.scp = m.next_value::<Aud>()?.0,
-                _ => {
-                    let cnf = m.next_value_seed(Checked {
-                        build: true,
-                        ..Checked::MEMBER
-                    })?;
-                    // `"cnf": null` is no confirmation, as an absent `cnf`.
-                    c.cnf = cnf.filter(|v| !v.is_null());
-                }
-            }
-        }
-        Ok(c)
-    }
-}
-
-/// A string or an array of strings. A visitor, not `#[serde(untagged)]`, which buffers the
-/// value before trying each form (measurable on every token).
-fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-    struct OneOrMany;
-    impl<'de> serde::de::Visitor<'de> for OneOrMany {
-        type Value = Option<Vec<String>>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a string or an array of strings")
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Some(vec![v.to_owned()]))
-        }
-        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-            Ok(Some(vec![v]))
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
-            while let Some(s) = seq.next_element::<String>()? {
-                v.push(s);
-            }
-            Ok(Some(v))
-        }
-    }
-    d.deserialize_option(OneOrMany)
-}
-
-/// A NumericDate (RFC 7519 §2) in `[0, 1e15)`: a date before 1970 is no date an issuer
-/// writes, and refusing it keeps every accepted token acceptable to any validator that reads
-/// NumericDate as unsigned (jsonwebtoken does; found by `fuzz/` differential). A fraction is
-/// rounded towards refusal: `exp` down ([`numeric_date`]), `nbf` and `iat` up
-/// ([`numeric_date_up`]), so `nbf: T.5` is not accepted before `T + 1` (RFC 7519 §4.1.5).
-fn numeric_date_rounded<'de, D: Deserializer<'de>>(
-    d: D,
-    round: fn(f64) -> f64,
-) -> Result<Option<i64>, D::Error> {
-    let v = Option::<f64>::deserialize(d)?;
-    match v {
-        None => Ok(None),
-        Some(f) if f.is_finite() && (0.0..1e15).contains(&f) => Ok(Some(round(f) as i64)),
-        Some(_) => Err(serde::de::Error::custom("NumericDate out of range")),
-    }
-}
-
-/// `exp`: a fraction rounded down (expires no later than it says).
-fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    numeric_date_rounded(d, f64::floor)
-}
-
-/// `nbf`, `iat`: a fraction rounded up (valid no earlier than it says).
-fn numeric_date_up<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    numeric_date_rounded(d, f64::ceil)
-}
-
 impl Claims {
     /// Parses a JWT payload. Refused (as `invalid_token`): not a JSON object, wrong types (an
     /// `iss` array, a string `exp`), a duplicate member name at any depth, nesting deeper
@@ -239,20 +88,51 @@ impl Claims {
 
     /// [`from_json`](Self::from_json), keeping `payload` as the raw claims without a copy.
     pub fn from_json_vec(payload: Vec<u8>) -> Result<Self, AuthError> {
+        Self::parse(payload, None)
+    }
+
+    /// [`from_json_vec`](Self::from_json_vec), reading the client id and the subject where
+    /// `mapping` says ([`client`](Self::client), [`subject`](Self::subject)). The claims it
+    /// names are captured in the same pass over the payload; one that is present and neither
+    /// a string nor `null` is refused (`invalid_token`, "token claims are malformed"), as a
+    /// non-string `client_id` is.
+    pub fn from_json_with(payload: Vec<u8>, mapping: &ClaimMapping) -> Result<Self, AuthError> {
+        Self::parse(payload, (!mapping.is_default()).then_some(mapping))
+    }
+
+    fn parse(payload: Vec<u8>, mapping: Option<&ClaimMapping>) -> Result<Self, AuthError> {
+        use serde::Deserializer as _;
         let malformed = || AuthError::invalid_token("token claims are malformed");
         let raw = String::from_utf8(payload).map_err(|_| malformed())?;
         // A claims set is a JSON object (RFC 7519 §7.2); serde would also take an array.
         if raw.trim_start().as_bytes().first() != Some(&b'{') {
             return Err(malformed());
         }
-        let mut c: Self = serde_json::from_str(&raw).map_err(|e| {
-            AuthError::invalid_token(match crate::json::checked_error(&e) {
-                Some(crate::json::DUPLICATE) => "token claims have a duplicate member name",
-                Some(_) => "token claims are nested too deeply",
-                None => "token claims are malformed",
-            })
-        })?;
+        let mut de = serde_json::Deserializer::from_str(&raw);
+        let mut c = de
+            .deserialize_map(parse::ClaimsVisitor(mapping))
+            .and_then(|c| de.end().map(|()| c))
+            .map_err(|e| {
+                AuthError::invalid_token(match crate::json::checked_error(&e) {
+                    Some(crate::json::DUPLICATE) => "token claims have a duplicate member name",
+                    Some(_) => "token claims are nested too deeply",
+                    None => "token claims are malformed",
+                })
+            })?;
         c.raw = raw.into_boxed_str();
+        Ok(c)
+    }
+
+    /// These claims as `mapping` reads them: themselves when they were parsed with it,
+    /// otherwise parsed again from the kept payload (typed fields only without one).
+    fn remapped(&self, mapping: &ClaimMapping) -> Result<Self, AuthError> {
+        if !self.raw.is_empty() {
+            return Self::from_json_with(self.raw.as_bytes().to_vec(), mapping);
+        }
+        let mut c = self.clone();
+        c.mapped = mapping
+            .resolve(self, mapping.captured())
+            .map_err(|_| AuthError::invalid_token("token claims are malformed"))?;
         Ok(c)
     }
 
@@ -304,9 +184,21 @@ impl Claims {
         Ok(set)
     }
 
-    /// The client identifier: `client_id`, else `azp`.
+    /// The client identifier: `client_id`, else `azp`; for claims parsed with a
+    /// [`ClaimMapping`] ([`from_json_with`](Self::from_json_with)), its client-id claims.
     pub fn client(&self) -> Option<&str> {
-        self.client_id.as_deref().or(self.azp.as_deref())
+        match &self.mapped {
+            Some(m) => m.client(),
+            None => self.client_id.as_deref().or(self.azp.as_deref()),
+        }
+    }
+
+    /// The subject: `sub`; for claims parsed with a [`ClaimMapping`], its subject claim.
+    pub fn subject(&self) -> Option<&str> {
+        match &self.mapped {
+            Some(m) => m.subject(),
+            None => self.sub.as_deref(),
+        }
     }
 }
 
@@ -327,10 +219,18 @@ pub struct ClaimsPolicy {
     pub audience_policy: AudiencePolicy,
     /// Allowed clock skew in seconds for `exp`, `nbf` and `iat`.
     pub leeway: u64,
-    /// Require every claim RFC 9068 §2.2 lists (`sub`, `client_id`, `iat`, `jti`), not only
-    /// `iss`, `exp` and `aud`.
+    /// Require the claims RFC 9068 §2.2 lists that [`required_claims`](Self::required_claims)
+    /// names (by default all: `sub`, `client_id`, `iat`, `jti`), not only `iss`, `exp` and
+    /// `aud`. `false` requires none of them, whatever `required_claims` says.
     pub require_rfc9068_claims: bool,
-    /// If set, only these clients (`client_id`/`azp`) are accepted.
+    /// Which RFC 9068 §2.2 claims are required, one by one (default [`RequiredClaims::ALL`]).
+    pub required_claims: RequiredClaims,
+    /// Where the client id and the subject are (default: `client_id` else `azp`, `sub`).
+    /// The state machine parses the payload with it; [`check`](Self::check) given claims
+    /// parsed otherwise parses their payload again with it.
+    pub mapping: ClaimMapping,
+    /// If set, only these clients ([`Claims::client`] under [`mapping`](Self::mapping)) are
+    /// accepted.
     pub allowed_client_ids: Option<Arc<[String]>>,
     /// Whether a `cnf` claim is acceptable. While DPoP (RFC 9449) or mTLS (RFC 8705) binding
     /// is not verified, a sender-constrained token must be refused (RFC 9449 §7.2).
@@ -349,6 +249,8 @@ impl ClaimsPolicy {
             audience_policy: AudiencePolicy::Exact,
             leeway: 60,
             require_rfc9068_claims: true,
+            required_claims: RequiredClaims::ALL,
+            mapping: ClaimMapping::new(),
             allowed_client_ids: None,
             allow_cnf: false,
             checks: ClaimChecks::new(),
@@ -367,6 +269,13 @@ impl ClaimsPolicy {
 
     /// [`check`](Self::check), returning the granted scopes it had to parse anyway.
     pub fn check_scopes(&self, claims: &Claims, now: i64) -> Result<ScopeSet, AuthError> {
+        let remapped;
+        let claims = if self.mapping.resolved(claims) {
+            claims
+        } else {
+            remapped = claims.remapped(&self.mapping)?;
+            &remapped
+        };
         match &claims.iss {
             Some(iss) if self.accepts_issuer(iss) => {}
             Some(_) => return Err(AuthError::invalid_token("token issuer is not trusted")),
@@ -389,16 +298,17 @@ impl ClaimsPolicy {
             ));
         }
         if self.require_rfc9068_claims {
-            if claims.sub.is_none() {
+            let required = self.required_claims;
+            if required.sub && claims.subject().is_none() {
                 return Err(AuthError::invalid_token("token has no subject"));
             }
-            if claims.client_id.is_none() {
+            if required.client_id && !self.mapping.has_required_client(claims) {
                 return Err(AuthError::invalid_token("token has no client_id"));
             }
-            if claims.iat.is_none() {
+            if required.iat && claims.iat.is_none() {
                 return Err(AuthError::invalid_token("token has no iat"));
             }
-            if claims.jti.is_none() {
+            if required.jti && claims.jti.is_none() {
                 return Err(AuthError::invalid_token("token has no jti"));
             }
         }

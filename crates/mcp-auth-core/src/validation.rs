@@ -181,7 +181,7 @@ impl JwtRules {
             _ => None,
         };
         let mut jws = header.decode()?;
-        let claims = Claims::from_json_vec(jws.take_unverified_payload())?;
+        let claims = Claims::from_json_with(jws.take_unverified_payload(), &self.claims.mapping)?;
         let scopes = self.claims.check_scopes(&claims, now)?;
         // The claims check has made `iss` a configured issuer; with one issuer, the set
         // looked up for the `kid` above is that one's, so the source is asked once.

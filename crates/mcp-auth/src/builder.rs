@@ -23,6 +23,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod mapping;
+
 /// Builder of [`McpAuthLayer`]. Secure defaults: RS256/ES256 only, strict RFC 9068 `typ`
 /// and claims, exact audience, 60 s leeway, `Authorization` header removed before the inner
 /// service, `Origin` allowed only from the resource's own origin.
@@ -43,7 +45,7 @@ pub struct McpAuthBuilder {
     audience_policy: AudiencePolicy,
     extra_audiences: Vec<String>,
     leeway: Duration,
-    require_rfc9068_claims: bool,
+    mapping: mapping::MappingSettings,
     allowed_client_ids: Option<Vec<String>>,
     checks: ClaimChecks,
     scopes_supported: Option<Vec<String>>,
@@ -96,7 +98,7 @@ impl McpAuthBuilder {
             audience_policy: AudiencePolicy::Exact,
             extra_audiences: Vec::new(),
             leeway: Duration::from_secs(60),
-            require_rfc9068_claims: true,
+            mapping: mapping::MappingSettings::default(),
             allowed_client_ids: None,
             checks: ClaimChecks::new(),
             scopes_supported: None,
@@ -248,13 +250,8 @@ impl McpAuthBuilder {
         self
     }
 
-    /// Whether `sub`, `client_id`, `iat` and `jti` are required (RFC 9068 §2.2; default on).
-    pub fn require_rfc9068_claims(mut self, on: bool) -> Self {
-        self.require_rfc9068_claims = on;
-        self
-    }
-
-    /// Accepts only tokens issued to these clients.
+    /// Accepts only tokens issued to these clients (read where
+    /// [`client_id_claims`](Self::client_id_claims) says).
     pub fn allowed_client_ids<I, S>(mut self, ids: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -727,7 +724,8 @@ impl McpAuthBuilder {
         claims_policy.extra_audiences = extra_audiences;
         claims_policy.audience_policy = self.audience_policy;
         claims_policy.leeway = self.leeway.as_secs();
-        claims_policy.require_rfc9068_claims = self.require_rfc9068_claims;
+        claims_policy.required_claims = self.mapping.required;
+        claims_policy.mapping = self.mapping.mapping()?;
         claims_policy.allowed_client_ids = self.allowed_client_ids.map(Arc::from);
         claims_policy.checks = self.checks;
         let challenge = Arc::new(challenge);

@@ -1,7 +1,7 @@
 //! [`ConfigError`]: why [`McpAuthBuilder::build`](crate::McpAuthBuilder::build) refused a
 //! configuration.
 
-use mcp_auth_core::claims::AudienceError;
+use mcp_auth_core::claims::{AudienceError, MappingError};
 use mcp_auth_core::metadata::MetadataError;
 use mcp_auth_core::origin::InvalidOrigin;
 use mcp_auth_core::resource::ResourceUriError;
@@ -22,6 +22,10 @@ pub enum ConfigError {
     /// being a URI); the message names the value.
     #[error("additional audience: {0}")]
     Audience(#[from] AudienceError),
+    /// The claim mapping cannot work
+    /// ([`client_id_claims`](crate::McpAuthBuilder::client_id_claims) and the like).
+    #[error("claim mapping: {0}")]
+    ClaimMapping(#[from] MappingError),
     /// A scope is not valid RFC 6749 syntax.
     #[error(transparent)]
     Scope(#[from] InvalidScope),

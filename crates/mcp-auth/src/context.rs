@@ -50,12 +50,16 @@ impl AuthContext {
         self
     }
 
-    /// `sub`: the resource owner (or the client, for client-credentials tokens).
+    /// The subject: the resource owner (or the client, for client-credentials tokens). `sub`,
+    /// or the layer's [`subject_claim`](crate::McpAuthBuilder::subject_claim), read once when
+    /// the token was validated ([`Claims::subject`]).
     pub fn subject(&self) -> Option<&str> {
-        self.inner.claims.sub.as_deref()
+        self.inner.claims.subject()
     }
 
-    /// The client: `client_id`, else `azp`.
+    /// The client: `client_id`, else `azp`, or the first of the layer's
+    /// [`client_id_claims`](crate::McpAuthBuilder::client_id_claims) the token has, read once
+    /// when the token was validated ([`Claims::client`]).
     pub fn client_id(&self) -> Option<&str> {
         self.inner.claims.client()
     }

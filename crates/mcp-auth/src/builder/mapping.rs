@@ -1,0 +1,99 @@
+//! The claim-mapping settings of [`McpAuthBuilder`]: where the client id and the subject are,
+//! and which RFC 9068 claims are required.
+
+use super::McpAuthBuilder;
+use crate::config_error::ConfigError;
+use mcp_auth_core::claims::{ClaimMapping, RequiredClaims};
+
+/// What the builder holds for the claim mapping until [`build`](McpAuthBuilder::build).
+#[derive(Debug, Default)]
+pub(super) struct MappingSettings {
+    client_id_claims: Option<Vec<String>>,
+    subject_claim: Option<String>,
+    pub(super) required: RequiredClaims,
+}
+
+impl MappingSettings {
+    /// The mapping, checked.
+    pub(super) fn mapping(&self) -> Result<ClaimMapping, ConfigError> {
+        let mut m = ClaimMapping::new();
+        if let Some(names) = &self.client_id_claims {
+            m = m.with_client_id_claims(names.iter().cloned());
+        }
+        if let Some(name) = &self.subject_claim {
+            m = m.with_subject_claim(name.clone());
+        }
+        m.validate()?;
+        Ok(m)
+    }
+}
+
+impl McpAuthBuilder {
+    /// Where the client id is: the first of `names` the token carries (default `client_id`,
+    /// else `azp`). Okta: `["cid"]`; Entra v1: `["appid"]`; Keycloak, Auth0, Entra v2:
+    /// `["azp"]`. [`AuthContext::client_id`](crate::AuthContext::client_id) and
+    /// [`allowed_client_ids`](Self::allowed_client_ids) read it, and any of these claims
+    /// satisfies the `client_id` requirement of [`required_claims`](Self::required_claims)
+    /// (with the default, only `client_id` itself does, as RFC 9068 §2.2 says). Each must be
+    /// a string when present; an empty list or a registered claim that holds no client id
+    /// (`iss`, `aud`, ...) is a [`ConfigError::ClaimMapping`] at build.
+    ///
+    /// ```
+    /// use mcp_auth::McpAuthLayer;
+    /// use mcp_auth::core::keys::StaticKeySource;
+    ///
+    /// let okta = McpAuthLayer::builder("https://mcp.example.com/mcp")
+    ///     .issuer("https://example.okta.com/oauth2/default")
+    ///     .key_source(StaticKeySource::new())
+    ///     .client_id_claims(["cid"])
+    ///     .allowed_client_ids(["0oa1b2c3d4e5f6g7h8i9"])
+    ///     .build()?;
+    /// # Ok::<(), mcp_auth::ConfigError>(())
+    /// ```
+    pub fn client_id_claims<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.mapping.client_id_claims = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Where the subject is (default `sub`): [`AuthContext::subject`](crate::AuthContext::subject)
+    /// and [`user_key`](crate::AuthContext::user_key) read it, and it satisfies the `sub`
+    /// requirement of [`required_claims`](Self::required_claims). A string when present.
+    pub fn subject_claim(mut self, name: impl Into<String>) -> Self {
+        self.mapping.subject_claim = Some(name.into());
+        self
+    }
+
+    /// Which RFC 9068 §2.2 claims are required, one by one (default all). `iss`, `exp` and
+    /// `aud` are always required.
+    ///
+    /// ```
+    /// use mcp_auth::McpAuthLayer;
+    /// use mcp_auth::core::claims::RequiredClaims;
+    /// use mcp_auth::core::keys::StaticKeySource;
+    ///
+    /// let mut required = RequiredClaims::ALL;
+    /// required.jti = false; // this provider issues no `jti`
+    /// let layer = McpAuthLayer::builder("https://mcp.example.com/mcp")
+    ///     .issuer("https://auth.example.com")
+    ///     .key_source(StaticKeySource::new())
+    ///     .client_id_claims(["azp"])
+    ///     .required_claims(required)
+    ///     .build()?;
+    /// # Ok::<(), mcp_auth::ConfigError>(())
+    /// ```
+    pub fn required_claims(mut self, required: RequiredClaims) -> Self {
+        self.mapping.required = required;
+        self
+    }
+
+    /// Whether `sub`, `client_id`, `iat` and `jti` are required (RFC 9068 §2.2; default on):
+    /// the short form of [`required_claims`](Self::required_claims) with all or none.
+    pub fn require_rfc9068_claims(mut self, on: bool) -> Self {
+        self.mapping.required = RequiredClaims::all(on);
+        self
+    }
+}

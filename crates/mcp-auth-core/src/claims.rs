@@ -11,7 +11,7 @@ mod audience;
 mod mapping;
 mod parse;
 pub use audience::{Audience, AudienceError};
-pub use mapping::{ClaimMapping, MappingError, RequiredClaims};
+pub use mapping::{ClaimMapping, MappingError, RequiredClaims, RoleMap, ScopeSource};
 
 /// The deepest nesting of arrays and objects accepted in a claims set or a JOSE header, the
 /// top-level object being level 1: a deeper payload is refused at parse time.
@@ -169,8 +169,15 @@ impl Claims {
         serde_json::from_str(&self.raw).map_err(|_| ClaimError::Malformed)
     }
 
-    /// The granted scopes: `scope` (RFC 9068 §2.2.3) and `scp`, merged.
+    /// The granted scopes: `scope` (RFC 9068 §2.2.3) and `scp`, merged; for claims parsed
+    /// with a [`ClaimMapping`] that has scope sources, what those sources grant (resolved
+    /// once, when the claims were parsed).
     pub fn scopes(&self) -> Result<ScopeSet, AuthError> {
+        if let Some(mapped) = self.mapped.as_ref().and_then(|m| m.scopes()) {
+            return mapped
+                .cloned()
+                .map_err(|_| AuthError::invalid_token("token scope is malformed"));
+        }
         let invalid = |_| AuthError::invalid_token("token scope is malformed");
         let mut set = match &self.scope {
             Some(s) => ScopeSet::parse(s).map_err(invalid)?,

@@ -1,7 +1,9 @@
 //! Claim mapping: where the client id and the subject are, and the RFC 9068 claims required
 //! one by one.
 
-use mcp_auth_core::claims::{ClaimMapping, Claims, ClaimsPolicy, MappingError, RequiredClaims};
+use mcp_auth_core::claims::{
+    ClaimMapping, Claims, ClaimsPolicy, MappingError, RequiredClaims, RoleMap, ScopeSource,
+};
 use mcp_auth_core::resource::ResourceUri;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -241,5 +243,184 @@ fn invalid_mappings_are_refused() {
             .with_subject_claim("uid")
             .validate(),
         Ok(())
+    );
+}
+
+/// The scopes `v` grants under `m`, through the whole claims check.
+fn scopes(v: &Value, m: &ClaimMapping) -> Result<String, &'static str> {
+    let mut p = policy(m.clone());
+    p.require_rfc9068_claims = false;
+    let c = parse(v, m)?;
+    let via_claims = c.scopes().map_err(|e| e.description())?;
+    let checked = p.check_scopes(&c, NOW).map_err(|e| e.description())?;
+    assert_eq!(via_claims, checked);
+    Ok(checked.to_scope_string())
+}
+
+fn roles() -> RoleMap {
+    let mut r = RoleMap::new();
+    r.insert("reader", ["mcp:read"]).unwrap();
+    r.insert("admin", ["mcp:read", "mcp:write"]).unwrap();
+    r.insert("my role", ["mcp:list"]).unwrap();
+    r
+}
+
+#[test]
+fn scope_sources_of_each_shape() {
+    let m = ClaimMapping::new().with_scope_sources([
+        ScopeSource::claim("permissions"),
+        ScopeSource::claim("cognito:groups"),
+        ScopeSource::path(["ext", "perms"]),
+    ]);
+    assert_eq!(m.validate(), Ok(()));
+    // An array (Auth0 `permissions`), each element a space-separated list.
+    let v = token(json!({"permissions": ["read:a", "write:a x"]}));
+    assert_eq!(scopes(&v, &m).unwrap(), "read:a write:a x");
+    // A space-separated string.
+    let v = token(json!({"cognito:groups": "g1 g2"}));
+    assert_eq!(scopes(&v, &m).unwrap(), "g1 g2");
+    // A nested path.
+    let v = token(json!({"ext": {"perms": ["p1"], "other": 1}}));
+    assert_eq!(scopes(&v, &m).unwrap(), "p1");
+    // Missing, or null on the way: nothing; and `scope` is no longer read.
+    for v in [
+        token(json!({})),
+        token(json!({"ext": null})),
+        token(json!({"ext": {}})),
+        token(json!({"ext": {"perms": null}})),
+    ] {
+        assert_eq!(scopes(&v, &m).unwrap(), "", "{v}");
+    }
+    // Another type: refused, not guessed at.
+    for bad in [
+        json!({"permissions": 7}),
+        json!({"permissions": ["a", 1]}),
+        json!({"permissions": {"a": true}}),
+        json!({"permissions": [["a"]]}),
+        json!({"ext": "p1"}),
+        json!({"ext": {"perms": {"x": "y"}}}),
+        json!({"ext": [{"perms": "p1"}]}),
+        json!({"permissions": "a \"b"}),
+    ] {
+        assert_eq!(
+            scopes(&token(bad.clone()), &m),
+            Err("token scope is malformed"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn the_default_sources_are_scope_and_scp() {
+    let explicit = ClaimMapping::new()
+        .with_scope_sources([ScopeSource::claim("scope"), ScopeSource::claim("scp")]);
+    let default = ClaimMapping::new();
+    for v in [
+        token(json!({"scp": ["x", "y z"]})),
+        token(json!({"scope": "b a", "scp": "c"})),
+        token(json!({"scope": ()})),
+    ] {
+        assert_eq!(scopes(&v, &explicit), scopes(&v, &default), "{v}");
+    }
+    assert_eq!(
+        scopes(&token(json!({"scope": "a \"b"})), &explicit),
+        Err("token scope is malformed")
+    );
+}
+
+#[test]
+fn roles_are_mapped_and_unmapped_roles_ignored() {
+    let m = ClaimMapping::new()
+        .with_scope_sources([
+            ScopeSource::claim("scope"),
+            ScopeSource::claim("roles").roles(),
+            ScopeSource::path(["realm_access", "roles"]).roles(),
+            ScopeSource::path(["resource_access", "mcp", "roles"]).roles(),
+        ])
+        .with_role_map(roles());
+    assert_eq!(m.validate(), Ok(()));
+    assert_eq!(m.role_map().map(RoleMap::len), Some(3));
+    // Entra `roles`.
+    let v = token(json!({"scope": (), "roles": ["reader", "Task.Write"]}));
+    assert_eq!(scopes(&v, &m).unwrap(), "mcp:read");
+    // Keycloak realm and client roles, with the token's own scopes.
+    let v = token(json!({"scope": "profile",
+        "realm_access": {"roles": ["default-roles-acme", "offline_access"]},
+        "resource_access": {"mcp": {"roles": ["admin"]}, "account": {"roles": ["reader"]}}}));
+    assert_eq!(scopes(&v, &m).unwrap(), "mcp:read mcp:write profile");
+    // Only unmapped roles: nothing granted (`offline_access` as a role is not a scope).
+    let v = token(json!({"scope": (), "roles": ["offline_access", "mcp:read", "ADMIN"]}));
+    assert_eq!(scopes(&v, &m).unwrap(), "");
+    // An array element is one role, matched whole; a string is a space-separated list.
+    let v = token(json!({"scope": (), "roles": ["my role", "not admin"]}));
+    assert_eq!(scopes(&v, &m).unwrap(), "mcp:list");
+    let v = token(json!({"scope": (), "roles": "reader not-mapped"}));
+    assert_eq!(scopes(&v, &m).unwrap(), "mcp:read");
+    // A role value need not be scope syntax; the wrong type is still refused.
+    let v = token(json!({"scope": (), "roles": ["a \"b", "reader"]}));
+    assert_eq!(scopes(&v, &m).unwrap(), "mcp:read");
+    let v = token(json!({"roles": [true]}));
+    assert_eq!(scopes(&v, &m), Err("token scope is malformed"));
+    // The typed `scope` through the role map too (the gauge's case).
+    let mut r = RoleMap::new();
+    r.insert("mcp:read", ["mcp:read", "mcp:list"]).unwrap();
+    let m = ClaimMapping::new()
+        .with_scope_sources([ScopeSource::claim("scope").roles()])
+        .with_role_map(r);
+    let v = token(json!({"scope": "mcp:read mcp:write"}));
+    assert_eq!(scopes(&v, &m).unwrap(), "mcp:list mcp:read");
+}
+
+#[test]
+fn role_maps_and_scope_sources_that_cannot_work() {
+    let mut r = RoleMap::new();
+    assert!(r.is_empty());
+    assert!(r.insert("x", ["bad scope\""]).is_err());
+    assert!(r.is_empty(), "nothing inserted on error");
+    r.insert("x", ["a"]).unwrap();
+    r.insert("x", ["b"]).unwrap();
+    assert_eq!(r.get("x").unwrap().to_scope_string(), "a b");
+    let none: [ScopeSource; 0] = [];
+    for (m, e) in [
+        (
+            ClaimMapping::new().with_scope_sources(none),
+            MappingError::NoScopeSource,
+        ),
+        (
+            ClaimMapping::new().with_scope_sources([ScopeSource::claim("roles").roles()]),
+            MappingError::NoRoleMap,
+        ),
+        (
+            ClaimMapping::new()
+                .with_scope_sources([ScopeSource::claim("roles")])
+                .with_role_map(roles()),
+            MappingError::UnusedRoleMap,
+        ),
+        (
+            ClaimMapping::new().with_scope_sources([ScopeSource::path(["a", ""])]),
+            MappingError::EmptyName,
+        ),
+        (
+            ClaimMapping::new().with_scope_sources([ScopeSource::path(Vec::<String>::new())]),
+            MappingError::EmptyName,
+        ),
+        (
+            ClaimMapping::new().with_scope_sources([ScopeSource::claim("aud")]),
+            MappingError::Registered("aud".into()),
+        ),
+        (
+            ClaimMapping::new().with_scope_sources([ScopeSource::path(["scope", "x"])]),
+            MappingError::Registered("scope".into()),
+        ),
+    ] {
+        assert_eq!(m.validate(), Err(e));
+    }
+    let src = ScopeSource::path(["realm_access", "roles"]).roles();
+    assert_eq!(src.segments(), ["realm_access", "roles"]);
+    assert!(src.is_roles());
+    assert!(!ScopeSource::claim("https://example.com/roles").is_roles());
+    assert_eq!(
+        ScopeSource::claim("https://example.com/roles").segments(),
+        ["https://example.com/roles"]
     );
 }

@@ -1,11 +1,12 @@
-//! Claim mapping through the layer (issue 15): the client id and the subject where each
-//! provider puts them, read once at validation and answered from the cache alike.
+//! Claim mapping through the layer (issue 15): the client id, the subject and the scopes
+//! where each provider puts them, provider roles mapped to scopes, read once at validation
+//! and answered from the cache alike.
 
 mod common;
 
 use common::*;
-use mcp_auth::ConfigError;
-use mcp_auth::core::claims::{MappingError, RequiredClaims};
+use mcp_auth::core::claims::{MappingError, RequiredClaims, ScopeSource};
+use mcp_auth::{ConfigError, ErrorKind};
 use serde_json::json;
 
 /// Sends `t` three times (validation, then the verified-token cache, which admits a token
@@ -135,4 +136,174 @@ fn a_mapping_that_cannot_work_is_refused_at_build() {
     ));
     let e = builder().subject_claim("aud").build().unwrap_err();
     assert!(matches!(e, ConfigError::ClaimMapping(MappingError::Registered(ref n)) if n == "aud"));
+}
+
+fn keycloak_layer() -> mcp_auth::McpAuthLayer {
+    builder()
+        .client_id_claims(["azp"])
+        .scope_sources([
+            ScopeSource::claim("scope"),
+            ScopeSource::path(["realm_access", "roles"]).roles(),
+            ScopeSource::path(["resource_access", "mcp-server", "roles"]).roles(),
+        ])
+        .map_role("mcp-reader", ["mcp:read"])
+        .map_role("mcp-editor", ["mcp:read", "mcp:write"])
+        .build()
+        .unwrap()
+}
+
+/// A Keycloak access token: `azp`, no `client_id`, `scope` without this server's scopes,
+/// `realm_access.roles`, `resource_access.<client>.roles`, `typ: Bearer`.
+fn keycloak() -> mcp_auth_dev::TokenBuilder {
+    token()
+        .without_claim("client_id")
+        .claim("azp", json!("mcp-client"))
+        .claim("typ", json!("Bearer"))
+        .claim("scope", json!("openid profile email"))
+        .claim(
+            "realm_access",
+            json!({"roles": ["offline_access", "uma_authorization", "default-roles-acme"]}),
+        )
+        .claim(
+            "resource_access",
+            json!({"account": {"roles": ["manage-account", "view-profile"]}}),
+        )
+}
+
+#[tokio::test]
+async fn keycloak_realm_roles_mapped_to_the_required_scope() {
+    let layer = keycloak_layer();
+    let t = keycloak()
+        .claim(
+            "realm_access",
+            json!({"roles": ["offline_access", "mcp-reader", "default-roles-acme"]}),
+        )
+        .sign();
+    let o = twice(&layer, &t).await;
+    assert_eq!(o.status, 200);
+    assert_eq!(o.body["client_id"], "mcp-client");
+    assert_eq!(o.body["scopes"], "email mcp:read openid profile");
+    // A client role of this server's client, mapped too.
+    let t = keycloak()
+        .claim(
+            "resource_access",
+            json!({"mcp-server": {"roles": ["mcp-editor"]}, "account": {"roles": []}}),
+        )
+        .sign();
+    let o = twice(&layer, &t).await;
+    assert_eq!(o.status, 200);
+    assert_eq!(o.body["scopes"], "email mcp:read mcp:write openid profile");
+    // The same role under another client grants nothing here.
+    let t = keycloak()
+        .claim(
+            "resource_access",
+            json!({"other": {"roles": ["mcp-editor"]}}),
+        )
+        .sign();
+    assert_eq!(twice(&layer, &t).await.status, 403);
+    // A roles claim of the wrong shape refuses the token.
+    let t = keycloak()
+        .claim("realm_access", json!(["mcp-reader"]))
+        .sign();
+    expect_invalid_token(layer, &t, "token scope is malformed").await;
+}
+
+#[tokio::test]
+async fn only_unmapped_roles_is_403_insufficient_scope() {
+    let layer = keycloak_layer();
+    let t = keycloak().sign();
+    for _ in 0..3 {
+        let o = send(layer.clone(), bearer(&t)).await;
+        assert_eq!(o.status, 403);
+        assert_eq!(o.calls, 0);
+        assert_eq!(o.error.unwrap().kind(), ErrorKind::InsufficientScope);
+        let c = o.challenge.unwrap();
+        assert!(c.contains(r#"error="insufficient_scope""#), "{c}");
+        // The required scope with the granted ones (`granted_scopes_in_403`): no role's.
+        assert!(
+            c.contains(r#"scope="email mcp:read openid profile""#),
+            "{c}"
+        );
+    }
+    // A role named as this server's scope is still a role, and unmapped.
+    let t = keycloak()
+        .claim("realm_access", json!({"roles": ["mcp:read"]}))
+        .sign();
+    assert_eq!(send(layer.clone(), bearer(&t)).await.status, 403);
+    // Without the role sources, the default layer would not read realm roles at all.
+    let t = keycloak()
+        .claim("realm_access", json!({"roles": ["mcp-reader"]}))
+        .claim("client_id", json!("mcp-client"))
+        .sign();
+    assert_eq!(
+        send(builder().build().unwrap(), bearer(&t)).await.status,
+        403
+    );
+}
+
+#[tokio::test]
+async fn entra_roles_and_auth0_permissions() {
+    // Entra app roles (client credentials: no `scp`), mapped.
+    let entra = builder()
+        .client_id_claims(["azp", "appid"])
+        .scope_sources([
+            ScopeSource::claim("scp"),
+            ScopeSource::claim("roles").roles(),
+        ])
+        .map_role("Mcp.Read.All", ["mcp:read"])
+        .build()
+        .unwrap();
+    let t = token()
+        .without_claim("client_id")
+        .without_claim("scope")
+        .claim("azp", json!("app-1"))
+        .claim("roles", json!(["Mcp.Read.All"]))
+        .sign();
+    let o = twice(&entra, &t).await;
+    assert_eq!(o.status, 200);
+    assert_eq!(o.body["scopes"], "mcp:read");
+    // Auth0 RBAC: `permissions` granted as they are.
+    let auth0 = builder()
+        .client_id_claims(["azp"])
+        .scope_sources([
+            ScopeSource::claim("scope"),
+            ScopeSource::claim("permissions"),
+        ])
+        .build()
+        .unwrap();
+    let t = token()
+        .without_claim("client_id")
+        .claim("azp", json!("auth0-client"))
+        .claim("scope", json!("openid"))
+        .claim("permissions", json!(["mcp:read", "mcp:write"]))
+        .sign();
+    let o = twice(&auth0, &t).await;
+    assert_eq!(o.status, 200);
+    assert_eq!(o.body["scopes"], "mcp:read mcp:write openid");
+}
+
+#[test]
+fn role_mappings_that_cannot_work_are_refused_at_build() {
+    let e = builder()
+        .scope_sources([ScopeSource::claim("roles").roles()])
+        .build()
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        ConfigError::ClaimMapping(MappingError::NoRoleMap)
+    ));
+    let e = builder()
+        .map_role("admin", ["mcp:read"])
+        .build()
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        ConfigError::ClaimMapping(MappingError::UnusedRoleMap)
+    ));
+    let e = builder()
+        .scope_sources([ScopeSource::claim("roles").roles()])
+        .map_role("admin", ["not a scope\""])
+        .build()
+        .unwrap_err();
+    assert!(matches!(e, ConfigError::Scope(_)), "{e:?}");
 }

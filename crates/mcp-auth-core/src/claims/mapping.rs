@@ -1,5 +1,29 @@
-//! Where a provider puts what mcp-auth reads: the client id and the subject, and which RFC
-//! 9068 §2.2 claims a token must carry ([`RequiredClaims`]).
+//! Where a provider puts what mcp-auth reads: the client id, the subject and the scopes
+//! ([`ScopeSource`], with an optional [`RoleMap`] from provider roles to this server's
+//! scopes), and which RFC 9068 §2.2 claims a token must carry ([`RequiredClaims`]).
+//!
+//! # Scope sources
+//!
+//! By default the scopes are `scope` (space-separated, RFC 9068 §2.2.3) and `scp` merged.
+//! [`ClaimMapping::with_scope_sources`] replaces that list: a top-level claim
+//! ([`ScopeSource::claim`], the name taken whole: `cognito:groups`,
+//! `https://example.com/roles`) or a path into nested objects ([`ScopeSource::path`]:
+//! `realm_access` / `roles`). Each holds a string or an array of strings:
+//!
+//! - a source of scopes (Auth0 `permissions`): a string, and each element of an array, is
+//!   a space-separated list of scope tokens (RFC 6749 §3.3), all granted; a value that is not
+//!   valid scope syntax refuses the token, as a malformed `scope` does;
+//! - a source of roles ([`ScopeSource::roles`]; Entra `roles`, Keycloak `realm_access.roles`
+//!   and `resource_access.<client>.roles`, `cognito:groups`): each element of an array is one
+//!   role, matched whole (a Keycloak role may hold a space), a string is a space-separated
+//!   list of roles; each role the [`RoleMap`] names grants its scopes, every other role is
+//!   ignored, never granted.
+//!
+//! A source the token lacks (or whose value, or a path segment on the way, is `null`) grants
+//! nothing. One with another type (a number, an object at the end of the path, an array
+//! holding a non-string, a path segment that is not an object) refuses the token
+//! (`invalid_token`, "token scope is malformed"): a provider's claim in an unexpected shape
+//! is not guessed at.
 //!
 //! Providers differ: Okta names the client `cid`, Entra v1 `appid`, Keycloak, Auth0 and Entra
 //! v2 `azp`. A [`ClaimMapping`] says which claims to read; the claims it names are captured
@@ -18,6 +42,9 @@
 //! ```
 
 use super::Claims;
+use crate::scope::{InvalidScope, ScopeSet};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Which of the RFC 9068 §2.2 claims beyond `iss`, `exp` and `aud` (always required) a token
@@ -79,6 +106,117 @@ pub enum MappingError {
     /// subject, ...).
     #[error("claim {0:?} cannot be used for this")]
     Registered(String),
+    /// An empty list of scope sources.
+    #[error("the list of scope sources is empty")]
+    NoScopeSource,
+    /// A source of roles without a role map: it would grant nothing.
+    #[error("a source of roles is configured without a role map")]
+    NoRoleMap,
+    /// A role map without a source of roles: it would never be used.
+    #[error("a role map is configured without a source of roles")]
+    UnusedRoleMap,
+}
+
+/// Where scopes are: a claim or a path into nested objects, read as scopes or as roles
+/// through the [`RoleMap`]. See the [module documentation](self) for the shapes it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeSource {
+    path: Vec<String>,
+    roles: bool,
+}
+
+impl ScopeSource {
+    /// The top-level claim `name`, taken whole (a `.` in it is no path).
+    pub fn claim(name: impl Into<String>) -> Self {
+        Self {
+            path: vec![name.into()],
+            roles: false,
+        }
+    }
+
+    /// The member at `segments` of nested objects: `["realm_access", "roles"]`,
+    /// `["resource_access", "my-client", "roles"]`.
+    pub fn path<I, S>(segments: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            path: segments.into_iter().map(Into::into).collect(),
+            roles: false,
+        }
+    }
+
+    /// Reads this source as roles, mapped to scopes by the mapping's [`RoleMap`].
+    #[must_use]
+    pub fn roles(mut self) -> Self {
+        self.roles = true;
+        self
+    }
+
+    /// The path (one segment for a top-level claim).
+    pub fn segments(&self) -> &[String] {
+        &self.path
+    }
+
+    /// Whether this source holds roles.
+    pub fn is_roles(&self) -> bool {
+        self.roles
+    }
+}
+
+/// From a provider's roles to this server's scopes: a role grants one or more scopes; a role
+/// it does not name grants nothing.
+///
+/// ```
+/// use mcp_auth_core::claims::RoleMap;
+/// let mut roles = RoleMap::new();
+/// roles.insert("mcp-reader", ["mcp:read"])?;
+/// roles.insert("mcp-admin", ["mcp:read", "mcp:write"])?;
+/// assert_eq!(roles.get("mcp-admin").unwrap().to_scope_string(), "mcp:read mcp:write");
+/// assert!(roles.get("offline_access").is_none());
+/// assert!(roles.insert("x", ["not a scope"]).is_err());
+/// # Ok::<(), mcp_auth_core::scope::InvalidScope>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleMap(BTreeMap<String, ScopeSet>);
+
+impl RoleMap {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Maps `role` to `scopes` (added to what it already grants).
+    ///
+    /// # Errors
+    ///
+    /// A scope that is not RFC 6749 §3.3 syntax (nothing is inserted).
+    pub fn insert<I, S>(&mut self, role: impl Into<String>, scopes: I) -> Result<(), InvalidScope>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let scopes = ScopeSet::try_from_iter(scopes)?;
+        let entry = self.0.entry(role.into()).or_default();
+        *entry = entry.union(&scopes);
+        Ok(())
+    }
+
+    /// The scopes `role` grants.
+    pub fn get(&self, role: &str) -> Option<&ScopeSet> {
+        self.0.get(role)
+    }
+
+    /// How many roles are mapped.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no role is mapped.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Where the client id and the subject of a token are. Cheap to clone; the default costs
@@ -96,6 +234,9 @@ pub(super) struct Inner {
     client_id: Option<Vec<String>>,
     /// `None`: `sub`.
     subject: Option<String>,
+    /// `None`: `scope` and `scp`.
+    scopes: Option<Vec<ScopeSource>>,
+    roles: RoleMap,
     /// The names of the claims above that are not typed fields of [`Claims`], captured.
     capture: Vec<String>,
 }
@@ -109,10 +250,18 @@ pub(crate) struct Mapped {
     by: Arc<Inner>,
     client: Option<String>,
     subject: Option<String>,
+    /// `None`: the default sources, read from the typed fields when asked.
+    scopes: Option<Result<ScopeSet, MalformedScope>>,
 }
+
+/// A scope source held a value of the wrong shape or syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MalformedScope;
 
 /// The typed fields a mapping may name for the client id and the subject.
 const TYPED_CLIENT: [&str; 2] = ["client_id", "azp"];
+/// The typed fields a scope source may name (alone, as a top-level claim).
+const TYPED_SCOPE: [&str; 2] = ["scope", "scp"];
 
 impl ClaimMapping {
     /// The default mapping (RFC 9068): client `client_id` else `azp`, subject `sub`.
@@ -136,6 +285,31 @@ impl ClaimMapping {
     pub fn with_subject_claim(self, name: impl Into<String>) -> Self {
         let name = name.into();
         self.edit(|i| i.subject = Some(name))
+    }
+
+    /// Reads the scopes from `sources` instead of `scope` and `scp` (list them too to keep
+    /// them). See the [module documentation](self).
+    pub fn with_scope_sources<I>(self, sources: I) -> Self
+    where
+        I: IntoIterator<Item = ScopeSource>,
+    {
+        let sources = sources.into_iter().collect();
+        self.edit(|i| i.scopes = Some(sources))
+    }
+
+    /// Maps the roles of the [`roles`](ScopeSource::roles) sources to scopes.
+    pub fn with_role_map(self, roles: RoleMap) -> Self {
+        self.edit(|i| i.roles = roles)
+    }
+
+    /// The configured scope sources, or `None` for the default (`scope` and `scp`).
+    pub fn scope_sources(&self) -> Option<&[ScopeSource]> {
+        self.inner.as_ref()?.scopes.as_deref()
+    }
+
+    /// The role map (empty by default).
+    pub fn role_map(&self) -> Option<&RoleMap> {
+        self.inner.as_ref().map(|i| &i.roles)
     }
 
     /// The configured client-id claims, or `None` for the default (`client_id`, else `azp`).
@@ -175,7 +349,25 @@ impl ClaimMapping {
         if let Some(s) = &i.subject {
             check_name(s, &["sub"])?;
         }
-        Ok(())
+        let sources = i.scopes.as_deref().unwrap_or_default();
+        if i.scopes.is_some() && sources.is_empty() {
+            return Err(MappingError::NoScopeSource);
+        }
+        for src in sources {
+            let Some((first, rest)) = src.path.split_first() else {
+                return Err(MappingError::EmptyName);
+            };
+            if rest.iter().any(String::is_empty) {
+                return Err(MappingError::EmptyName);
+            }
+            check_name(first, if rest.is_empty() { &TYPED_SCOPE } else { &[] })?;
+        }
+        let roles = sources.iter().any(ScopeSource::is_roles);
+        match (roles, i.roles.is_empty()) {
+            (true, true) => Err(MappingError::NoRoleMap),
+            (false, false) => Err(MappingError::UnusedRoleMap),
+            _ => Ok(()),
+        }
     }
 
     fn edit(self, f: impl FnOnce(&mut Inner)) -> Self {
@@ -183,13 +375,21 @@ impl ClaimMapping {
             Some(a) => Arc::try_unwrap(a).unwrap_or_else(|a| Inner {
                 client_id: a.client_id.clone(),
                 subject: a.subject.clone(),
+                scopes: a.scopes.clone(),
+                roles: a.roles.clone(),
                 capture: Vec::new(),
             }),
             None => Inner::default(),
         };
         f(&mut inner);
         let mut capture: Vec<String> = Vec::new();
-        let names = inner.client_id.iter().flatten().chain(&inner.subject);
+        let firsts = inner.scopes.iter().flatten().filter_map(|s| s.path.first());
+        let names = inner
+            .client_id
+            .iter()
+            .flatten()
+            .chain(&inner.subject)
+            .chain(firsts);
         for n in names {
             if !super::parse::is_registered(n) && !capture.contains(n) {
                 capture.push(n.clone());
@@ -274,11 +474,89 @@ impl ClaimMapping {
             None => claims.sub.clone(),
             Some(n) => take(n)?,
         };
+        let scopes = inner.scopes.as_ref().map(|sources| {
+            let mut set = ScopeSet::new();
+            for src in sources {
+                let captured = |name: &str| {
+                    let slot = inner.capture.iter().position(|n| n == name)?;
+                    values[slot].as_ref()
+                };
+                inner.grant(src, claims, captured, &mut set)?;
+            }
+            Ok(set)
+        });
         Ok(Some(Box::new(Mapped {
             by: inner.clone(),
             client,
             subject,
+            scopes,
         })))
+    }
+}
+
+impl Inner {
+    /// Adds what `src` grants in `claims` (`captured` gives a captured top-level value).
+    fn grant<'v>(
+        &self,
+        src: &ScopeSource,
+        claims: &'v Claims,
+        captured: impl Fn(&str) -> Option<&'v Value>,
+        set: &mut ScopeSet,
+    ) -> Result<(), MalformedScope> {
+        let mut add = |s: &str, element: bool| -> Result<(), MalformedScope> {
+            if !src.roles {
+                *set = set.union(&ScopeSet::parse(s).map_err(|_| MalformedScope)?);
+                return Ok(());
+            }
+            // An array element is one role; a string is a space-separated list of them.
+            let one = [s];
+            let roles: &mut dyn Iterator<Item = &str> = if element {
+                &mut one.into_iter()
+            } else {
+                &mut s.split(' ').filter(|r| !r.is_empty())
+            };
+            for role in roles {
+                if let Some(scopes) = self.roles.get(role) {
+                    *set = set.union(scopes);
+                }
+            }
+            Ok(())
+        };
+        match src.path.as_slice() {
+            [one] if one == "scope" => {
+                if let Some(s) = &claims.scope {
+                    add(s, false)?;
+                }
+                return Ok(());
+            }
+            [one] if one == "scp" => {
+                for s in claims.scp.iter().flatten() {
+                    add(s, true)?;
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        let Some((first, rest)) = src.path.split_first() else {
+            return Ok(());
+        };
+        let mut v = captured(first);
+        for seg in rest {
+            v = match v {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(m)) => m.get(seg),
+                Some(_) => return Err(MalformedScope),
+            };
+        }
+        match v {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::String(s)) => add(s, false),
+            Some(Value::Array(a)) => a.iter().try_for_each(|e| match e {
+                Value::String(s) => add(s, true),
+                _ => Err(MalformedScope),
+            }),
+            Some(_) => Err(MalformedScope),
+        }
     }
 }
 
@@ -295,6 +573,11 @@ impl Mapped {
 
     pub(super) fn subject(&self) -> Option<&str> {
         self.subject.as_deref()
+    }
+
+    /// The scopes resolved from the mapping's sources; `None` for the default sources.
+    pub(super) fn scopes(&self) -> Option<Result<&ScopeSet, MalformedScope>> {
+        self.scopes.as_ref().map(|r| r.as_ref().map_err(|e| *e))
     }
 }
 

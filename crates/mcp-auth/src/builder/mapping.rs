@@ -1,15 +1,17 @@
-//! The claim-mapping settings of [`McpAuthBuilder`]: where the client id and the subject are,
-//! and which RFC 9068 claims are required.
+//! The claim-mapping settings of [`McpAuthBuilder`]: where the client id, the subject and the
+//! scopes are, provider roles mapped to scopes, and which RFC 9068 claims are required.
 
 use super::McpAuthBuilder;
 use crate::config_error::ConfigError;
-use mcp_auth_core::claims::{ClaimMapping, RequiredClaims};
+use mcp_auth_core::claims::{ClaimMapping, RequiredClaims, RoleMap, ScopeSource};
 
 /// What the builder holds for the claim mapping until [`build`](McpAuthBuilder::build).
 #[derive(Debug, Default)]
 pub(super) struct MappingSettings {
     client_id_claims: Option<Vec<String>>,
     subject_claim: Option<String>,
+    scope_sources: Option<Vec<ScopeSource>>,
+    roles: Vec<(String, Vec<String>)>,
     pub(super) required: RequiredClaims,
 }
 
@@ -22,6 +24,16 @@ impl MappingSettings {
         }
         if let Some(name) = &self.subject_claim {
             m = m.with_subject_claim(name.clone());
+        }
+        if let Some(sources) = &self.scope_sources {
+            m = m.with_scope_sources(sources.iter().cloned());
+        }
+        if !self.roles.is_empty() {
+            let mut roles = RoleMap::new();
+            for (role, scopes) in &self.roles {
+                roles.insert(role.clone(), scopes)?;
+            }
+            m = m.with_role_map(roles);
         }
         m.validate()?;
         Ok(m)
@@ -64,6 +76,55 @@ impl McpAuthBuilder {
     /// requirement of [`required_claims`](Self::required_claims). A string when present.
     pub fn subject_claim(mut self, name: impl Into<String>) -> Self {
         self.mapping.subject_claim = Some(name.into());
+        self
+    }
+
+    /// Where the scopes are, instead of `scope` and `scp` (list them too to keep them): Auth0
+    /// `permissions`, Entra `roles`, Keycloak `realm_access.roles`, `cognito:groups`; each a
+    /// space-separated string or an array of strings, read as scopes or, with
+    /// [`ScopeSource::roles`], as roles mapped by [`map_role`](Self::map_role). The shapes,
+    /// and what a claim of another type does (the token is refused), are in
+    /// [`mcp_auth_core::claims::ScopeSource`]'s module. Read once at validation; the
+    /// verified-token cache keeps the resulting scopes.
+    ///
+    /// ```
+    /// use mcp_auth::McpAuthLayer;
+    /// use mcp_auth::core::claims::ScopeSource;
+    /// use mcp_auth::core::keys::StaticKeySource;
+    ///
+    /// // Keycloak: realm roles and this client's roles, mapped to the server's scopes.
+    /// let keycloak = McpAuthLayer::builder("https://mcp.example.com/mcp")
+    ///     .issuer("https://sso.example.com/realms/acme")
+    ///     .key_source(StaticKeySource::new())
+    ///     .client_id_claims(["azp"])
+    ///     .scope_sources([
+    ///         ScopeSource::claim("scope"),
+    ///         ScopeSource::path(["realm_access", "roles"]).roles(),
+    ///         ScopeSource::path(["resource_access", "mcp-server", "roles"]).roles(),
+    ///     ])
+    ///     .map_role("mcp-reader", ["mcp:read"])
+    ///     .map_role("mcp-admin", ["mcp:read", "mcp:write"])
+    ///     .require_scopes(["mcp:read"])
+    ///     .build()?;
+    /// # Ok::<(), mcp_auth::ConfigError>(())
+    /// ```
+    pub fn scope_sources(mut self, sources: impl IntoIterator<Item = ScopeSource>) -> Self {
+        self.mapping.scope_sources = Some(sources.into_iter().collect());
+        self
+    }
+
+    /// Maps the provider role `role` (read from the [`ScopeSource::roles`] sources of
+    /// [`scope_sources`](Self::scope_sources)) to `scopes` of this server; may be called more
+    /// than once. A role not mapped grants nothing. A scope that is not valid syntax is a
+    /// [`ConfigError::Scope`] at build; roles without a roles source, or a roles source
+    /// without roles, a [`ConfigError::ClaimMapping`].
+    pub fn map_role<I, S>(mut self, role: impl Into<String>, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let scopes = scopes.into_iter().map(Into::into).collect();
+        self.mapping.roles.push((role.into(), scopes));
         self
     }
 

@@ -38,8 +38,10 @@ SCENARIOS=(
   "bare 200 2248"
   "floor 200 2248"
   "hit 200 2248"
+  "hit_roles 200 2248"
   "forged 200 2248"
   "cold_rs256 20 220"
+  "cold_roles_rs256 20 220"
   "raw_rs256 20 220"
   "cold_es256 20 220"
   "raw_es256 20 220"
@@ -51,6 +53,8 @@ RATIOS=(
   "cold_rs256/raw_rs256 cold_rs256 raw_rs256 gate"
   "cold_es256/raw_es256 cold_es256 raw_es256 gate"
   "forged/bare forged bare gate"
+  "hit_roles/hit hit_roles hit report"
+  "cold_roles_rs256/cold_rs256 cold_roles_rs256 cold_rs256 report"
 )
 
 step() { printf '== gauge: %s\n' "$*"; }

@@ -19,6 +19,11 @@ pub(crate) fn layer(a: &TestAuthority, cache: u64) -> McpAuthLayer {
 
 /// [`layer`] for the keys of a JWKS document (a fixed one, for the instruction gauge).
 pub(crate) fn layer_for_jwks(jwks: &serde_json::Value, cache: u64) -> McpAuthLayer {
+    builder_for_jwks(jwks, cache).build().unwrap()
+}
+
+/// The builder of [`layer_for_jwks`], to add settings to.
+pub(crate) fn builder_for_jwks(jwks: &serde_json::Value, cache: u64) -> mcp_auth::McpAuthBuilder {
     let jwks = serde_json::to_vec(jwks).unwrap();
     let set = KeySet::from_jwks(&jwks, &Algorithm::ALL, 32).unwrap().keys;
     McpAuthLayer::builder(RES)
@@ -33,8 +38,6 @@ pub(crate) fn layer_for_jwks(jwks: &serde_json::Value, cache: u64) -> McpAuthLay
         .scopes_supported(["mcp:read", "mcp:write"])
         .require_scopes(["mcp:read"])
         .token_cache(cache)
-        .build()
-        .unwrap()
 }
 
 /// A realistic RFC 9068 token (~800 bytes for RS256).

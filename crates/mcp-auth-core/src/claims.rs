@@ -8,7 +8,7 @@ use crate::scope::ScopeSet;
 use std::sync::Arc;
 
 mod audience;
-mod mapping;
+pub mod mapping;
 mod parse;
 pub use audience::{Audience, AudienceError};
 pub use mapping::{ClaimMapping, MappingError, RequiredClaims, RoleMap, ScopeSource};

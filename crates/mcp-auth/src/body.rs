@@ -77,6 +77,70 @@ impl<B: Body<Data = Bytes>> Body for Kind<B> {
     }
 }
 
+/// What both wrappers share: built from a body or from bytes, `Default` (empty),
+/// `From<Bytes>`, and a [`Body`] that forwards to their [`Kind`].
+macro_rules! wrapper {
+    ($name:ident, $new:literal, $bytes:literal, $empty:literal) => {
+        impl<B> $name<B> {
+            #[doc = $new]
+            pub fn new(body: B) -> Self {
+                Self {
+                    kind: Kind::Wrapped { body },
+                }
+            }
+
+            #[doc = $bytes]
+            pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
+                Self {
+                    kind: Kind::held(bytes.into()),
+                }
+            }
+
+            #[doc = $empty]
+            pub fn empty() -> Self {
+                Self::from_bytes(Bytes::new())
+            }
+        }
+
+        /// An empty body.
+        impl<B> Default for $name<B> {
+            fn default() -> Self {
+                Self::empty()
+            }
+        }
+
+        /// A body of these bytes.
+        impl<B> From<Bytes> for $name<B> {
+            fn from(bytes: Bytes) -> Self {
+                Self::from_bytes(bytes)
+            }
+        }
+
+        impl<B: Body<Data = Bytes>> Body for $name<B> {
+            type Data = Bytes;
+            type Error = B::Error;
+
+            #[inline]
+            fn poll_frame(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+                self.project().kind.poll_frame(cx)
+            }
+
+            #[inline]
+            fn is_end_stream(&self) -> bool {
+                self.kind.is_end_stream()
+            }
+
+            #[inline]
+            fn size_hint(&self) -> SizeHint {
+                self.kind.size_hint()
+            }
+        }
+    };
+}
+
 pin_project! {
     /// The body of a request as [`McpAuth`](crate::McpAuth) hands it to the inner service
     /// (`Request<RequestBody<B>>` for a layer called with `Request<B>`).
@@ -110,25 +174,6 @@ pin_project! {
 }
 
 impl<B> RequestBody<B> {
-    /// The body `body`, untouched.
-    pub fn new(body: B) -> Self {
-        Self {
-            kind: Kind::Wrapped { body },
-        }
-    }
-
-    /// A body of `bytes` (what the layer hands on after reading a body).
-    pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
-        Self {
-            kind: Kind::held(bytes.into()),
-        }
-    }
-
-    /// An empty body (what a CORS preflight gets).
-    pub fn empty() -> Self {
-        Self::from_bytes(Bytes::new())
-    }
-
     /// Whether this is the layer's copy of a body it read (or an empty one), not the
     /// original body.
     pub fn is_buffered(&self) -> bool {
@@ -136,42 +181,12 @@ impl<B> RequestBody<B> {
     }
 }
 
-/// An empty body.
-impl<B> Default for RequestBody<B> {
-    fn default() -> Self {
-        Self::empty()
-    }
-}
-
-/// A body of these bytes.
-impl<B> From<Bytes> for RequestBody<B> {
-    fn from(bytes: Bytes) -> Self {
-        Self::from_bytes(bytes)
-    }
-}
-
-impl<B: Body<Data = Bytes>> Body for RequestBody<B> {
-    type Data = Bytes;
-    type Error = B::Error;
-
-    #[inline]
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        self.project().kind.poll_frame(cx)
-    }
-
-    #[inline]
-    fn is_end_stream(&self) -> bool {
-        self.kind.is_end_stream()
-    }
-
-    #[inline]
-    fn size_hint(&self) -> SizeHint {
-        self.kind.size_hint()
-    }
-}
+wrapper!(
+    RequestBody,
+    "The body `body`, untouched.",
+    "A body of `bytes` (what the layer hands on after reading a body).",
+    "An empty body (what a CORS preflight gets)."
+);
 
 pin_project! {
     /// The body of a response of [`McpAuth`](crate::McpAuth)
@@ -207,25 +222,6 @@ pin_project! {
 }
 
 impl<B> ResponseBody<B> {
-    /// The inner service's body `body`, untouched.
-    pub fn new(body: B) -> Self {
-        Self {
-            kind: Kind::Wrapped { body },
-        }
-    }
-
-    /// A body of `bytes` (a rejection's body).
-    pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
-        Self {
-            kind: Kind::held(bytes.into()),
-        }
-    }
-
-    /// An empty body.
-    pub fn empty() -> Self {
-        Self::from_bytes(Bytes::new())
-    }
-
     /// Whether this is the inner service's body (the request was let through), not one the
     /// layer built.
     pub fn is_from_inner(&self) -> bool {
@@ -233,42 +229,12 @@ impl<B> ResponseBody<B> {
     }
 }
 
-/// An empty body.
-impl<B> Default for ResponseBody<B> {
-    fn default() -> Self {
-        Self::empty()
-    }
-}
-
-/// A body of these bytes.
-impl<B> From<Bytes> for ResponseBody<B> {
-    fn from(bytes: Bytes) -> Self {
-        Self::from_bytes(bytes)
-    }
-}
-
-impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
-    type Data = Bytes;
-    type Error = B::Error;
-
-    #[inline]
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        self.project().kind.poll_frame(cx)
-    }
-
-    #[inline]
-    fn is_end_stream(&self) -> bool {
-        self.kind.is_end_stream()
-    }
-
-    #[inline]
-    fn size_hint(&self) -> SizeHint {
-        self.kind.size_hint()
-    }
-}
+wrapper!(
+    ResponseBody,
+    "The inner service's body `body`, untouched.",
+    "A body of `bytes` (a rejection's body).",
+    "An empty body."
+);
 
 #[cfg(test)]
 mod tests {

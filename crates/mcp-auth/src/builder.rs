@@ -463,8 +463,15 @@ impl McpAuthBuilder {
     /// work: a request **without** `Origin` (a non-browser client) passes on to the token
     /// checks; one whose `Origin` is not allowed, or with more than one `Origin` header, is
     /// 403 and never reaches the validator, the token cache or the inner service. The
-    /// resource URI's own origin is always allowed; nothing else is by default. The
-    /// [`cors`](McpAuthLayer::cors) preset answers the same origins and no others.
+    /// resource URI's own origin is always allowed; nothing else is by default.
+    #[cfg_attr(
+        feature = "axum",
+        doc = "The [`cors`](McpAuthLayer::cors) preset answers the same origins and no others."
+    )]
+    #[cfg_attr(
+        not(feature = "axum"),
+        doc = "The `cors` preset (feature `axum`) answers the same origins and no others."
+    )]
     ///
     /// ```
     /// # use mcp_auth::McpAuthLayer;
@@ -552,11 +559,19 @@ impl McpAuthBuilder {
     }
 
     /// Builds the layer with the JWT validator and the verified-token cache (unless
-    /// [`token_cache`](Self::token_cache) is `0`). Without [`key_source`](Self::key_source),
-    /// keys come from a [`JwksKeySource`](mcp_auth_jwks::JwksKeySource) that discovers each
-    /// issuer's `jwks_uri` (RFC 8414, then OpenID Connect) unless
-    /// [`jwks_uri`](Self::jwks_uri) names it; call [`McpAuthLayer::warm_up`] to load the
-    /// keys before serving.
+    /// [`token_cache`](Self::token_cache) is `0`).
+    #[cfg_attr(
+        feature = "jwks",
+        doc = "Without [`key_source`](Self::key_source), keys come from a \
+               [`JwksKeySource`](mcp_auth_jwks::JwksKeySource) that discovers each issuer's \
+               `jwks_uri` (RFC 8414, then OpenID Connect) unless [`jwks_uri`](Self::jwks_uri) \
+               names it; call [`McpAuthLayer::warm_up`] to load the keys before serving."
+    )]
+    #[cfg_attr(
+        not(feature = "jwks"),
+        doc = "Without the `jwks` feature a [`key_source`](Self::key_source) is required \
+               (`ConfigError::NoKeySource` otherwise)."
+    )]
     pub fn build(self) -> Result<McpAuthLayer, ConfigError> {
         let keys = match self.key_source.clone() {
             Some(k) => {

@@ -3,6 +3,9 @@
 //! does not read the clock runs at validation only, one that does (the maximum token age)
 //! again on every cache hit.
 
+mod common;
+use common::AsyncOnly;
+
 use axum::body::Body;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Request, Response};
@@ -10,7 +13,7 @@ use mcp_auth::core::checks::ClaimRejection;
 use mcp_auth::core::claims::Claims;
 use mcp_auth::core::jwk::KeySet;
 use mcp_auth::core::jws::Algorithm;
-use mcp_auth::core::keys::{Current, KeySource, KeysFuture, StaticKeySource};
+use mcp_auth::core::keys::StaticKeySource;
 use mcp_auth::{AuthError, McpAuthBuilder, McpAuthLayer, RequestBody};
 use mcp_auth_dev::TestAuthority;
 use serde_json::json;
@@ -27,19 +30,6 @@ fn keys(a: &TestAuthority) -> StaticKeySource {
     let jwks = serde_json::to_vec(&a.jwks()).unwrap();
     let set = KeySet::from_jwks(&jwks, &Algorithm::ALL, 32).unwrap().keys;
     StaticKeySource::new().with_issuer(ISS, set)
-}
-
-/// Has nothing in memory: every token takes the resumed step.
-#[derive(Debug)]
-struct AsyncOnly(StaticKeySource);
-
-impl KeySource for AsyncOnly {
-    fn current(&self, _issuer: &str) -> Current {
-        Current::Load
-    }
-    fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a> {
-        self.0.keys(issuer, kid)
-    }
 }
 
 fn builder(clock: &Arc<AtomicI64>) -> McpAuthBuilder {

@@ -4,6 +4,9 @@
 //! (Moved from tests/sync_path.rs, issue 14: there are no longer two copies of the path to
 //! keep in agreement, but the two ways through the one path must still agree.)
 
+mod common;
+use common::AsyncOnly;
+
 use axum::body::Body;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,19 +27,6 @@ use tower::{ServiceBuilder, ServiceExt};
 const RES: &str = "https://mcp.example.com/mcp";
 const ISS: &str = "https://auth.example.com";
 const ISS2: &str = "https://other-as.example.com";
-
-/// Forwards `keys` and has nothing in memory: the state machine must ask for keys.
-#[derive(Debug)]
-struct AsyncOnly(StaticKeySource);
-
-impl KeySource for AsyncOnly {
-    fn current(&self, _issuer: &str) -> Current {
-        Current::Load
-    }
-    fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a> {
-        self.0.keys(issuer, kid)
-    }
-}
 
 /// Counts the questions: `keys` (awaited) and `current` (from memory) apart.
 #[derive(Debug)]

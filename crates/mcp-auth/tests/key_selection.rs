@@ -2,29 +2,19 @@
 //! of its state machine: decided in the first step from memory (`KeySource::current`) and
 //! resumed after awaiting the key source.
 
+mod common;
+use common::AsyncOnly;
+
 use mcp_auth::McpAuthLayer;
 use mcp_auth::core::jwk::KeySet;
 use mcp_auth::core::jws::Algorithm;
-use mcp_auth::core::keys::{Current, KeySource, KeysFuture, StaticKeySource};
+use mcp_auth::core::keys::StaticKeySource;
 use mcp_auth::core::validation::Step;
 use mcp_auth_dev::TestAuthority;
 use serde_json::{Value, json};
 
 const RES: &str = "https://mcp.example.com/mcp";
 const ISS: &str = "https://auth.example.com";
-
-/// Forwards `keys` and has nothing in memory: the validator must await.
-#[derive(Debug)]
-struct AsyncOnly(StaticKeySource);
-
-impl KeySource for AsyncOnly {
-    fn current(&self, _issuer: &str) -> Current {
-        Current::Load
-    }
-    fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a> {
-        self.0.keys(issuer, kid)
-    }
-}
 
 /// The authority's JWKS with `rename` applied to the kids.
 fn key_source(a: &TestAuthority, rename: impl Fn(&str) -> String) -> StaticKeySource {

@@ -8,7 +8,7 @@ use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
 use mcp_auth::core::jwk::KeySet;
 use mcp_auth::core::jws::Algorithm;
-use mcp_auth::core::keys::StaticKeySource;
+use mcp_auth::core::keys::{Current, KeySource, KeysFuture, StaticKeySource};
 use mcp_auth::{AuthContext, AuthError, ErrorKind, McpAuthLayer};
 use mcp_auth_dev::TestAuthority;
 use serde_json::json;
@@ -138,4 +138,18 @@ pub(crate) async fn expect_invalid_token(layer: McpAuthLayer, t: &str, why: &str
     let o = send(layer, bearer(t)).await;
     assert_rejected(&o, 401, Some(&invalid_token(why)));
     assert_eq!(o.error.unwrap().kind(), ErrorKind::InvalidToken);
+}
+
+/// Forwards `keys` and has nothing in memory: every token takes the state machine's resumed
+/// step (after awaiting `KeySource::keys`).
+#[derive(Debug)]
+pub(crate) struct AsyncOnly(pub(crate) StaticKeySource);
+
+impl KeySource for AsyncOnly {
+    fn current(&self, _issuer: &str) -> Current {
+        Current::Load
+    }
+    fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> KeysFuture<'a> {
+        self.0.keys(issuer, kid)
+    }
 }

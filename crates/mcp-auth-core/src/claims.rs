@@ -224,6 +224,12 @@ pub struct ClaimsPolicy {
     pub extra_audiences: Vec<Audience>,
     /// How `aud` is compared with [`resource`](Self::resource) (and only with it).
     pub audience_policy: AudiencePolicy,
+    /// Whether a token must carry `aud` (default `true`, RFC 9068 §2.2, RFC 8707). `false`
+    /// is for an authorization server that never sets it (AWS Cognito access tokens): a
+    /// token without `aud` is then accepted, so **nothing binds it to this resource**, and
+    /// the caller must bind it otherwise (a client-id allow-list); a token that does carry
+    /// `aud` must still name this resource or an extra audience.
+    pub require_audience: bool,
     /// Allowed clock skew in seconds for `exp`, `nbf` and `iat`.
     pub leeway: u64,
     /// Require the claims RFC 9068 §2.2 lists that [`required_claims`](Self::required_claims)
@@ -254,6 +260,7 @@ impl ClaimsPolicy {
             resource,
             extra_audiences: Vec::new(),
             audience_policy: AudiencePolicy::Exact,
+            require_audience: true,
             leeway: 60,
             require_rfc9068_claims: true,
             required_claims: RequiredClaims::ALL,
@@ -289,20 +296,21 @@ impl ClaimsPolicy {
             None => return Err(AuthError::invalid_token("token has no issuer")),
         }
         self.check_time(claims, now)?;
-        let aud = claims
-            .aud
-            .as_deref()
-            .ok_or_else(|| AuthError::invalid_token("token has no audience"))?;
         // The resource under its policy (RFC 8707); any other configured audience byte for
         // byte, case-sensitively (RFC 7519 §4.1.3, §2 StringOrURI comparison).
         let ours = |a: &String| {
             self.resource.matches(a, self.audience_policy)
                 || self.extra_audiences.iter().any(|x| x.matches(a))
         };
-        if !aud.iter().any(ours) {
-            return Err(AuthError::invalid_token(
-                "token audience is not this resource",
-            ));
+        match claims.aud.as_deref() {
+            None if !self.require_audience => {}
+            None => return Err(AuthError::invalid_token("token has no audience")),
+            Some(aud) if aud.iter().any(ours) => {}
+            Some(_) => {
+                return Err(AuthError::invalid_token(
+                    "token audience is not this resource",
+                ));
+            }
         }
         if self.require_rfc9068_claims {
             let required = self.required_claims;
@@ -484,6 +492,24 @@ mod tests {
             check_with(with("aud", json!("https://second.example.com")), &p),
             Ok(())
         );
+    }
+
+    #[test]
+    fn an_absent_audience_is_accepted_only_when_not_required() {
+        let mut p = policy();
+        p.require_audience = false;
+        assert_eq!(check_with(without("aud"), &p), Ok(()));
+        // A token that carries `aud` is still bound by it, even an empty array.
+        assert_eq!(
+            check_with(with("aud", json!("https://mcp.example.com/other")), &p),
+            Err("token audience is not this resource")
+        );
+        assert_eq!(
+            check_with(with("aud", json!([])), &p),
+            Err("token audience is not this resource")
+        );
+        assert_eq!(check_with(with("aud", json!(RES)), &p), Ok(()));
+        assert_eq!(check(without("aud")), Err("token has no audience"));
     }
 
     #[test]

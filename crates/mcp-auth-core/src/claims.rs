@@ -125,7 +125,7 @@ impl Claims {
 
     /// These claims as `mapping` reads them: themselves when they were parsed with it,
     /// otherwise parsed again from the kept payload (typed fields only without one).
-    fn remapped(&self, mapping: &ClaimMapping) -> Result<Self, AuthError> {
+    pub(crate) fn remapped(&self, mapping: &ClaimMapping) -> Result<Self, AuthError> {
         if !self.raw.is_empty() {
             return Self::from_json_with(self.raw.as_bytes().to_vec(), mapping);
         }

@@ -121,26 +121,105 @@ impl Resume {
 }
 
 /// The policies a JWT access token (RFC 9068) must satisfy, and the machine's first step.
+///
+/// One header and one claims policy per trusted issuer entry ([`per_issuer`](Self::per_issuer)):
+/// an entry may name several exact issuers sharing its rules, and each issuer is in one
+/// entry. With one entry ([`new`](Self::new)) every check runs as described in the module
+/// docs. With several, the header is first checked against the union of the entries' header
+/// rules (an algorithm no entry allows is refused before the payload is decoded), the
+/// payload's `iss` then picks the entry, and the header is checked again against that
+/// entry's own algorithms and `typ` rule before its claims policy runs: a token is judged
+/// by exactly the rules of the issuer it names.
 #[derive(Debug, Clone)]
 pub struct JwtRules {
-    header: HeaderPolicy,
-    claims: ClaimsPolicy,
+    entries: Box<[(HeaderPolicy, ClaimsPolicy)]>,
+    /// The union of the entries' header rules; the entry's own with one entry.
+    union: HeaderPolicy,
+}
+
+/// Why [`JwtRules::per_issuer`] refused its entries.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RulesError {
+    /// No entry, or an entry without an issuer.
+    #[error("every trusted issuer entry names at least one issuer, and there is one entry")]
+    NoIssuer,
+    /// The same issuer in two entries (or twice in one): which rules apply would be unclear.
+    #[error("issuer {0} is trusted twice")]
+    DuplicateIssuer(String),
+    /// An entry allows no algorithm.
+    #[error("the entry of issuer {0} allows no algorithm")]
+    NoAlgorithms(String),
+    /// The entries disagree on the maximum token length, which applies before any issuer
+    /// is known.
+    #[error("every entry has the same maximum token length")]
+    TokenLength,
 }
 
 impl JwtRules {
-    /// Rules from a header and a claims policy.
+    /// Rules from a header and a claims policy, for every issuer of `claims`.
     pub fn new(header: HeaderPolicy, claims: ClaimsPolicy) -> Self {
-        Self { header, claims }
+        Self {
+            union: header.clone(),
+            entries: Box::new([(header, claims)]),
+        }
     }
 
-    /// The header policy.
+    /// Rules with one entry per trusted issuer (or group of issuers sharing rules): each
+    /// entry's [`ClaimsPolicy::issuers`] are judged by that entry's policies alone.
+    pub fn per_issuer(
+        entries: impl IntoIterator<Item = (HeaderPolicy, ClaimsPolicy)>,
+    ) -> Result<Self, RulesError> {
+        let entries: Box<[_]> = entries.into_iter().collect();
+        let Some((first, _)) = entries.first() else {
+            return Err(RulesError::NoIssuer);
+        };
+        let mut union = first.clone();
+        let mut seen = std::collections::HashSet::new();
+        for (header, claims) in &entries[..] {
+            let Some(name) = claims.issuers.first() else {
+                return Err(RulesError::NoIssuer);
+            };
+            if header.algorithms.is_empty() {
+                return Err(RulesError::NoAlgorithms(name.clone()));
+            }
+            if header.max_token_len != union.max_token_len {
+                return Err(RulesError::TokenLength);
+            }
+            if let Some(dup) = claims.issuers.iter().find(|i| !seen.insert(i.as_str())) {
+                return Err(RulesError::DuplicateIssuer(dup.clone()));
+            }
+            for alg in &header.algorithms {
+                if !union.algorithms.contains(alg) {
+                    union.algorithms.push(*alg);
+                }
+            }
+            union.typ = union.typ.either(header.typ);
+        }
+        Ok(Self { entries, union })
+    }
+
+    /// The header policy a token meets before its issuer is known: the union of the
+    /// entries' (with one entry, its own).
     pub fn header(&self) -> &HeaderPolicy {
-        &self.header
+        &self.union
     }
 
-    /// The claims policy.
+    /// The claims policy of the first entry (with [`new`](Self::new), the only one).
     pub fn claims(&self) -> &ClaimsPolicy {
-        &self.claims
+        &self.entries[0].1
+    }
+
+    /// Every entry's header and claims policies, in order.
+    pub fn entries(&self) -> impl Iterator<Item = (&HeaderPolicy, &ClaimsPolicy)> {
+        self.entries.iter().map(|(h, c)| (h, c))
+    }
+
+    /// The position (in [`entries`](Self::entries)) of the entry that trusts `issuer`.
+    pub fn position(&self, issuer: &str) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|(_, c)| c.accepts_issuer(issuer))
     }
 
     /// The first step for the access token `token` (the `b64token` of an `Authorization:
@@ -148,7 +227,7 @@ impl JwtRules {
     /// at `now` (seconds since the epoch), asking `keys` only what it holds in memory
     /// ([`KeySource::current`]).
     pub fn start(&self, token: &str, keys: &dyn KeySource, now: i64) -> Step {
-        match CompactJws::split(token, self.header.max_token_len) {
+        match CompactJws::split(token, self.union.max_token_len) {
             Ok(jws) => self.start_compact(jws, keys, now),
             Err(e) => Step::Done(Err(e)),
         }
@@ -156,7 +235,7 @@ impl JwtRules {
 
     /// [`start`](Self::start) for a token already split (by a caller that needed its shape
     /// first, such as a cache that only looks at what has the shape of a compact JWS). The
-    /// split must have used this policy's `max_token_len`.
+    /// split must have used [`header`](Self::header)'s `max_token_len`.
     pub fn start_compact(&self, jws: CompactJws<'_>, keys: &dyn KeySource, now: i64) -> Step {
         match self.first(jws, keys, now) {
             Ok(step) => step,
@@ -171,18 +250,34 @@ impl JwtRules {
         now: i64,
     ) -> Result<Step, AuthError> {
         let token = jws.token();
-        let header = jws.check_header(&self.header)?;
+        let header = jws.check_header(&self.union)?;
+        let single = match &*self.entries {
+            [(_, claims)] => Some(claims),
+            _ => None,
+        };
         // One issuer: a `kid` that names no key of the token's algorithm in its current set,
         // while the source would not refetch, is refused before the payload is even decoded
         // (a forged-`kid` flood costs a header parse). With several issuers the payload's
         // `iss` picks the set first.
-        let early = match (header.kid(), self.claims.issuers.as_slice()) {
-            (Some(_), [iss]) => Some(self.early(&header, source.current(iss))?),
+        let early = match (header.kid(), single.map(|c| c.issuers.as_slice())) {
+            (Some(_), Some([iss])) => Some(self.early(&header, source.current(iss))?),
             _ => None,
         };
         let mut jws = header.decode()?;
-        let claims = Claims::from_json_with(jws.take_unverified_payload(), &self.claims.mapping)?;
-        let scopes = self.claims.check_scopes(&claims, now)?;
+        let first_mapping = &self.entries[0].1.mapping;
+        let mut claims = Claims::from_json_with(jws.take_unverified_payload(), first_mapping)?;
+        let policy = match single {
+            Some(policy) => policy,
+            None => {
+                let (header, policy) = self.entry_of(&claims)?;
+                jws.check_policy(header)?;
+                if !policy.mapping.resolved(&claims) {
+                    claims = claims.remapped(&policy.mapping)?;
+                }
+                policy
+            }
+        };
+        let scopes = policy.check_scopes(&claims, now)?;
         // The claims check has made `iss` a configured issuer; with one issuer, the set
         // looked up for the `kid` above is that one's, so the source is asked once.
         let current = match early {
@@ -197,7 +292,7 @@ impl JwtRules {
                 let unknown = jws.kid().is_some_and(|kid| !keys.contains_kid(kid));
                 if !(unknown && refetch_unknown_kid) {
                     let key = jws.verify(&keys)?;
-                    self.claims.check_verified(&claims, now)?;
+                    policy.check_verified(&claims, now)?;
                     let done = verified(token, claims, scopes, key.fingerprint());
                     return Ok(Step::Done(Ok(done)));
                 }
@@ -214,10 +309,21 @@ impl JwtRules {
                 signature,
                 claims,
                 scopes,
-                checks: (!self.claims.checks.is_empty())
-                    .then(|| Box::new((self.claims.clone(), now))),
+                checks: (!policy.checks.is_empty()).then(|| Box::new((policy.clone(), now))),
             },
         })
+    }
+
+    /// With several entries, the one of the payload's (unverified) `iss`.
+    fn entry_of(&self, claims: &Claims) -> Result<&(HeaderPolicy, ClaimsPolicy), AuthError> {
+        let iss = claims
+            .iss
+            .as_deref()
+            .ok_or_else(|| AuthError::invalid_token("token has no issuer"))?;
+        self.entries
+            .iter()
+            .find(|(_, c)| c.accepts_issuer(iss))
+            .ok_or_else(|| AuthError::invalid_token("token issuer is not trusted"))
     }
 
     /// The early look at the one issuer's set for a token with a `kid`: refused now when no

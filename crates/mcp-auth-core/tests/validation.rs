@@ -9,7 +9,7 @@ use mcp_auth_core::jwk::KeySet;
 use mcp_auth_core::jws::{Algorithm, HeaderPolicy};
 use mcp_auth_core::keys::{Current, KeyError, KeySource, KeysFuture, StaticKeySource};
 use mcp_auth_core::resource::ResourceUri;
-use mcp_auth_core::validation::{JwtRules, Step, Verified};
+use mcp_auth_core::validation::{JwtRules, RulesError, Step, Verified};
 use mcp_auth_core::{AuthError, ErrorKind};
 use mcp_auth_dev::TestAuthority;
 use serde_json::json;
@@ -300,4 +300,75 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+#[test]
+fn per_issuer_entries_are_checked_when_the_rules_are_made() {
+    let res = ResourceUri::parse(RES).unwrap();
+    let entry = |iss: &str| (HeaderPolicy::default(), ClaimsPolicy::new(res.clone(), iss));
+    assert_eq!(JwtRules::per_issuer([]).unwrap_err(), RulesError::NoIssuer);
+    let mut nobody = entry(ISS);
+    nobody.1.issuers.clear();
+    assert_eq!(
+        JwtRules::per_issuer([nobody]).unwrap_err(),
+        RulesError::NoIssuer
+    );
+    assert_eq!(
+        JwtRules::per_issuer([entry(ISS), entry("https://b.example"), entry(ISS)]).unwrap_err(),
+        RulesError::DuplicateIssuer(ISS.to_owned())
+    );
+    let mut longer = entry("https://b.example");
+    longer.0.max_token_len += 1;
+    assert_eq!(
+        JwtRules::per_issuer([entry(ISS), longer]).unwrap_err(),
+        RulesError::TokenLength
+    );
+    let mut none = entry("https://b.example");
+    none.0.algorithms.clear();
+    assert_eq!(
+        JwtRules::per_issuer([entry(ISS), none]).unwrap_err(),
+        RulesError::NoAlgorithms("https://b.example".to_owned())
+    );
+    // The union of the header rules is what a token meets before its issuer is known.
+    let mut es = entry(ISS);
+    es.0.algorithms = vec![Algorithm::ES256];
+    let mut rs = entry("https://b.example");
+    rs.0.algorithms = vec![Algorithm::RS256, Algorithm::PS256];
+    let rules = JwtRules::per_issuer([es, rs]).unwrap();
+    assert_eq!(
+        rules.header().algorithms,
+        [Algorithm::ES256, Algorithm::RS256, Algorithm::PS256]
+    );
+    assert_eq!(rules.position("https://b.example"), Some(1));
+}
+
+#[test]
+fn with_several_entries_the_payload_issuer_picks_the_header_rules() {
+    let a = TestAuthority::new(ISS);
+    let b = TestAuthority::new("https://b.example");
+    let res = ResourceUri::parse(RES).unwrap();
+    let mut es = (HeaderPolicy::default(), ClaimsPolicy::new(res.clone(), ISS));
+    es.0.algorithms = vec![Algorithm::ES256];
+    let mut rs = (
+        HeaderPolicy::default(),
+        ClaimsPolicy::new(res, "https://b.example"),
+    );
+    rs.0.algorithms = vec![Algorithm::RS256];
+    let rules = JwtRules::per_issuer([es, rs]).unwrap();
+    let both = StaticKeySource::new()
+        .with_issuer(ISS, key_set(&a))
+        .with_issuer("https://b.example", key_set(&b));
+    let at = |t: String| description(&done(rules.start(&t, &both, now())));
+    let ok = || Ok("user-1".to_owned());
+    assert_eq!(at(a.token().aud(RES).alg("ES256").sign()), ok());
+    assert_eq!(at(b.token().aud(RES).alg("RS256").sign()), ok());
+    // Each algorithm is in the union, but not in the other issuer's list.
+    assert_eq!(
+        at(a.token().aud(RES).alg("RS256").sign()),
+        Err("token algorithm not allowed")
+    );
+    assert_eq!(
+        at(b.token().aud(RES).alg("ES256").sign()),
+        Err("token algorithm not allowed")
+    );
 }

@@ -3,27 +3,31 @@
 use crate::config_error::ConfigError;
 use crate::context::ScopePolicy;
 use crate::decision::Validation;
+use crate::issuer::{IssuerSettings, TrustedIssuer};
 use crate::layer::{Challenges, DEFAULT_TOKEN_CACHE_CAPACITY, McpAuthLayer, Shared};
 use crate::metadata::MetadataService;
 use crate::response::{ChallengeCache, RenderRejection};
 use crate::token_cache::TokenCache;
 use crate::validate::{JwtValidator, UnixClock, ValidateToken, system_clock};
 use mcp_auth_core::challenge::ChallengeTemplate;
-use mcp_auth_core::checks::{ClaimCheck, ClaimChecks, MaxTokenAge};
-use mcp_auth_core::claims::{Audience, ClaimsPolicy};
+use mcp_auth_core::checks::{ClaimCheck, MaxTokenAge};
+use mcp_auth_core::claims::ClaimsPolicy;
 use mcp_auth_core::credentials::DEFAULT_MAX_TOKEN_LEN;
-use mcp_auth_core::jws::{Algorithm, HeaderPolicy, TypPolicy};
+use mcp_auth_core::jws::{Algorithm, TypPolicy};
 use mcp_auth_core::keys::KeySource;
 use mcp_auth_core::mcp::{McpPolicy, Requirement};
 use mcp_auth_core::metadata::{ProtectedResourceMetadata, is_secure_url};
 use mcp_auth_core::origin::OriginAllowList;
 use mcp_auth_core::resource::{AudiencePolicy, ResourceUri};
 use mcp_auth_core::scope::{FlatScopes, OFFLINE_ACCESS, ScopeHierarchy, ScopeSet};
+use mcp_auth_core::validation::JwtRules;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 mod mapping;
+
+pub(crate) use mapping::MappingSettings;
 
 /// Builder of [`McpAuthLayer`]. Secure defaults: RS256/ES256 only, strict RFC 9068 `typ`
 /// and claims, exact audience, 60 s leeway, `Authorization` header removed before the inner
@@ -40,14 +44,10 @@ pub struct McpAuthBuilder {
     #[cfg(feature = "jwks")]
     allow_insecure_http: Option<bool>,
     max_key_staleness: Option<Duration>,
-    algorithms: Vec<Algorithm>,
-    typ: TypPolicy,
-    audience_policy: AudiencePolicy,
-    extra_audiences: Vec<String>,
-    leeway: Duration,
-    mapping: mapping::MappingSettings,
-    allowed_client_ids: Option<Vec<String>>,
-    checks: ClaimChecks,
+    /// The rules of the issuers of [`issuer`](Self::issuer).
+    defaults: IssuerSettings,
+    /// The entries of [`trusted_issuer`](Self::trusted_issuer), each with its own rules.
+    trusted: Vec<TrustedIssuer>,
     scopes_supported: Option<Vec<String>>,
     required: Vec<String>,
     challenge_scopes: Option<Vec<String>>,
@@ -77,6 +77,7 @@ impl fmt::Debug for McpAuthBuilder {
         f.debug_struct("McpAuthBuilder")
             .field("resource", &self.resource)
             .field("issuers", &self.issuers)
+            .field("trusted", &self.trusted)
             .finish_non_exhaustive()
     }
 }
@@ -93,14 +94,8 @@ impl McpAuthBuilder {
             #[cfg(feature = "jwks")]
             allow_insecure_http: None,
             max_key_staleness: None,
-            algorithms: Algorithm::DEFAULT_ALLOWED.to_vec(),
-            typ: TypPolicy::Strict,
-            audience_policy: AudiencePolicy::Exact,
-            extra_audiences: Vec::new(),
-            leeway: Duration::from_secs(60),
-            mapping: mapping::MappingSettings::default(),
-            allowed_client_ids: None,
-            checks: ClaimChecks::new(),
+            defaults: IssuerSettings::default(),
+            trusted: Vec::new(),
             scopes_supported: None,
             required: Vec::new(),
             challenge_scopes: None,
@@ -130,6 +125,17 @@ impl McpAuthBuilder {
     /// metadata's `authorization_servers` unless [`authorization_server`](Self::authorization_server) is used.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuers.push(issuer.into());
+        self
+    }
+
+    /// Trusts the issuers of `issuer` with that entry's own rules (audiences, `typ`,
+    /// algorithms, claim mapping, required claims, claim checks): see [`TrustedIssuer`], and
+    /// the presets of `providers` module. May be called more than once, and beside
+    /// [`issuer`](Self::issuer), whose issuers keep the rules set on this builder. An issuer
+    /// trusted twice is a [`ConfigError::Rules`] at build. Its issuers are listed in the
+    /// metadata's `authorization_servers` as [`issuer`](Self::issuer)'s are.
+    pub fn trusted_issuer(mut self, issuer: impl Into<TrustedIssuer>) -> Self {
+        self.trusted.push(issuer.into());
         self
     }
 
@@ -188,13 +194,13 @@ impl McpAuthBuilder {
     /// The algorithm allow-list (RFC 8725 §3.1). Default RS256 and ES256. `none` and HMAC
     /// cannot be expressed.
     pub fn algorithms(mut self, algs: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.algorithms = algs.into_iter().collect();
+        self.defaults.algorithms = algs.into_iter().collect();
         self
     }
 
     /// The `typ` rule (default [`TypPolicy::Strict`]).
     pub fn typ_policy(mut self, typ: TypPolicy) -> Self {
-        self.typ = typ;
+        self.defaults.typ = typ;
         self
     }
 
@@ -202,7 +208,7 @@ impl McpAuthBuilder {
     /// does not apply to an [`additional_audience`](Self::additional_audience), which is
     /// always compared byte for byte.
     pub fn audience_policy(mut self, policy: AudiencePolicy) -> Self {
-        self.audience_policy = policy;
+        self.defaults.audience_policy = policy;
         self
     }
 
@@ -240,13 +246,13 @@ impl McpAuthBuilder {
     /// # Ok::<(), mcp_auth::ConfigError>(())
     /// ```
     pub fn additional_audience(mut self, audience: impl Into<String>) -> Self {
-        self.extra_audiences.push(audience.into());
+        self.defaults.extra_audiences.push(audience.into());
         self
     }
 
     /// Clock skew allowed on `exp`/`nbf`/`iat` (default 60 s).
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
+        self.defaults.leeway = leeway;
         self
     }
 
@@ -257,7 +263,7 @@ impl McpAuthBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.allowed_client_ids = Some(ids.into_iter().map(Into::into).collect());
+        self.defaults.allowed_client_ids = Some(ids.into_iter().map(Into::into).collect());
         self
     }
 
@@ -289,7 +295,7 @@ impl McpAuthBuilder {
     /// # Ok::<(), mcp_auth::ConfigError>(())
     /// ```
     pub fn claim_check(mut self, check: impl ClaimCheck) -> Self {
-        self.checks.push(check);
+        self.defaults.checks.push(check);
         self
     }
 
@@ -581,8 +587,8 @@ impl McpAuthBuilder {
             None => self.default_key_source()?,
         };
         let capacity = self.token_cache.unwrap_or(DEFAULT_TOKEN_CACHE_CAPACITY);
-        self.finish(capacity, |header, claims, clock| {
-            Validation::Jwt(JwtValidator::with_clock(keys, header, claims, clock))
+        self.finish(capacity, |rules, clock| {
+            Validation::Jwt(JwtValidator::with_rules(keys, rules, clock))
         })
     }
 
@@ -595,7 +601,7 @@ impl McpAuthBuilder {
         validator: V,
     ) -> Result<McpAuthLayer, ConfigError> {
         let capacity = self.token_cache.unwrap_or(0);
-        self.finish(capacity, |_, _, _| Validation::Custom(Arc::new(validator)))
+        self.finish(capacity, |_, _| Validation::Custom(Arc::new(validator)))
     }
 
     /// With a custom key source, the options only the default JWKS key source reads would be
@@ -603,7 +609,10 @@ impl McpAuthBuilder {
     fn check_no_default_source_options(&self) -> Result<(), ConfigError> {
         let ignored = [
             #[cfg(feature = "jwks")]
-            ("jwks_uri", !self.jwks_uris.is_empty()),
+            (
+                "jwks_uri",
+                !self.jwks_uris.is_empty() || self.trusted.iter().any(|t| t.jwks_uri.is_some()),
+            ),
             #[cfg(feature = "jwks")]
             ("allow_insecure_http", self.allow_insecure_http.is_some()),
             ("max_key_staleness", self.max_key_staleness.is_some()),
@@ -616,11 +625,21 @@ impl McpAuthBuilder {
 
     #[cfg(feature = "jwks")]
     fn default_key_source(&self) -> Result<Arc<dyn KeySource>, ConfigError> {
-        if self.issuers.is_empty() {
+        if self.issuers.is_empty() && self.trusted.is_empty() {
             return Err(ConfigError::NoIssuer);
         }
+        // The source keeps the keys of every algorithm some entry allows; each entry's own
+        // list is applied to its tokens' headers.
+        let mut algorithms = self.defaults.algorithms.clone();
+        for t in &self.trusted {
+            for alg in &t.settings.algorithms {
+                if !algorithms.contains(alg) {
+                    algorithms.push(*alg);
+                }
+            }
+        }
         let mut b = mcp_auth_jwks::JwksKeySource::builder()
-            .algorithms(&self.algorithms)
+            .algorithms(&algorithms)
             .allow_insecure_http(self.allow_insecure_http.unwrap_or(false));
         if let Some(max) = self.max_key_staleness {
             b = b.max_staleness(max);
@@ -631,6 +650,14 @@ impl McpAuthBuilder {
                 None => b.issuer(iss.clone()),
             };
         }
+        for t in &self.trusted {
+            for iss in &t.issuers {
+                b = match &t.jwks_uri {
+                    Some(uri) => b.issuer_with_jwks_uri(iss.clone(), uri.clone()),
+                    None => b.issuer(iss.clone()),
+                };
+            }
+        }
         Ok(Arc::new(b.build()?))
     }
 
@@ -640,15 +667,18 @@ impl McpAuthBuilder {
     }
 
     /// Checks every setting and builds the layer around the validation `validation` makes
-    /// from the header and claims policies and the clock.
+    /// from the rules of every trusted issuer and the clock.
     fn finish(
-        self,
+        mut self,
         cache_capacity: u64,
-        validation: impl FnOnce(HeaderPolicy, ClaimsPolicy, UnixClock) -> Validation,
+        validation: impl FnOnce(JwtRules, UnixClock) -> Validation,
     ) -> Result<McpAuthLayer, ConfigError> {
         let resource = ResourceUri::parse(&self.resource)?;
-        if self.issuers.is_empty() {
+        if self.issuers.is_empty() && self.trusted.is_empty() {
             return Err(ConfigError::NoIssuer);
+        }
+        if let Some(e) = self.trusted.iter_mut().find_map(|t| t.error.take()) {
+            return Err(e);
         }
         let mut origins = OriginAllowList::new();
         origins.allow(resource.origin())?;
@@ -658,11 +688,32 @@ impl McpAuthBuilder {
         if self.loopback_origins {
             origins.allow_loopback();
         }
-        if let Some(bad) = self.issuers.iter().find(|i| !is_secure_url(i)) {
+        let issuers: Vec<String> = self
+            .issuers
+            .iter()
+            .chain(self.trusted.iter().flat_map(|t| &t.issuers))
+            .cloned()
+            .collect();
+        if let Some(bad) = issuers.iter().find(|i| !is_secure_url(i)) {
             return Err(ConfigError::Issuer(bad.clone()));
         }
-        if self.algorithms.is_empty() {
-            return Err(ConfigError::NoAlgorithms);
+        if self.trusted.iter().any(|t| t.issuers.is_empty()) {
+            return Err(ConfigError::NoIssuer);
+        }
+        // One header and claims policy per entry: the builder's own issuers, then each
+        // trusted issuer entry (RFC 8725 §3.8: each issuer judged by its own rules).
+        let mut entries = Vec::with_capacity(1 + self.trusted.len());
+        if !self.issuers.is_empty() {
+            entries.push(
+                self.defaults
+                    .policies(&resource, &self.issuers, self.max_token_len)?,
+            );
+        }
+        for t in &self.trusted {
+            entries.push(
+                t.settings
+                    .policies(&resource, &t.issuers, self.max_token_len)?,
+            );
         }
         let required = ScopeSet::try_from_iter(&self.required)?;
         if required.contains(OFFLINE_ACCESS) {
@@ -698,16 +749,10 @@ impl McpAuthBuilder {
         {
             return Err(ConfigError::OfflineAccess);
         }
-        let extra_audiences = self
-            .extra_audiences
-            .iter()
-            .map(|a| Audience::parse(a))
-            .collect::<Result<Vec<_>, _>>()?;
-
         let mut metadata = ProtectedResourceMetadata::new(
             &resource,
             if self.authorization_servers.is_empty() {
-                self.issuers.clone()
+                issuers
             } else {
                 self.authorization_servers
             },
@@ -729,27 +774,14 @@ impl McpAuthBuilder {
         if let Some(realm) = self.realm {
             challenge = challenge.with_realm(realm);
         }
-        let header_policy = HeaderPolicy {
-            algorithms: self.algorithms,
-            typ: self.typ,
-            max_token_len: self.max_token_len,
-        };
-        let mut claims_policy = ClaimsPolicy::new(resource.clone(), String::new());
-        claims_policy.issuers = self.issuers;
-        claims_policy.extra_audiences = extra_audiences;
-        claims_policy.audience_policy = self.audience_policy;
-        claims_policy.leeway = self.leeway.as_secs();
-        claims_policy.required_claims = self.mapping.required;
-        claims_policy.mapping = self.mapping.mapping()?;
-        claims_policy.allowed_client_ids = self.allowed_client_ids.map(Arc::from);
-        claims_policy.checks = self.checks;
+        let claims_policies: Vec<ClaimsPolicy> = entries.iter().map(|(_, c)| c.clone()).collect();
+        let rules = JwtRules::per_issuer(entries)?;
         let challenge = Arc::new(challenge);
         let mcp_policy = self.mcp_policy.map(Arc::new);
-        let cache =
-            (cache_capacity > 0).then(|| TokenCache::new(cache_capacity, claims_policy.clone()));
+        let cache = (cache_capacity > 0).then(|| TokenCache::new(cache_capacity, claims_policies));
         Ok(McpAuthLayer {
             shared: Arc::new(Shared {
-                validation: validation(header_policy, claims_policy, self.clock.clone()),
+                validation: validation(rules, self.clock.clone()),
                 cache,
                 clock: self.clock,
                 scope_policy: Arc::new(ScopePolicy {

@@ -36,6 +36,19 @@ pub enum ConfigError {
     /// No issuer was configured.
     #[error("at least one issuer is required")]
     NoIssuer,
+    /// The trusted issuer entries cannot work together: an issuer trusted twice (in two
+    /// [`trusted_issuer`](crate::McpAuthBuilder::trusted_issuer) entries, or also with
+    /// [`issuer`](crate::McpAuthBuilder::issuer)), whose rules would be unclear.
+    #[error("trusted issuers: {0}")]
+    Rules(#[from] mcp_auth_core::validation::RulesError),
+    /// An issuer entry accepts tokens without `aud`
+    /// ([`TrustedIssuer::without_audience_claim`](crate::TrustedIssuer::without_audience_claim))
+    /// but names no client-id allow-list: nothing would bind its tokens to this server.
+    #[error(
+        "issuer {0:?} accepts tokens without an audience: it needs `allowed_client_ids` to \
+         bind them to this server"
+    )]
+    UnboundAudience(String),
     /// An issuer is not an absolute https URL (http only on loopback).
     #[error("issuer {0:?} is not an absolute https URL (http is allowed only on loopback)")]
     Issuer(String),

@@ -101,6 +101,7 @@ mod decision;
 #[cfg(feature = "axum")]
 mod extract;
 mod future;
+mod issuer;
 mod layer;
 mod metadata;
 mod response;
@@ -122,6 +123,7 @@ pub use context::{AuthContext, ScopeError};
 #[cfg(feature = "axum")]
 pub use extract::MissingAuthContext;
 pub use future::ResponseFuture;
+pub use issuer::TrustedIssuer;
 pub use layer::{DEFAULT_TOKEN_CACHE_CAPACITY, McpAuthLayer};
 pub use mcp_auth_core::{AuthError, ErrorKind};
 pub use metadata::{MetadataFuture, MetadataService};

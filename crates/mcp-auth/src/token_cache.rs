@@ -92,6 +92,9 @@ pub(crate) struct Entry {
     /// Whether the token's scopes satisfy the layer's route requirement: a function of the
     /// byte-identical token and the layer's fixed policy, so computed once, at admission.
     pub(crate) grants_route: bool,
+    /// Which of the cache's claims policies (one per trusted issuer entry) admitted it: the
+    /// one whose timed part every hit re-checks.
+    pub(crate) policy: usize,
 }
 
 /// What a hit comes to, once re-checked.
@@ -109,8 +112,9 @@ pub(crate) enum Hit {
 type Hasher = foldhash::fast::RandomState;
 
 pub(crate) struct TokenCache {
-    /// The time part of the claims policy ([`ClaimsPolicy::check_time`]) every hit re-checks.
-    claims: ClaimsPolicy,
+    /// The claims policies of the trusted issuer entries (one per entry, in order): a hit
+    /// re-checks the timed part ([`ClaimsPolicy::recheck`]) of the one that admitted it.
+    claims: Box<[ClaimsPolicy]>,
     map: Cache<u64, Arc<Entry>, Hasher>,
     seed: Hasher,
     seen: Box<[AtomicU64]>,
@@ -126,14 +130,16 @@ const MAX_HOT_SLOTS: u64 = 256;
 const KEY_TAIL: usize = 32;
 
 impl TokenCache {
-    pub(crate) fn new(capacity: u64, claims: ClaimsPolicy) -> Self {
+    /// A cache of `capacity` entries for tokens judged by `claims` (one policy per trusted
+    /// issuer entry; at least one).
+    pub(crate) fn new(capacity: u64, claims: Vec<ClaimsPolicy>) -> Self {
         // About two doorkeeper slots per entry, so a working set that fits is admitted.
         let doorkeeper = slots(capacity, 2);
         let present = Arc::new(Presence::new(slots(capacity, 8)));
         let hot = Arc::new(Hot::new(capacity.clamp(1, MAX_HOT_SLOTS)));
         let (listener, hot_listener) = (Arc::clone(&present), Arc::clone(&hot));
         Self {
-            claims,
+            claims: claims.into(),
             map: Cache::builder()
                 .max_capacity(capacity)
                 .expire_after(UntilExpiry)
@@ -190,7 +196,12 @@ impl TokenCache {
         keys: Option<&dyn KeySource>,
         now: i64,
     ) -> Option<Hit> {
-        if let Err(e) = self.claims.recheck(entry.ctx.claims(), now) {
+        let Some(policy) = self.claims.get(entry.policy) else {
+            return Some(Hit::Refused(AuthError::invalid_token(
+                "token issuer is not trusted",
+            )));
+        };
+        if let Err(e) = policy.recheck(entry.ctx.claims(), now) {
             return Some(Hit::Refused(e));
         }
         let (Some(fingerprint), Some(keys)) = (&entry.key, keys) else {
@@ -247,7 +258,20 @@ impl TokenCache {
             key: verified_by,
             exp: ctx.claims().exp.unwrap_or_default(),
             grants_route: grants_route(ctx),
+            policy: self.policy_of(ctx.issuer()),
         });
+    }
+
+    /// The position of the claims policy that trusts `issuer`: the first with one entry (a
+    /// custom validator may accept issuers of its own; its time rules are the layer's).
+    fn policy_of(&self, issuer: &str) -> usize {
+        match &*self.claims {
+            [_] => 0,
+            many => many
+                .iter()
+                .position(|c| c.accepts_issuer(issuer))
+                .unwrap_or_default(),
+        }
     }
 
     /// The key of `token`: its length and its last [`KEY_TAIL`] bytes (which, in a compact
@@ -445,6 +469,7 @@ mod tests {
             key: Some([0; 32]),
             exp: i64::MAX / 2,
             grants_route: false,
+            policy: 0,
         }
     }
 
@@ -453,7 +478,7 @@ mod tests {
             mcp_auth_core::resource::ResourceUri::parse("https://mcp.example.com/mcp").unwrap();
         TokenCache::new(
             capacity,
-            ClaimsPolicy::new(resource, "https://auth.example.com"),
+            vec![ClaimsPolicy::new(resource, "https://auth.example.com")],
         )
     }
 

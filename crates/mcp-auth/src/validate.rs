@@ -112,12 +112,14 @@ impl JwtValidator {
         claims: ClaimsPolicy,
         clock: UnixClock,
     ) -> Self {
+        Self::with_rules(keys, JwtRules::new(header, claims), clock)
+    }
+
+    /// A validator with the given key source, rules (one entry per trusted issuer,
+    /// [`JwtRules::per_issuer`]) and clock.
+    pub fn with_rules(keys: Arc<dyn KeySource>, rules: JwtRules, clock: UnixClock) -> Self {
         Self {
-            inner: Arc::new(JwtInner {
-                keys,
-                rules: JwtRules::new(header, claims),
-                clock,
-            }),
+            inner: Arc::new(JwtInner { keys, rules, clock }),
         }
     }
 
@@ -126,18 +128,21 @@ impl JwtValidator {
         &self.inner.keys
     }
 
-    /// The claims policy.
+    /// The claims policy of the first trusted issuer entry ([`rules`](Self::rules) has
+    /// every entry's).
     pub fn claims_policy(&self) -> &ClaimsPolicy {
         self.inner.rules.claims()
     }
 
-    /// The header policy.
+    /// The header policy a token meets before its issuer is known (with several issuer
+    /// entries, the union of theirs; [`rules`](Self::rules) has each one's).
     pub fn header_policy(&self) -> &HeaderPolicy {
         self.inner.rules.header()
     }
 
-    /// The rules of the state machine.
-    pub(crate) fn rules(&self) -> &JwtRules {
+    /// The rules of the state machine: one header and claims policy per trusted issuer
+    /// entry.
+    pub fn rules(&self) -> &JwtRules {
         &self.inner.rules
     }
 

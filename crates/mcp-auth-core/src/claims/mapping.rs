@@ -413,7 +413,7 @@ impl ClaimMapping {
     }
 
     /// Whether `claims` were resolved with this mapping (or, for the default, with none).
-    pub(super) fn resolved(&self, claims: &Claims) -> bool {
+    pub(crate) fn resolved(&self, claims: &Claims) -> bool {
         match (&self.inner, &claims.mapped) {
             (None, m) => m.is_none(),
             (Some(a), Some(m)) => Arc::ptr_eq(a, &m.by),

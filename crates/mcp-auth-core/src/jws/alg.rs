@@ -135,15 +135,47 @@ pub enum TypPolicy {
 
 impl TypPolicy {
     #[inline]
-    pub(super) fn accepts(self, typ: Option<&str>) -> bool {
-        let is_at = |t: &str| {
-            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
-        };
+    pub(super) fn accepts(self, typ: TypSeen) -> bool {
         match (self, typ) {
-            (_, Some(t)) if is_at(t) => true,
-            (Self::AllowJwt, None) => true,
-            (Self::AllowJwt, Some(t)) => t.eq_ignore_ascii_case("jwt"),
-            (Self::Strict, _) => false,
+            (_, TypSeen::AccessToken) => true,
+            (Self::AllowJwt, TypSeen::Jwt | TypSeen::Absent) => true,
+            (Self::AllowJwt, TypSeen::Other) | (Self::Strict, _) => false,
+        }
+    }
+
+    /// The more lenient of two rules: what either accepts.
+    pub(crate) fn either(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Strict, Self::Strict) => Self::Strict,
+            _ => Self::AllowJwt,
+        }
+    }
+}
+
+/// What a header's `typ` was, as far as [`TypPolicy`] cares: kept with a checked header so
+/// that the rule of the issuer the payload names can be applied after a first check against
+/// the union of several issuers' rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TypSeen {
+    /// `at+jwt` or `application/at+jwt`, any case (RFC 9068 §4).
+    AccessToken,
+    /// `JWT`, any case.
+    Jwt,
+    /// No `typ`.
+    Absent,
+    /// Anything else.
+    Other,
+}
+
+impl TypSeen {
+    #[inline]
+    pub(super) fn of(typ: Option<&str>) -> Self {
+        match typ {
+            None => Self::Absent,
+            Some(t) if t.eq_ignore_ascii_case("at+jwt") => Self::AccessToken,
+            Some(t) if t.eq_ignore_ascii_case("application/at+jwt") => Self::AccessToken,
+            Some(t) if t.eq_ignore_ascii_case("jwt") => Self::Jwt,
+            Some(_) => Self::Other,
         }
     }
 }

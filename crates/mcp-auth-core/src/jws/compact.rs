@@ -1,6 +1,7 @@
 //! The compact serialization (RFC 7515 §7.1): split, header checks, payload decoding and the
 //! one signature check, each step refusing what it can before the next costs more.
 
+use super::alg::TypSeen;
 use super::header::{RawHeader, plain_header};
 use super::{Algorithm, HeaderPolicy, select_key};
 use crate::AuthError;
@@ -101,7 +102,8 @@ impl<'t> CompactJws<'t> {
             .and_then(Algorithm::from_name)
             .filter(|a| policy.algorithms.contains(a))
             .ok_or_else(|| AuthError::invalid_token("token algorithm not allowed"))?;
-        if !policy.typ.accepts(header.typ.as_deref()) {
+        let typ = TypSeen::of(header.typ.as_deref());
+        if !policy.typ.accepts(typ) {
             return Err(AuthError::invalid_token("token type is not at+jwt"));
         }
         // RFC 7515 §4.1.11: we understand no extension, so any `crit` (even `null`, `[]`)
@@ -119,6 +121,7 @@ impl<'t> CompactJws<'t> {
         }
         Ok(CheckedHeader {
             alg,
+            typ,
             kid: header.kid.map(|k| k.into_owned()),
             token: self.token,
             header_b64: h,
@@ -134,6 +137,7 @@ impl<'t> CompactJws<'t> {
 /// or crypto.
 pub struct CheckedHeader<'t> {
     pub(super) alg: Algorithm,
+    typ: TypSeen,
     pub(super) kid: Option<String>,
     pub(super) token: &'t str,
     header_b64: &'t str,
@@ -144,6 +148,7 @@ pub struct CheckedHeader<'t> {
 /// A JWS whose header passed the policy checks but whose signature is not yet verified.
 pub struct UnverifiedJws<'t> {
     pub(super) alg: Algorithm,
+    typ: TypSeen,
     pub(super) kid: Option<String>,
     signing_input: &'t str,
     payload: Vec<u8>,
@@ -225,6 +230,7 @@ impl<'t> CheckedHeader<'t> {
         let signing_input = self.token.get(..len).unwrap_or_default();
         Ok(UnverifiedJws {
             alg: self.alg,
+            typ: self.typ,
             kid: self.kid,
             signing_input,
             payload,
@@ -256,6 +262,19 @@ impl<'t> UnverifiedJws<'t> {
     /// The header's `kid`, if any.
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
+    }
+
+    /// Applies a second header policy's `alg` allow-list and `typ` rule (the header passed a
+    /// first one): with several issuers, the header is first checked against the union of
+    /// their rules, and then, once the payload names the issuer, against that issuer's own.
+    pub fn check_policy(&self, policy: &HeaderPolicy) -> Result<(), AuthError> {
+        if !policy.algorithms.contains(&self.alg) {
+            return Err(AuthError::invalid_token("token algorithm not allowed"));
+        }
+        if !policy.typ.accepts(self.typ) {
+            return Err(AuthError::invalid_token("token type is not at+jwt"));
+        }
+        Ok(())
     }
 
     /// The decoded payload. **Unverified**: only for choosing the issuer's key set and for

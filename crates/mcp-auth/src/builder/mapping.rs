@@ -7,17 +7,17 @@ use mcp_auth_core::claims::{ClaimMapping, RequiredClaims, RoleMap, ScopeSource};
 
 /// What the builder holds for the claim mapping until [`build`](McpAuthBuilder::build).
 #[derive(Debug, Default)]
-pub(super) struct MappingSettings {
-    client_id_claims: Option<Vec<String>>,
-    subject_claim: Option<String>,
-    scope_sources: Option<Vec<ScopeSource>>,
-    roles: Vec<(String, Vec<String>)>,
-    pub(super) required: RequiredClaims,
+pub(crate) struct MappingSettings {
+    pub(crate) client_id_claims: Option<Vec<String>>,
+    pub(crate) subject_claim: Option<String>,
+    pub(crate) scope_sources: Option<Vec<ScopeSource>>,
+    pub(crate) roles: Vec<(String, Vec<String>)>,
+    pub(crate) required: RequiredClaims,
 }
 
 impl MappingSettings {
     /// The mapping, checked.
-    pub(super) fn mapping(&self) -> Result<ClaimMapping, ConfigError> {
+    pub(crate) fn mapping(&self) -> Result<ClaimMapping, ConfigError> {
         let mut m = ClaimMapping::new();
         if let Some(names) = &self.client_id_claims {
             m = m.with_client_id_claims(names.iter().cloned());
@@ -67,7 +67,7 @@ impl McpAuthBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.mapping.client_id_claims = Some(names.into_iter().map(Into::into).collect());
+        self.defaults.mapping.client_id_claims = Some(names.into_iter().map(Into::into).collect());
         self
     }
 
@@ -75,7 +75,7 @@ impl McpAuthBuilder {
     /// and [`user_key`](crate::AuthContext::user_key) read it, and it satisfies the `sub`
     /// requirement of [`required_claims`](Self::required_claims). A string when present.
     pub fn subject_claim(mut self, name: impl Into<String>) -> Self {
-        self.mapping.subject_claim = Some(name.into());
+        self.defaults.mapping.subject_claim = Some(name.into());
         self
     }
 
@@ -109,7 +109,7 @@ impl McpAuthBuilder {
     /// # Ok::<(), mcp_auth::ConfigError>(())
     /// ```
     pub fn scope_sources(mut self, sources: impl IntoIterator<Item = ScopeSource>) -> Self {
-        self.mapping.scope_sources = Some(sources.into_iter().collect());
+        self.defaults.mapping.scope_sources = Some(sources.into_iter().collect());
         self
     }
 
@@ -124,7 +124,7 @@ impl McpAuthBuilder {
         S: Into<String>,
     {
         let scopes = scopes.into_iter().map(Into::into).collect();
-        self.mapping.roles.push((role.into(), scopes));
+        self.defaults.mapping.roles.push((role.into(), scopes));
         self
     }
 
@@ -147,14 +147,14 @@ impl McpAuthBuilder {
     /// # Ok::<(), mcp_auth::ConfigError>(())
     /// ```
     pub fn required_claims(mut self, required: RequiredClaims) -> Self {
-        self.mapping.required = required;
+        self.defaults.mapping.required = required;
         self
     }
 
     /// Whether `sub`, `client_id`, `iat` and `jti` are required (RFC 9068 §2.2; default on):
     /// the short form of [`required_claims`](Self::required_claims) with all or none.
     pub fn require_rfc9068_claims(mut self, on: bool) -> Self {
-        self.mapping.required = RequiredClaims::all(on);
+        self.defaults.mapping.required = RequiredClaims::all(on);
         self
     }
 }

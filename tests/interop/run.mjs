@@ -270,6 +270,27 @@ async function phaseOidcProvider() {
   }
 }
 
+// Two issuers at once (issue 15): the example trusts its development AS and oidc-provider
+// (`--also-trust`); the wire checks run with each one's tokens (a token for another resource
+// refused, the metadata listing both), and the SDK runs its OAuth flow against the first
+// authorization server of the metadata, the development one.
+async function phaseTwoIssuers() {
+  const label = 'two-issuers';
+  const as = await startOidcAs();
+  const asPort = await freePort();
+  let server;
+  try {
+    server = await startExample(label, ['--dev-as-bind', `127.0.0.1:${asPort}`, '--auto-approve', '--also-trust', as.issuer]);
+    const dev = `http://127.0.0.1:${asPort}`;
+    await wireChecks(`http/${label}/dev-as`, { ...server, issuer: dev });
+    await wireChecks(`http/${label}/oidc-provider`, { ...server, issuer: as.issuer });
+    await runClient(`sdk/${label}`, NODE, [path.join(HERE, 'clients', 'sdk-client.mjs'), '--mcp', server.mcp, '--issuer', dev, '--label', `sdk/${label}`, '--step-up']);
+  } finally {
+    await server?.proc.stop();
+    await as.proc.stop();
+  }
+}
+
 async function runRmcp(label, { mcp, issuer }) {
   if (ONLY && !`rmcp/${label}`.includes(ONLY)) return;
   if (!existsSync(RMCP_BIN)) {
@@ -311,6 +332,7 @@ writeFileSync(path.join(OUT, 'versions.txt'), `${versions()}\n`);
 for (const [name, phase] of [
   ['dev-as', phaseDevAs],
   ['oidc-provider', phaseOidcProvider],
+  ['two-issuers', phaseTwoIssuers],
 ]) {
   try {
     await phase();

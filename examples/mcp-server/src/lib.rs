@@ -7,8 +7,11 @@
 //! - Scopes: `mcp:read` for the endpoint (the layer), `mcp:write` for `add_note` and
 //!   `mcp:admin` for `note_stats` (the handler, see [`policy`]); `mcp:admin` implies
 //!   `mcp:write` implies `mcp:read`.
-//! - Keys: [`JwksKeySource`] (crate mcp-auth-jwks), discovered from the issuer's RFC 8414
-//!   metadata or taken from an explicit `jwks_uri`.
+//! - Keys: the layer's default JWKS key source (crate mcp-auth-jwks), discovered from each
+//!   issuer's RFC 8414 metadata or taken from an explicit `jwks_uri`.
+//! - Issuers: the embedded development authorization server or an external one, plus any
+//!   number of other external issuers trusted beside it ([`Config::also_trust`]), each with
+//!   its own keys.
 //!
 //! [`start`] runs everything in-process and returns a [`RunningServer`]; `main.rs` adds the
 //! command line and prints what to do next. **The embedded authorization server is for
@@ -35,7 +38,6 @@ use axum::response::Html;
 use axum::routing::get;
 use mcp_auth::McpAuthLayer;
 use mcp_auth_dev::{DevAuthorizationServer, DevServerError, RunningDevServer};
-use mcp_auth_jwks::{JwksError, JwksKeySource};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::fmt;
@@ -79,6 +81,9 @@ pub struct Config {
     pub scopes_supported: Vec<String>,
     /// Which authorization server issues the tokens.
     pub authorization_server: AuthorizationServer,
+    /// Other external authorization servers whose tokens are accepted too (each with its
+    /// own keys; all listed in the metadata's `authorization_servers`, after the main one).
+    pub also_trust: Vec<ExternalAs>,
     /// Browser origins allowed to call the MCP endpoint besides the resource's own origin
     /// and the loopback origins, which are always allowed (`Origin` validation, MCP
     /// Streamable HTTP transport "Security Warning"). Any other `Origin` gets 403.
@@ -134,6 +139,7 @@ impl Default for Config {
             resource: None,
             scopes_supported: policy::ALL_SCOPES.map(str::to_owned).to_vec(),
             authorization_server: AuthorizationServer::Dev(DevAsConfig::default()),
+            also_trust: Vec::new(),
             allowed_origins: Vec::new(),
             debug_counters: false,
         }
@@ -177,9 +183,9 @@ pub enum StartError {
     /// The embedded authorization server could not be built.
     #[error("development authorization server: {0}")]
     DevServer(#[from] DevServerError),
-    /// The key source could not be built or (for the embedded server) loaded.
-    #[error("keys: {0}")]
-    Keys(#[from] JwksError),
+    /// The embedded authorization server's keys could not be loaded.
+    #[error("keys of the development authorization server: {0}")]
+    Keys(#[from] mcp_auth::core::keys::KeyError),
     /// The scope hierarchy is invalid.
     #[error("scope hierarchy: {0}")]
     Scope(#[from] mcp_auth::core::scope::InvalidScope),
@@ -345,36 +351,15 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .clone()
         .unwrap_or_else(|| format!("{}{DEFAULT_MCP_PATH}", loopback_origin(local_addr)));
 
-    let (issuer, keys, dev) = match &config.authorization_server {
+    let (issuer, dev) = match &config.authorization_server {
         AuthorizationServer::Dev(dev) => {
             let (dev, issuer) = start_dev_as(dev, &config.scopes_supported).await?;
-            let keys = JwksKeySource::builder().issuer(&issuer).build()?;
-            // Loopback, and ours: a failure here is a bug, not an outage.
-            keys.warm_up().await?;
-            (issuer, keys, Some(dev))
+            (issuer, Some(dev))
         }
-        AuthorizationServer::External(ext) => {
-            let builder = JwksKeySource::builder();
-            let builder = match &ext.jwks_uri {
-                Some(uri) => builder.issuer_with_jwks_uri(&ext.issuer, uri),
-                None => builder.issuer(&ext.issuer),
-            };
-            let keys = builder.build()?;
-            // An authorization server outage must not stop us from starting: requests get
-            // 503 until its keys can be had.
-            if keys.warm_up().await.is_err() {
-                tracing::warn!(
-                    issuer = %ext.issuer,
-                    "the issuer's keys are not loaded yet; requests get 503 until they are"
-                );
-            }
-            (ext.issuer.clone(), keys, None)
-        }
+        AuthorizationServer::External(ext) => (ext.issuer.clone(), None),
     };
 
     let mut builder = McpAuthLayer::builder(&resource)
-        .issuer(&issuer)
-        .key_source(keys)
         .require_scopes(policy::ENDPOINT_SCOPES)
         .scope_hierarchy(policy::scope_hierarchy()?)
         .mcp_policy(policy::layer_policy()?)
@@ -383,10 +368,35 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         // as MCP Inspector) and what the configuration adds; any other Origin is 403.
         .allow_loopback_origins(true)
         .allowed_origins(config.allowed_origins.iter().cloned());
+    // The main issuer first: clients take the metadata's first authorization server.
+    let external = match &config.authorization_server {
+        AuthorizationServer::Dev(_) => {
+            builder = builder.issuer(&issuer);
+            None
+        }
+        AuthorizationServer::External(ext) => Some(ext),
+    };
+    for ext in external.into_iter().chain(&config.also_trust) {
+        builder = match &ext.jwks_uri {
+            Some(uri) => builder.jwks_uri(&ext.issuer, uri),
+            None => builder.issuer(&ext.issuer),
+        };
+    }
     if !config.scopes_supported.is_empty() {
         builder = builder.scopes_supported(config.scopes_supported.iter().cloned());
     }
     let auth = builder.build()?;
+    match (auth.warm_up().await, &dev) {
+        (Ok(()), _) => {}
+        // Loopback, and ours: a failure here is a bug, not an outage.
+        (Err(e), Some(_)) => return Err(e.into()),
+        // An external authorization server's outage must not stop us from starting: its
+        // tokens get 503 until its keys can be had.
+        (Err(e), None) => tracing::warn!(
+            error = %e,
+            "some issuer's keys are not loaded yet; its tokens get 503 until they are"
+        ),
+    }
     let mcp_url = auth.resource().as_str().to_owned();
     let metadata_url = auth.resource().metadata_url();
 

@@ -33,6 +33,17 @@ struct Args {
     #[arg(long, env = "MCP_AUTH_JWKS_URI", requires = "issuer")]
     jwks_uri: Option<String>,
 
+    /// Also trust this external authorization server (its exact `iss`, keys discovered from
+    /// its metadata), beside the development one or `--issuer`; repeatable. Its tokens are
+    /// judged with its own keys; it is listed in the metadata after the main one.
+    #[arg(
+        long = "also-trust",
+        env = "MCP_AUTH_ALSO_TRUST",
+        value_delimiter = ',',
+        value_name = "ISSUER"
+    )]
+    also_trust: Vec<String>,
+
     /// scopes_supported of the protected resource metadata, comma- or space-separated.
     #[arg(
         long,
@@ -88,6 +99,14 @@ impl Args {
                 .map(str::to_owned)
                 .collect(),
             authorization_server,
+            also_trust: self
+                .also_trust
+                .iter()
+                .map(|issuer| ExternalAs {
+                    issuer: issuer.clone(),
+                    jwks_uri: None,
+                })
+                .collect(),
             allowed_origins: self.allowed_origins.clone(),
             debug_counters: self.debug_counters,
         }
@@ -217,5 +236,28 @@ mod tests {
             ["https://a.example", "https://b.example:8443"]
         );
         assert!(!args.config().debug_counters);
+        assert!(args.config().also_trust.is_empty());
+    }
+
+    #[test]
+    fn also_trust_keeps_the_development_server_and_adds_issuers() {
+        let args = Args::try_parse_from([
+            "example-mcp-server",
+            "--also-trust",
+            "http://127.0.0.1:9000",
+            "--also-trust",
+            "https://login.example.com/v2.0",
+        ])
+        .unwrap();
+        let config = args.config();
+        assert!(matches!(
+            config.authorization_server,
+            AuthorizationServer::Dev(_)
+        ));
+        let issuers: Vec<_> = config.also_trust.iter().map(|e| &e.issuer).collect();
+        assert_eq!(
+            issuers,
+            ["http://127.0.0.1:9000", "https://login.example.com/v2.0"]
+        );
     }
 }

@@ -146,3 +146,76 @@ async fn explicit_jwks_uri_and_public_resource_uri() {
     })
     .await;
 }
+
+/// `--also-trust`: the development authorization server and an external one at once, each
+/// token judged with its own issuer's keys, both listed in the metadata (the main one first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_development_server_and_another_issuer_at_once() {
+    bounded(async {
+        let external = DevAuthorizationServer::builder()
+            .scopes_supported(ALL_SCOPES)
+            .serve()
+            .await
+            .expect("external AS");
+        let issuer = external.issuer().to_owned();
+        let server = example_mcp_server::start(Config {
+            also_trust: vec![ExternalAs {
+                issuer: issuer.clone(),
+                jwks_uri: None,
+            }],
+            ..Config::ephemeral()
+        })
+        .await
+        .expect("example starts");
+        let http = http();
+        let prm: Value = http
+            .get(&server.metadata_url)
+            .send()
+            .await
+            .expect("GET metadata")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(
+            prm["authorization_servers"],
+            json!([server.as_issuer, issuer])
+        );
+
+        let ours = server.mint_token(SCOPE_READ).expect("dev token");
+        let whoami = call_tool(&http, &server.mcp_url, &ours, "whoami", json!({})).await;
+        assert_eq!(
+            whoami["structuredContent"]["issuer"],
+            json!(server.as_issuer)
+        );
+        let theirs = external
+            .server()
+            .authority()
+            .token()
+            .aud(&server.mcp_url)
+            .scope(SCOPE_READ)
+            .sign();
+        let whoami = call_tool(&http, &server.mcp_url, &theirs, "whoami", json!({})).await;
+        assert_eq!(whoami["structuredContent"]["issuer"], json!(issuer));
+
+        // The external issuer's name with the development server's keys: each issuer's
+        // keys stay its own (RFC 8725 §3.8).
+        let crossed = server
+            .dev_authorization_server()
+            .expect("dev AS")
+            .authority()
+            .token()
+            .claim("iss", json!(issuer))
+            .aud(&server.mcp_url)
+            .scope(SCOPE_READ)
+            .sign();
+        let resp = mcp_post(&http, &server.mcp_url, Some(&crossed), &initialize(1)).await;
+        assert_eq!(
+            resp.status,
+            StatusCode::UNAUTHORIZED,
+            "keys of another issuer"
+        );
+        server.shutdown().await;
+        external.shutdown().await;
+    })
+    .await;
+}

@@ -15,7 +15,8 @@
 //! - [`DevAuthorizationServer`]: an OAuth 2.1 authorization server following the MCP
 //!   authorization spec (RFC 8414 metadata, PKCE S256, RFC 8707 resource indicators, RFC 7591
 //!   dynamic registration, Client ID Metadata Documents, RFC 9207 `iss`, RFC 9068 JWT access
-//!   tokens, refresh token rotation), as an axum `Router` or a standalone loopback server.
+//!   tokens or opaque ones, RFC 7662 introspection, RFC 7009 revocation, refresh token
+//!   rotation), as an axum `Router` or a standalone loopback server.
 //!
 //! # Example
 //!
@@ -46,5 +47,6 @@ pub use authority::{TestAuthority, TokenBuilder};
 pub use keys::SigningKeyError;
 pub use served::ServedAuthority;
 pub use server::{
-    DevAuthorizationServer, DevAuthorizationServerBuilder, DevServerError, RunningDevServer,
+    DevAuthorizationServer, DevAuthorizationServerBuilder, DevServerError, ResourceServerClient,
+    RunningDevServer, TokenFormat,
 };

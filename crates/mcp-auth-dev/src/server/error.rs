@@ -63,6 +63,16 @@ pub(crate) fn sanitize_description(s: &str) -> String {
         .collect()
 }
 
+/// `200 OK` with a JSON body that must not be cached (RFC 6749 §5.1; RFC 7662 §2.2 answers
+/// too, as they carry token data).
+pub(crate) fn no_store_json(body: serde_json::Value) -> Response {
+    let mut resp = Json(body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = json!({

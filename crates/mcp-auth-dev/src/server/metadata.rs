@@ -32,6 +32,8 @@ pub(crate) fn document(shared: &Shared) -> Value {
         "authorization_endpoint": shared.endpoint("/authorize"),
         "token_endpoint": shared.endpoint("/token"),
         "registration_endpoint": shared.endpoint("/register"),
+        "introspection_endpoint": shared.endpoint("/introspect"),
+        "revocation_endpoint": shared.endpoint("/revoke"),
         "jwks_uri": shared.endpoint("/jwks"),
         "scopes_supported": c.scopes_supported,
         "response_types_supported": ["code"],
@@ -39,6 +41,10 @@ pub(crate) fn document(shared: &Shared) -> Value {
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": [AUTH_NONE, AUTH_POST, AUTH_BASIC],
+        // RFC 7662 §2.1: the protected resource authenticates with a secret.
+        "introspection_endpoint_auth_methods_supported": [AUTH_BASIC, AUTH_POST],
+        // RFC 7009 §2.1: as at the token endpoint; public clients send their client_id.
+        "revocation_endpoint_auth_methods_supported": [AUTH_NONE, AUTH_POST, AUTH_BASIC],
         "client_id_metadata_document_supported": true,
         "authorization_response_iss_parameter_supported": true,
         "access_token_signing_alg_values_supported": [c.signing_alg],

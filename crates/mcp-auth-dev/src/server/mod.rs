@@ -15,13 +15,22 @@
 //! | `POST /authorize/decision` | the consent form's target |
 //! | `POST /token` | `authorization_code`, `refresh_token` (rotated, reuse detected), `client_credentials` |
 //! | `POST /register` | RFC 7591 dynamic client registration |
+//! | `POST /introspect` | RFC 7662 introspection, for the [resource-server client](DevAuthorizationServerBuilder::resource_server_client) |
+//! | `POST /revoke` | RFC 7009 revocation of access and refresh tokens |
 //! | `POST /admin/rotate` | key rotation, only with [`admin_endpoints(true)`](DevAuthorizationServerBuilder::admin_endpoints) |
 //!
 //! A `client_id` that is an `https` URL is treated as a Client ID Metadata Document and
 //! fetched (5 s timeout, 64 KiB cap, no redirects), validated and cached.
 //!
 //! Access tokens are RFC 9068 JWTs (`typ: at+jwt`) with `iss`, `sub`, `aud` (= the `resource`),
-//! `client_id`, `scope`, `iat`, `exp` and `jti`. When the issuer URL has a path (for example
+//! `client_id`, `scope`, `iat`, `exp` and `jti`, or, with
+//! [`token_format(TokenFormat::Opaque)`](DevAuthorizationServerBuilder::token_format), random
+//! strings whose claims only the server knows. Either way every issued access token is
+//! recorded (under its hash), so `/introspect` answers for both formats and `/revoke` ends
+//! one; a JWT's signature stays valid after revocation, so only a resource server that
+//! introspects sees it. `/introspect` is for one resource-server client (RFC 7662 §2.1),
+//! authenticated with `client_secret_basic` or `client_secret_post`, that can do nothing else.
+//! When the issuer URL has a path (for example
 //! `http://127.0.0.1:3000/auth`), every endpoint lives under that path and the metadata is at
 //! the path-inserted well-known URL, so the router can be merged into an MCP server's own
 //! router.
@@ -47,16 +56,47 @@
 //!
 //! Or run it on its own with [`DevAuthorizationServerBuilder::serve`], which binds first and
 //! uses `http://<bound address>` as issuer unless one was set.
+//!
+//! # Opaque tokens and introspection
+//!
+//! A resource server that introspects needs the endpoint (in the metadata, or
+//! [`introspection_endpoint`](DevAuthorizationServer::introspection_endpoint)) and the
+//! resource-server client's credentials: set them with
+//! [`resource_server_client`](DevAuthorizationServerBuilder::resource_server_client), or read
+//! the generated ones from [`DevAuthorizationServer::resource_server_client`].
+//!
+//! ```
+//! use mcp_auth_dev::server::{DevAuthorizationServer, TokenFormat};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = DevAuthorizationServer::builder()
+//!     .issuer("http://127.0.0.1:3000/auth")
+//!     .token_format(TokenFormat::Opaque)
+//!     .resource_server_client("mcp-server", "introspection-secret")
+//!     .build()?;
+//! assert_eq!(
+//!     server.introspection_endpoint(),
+//!     "http://127.0.0.1:3000/auth/introspect"
+//! );
+//! assert_eq!(server.resource_server_client().client_id(), "mcp-server");
+//! assert_eq!(server.metadata()["revocation_endpoint"], "http://127.0.0.1:3000/auth/revoke");
+//! # Ok(()) }
+//! ```
 
 /// The fuzz targets' view of the CIMD parser (see `fuzz/`); feature `fuzzing` only.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 #[path = "fuzz_hooks.rs"]
 pub mod __fuzz;
+mod access;
 mod authorize;
+mod builder;
 mod cimd;
+mod client_auth;
 mod error;
+mod introspect;
 mod metadata;
+mod options;
 mod params;
 mod register;
 mod rules;
@@ -67,7 +107,7 @@ mod token;
 mod tests;
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -86,6 +126,10 @@ use store::{
     GRANT_REFRESH, Store,
 };
 
+pub use builder::{DevAuthorizationServerBuilder, DevServerError};
+pub use options::{
+    DEFAULT_RESOURCE_SERVER_CLIENT_ID, ResourceServerClient, TokenFormat, UnknownTokenFormat,
+};
 pub use rules_public::{pkce_challenge_s256, redirect_uri_is_acceptable};
 
 /// Public wrappers of the pure rules, for clients and tests.
@@ -104,313 +148,8 @@ mod rules_public {
     }
 }
 
-/// Error building a [`DevAuthorizationServer`].
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DevServerError {
-    /// No issuer was configured (and none could be derived from a bound address).
-    #[error("an issuer URL is required")]
-    MissingIssuer,
-    /// The issuer is not an absolute `http(s)` URL without query and fragment.
-    #[error("invalid issuer `{0}`: must be an absolute http(s) URL without query or fragment")]
-    InvalidIssuer(String),
-    /// A scope is not a valid RFC 6749 scope token.
-    #[error("invalid scope `{0}`")]
-    InvalidScope(String),
-    /// The signing algorithm is not `RS256` or `ES256`.
-    #[error("unsupported signing algorithm `{0}` (use RS256 or ES256)")]
-    UnsupportedSigningAlg(String),
-    /// Key generation failed.
-    #[error(transparent)]
-    Key(#[from] SigningKeyError),
-    /// The HTTP client for Client ID Metadata Documents could not be built.
-    #[error("HTTP client: {0}")]
-    HttpClient(String),
-    /// Binding or serving failed.
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-}
-
 /// The current time in Unix seconds (the system clock unless the builder was given one).
 type NowFn = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// Builder for [`DevAuthorizationServer`]. See the [module docs](self).
-#[must_use]
-pub struct DevAuthorizationServerBuilder {
-    issuer: Option<String>,
-    bind: SocketAddr,
-    auto_approve: bool,
-    access_token_lifetime: Duration,
-    refresh_token_lifetime: Duration,
-    code_lifetime: Duration,
-    scopes_supported: Vec<String>,
-    anonymous_client_scopes: Option<Vec<String>>,
-    allow_loopback_cimd: bool,
-    loopback_redirect_any_port: bool,
-    admin_endpoints: bool,
-    subject: String,
-    signing_alg: String,
-    resources: Option<Vec<String>>,
-    cimd_timeout: Duration,
-    cimd_cache_ttl: Duration,
-    clock: Option<NowFn>,
-}
-
-impl fmt::Debug for DevAuthorizationServerBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DevAuthorizationServerBuilder")
-            .field("issuer", &self.issuer)
-            .field("bind", &self.bind)
-            .field("auto_approve", &self.auto_approve)
-            .field("scopes_supported", &self.scopes_supported)
-            .field("clock", &self.clock.as_ref().map(|_| "<fn>"))
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for DevAuthorizationServerBuilder {
-    fn default() -> Self {
-        Self {
-            issuer: None,
-            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            auto_approve: false,
-            access_token_lifetime: Duration::from_secs(3600),
-            refresh_token_lifetime: Duration::from_secs(30 * 24 * 3600),
-            code_lifetime: Duration::from_secs(60),
-            scopes_supported: vec!["mcp:read".to_owned(), "mcp:write".to_owned()],
-            anonymous_client_scopes: None,
-            allow_loopback_cimd: false,
-            loopback_redirect_any_port: false,
-            admin_endpoints: false,
-            subject: "dev-user".to_owned(),
-            signing_alg: "RS256".to_owned(),
-            resources: None,
-            cimd_timeout: Duration::from_secs(5),
-            cimd_cache_ttl: Duration::from_secs(300),
-            clock: None,
-        }
-    }
-}
-
-impl DevAuthorizationServerBuilder {
-    /// The issuer URL (`iss` of tokens, `issuer` of the metadata). Endpoints are
-    /// `<issuer>/authorize`, `<issuer>/token`, ... Required unless [`serve`](Self::serve)
-    /// derives it from the bound address.
-    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
-        self
-    }
-
-    /// Address for [`serve`](Self::serve) / [`DevAuthorizationServer::serve`]
-    /// (default `127.0.0.1:0`).
-    pub fn bind(mut self, addr: SocketAddr) -> Self {
-        self.bind = addr;
-        self
-    }
-
-    /// Skip the consent page and redirect straight back with a code (default `false`).
-    pub fn auto_approve(mut self, yes: bool) -> Self {
-        self.auto_approve = yes;
-        self
-    }
-
-    /// Access token lifetime (default 1 hour).
-    pub fn access_token_lifetime(mut self, d: Duration) -> Self {
-        self.access_token_lifetime = d;
-        self
-    }
-
-    /// Refresh token lifetime (default 30 days).
-    pub fn refresh_token_lifetime(mut self, d: Duration) -> Self {
-        self.refresh_token_lifetime = d;
-        self
-    }
-
-    /// Authorization code lifetime (default 60 s). Zero makes every code expire at once.
-    pub fn code_lifetime(mut self, d: Duration) -> Self {
-        self.code_lifetime = d;
-        self
-    }
-
-    /// Scopes this server knows (`scopes_supported`; default `mcp:read mcp:write`).
-    pub fn scopes_supported<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.scopes_supported = scopes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Scopes that anonymously registered clients (DCR and Client ID Metadata Documents) may
-    /// get; their requests are intersected with this list. Default: all supported scopes.
-    pub fn anonymous_client_scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.anonymous_client_scopes = Some(scopes.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Accept `http://` loopback URLs (and loopback/private IP literals) as Client ID
-    /// Metadata Document URLs (default `false`; for tests).
-    pub fn allow_loopback_cimd(mut self, yes: bool) -> Self {
-        self.allow_loopback_cimd = yes;
-        self
-    }
-
-    /// Let an `http` loopback IP redirect URI match a registered one with a different port
-    /// (RFC 8252 §7.3). Default `false`: redirect URIs must match exactly.
-    pub fn loopback_redirect_any_port(mut self, yes: bool) -> Self {
-        self.loopback_redirect_any_port = yes;
-        self
-    }
-
-    /// Serve `POST /admin/rotate` (default `false`).
-    pub fn admin_endpoints(mut self, yes: bool) -> Self {
-        self.admin_endpoints = yes;
-        self
-    }
-
-    /// The `sub` of every user-approved token (default `dev-user`).
-    pub fn subject(mut self, sub: impl Into<String>) -> Self {
-        self.subject = sub.into();
-        self
-    }
-
-    /// Access token signing algorithm: `RS256` (default) or `ES256`.
-    pub fn signing_alg(mut self, alg: impl Into<String>) -> Self {
-        self.signing_alg = alg.into();
-        self
-    }
-
-    /// Restrict `resource` values to this list (default: any absolute URI).
-    pub fn resources<I, S>(mut self, resources: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.resources = Some(resources.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Timeout of a Client ID Metadata Document fetch (default 5 s).
-    pub fn cimd_timeout(mut self, d: Duration) -> Self {
-        self.cimd_timeout = d;
-        self
-    }
-
-    /// How long a fetched Client ID Metadata Document is cached (default 5 min).
-    pub fn cimd_cache_ttl(mut self, d: Duration) -> Self {
-        self.cimd_cache_ttl = d;
-        self
-    }
-
-    /// Replaces the clock (Unix seconds) used for code, token and cache expiry, for tests.
-    pub fn clock(mut self, now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
-        self.clock = Some(Arc::new(now));
-        self
-    }
-
-    /// Builds the server: validates the configuration and generates keys.
-    ///
-    /// # Errors
-    ///
-    /// [`DevServerError`] for a missing or invalid issuer, an invalid scope, an unsupported
-    /// signing algorithm, or a failure to generate keys or build the HTTP client.
-    pub fn build(self) -> Result<DevAuthorizationServer, DevServerError> {
-        let issuer = self.issuer.clone().ok_or(DevServerError::MissingIssuer)?;
-        let url =
-            url::Url::parse(&issuer).map_err(|_| DevServerError::InvalidIssuer(issuer.clone()))?;
-        if !matches!(url.scheme(), "http" | "https")
-            || url.host().is_none()
-            || url.query().is_some()
-            || url.fragment().is_some()
-            || issuer.contains(['?', '#'])
-        {
-            return Err(DevServerError::InvalidIssuer(issuer));
-        }
-        let path_prefix = url.path().trim_end_matches('/').to_owned();
-        let base = issuer.trim_end_matches('/').to_owned();
-        for s in self
-            .scopes_supported
-            .iter()
-            .chain(self.anonymous_client_scopes.iter().flatten())
-        {
-            if !rules::is_scope_token(s) {
-                return Err(DevServerError::InvalidScope(s.clone()));
-            }
-        }
-        let signing_slot = match self.signing_alg.as_str() {
-            "RS256" => Slot::Rs,
-            "ES256" => Slot::Es,
-            other => return Err(DevServerError::UnsupportedSigningAlg(other.to_owned())),
-        };
-        let anonymous_scopes = match self.anonymous_client_scopes {
-            Some(list) => rules::intersect_scopes(&list, &self.scopes_supported),
-            None => self.scopes_supported.clone(),
-        };
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(self.cimd_timeout)
-            .connect_timeout(self.cimd_timeout)
-            .user_agent("mcp-auth-dev")
-            .build()
-            .map_err(|e| DevServerError::HttpClient(e.to_string()))?;
-        let authority = TestAuthority::with_slots(issuer.clone(), &[Slot::Rs, Slot::Es])?;
-        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4);
-        let config = Config {
-            issuer,
-            base,
-            path_prefix,
-            bind: self.bind,
-            auto_approve: self.auto_approve,
-            access_token_lifetime: secs(self.access_token_lifetime),
-            refresh_token_lifetime: secs(self.refresh_token_lifetime),
-            code_lifetime: secs(self.code_lifetime),
-            scopes_supported: self.scopes_supported,
-            anonymous_scopes,
-            allow_loopback_cimd: self.allow_loopback_cimd,
-            loopback_redirect_any_port: self.loopback_redirect_any_port,
-            admin_endpoints: self.admin_endpoints,
-            subject: self.subject,
-            signing_alg: self.signing_alg,
-            signing_slot,
-            resources: self.resources,
-            cimd_cache_ttl: secs(self.cimd_cache_ttl),
-        };
-        Ok(DevAuthorizationServer {
-            shared: Arc::new(Shared {
-                config,
-                authority,
-                store: Mutex::new(Store::default()),
-                http,
-                clock: self
-                    .clock
-                    .unwrap_or_else(|| Arc::new(crate::keys::now_unix)),
-            }),
-        })
-    }
-
-    /// Binds the configured address, sets the issuer to `http://<bound address>` if none was
-    /// set, builds the server and serves it.
-    ///
-    /// # Errors
-    ///
-    /// Binding errors and everything [`build`](Self::build) can return.
-    pub async fn serve(self) -> Result<RunningDevServer, DevServerError> {
-        let listener = TcpListener::bind(self.bind).await?;
-        let addr = listener.local_addr()?;
-        let builder = if self.issuer.is_none() {
-            self.issuer(format!("http://{addr}"))
-        } else {
-            self
-        };
-        let server = builder.build()?;
-        Ok(server.serve_on(listener)?)
-    }
-}
 
 /// Resolved configuration.
 #[derive(Debug)]
@@ -435,6 +174,8 @@ pub(crate) struct Config {
     pub(crate) signing_slot: Slot,
     pub(crate) resources: Option<Vec<String>>,
     pub(crate) cimd_cache_ttl: i64,
+    pub(crate) token_format: TokenFormat,
+    pub(crate) resource_server: ResourceServerClient,
 }
 
 /// State shared by all handlers.
@@ -507,6 +248,31 @@ impl DevAuthorizationServer {
         metadata::document(&self.shared)
     }
 
+    /// The form of the access tokens this server issues.
+    #[must_use]
+    pub fn token_format(&self) -> TokenFormat {
+        self.shared.config.token_format
+    }
+
+    /// The credentials a protected resource introspects with (configured or generated; see
+    /// [`DevAuthorizationServerBuilder::resource_server_client`]).
+    #[must_use]
+    pub fn resource_server_client(&self) -> &ResourceServerClient {
+        &self.shared.config.resource_server
+    }
+
+    /// `<issuer>/introspect`: the RFC 7662 introspection endpoint.
+    #[must_use]
+    pub fn introspection_endpoint(&self) -> String {
+        self.shared.endpoint("/introspect")
+    }
+
+    /// `<issuer>/revoke`: the RFC 7009 revocation endpoint.
+    #[must_use]
+    pub fn revocation_endpoint(&self) -> String {
+        self.shared.endpoint("/revoke")
+    }
+
     /// The public JWKS.
     #[must_use]
     pub fn jwks(&self) -> Value {
@@ -575,7 +341,8 @@ impl DevAuthorizationServer {
     }
 
     /// The axum router with every endpoint (see the [module docs](self)). Paths are under the
-    /// issuer's path; metadata and JWKS, `/token` and `/register` allow CORS from any origin.
+    /// issuer's path; metadata and JWKS, `/token`, `/revoke` and `/register` allow CORS from
+    /// any origin (`/introspect` is for servers, not browsers).
     pub fn router(&self) -> Router {
         let s = &self.shared;
         let p = &s.config.path_prefix;
@@ -599,6 +366,7 @@ impl DevAuthorizationServer {
             )
             .route(&s.route("/jwks"), get(metadata::jwks))
             .route(&s.route("/token"), post(token::token))
+            .route(&s.route("/revoke"), post(introspect::revoke))
             .route(&s.route("/register"), post(register::register));
         if !p.is_empty() {
             // Some clients also try the path-appended RFC 8414 form.
@@ -609,7 +377,8 @@ impl DevAuthorizationServer {
         }
         let mut browser = Router::new()
             .route(&s.route("/authorize"), get(authorize::authorize))
-            .route(&s.route("/authorize/decision"), post(authorize::decision));
+            .route(&s.route("/authorize/decision"), post(authorize::decision))
+            .route(&s.route("/introspect"), post(introspect::introspect));
         if s.config.admin_endpoints {
             browser = browser.route(&s.route("/admin/rotate"), post(admin_rotate));
         }

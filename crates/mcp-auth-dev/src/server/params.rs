@@ -49,6 +49,31 @@ impl Params {
     }
 }
 
+/// The parameters of a `POST` whose body must be `application/x-www-form-urlencoded`
+/// (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1).
+pub(crate) fn form_params(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<Params, super::error::OAuthError> {
+    use super::error::OAuthError;
+    let is_form = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "Content-Type must be application/x-www-form-urlencoded",
+        ));
+    }
+    Params::parse(body, &[])
+        .map_err(|name| OAuthError::invalid_request(format!("parameter {name} is repeated")))
+}
+
 /// Decodes one `application/x-www-form-urlencoded` value (`+` is a space, `%XX` a byte), as
 /// used for the client id and secret inside HTTP Basic credentials (RFC 6749 §2.3.1).
 pub(crate) fn form_decode(s: &str) -> Option<String> {

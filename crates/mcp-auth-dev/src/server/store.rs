@@ -1,6 +1,8 @@
-//! In-memory state: clients, pending consents, authorization codes, refresh tokens.
+//! In-memory state: clients, pending consents, authorization codes, refresh tokens, issued
+//! access tokens.
 //!
-//! Codes and refresh tokens are stored under their SHA-256 hash, never in clear.
+//! Codes, refresh tokens and access tokens are stored under their SHA-256 hash, never in
+//! clear.
 
 use std::collections::HashMap;
 
@@ -101,6 +103,27 @@ pub(crate) struct RefreshGrant {
     pub(crate) used: bool,
 }
 
+/// An issued access token: everything its JWT form carries (RFC 9068 §2.2), kept in both
+/// token formats. For an opaque token it is the token's only meaning; for a JWT it is what
+/// introspection and revocation consult (a JWT not found here is not active).
+#[derive(Debug, Clone)]
+pub(crate) struct AccessGrant {
+    pub(crate) issuer: String,
+    pub(crate) subject: String,
+    /// The RFC 8707 resource: the `aud`.
+    pub(crate) resource: String,
+    pub(crate) client_id: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) issued_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) jti: String,
+    /// The resource owner's name when a user approved the grant (RFC 7662 `username`);
+    /// `None` for `client_credentials`.
+    pub(crate) username: Option<String>,
+    /// The grant family (code and its refresh tokens); `None` for `client_credentials`.
+    pub(crate) family: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {
     pub(crate) request: AuthzRequest,
@@ -111,6 +134,8 @@ pub(crate) struct Pending {
 
 /// Upper bound on stored items of each kind (dev server; oldest expired entries are pruned).
 const MAX_ITEMS: usize = 10_000;
+/// Upper bound on live access tokens (every issued one is recorded, in both formats).
+const MAX_ACCESS_TOKENS: usize = 100_000;
 
 #[derive(Debug, Default)]
 pub(crate) struct Store {
@@ -119,6 +144,7 @@ pub(crate) struct Store {
     pub(crate) pending: HashMap<String, Pending>,
     pub(crate) codes: HashMap<String, CodeGrant>,
     pub(crate) refresh: HashMap<String, RefreshGrant>,
+    pub(crate) access: HashMap<String, AccessGrant>,
 }
 
 /// SHA-256, base64url: the storage key of a code or refresh token.
@@ -134,6 +160,7 @@ impl Store {
         self.codes
             .retain(|_, c| c.expires_at.saturating_add(600) > now);
         self.refresh.retain(|_, r| r.expires_at > now);
+        self.access.retain(|_, a| a.expires_at > now);
     }
 
     /// Whether there is room for another item in a map of `len` entries.
@@ -141,8 +168,20 @@ impl Store {
         len < MAX_ITEMS
     }
 
-    /// Revokes every refresh token of `family`.
+    /// Whether another access token may be recorded; drops expired ones first when full.
+    pub(crate) fn has_room_for_access(&mut self, now: i64) -> bool {
+        if self.access.len() >= MAX_ACCESS_TOKENS {
+            self.access.retain(|_, a| a.expires_at > now);
+        }
+        self.access.len() < MAX_ACCESS_TOKENS
+    }
+
+    /// Revokes every refresh token of `family` and every access token issued from it
+    /// (RFC 7009 §2.1: "SHOULD also invalidate all access tokens based on the same
+    /// authorization grant"; OAuth 2.1 §4.1.3 for a reused code).
     pub(crate) fn revoke_family(&mut self, family: &str) {
         self.refresh.retain(|_, r| r.family != family);
+        self.access
+            .retain(|_, a| a.family.as_deref() != Some(family));
     }
 }

@@ -2,24 +2,22 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::Shared;
-use super::cimd;
-use super::error::OAuthError;
-use super::params::{Params, form_decode};
+use super::access::{self, Issued};
+use super::client_auth::authenticate;
+use super::error::{OAuthError, no_store_json};
+use super::params::{Params, form_params};
 use super::rules;
 use super::store::{
     Client, GRANT_CLIENT_CREDENTIALS, GRANT_CODE, GRANT_REFRESH, RefreshGrant, Store, hash_secret,
 };
-use crate::keys::{self, random_string};
+use crate::keys::random_string;
 
 pub(crate) async fn token(
     State(shared): State<Arc<Shared>>,
@@ -27,13 +25,7 @@ pub(crate) async fn token(
     body: Bytes,
 ) -> Response {
     match token_inner(&shared, &headers, &body).await {
-        Ok(body) => {
-            let mut resp = Json(body).into_response();
-            let h = resp.headers_mut();
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            resp
-        }
+        Ok(body) => no_store_json(body),
         Err(e) => e.into_response(),
     }
 }
@@ -43,22 +35,7 @@ async fn token_inner(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, OAuthError> {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.split(';').next().is_some_and(|m| {
-                m.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
-        });
-    if !is_form {
-        return Err(OAuthError::invalid_request(
-            "Content-Type must be application/x-www-form-urlencoded",
-        ));
-    }
-    let params = Params::parse(body, &[])
-        .map_err(|name| OAuthError::invalid_request(format!("parameter {name} is repeated")))?;
+    let params = form_params(headers, body)?;
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
@@ -74,121 +51,6 @@ async fn token_inner(
         GRANT_REFRESH => refresh_grant(shared, &client, &params),
         _ => client_credentials_grant(shared, &client, &params),
     }
-}
-
-/// `Authorization: Basic` credentials, form-decoded (RFC 6749 §2.3.1).
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    let malformed = || OAuthError::invalid_client("malformed Basic credentials");
-    if values.next().is_some() {
-        return Err(OAuthError::invalid_request("repeated Authorization header"));
-    }
-    let value = value.to_str().map_err(|_| malformed())?;
-    let (scheme, rest) = value.split_once(' ').ok_or_else(malformed)?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(OAuthError::invalid_client(
-            "unsupported client authentication scheme",
-        ));
-    }
-    let decoded = STANDARD.decode(rest.trim()).map_err(|_| malformed())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    Ok(Some((
-        form_decode(id).ok_or_else(malformed)?,
-        form_decode(secret).ok_or_else(malformed)?,
-    )))
-}
-
-/// Identifies and authenticates the client: Basic, form secret, or a public client's
-/// `client_id` alone.
-async fn authenticate(
-    shared: &Shared,
-    headers: &HeaderMap,
-    params: &Params,
-) -> Result<Client, OAuthError> {
-    let basic = basic_credentials(headers)?;
-    let form_id = params.get("client_id");
-    let form_secret = params.get("client_secret");
-    let (client_id, secret) = match (basic, form_secret) {
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_request(
-                "use only one client authentication method",
-            ));
-        }
-        (Some((id, secret)), None) => {
-            if form_id.is_some_and(|f| f != id) {
-                return Err(OAuthError::invalid_client(
-                    "client_id differs from the authenticated client",
-                ));
-            }
-            (id, Some(secret))
-        }
-        (None, secret) => {
-            let id = form_id.ok_or_else(|| OAuthError::invalid_client("client_id is required"))?;
-            (id.to_owned(), secret.map(str::to_owned))
-        }
-    };
-    let client = cimd::resolve_client(shared, &client_id)
-        .await
-        .map_err(|e| OAuthError::invalid_client(e.description))?;
-    match (&client.secret, secret) {
-        (Some(expected), Some(given)) => {
-            aws_lc_rs::constant_time::verify_slices_are_equal(
-                expected.as_bytes(),
-                given.as_bytes(),
-            )
-            .map_err(|_| OAuthError::invalid_client("client authentication failed"))?;
-        }
-        (Some(_), None) => {
-            return Err(OAuthError::invalid_client("client authentication required"));
-        }
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_client(
-                "this client has no secret (token_endpoint_auth_method none)",
-            ));
-        }
-        (None, None) => {}
-    }
-    Ok(client)
-}
-
-/// A signed RFC 9068 access token and its lifetime.
-fn access_token(
-    shared: &Shared,
-    subject: &str,
-    client_id: &str,
-    resource: &str,
-    scopes: &[String],
-    now: i64,
-) -> Result<(String, i64), OAuthError> {
-    let cfg = &shared.config;
-    let key = shared
-        .authority
-        .keys()
-        .current(cfg.signing_slot)
-        .ok_or_else(|| OAuthError::server_error("no signing key"))?;
-    let mut header = Map::new();
-    header.insert("alg".into(), json!(cfg.signing_alg));
-    header.insert("typ".into(), json!("at+jwt"));
-    header.insert("kid".into(), json!(key.kid()));
-    let lifetime = cfg.access_token_lifetime;
-    let mut claims = Map::new();
-    claims.insert("iss".into(), json!(cfg.issuer));
-    claims.insert("sub".into(), json!(subject));
-    claims.insert("aud".into(), json!(resource));
-    claims.insert("client_id".into(), json!(client_id));
-    if !scopes.is_empty() {
-        claims.insert("scope".into(), json!(scopes.join(" ")));
-    }
-    claims.insert("iat".into(), json!(now));
-    claims.insert("exp".into(), json!(now.saturating_add(lifetime)));
-    claims.insert("jti".into(), json!(random_string(16)));
-    let jwt = keys::compact_jws(&header, &claims, &key, &cfg.signing_alg)
-        .map_err(|_| OAuthError::server_error("signing failed"))?;
-    Ok((jwt, lifetime))
 }
 
 /// Stores a new refresh token of `family`; returns it.
@@ -216,11 +78,11 @@ fn new_refresh_token(
     Ok(token)
 }
 
-fn response(access: (String, i64), scopes: &[String], refresh: Option<String>) -> Value {
+fn response(access: Issued, scopes: &[String], refresh: Option<String>) -> Value {
     let mut out = json!({
-        "access_token": access.0,
+        "access_token": access.token,
         "token_type": "Bearer",
-        "expires_in": access.1,
+        "expires_in": access.expires_in,
         "scope": scopes.join(" "),
     });
     if let Some(rt) = refresh {
@@ -286,13 +148,19 @@ fn code_grant(shared: &Shared, client: &Client, params: &Params) -> Result<Value
             "resource differs from the one authorized",
         ));
     }
-    let access = access_token(
+    let access = access::issue(
         shared,
-        &grant.subject,
-        &client.client_id,
-        &req.resource,
-        &req.scopes,
-        now,
+        access::approved_by_user(
+            access::grant(
+                shared,
+                &grant.subject,
+                &client.client_id,
+                &req.resource,
+                &req.scopes,
+                now,
+            ),
+            &grant.family,
+        ),
     )?;
     // A refresh token only when `offline_access` was asked for (as OpenID Connect §11 and
     // oidc-provider do): an MCP client holding one would refresh instead of re-authorizing on
@@ -371,13 +239,19 @@ fn refresh_grant(shared: &Shared, client: &Client, params: &Params) -> Result<Va
             "resource differs from the one authorized",
         ));
     }
-    let access = access_token(
+    let access = access::issue(
         shared,
-        &grant.subject,
-        &client.client_id,
-        &grant.resource,
-        &scopes,
-        now,
+        access::approved_by_user(
+            access::grant(
+                shared,
+                &grant.subject,
+                &client.client_id,
+                &grant.resource,
+                &scopes,
+                now,
+            ),
+            &grant.family,
+        ),
     )?;
     let refresh = {
         let mut store = shared.store();
@@ -411,13 +285,16 @@ fn client_credentials_grant(
         &shared.config.scopes_supported,
     )
     .map_err(OAuthError::invalid_scope)?;
-    let access = access_token(
+    let access = access::issue(
         shared,
-        &client.client_id,
-        &client.client_id,
-        resource,
-        &scopes,
-        shared.now(),
+        access::grant(
+            shared,
+            &client.client_id,
+            &client.client_id,
+            resource,
+            &scopes,
+            shared.now(),
+        ),
     )?;
     Ok(response(access, &scopes, None))
 }

@@ -1,5 +1,7 @@
 //! Client ID Metadata Documents served over loopback.
 
+use std::net::Ipv4Addr;
+
 use super::*;
 
 /// Serves `make(<document URL>)` at `http://127.0.0.1:PORT/client.json`.

@@ -13,8 +13,10 @@ use super::*;
 mod authorize;
 mod cimd;
 mod flow;
+mod introspect;
 mod metadata;
 mod register;
+mod revoke;
 mod token;
 
 const RESOURCE: &str = "https://mcp.example.test/mcp";
@@ -228,4 +230,72 @@ fn verify_jwt(server: &DevAuthorizationServer, token: &str, aud: &str) -> (Value
     v.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
     let data = decode::<Value>(token, &key, &v).unwrap();
     (serde_json::to_value(&header).unwrap(), data.claims)
+}
+
+const RS_ID: &str = "mcp-rs";
+const RS_SECRET: &str = "rs-s3cret-value";
+
+/// The test builder with a known resource-server client and `format` tokens.
+fn rs_builder(format: TokenFormat) -> DevAuthorizationServerBuilder {
+    builder()
+        .token_format(format)
+        .resource_server_client(RS_ID, RS_SECRET)
+}
+
+/// How a request to `/introspect` authenticates.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    None,
+    Basic(&'a str, &'a str),
+    Post(&'a str, &'a str),
+}
+
+/// `POST /introspect` for `token` (plus `extra` parameters).
+async fn introspect_with(
+    app: &Router,
+    token: &str,
+    auth: Auth<'_>,
+    extra: &[(&str, &str)],
+) -> Resp {
+    let mut pairs = vec![("token", token)];
+    pairs.extend_from_slice(extra);
+    let basic = match auth {
+        Auth::Basic(id, secret) => Some((id, secret)),
+        Auth::Post(id, secret) => {
+            pairs.extend([("client_id", id), ("client_secret", secret)]);
+            None
+        }
+        Auth::None => None,
+    };
+    post_form(app, "/introspect", &pairs, basic).await
+}
+
+/// Introspects `token` as the resource-server client; asserts 200 and returns the answer.
+async fn introspect(app: &Router, token: &str) -> Value {
+    let r = introspect_with(app, token, Auth::Basic(RS_ID, RS_SECRET), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.headers["cache-control"], "no-store");
+    r.json()
+}
+
+/// Asserts the RFC 7662 §2.2 inactive answer, byte for byte: `{"active":false}` and nothing
+/// more.
+async fn assert_inactive(app: &Router, token: &str) {
+    let r = introspect_with(app, token, Auth::Basic(RS_ID, RS_SECRET), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.text(), r#"{"active":false}"#);
+}
+
+/// A public client's token response for `mcp:read offline_access` (access and refresh).
+async fn offline_tokens(app: &Router, client_id: &str) -> Value {
+    let code = get_offline_code(app, client_id).await;
+    let r = exchange(app, client_id, &code, VERIFIER).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+fn str_of<'a>(v: &'a Value, name: &str) -> &'a str {
+    v[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {name} in {v}"))
 }

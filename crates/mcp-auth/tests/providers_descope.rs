@@ -213,3 +213,21 @@ async fn an_expired_token_and_a_stale_one_are_refused() {
     let o = send_cached(&layer, &stale.sign()).await;
     assert_invalid_token(&o, "token is older than this resource accepts");
 }
+
+#[test]
+fn ids_that_cannot_be_descope_ids_are_refused_at_build() {
+    for (preset, needle) in [
+        (Descope::inbound_apps(""), "project id"),
+        (
+            Descope::mcp_server(PROJECT, "MS2 pasted with a space"),
+            "MCP server id",
+        ),
+    ] {
+        let refused = McpAuthLayer::builder(RES).trusted_issuer(preset).build();
+        assert!(
+            matches!(&refused, Err(mcp_auth::ConfigError::Provider { provider: "Descope", problem })
+                if problem.contains(needle)),
+            "{refused:?}"
+        );
+    }
+}

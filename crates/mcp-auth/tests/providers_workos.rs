@@ -207,3 +207,14 @@ async fn a_token_of_another_authkit_environment_is_refused() {
     let o = send_cached(&layer, &other.sign()).await;
     assert_invalid_token(&o, "token issuer is not trusted");
 }
+#[test]
+fn the_session_token_api_is_refused_as_an_issuer() {
+    let refused = McpAuthLayer::builder(RES)
+        .trusted_issuer(WorkOs::authkit_domain("https://api.workos.com"))
+        .build();
+    assert!(
+        matches!(&refused, Err(mcp_auth::ConfigError::Provider { provider, problem })
+            if *provider == "WorkOS AuthKit" && problem.contains("session tokens")),
+        "{refused:?}"
+    );
+}

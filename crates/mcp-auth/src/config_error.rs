@@ -81,17 +81,6 @@ pub enum ConfigError {
          `.key_source(..)`: set it on that key source instead"
     )]
     IgnoredByKeySource(&'static str),
-    /// An identity-provider preset ([`providers`](crate::providers)) cannot keep its
-    /// security guarantees with the parameters it was given (a Cognito user pool without a
-    /// client-id allow-list, a user pool id of another region, an empty tenant or project
-    /// id, ...). The message names the provider and what to set.
-    #[error("{provider} preset: {problem}")]
-    Provider {
-        /// The provider, as the preset names it (`"AWS Cognito"`, `"Clerk"`, ...).
-        provider: &'static str,
-        /// What is wrong and what to set instead.
-        problem: String,
-    },
     /// Two metadata documents would be served at one path (by
     /// [`MetadataService::merge`](crate::MetadataService::merge), or `metadata_routes` with
     /// axum): two resources designated for the root URL

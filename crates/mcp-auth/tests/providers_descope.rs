@@ -225,8 +225,8 @@ fn ids_that_cannot_be_descope_ids_are_refused_at_build() {
     ] {
         let refused = McpAuthLayer::builder(RES).trusted_issuer(preset).build();
         assert!(
-            matches!(&refused, Err(mcp_auth::ConfigError::Provider { provider: "Descope", problem })
-                if problem.contains(needle)),
+            matches!(&refused, Err(mcp_auth::ConfigError::Preset(e))
+                if e.provider() == "Descope" && e.to_string().contains(needle)),
             "{refused:?}"
         );
     }

@@ -213,8 +213,8 @@ fn the_session_token_api_is_refused_as_an_issuer() {
         .trusted_issuer(WorkOs::authkit_domain("https://api.workos.com"))
         .build();
     assert!(
-        matches!(&refused, Err(mcp_auth::ConfigError::Provider { provider, problem })
-            if *provider == "WorkOS AuthKit" && problem.contains("session tokens")),
+        matches!(&refused, Err(mcp_auth::ConfigError::Preset(e))
+            if e.provider() == "WorkOS AuthKit" && e.to_string().contains("session tokens")),
         "{refused:?}"
     );
 }

@@ -1,8 +1,10 @@
 //! Clerk (as an OAuth authorization server): [`Clerk`].
 
+use super::{Common, PresetError, host_problem, origin_of};
 use crate::{ConfigError, TrustedIssuer};
 use mcp_auth_core::claims::RequiredClaims;
 use mcp_auth_core::jws::{Algorithm, TypPolicy};
+use std::time::Duration;
 
 const PROVIDER: &str = "Clerk";
 
@@ -48,29 +50,25 @@ const PROVIDER: &str = "Clerk";
 #[must_use]
 pub struct Clerk {
     frontend_api: String,
-    client_ids: Vec<String>,
+    base_url: Option<String>,
+    common: Common,
 }
 
 impl Clerk {
     /// The instance whose Frontend API is `host` (`verb-noun-42.clerk.accounts.dev`,
     /// `clerk.example.com`), or a full `https://` URL of it.
     pub fn frontend_api(host: impl Into<String>) -> Self {
-        let host = host.into();
-        let frontend_api = if host.contains("://") {
-            host
-        } else {
-            format!("https://{host}")
-        };
         Self {
-            frontend_api,
-            client_ids: Vec::new(),
+            frontend_api: host.into(),
+            base_url: None,
+            common: Common::default(),
         }
     }
 
     /// Replaces the Frontend API URL (a satellite or proxy domain, loopback tests): the
     /// issuer becomes `url`, without a trailing `/`.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.frontend_api = url.into();
+        self.base_url = Some(url.into());
         self
     }
 
@@ -80,18 +78,33 @@ impl Clerk {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.client_ids = ids.into_iter().map(Into::into).collect();
+        self.common.client_ids(ids);
+        self
+    }
+
+    /// Refuses tokens issued more than `max` ago (`iat`), whatever their `exp`; checked on
+    /// every cache hit too.
+    pub fn max_token_age(mut self, max: Duration) -> Self {
+        self.common.max_age = Some(max);
         self
     }
 
     /// The `iss` this preset trusts: the Frontend API URL.
     pub fn issuer(&self) -> String {
-        self.frontend_api.trim_end_matches('/').to_owned()
+        origin_of(self.base_url.as_deref().unwrap_or(&self.frontend_api))
     }
 
     /// Where the instance's keys are: `{issuer}/.well-known/jwks.json`.
     pub fn jwks_uri(&self) -> String {
         format!("{}/.well-known/jwks.json", self.issuer())
+    }
+
+    fn problem(&self) -> Option<String> {
+        host_problem("Frontend API", &self.frontend_api).or_else(|| {
+            self.base_url
+                .as_deref()
+                .and_then(|u| host_problem("base URL", u))
+        })
     }
 }
 
@@ -99,31 +112,19 @@ impl From<Clerk> for TrustedIssuer {
     fn from(c: Clerk) -> Self {
         let mut required = RequiredClaims::ALL;
         required.jti = false;
-        let mut t = TrustedIssuer::new(c.issuer())
+        let problem = c.problem();
+        let t = Self::new(c.issuer())
             .jwks_uri(c.jwks_uri())
             .algorithms([Algorithm::RS256])
             // `at+jwt` is what tells an access token from a session or ID token.
             .typ_policy(TypPolicy::Strict)
             .client_id_claims(["client_id"])
             .required_claims(required);
-        if !c.client_ids.is_empty() {
-            t = t.allowed_client_ids(c.client_ids.iter().cloned());
+        let t = c.common.apply(t);
+        match problem {
+            Some(problem) => t.fail(ConfigError::Preset(PresetError::new(PROVIDER, problem))),
+            None => t,
         }
-        let host_missing = c
-            .issuer()
-            .split_once("://")
-            .is_none_or(|(_, host)| host.is_empty());
-        if host_missing {
-            t = t.fail(ConfigError::Provider {
-                provider: PROVIDER,
-                problem: format!(
-                    "Frontend API {:?} has no host: give the instance's Frontend API host, \
-                     such as \"verb-noun-42.clerk.accounts.dev\"",
-                    c.frontend_api
-                ),
-            });
-        }
-        t
     }
 }
 
@@ -147,5 +148,17 @@ mod tests {
             c.base_url("http://127.0.0.1:4000/").issuer(),
             "http://127.0.0.1:4000"
         );
+    }
+
+    #[test]
+    fn a_frontend_api_that_is_no_host_is_named() {
+        assert_eq!(Clerk::frontend_api("clerk.example.com").problem(), None);
+        for c in [
+            Clerk::frontend_api(""),
+            Clerk::frontend_api("https://"),
+            Clerk::frontend_api("clerk.example.com").base_url("http://127.0.0.1:4000?x"),
+        ] {
+            assert!(c.problem().is_some(), "{c:?}");
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! AWS Cognito user pools: [`Cognito`].
 
+use super::{Common, PresetError, host_problem, origin_of};
 use crate::{ConfigError, TrustedIssuer};
 use mcp_auth_core::checks::{ClaimIn, ClaimRejection};
 use mcp_auth_core::claims::ScopeSource;
 use mcp_auth_core::jws::{Algorithm, TypPolicy};
+use std::time::Duration;
 
 const PROVIDER: &str = "AWS Cognito";
 
@@ -34,7 +36,7 @@ const PROVIDER: &str = "AWS Cognito";
 /// "Token Handling") is then met only through the app client: the preset **requires**
 /// [`allowed_client_ids`](Self::allowed_client_ids), and
 /// [`McpAuthBuilder::build`](crate::McpAuthBuilder::build) fails with
-/// [`ConfigError::Provider`](crate::ConfigError::Provider) without it. List only app clients
+/// [`ConfigError::Preset`](crate::ConfigError::Preset) without it. List only app clients
 /// that request tokens for this server. A token that does carry `aud` must still name this
 /// resource.
 ///
@@ -60,7 +62,7 @@ const PROVIDER: &str = "AWS Cognito";
 /// let refused = McpAuthLayer::builder("https://mcp.example.com/mcp")
 ///     .trusted_issuer(Cognito::user_pool("us-east-1", "us-east-1_AbCdEfGhI"))
 ///     .build();
-/// assert!(matches!(refused, Err(mcp_auth::ConfigError::Provider { .. })));
+/// assert!(matches!(refused, Err(mcp_auth::ConfigError::Preset(_))));
 /// # Ok::<(), mcp_auth::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -69,23 +71,21 @@ pub struct Cognito {
     region: String,
     pool_id: String,
     base_url: Option<String>,
-    client_ids: Vec<String>,
     resource_indicators: bool,
-    groups: Vec<(String, Vec<String>)>,
+    common: Common,
 }
 
 impl Cognito {
     /// The user pool `pool_id` (`{region}_{id}`, e.g. `us-east-1_AbCdEfGhI`) in `region`
     /// (e.g. `us-east-1`). A pool id of another region is a
-    /// [`ConfigError::Provider`](crate::ConfigError::Provider) at build.
+    /// [`ConfigError::Preset`](crate::ConfigError::Preset) at build.
     pub fn user_pool(region: impl Into<String>, pool_id: impl Into<String>) -> Self {
         Self {
             region: region.into(),
             pool_id: pool_id.into(),
             base_url: None,
-            client_ids: Vec::new(),
             resource_indicators: false,
-            groups: Vec::new(),
+            common: Common::default(),
         }
     }
 
@@ -104,7 +104,14 @@ impl Cognito {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.client_ids = ids.into_iter().map(Into::into).collect();
+        self.common.client_ids(ids);
+        self
+    }
+
+    /// Refuses tokens issued more than `max` ago (`iat`), whatever their `exp`; checked on
+    /// every cache hit too.
+    pub fn max_token_age(mut self, max: Duration) -> Self {
+        self.common.max_age = Some(max);
         self
     }
 
@@ -124,15 +131,14 @@ impl Cognito {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let scopes = scopes.into_iter().map(Into::into).collect();
-        self.groups.push((group.into(), scopes));
+        self.common.map_role(group, scopes);
         self
     }
 
     /// The `iss` this preset trusts: `{base}/{userPoolId}`.
     pub fn issuer(&self) -> String {
         match &self.base_url {
-            Some(base) => format!("{}/{}", base.trim_end_matches('/'), self.pool_id),
+            Some(base) => format!("{}/{}", origin_of(base), self.pool_id),
             None => format!(
                 "https://cognito-idp.{}.amazonaws.com/{}",
                 self.region, self.pool_id
@@ -171,7 +177,15 @@ impl Cognito {
                 ));
             }
         }
-        if !self.resource_indicators && self.client_ids.is_empty() {
+        if let Some(problem) = self
+            .base_url
+            .as_deref()
+            .and_then(|u| host_problem("base URL", u))
+        {
+            return Some(problem);
+        }
+        let no_clients = self.common.client_ids.as_ref().is_none_or(Vec::is_empty);
+        if !self.resource_indicators && no_clients {
             return Some(
                 "access tokens carry no `aud`, so without `.allowed_client_ids([..])` any \
                  token of the user pool would be accepted: list the app clients of this \
@@ -195,27 +209,20 @@ impl From<Cognito> for TrustedIssuer {
                 .claim_check(ClaimIn::new("token_use", ["access"]).refusing_with(
                     ClaimRejection::new("token is not a Cognito access token (token_use)"),
                 ));
-        if !c.client_ids.is_empty() {
-            t = t.allowed_client_ids(c.client_ids.iter().cloned());
-        }
         if !c.resource_indicators {
             // No `aud` without a resource indicator; bound by the client allow-list instead.
             t = t.without_audience_claim();
         }
-        if !c.groups.is_empty() {
+        if !c.common.roles.is_empty() {
             t = t.scope_sources([
                 ScopeSource::claim("scope"),
                 ScopeSource::claim("cognito:groups").roles(),
             ]);
-            for (group, scopes) in &c.groups {
-                t = t.map_role(group.clone(), scopes.iter().cloned());
-            }
         }
-        match c.problem() {
-            Some(problem) => t.fail(ConfigError::Provider {
-                provider: PROVIDER,
-                problem,
-            }),
+        let problem = c.problem();
+        t = c.common.apply(t);
+        match problem {
+            Some(problem) => t.fail(ConfigError::Preset(PresetError::new(PROVIDER, problem))),
             None => t,
         }
     }

@@ -1,8 +1,10 @@
 //! Descope (Agentic Identity Hub MCP servers, Inbound Apps): [`Descope`].
 
+use super::{Common, PresetError, host_problem, origin_of, segment_problem};
 use crate::{ConfigError, TrustedIssuer};
 use mcp_auth_core::claims::{RequiredClaims, ScopeSource};
 use mcp_auth_core::jws::{Algorithm, TypPolicy};
+use std::time::Duration;
 
 const PROVIDER: &str = "Descope";
 const DEFAULT_BASE: &str = "https://api.descope.com";
@@ -51,8 +53,7 @@ pub struct Descope {
     project_id: String,
     mcp_server_id: Option<String>,
     base_url: Option<String>,
-    client_ids: Vec<String>,
-    roles: Vec<(String, Vec<String>)>,
+    common: Common,
 }
 
 impl Descope {
@@ -63,8 +64,7 @@ impl Descope {
             project_id: project_id.into(),
             mcp_server_id: Some(mcp_server_id.into()),
             base_url: None,
-            client_ids: Vec::new(),
-            roles: Vec::new(),
+            common: Common::default(),
         }
     }
 
@@ -74,8 +74,7 @@ impl Descope {
             project_id: project_id.into(),
             mcp_server_id: None,
             base_url: None,
-            client_ids: Vec::new(),
-            roles: Vec::new(),
+            common: Common::default(),
         }
     }
 
@@ -92,7 +91,14 @@ impl Descope {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.client_ids = ids.into_iter().map(Into::into).collect();
+        self.common.client_ids(ids);
+        self
+    }
+
+    /// Refuses tokens issued more than `max` ago (`iat`), whatever their `exp`; checked on
+    /// every cache hit too.
+    pub fn max_token_age(mut self, max: Duration) -> Self {
+        self.common.max_age = Some(max);
         self
     }
 
@@ -104,16 +110,12 @@ impl Descope {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let scopes = scopes.into_iter().map(Into::into).collect();
-        self.roles.push((role.into(), scopes));
+        self.common.map_role(role, scopes);
         self
     }
 
-    fn base(&self) -> &str {
-        self.base_url
-            .as_deref()
-            .unwrap_or(DEFAULT_BASE)
-            .trim_end_matches('/')
+    fn base(&self) -> String {
+        origin_of(self.base_url.as_deref().unwrap_or(DEFAULT_BASE))
     }
 
     /// The `iss` this preset trusts.
@@ -134,21 +136,17 @@ impl Descope {
     }
 
     fn problem(&self) -> Option<String> {
-        let is_id = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric());
-        if !is_id(&self.project_id) {
-            return Some(format!(
-                "project id {:?} is not a Descope project id (letters and digits, such as \
-                 \"P2abc…\")",
-                self.project_id
-            ));
-        }
-        match &self.mcp_server_id {
-            Some(s) if !is_id(s) => Some(format!(
-                "MCP server id {s:?} is not a Descope MCP server id (letters and digits, the \
-                 last segment of the MCP server's issuer)"
-            )),
-            _ => None,
-        }
+        segment_problem("project id", &self.project_id)
+            .or_else(|| {
+                self.mcp_server_id
+                    .as_deref()
+                    .and_then(|id| segment_problem("MCP server id", id))
+            })
+            .or_else(|| {
+                self.base_url
+                    .as_deref()
+                    .and_then(|u| host_problem("base URL", u))
+            })
     }
 }
 
@@ -156,30 +154,23 @@ impl From<Descope> for TrustedIssuer {
     fn from(d: Descope) -> Self {
         let mut required = RequiredClaims::ALL;
         required.jti = false;
-        let mut t = TrustedIssuer::new(d.issuer())
+        let problem = d.problem();
+        let mut t = Self::new(d.issuer())
             .jwks_uri(d.jwks_uri())
             .algorithms([Algorithm::RS256])
             // Descope signs access, session and ID tokens alike with `typ: JWT`.
             .typ_policy(TypPolicy::AllowJwt)
             .client_id_claims(["client_id", "azp"])
             .required_claims(required);
-        if !d.client_ids.is_empty() {
-            t = t.allowed_client_ids(d.client_ids.iter().cloned());
-        }
-        if !d.roles.is_empty() {
+        if !d.common.roles.is_empty() {
             t = t.scope_sources([
                 ScopeSource::claim("scope"),
                 ScopeSource::claim("roles").roles(),
             ]);
-            for (role, scopes) in &d.roles {
-                t = t.map_role(role.clone(), scopes.iter().cloned());
-            }
         }
-        match d.problem() {
-            Some(problem) => t.fail(ConfigError::Provider {
-                provider: PROVIDER,
-                problem,
-            }),
+        let t = d.common.apply(t);
+        match problem {
+            Some(problem) => t.fail(ConfigError::Preset(PresetError::new(PROVIDER, problem))),
             None => t,
         }
     }

@@ -1,7 +1,9 @@
 //! WorkOS AuthKit (Connect: OAuth applications and MCP clients): [`WorkOs`].
 
+use super::{Common, PresetError, host_problem, origin_of};
 use crate::{ConfigError, TrustedIssuer};
 use mcp_auth_core::jws::{Algorithm, TypPolicy};
+use std::time::Duration;
 
 const PROVIDER: &str = "WorkOS AuthKit";
 
@@ -47,29 +49,25 @@ const PROVIDER: &str = "WorkOS AuthKit";
 #[must_use]
 pub struct WorkOs {
     domain: String,
-    client_ids: Vec<String>,
+    base_url: Option<String>,
+    common: Common,
 }
 
 impl WorkOs {
     /// The AuthKit domain `host` (`acme.authkit.app`, `auth.example.com`), or a full
     /// `https://` URL of it.
     pub fn authkit_domain(host: impl Into<String>) -> Self {
-        let host = host.into();
-        let domain = if host.contains("://") {
-            host
-        } else {
-            format!("https://{host}")
-        };
         Self {
-            domain,
-            client_ids: Vec::new(),
+            domain: host.into(),
+            base_url: None,
+            common: Common::default(),
         }
     }
 
     /// Replaces the AuthKit domain URL (loopback tests): the issuer becomes `url`, without a
     /// trailing `/`.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.domain = url.into();
+        self.base_url = Some(url.into());
         self
     }
 
@@ -79,51 +77,57 @@ impl WorkOs {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.client_ids = ids.into_iter().map(Into::into).collect();
+        self.common.client_ids(ids);
+        self
+    }
+
+    /// Refuses tokens issued more than `max` ago (`iat`), whatever their `exp`; checked on
+    /// every cache hit too.
+    pub fn max_token_age(mut self, max: Duration) -> Self {
+        self.common.max_age = Some(max);
         self
     }
 
     /// The `iss` this preset trusts: the AuthKit domain URL.
     pub fn issuer(&self) -> String {
-        self.domain.trim_end_matches('/').to_owned()
+        origin_of(self.base_url.as_deref().unwrap_or(&self.domain))
     }
 
     /// Where the environment's keys are: `{issuer}/oauth2/jwks`.
     pub fn jwks_uri(&self) -> String {
         format!("{}/oauth2/jwks", self.issuer())
     }
+
+    fn problem(&self) -> Option<String> {
+        let issuer = self.issuer();
+        if issuer == "https://api.workos.com" || issuer.starts_with("https://api.workos.com/") {
+            return Some(format!(
+                "{issuer:?} issues AuthKit session tokens, not access tokens for an API: give \
+                 the AuthKit domain (such as \"acme.authkit.app\")"
+            ));
+        }
+        host_problem("AuthKit domain", &self.domain).or_else(|| {
+            self.base_url
+                .as_deref()
+                .and_then(|u| host_problem("base URL", u))
+        })
+    }
 }
 
 impl From<WorkOs> for TrustedIssuer {
     fn from(w: WorkOs) -> Self {
-        let mut t = TrustedIssuer::new(w.issuer())
+        let problem = w.problem();
+        let t = Self::new(w.issuer())
             .jwks_uri(w.jwks_uri())
             .algorithms([Algorithm::RS256])
             // AuthKit signs access, ID and session tokens alike with `typ: JWT`.
             .typ_policy(TypPolicy::AllowJwt)
             .client_id_claims(["client_id"]);
-        if !w.client_ids.is_empty() {
-            t = t.allowed_client_ids(w.client_ids.iter().cloned());
+        let t = w.common.apply(t);
+        match problem {
+            Some(problem) => t.fail(ConfigError::Preset(PresetError::new(PROVIDER, problem))),
+            None => t,
         }
-        let issuer = w.issuer();
-        if issuer.starts_with("https://api.workos.com") {
-            t = t.fail(ConfigError::Provider {
-                provider: PROVIDER,
-                problem: format!(
-                    "{issuer:?} issues AuthKit session tokens, not access tokens for an API: \
-                     give the AuthKit domain (such as \"acme.authkit.app\")"
-                ),
-            });
-        } else if issuer.split_once("://").is_none_or(|(_, h)| h.is_empty()) {
-            t = t.fail(ConfigError::Provider {
-                provider: PROVIDER,
-                problem: format!(
-                    "AuthKit domain {:?} has no host: give it as \"acme.authkit.app\"",
-                    w.domain
-                ),
-            });
-        }
-        t
     }
 }
 
@@ -140,5 +144,21 @@ mod tests {
             w.base_url("http://127.0.0.1:4000/").issuer(),
             "http://127.0.0.1:4000"
         );
+    }
+
+    #[test]
+    fn the_session_token_issuer_and_no_host_are_named() {
+        assert_eq!(WorkOs::authkit_domain("acme.authkit.app").problem(), None);
+        for (w, needle) in [
+            (WorkOs::authkit_domain("api.workos.com"), "session tokens"),
+            (
+                WorkOs::authkit_domain("https://api.workos.com/user_management/client_1"),
+                "session tokens",
+            ),
+            (WorkOs::authkit_domain(""), "AuthKit domain"),
+        ] {
+            let p = w.problem().expect("refused");
+            assert!(p.contains(needle), "{p}");
+        }
     }
 }

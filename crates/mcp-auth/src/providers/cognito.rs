@@ -199,9 +199,8 @@ impl Cognito {
 
 impl From<Cognito> for TrustedIssuer {
     fn from(c: Cognito) -> Self {
-        let issuer = c.issuer();
         let mut t =
-            TrustedIssuer::new(issuer)
+            Self::new(c.issuer())
                 .jwks_uri(c.jwks_uri())
                 .algorithms([Algorithm::RS256])
                 // Cognito headers carry no `typ`: `token_use` tells the kinds apart.
@@ -251,7 +250,7 @@ mod tests {
     fn parameters_that_cannot_work_are_named() {
         let ok = Cognito::user_pool("us-east-1", "us-east-1_AbCdEfGhI").allowed_client_ids(["c"]);
         assert_eq!(ok.problem(), None);
-        assert_eq!(ok.clone().resource_indicators().problem(), None);
+        assert_eq!(ok.resource_indicators().problem(), None);
         let cases = [
             (
                 Cognito::user_pool("us-east-1", "us-east-1_AbCdEfGhI"),

@@ -286,3 +286,45 @@ fn a_user_pool_id_of_another_region_is_refused_at_build() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn beside_another_preset_the_missing_audience_stays_cognitos() {
+    // One loopback host for two issuers: the pool at /{pool}, an AuthKit domain at the root.
+    let server = ProviderServer::start(|_| {
+        let keys = json!({ "keys": [provider_jwk(ACCESS_KID, json!({ "use": "sig" }))] });
+        vec![
+            (jwks_path(), keys.clone()),
+            ("/oauth2/jwks".to_owned(), keys),
+        ]
+    })
+    .await;
+    let layer = McpAuthLayer::builder(RES)
+        .trusted_issuer(preset(&server).allowed_client_ids([CLIENT]))
+        .trusted_issuer(
+            mcp_auth::providers::WorkOs::authkit_domain("acme.authkit.app")
+                .base_url(server.base_url()),
+        )
+        .scopes_supported(["mcp-server/mcp.read"])
+        .require_scopes(["mcp-server/mcp.read"])
+        .build()
+        .unwrap();
+    let cognito = access_token(&pool_iss(&server));
+    assert_accepted(
+        &send_cached(&layer, &cognito.sign()).await,
+        USER,
+        Some(CLIENT),
+        SCOPES,
+    );
+    // The same claims under the AuthKit issuer: no `aud` is refused there, and Cognito's
+    // `token_use` rule does not apply.
+    let authkit = cognito.claim("iss", json!(server.base_url()));
+    let o = send_cached(&layer, &authkit.clone().sign()).await;
+    assert_invalid_token(&o, "token has no audience");
+    let bound = authkit.claim("aud", json!(RES)).without("token_use");
+    assert_accepted(
+        &send_cached(&layer, &bound.sign()).await,
+        USER,
+        Some(CLIENT),
+        SCOPES,
+    );
+}

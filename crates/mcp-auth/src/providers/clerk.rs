@@ -35,6 +35,9 @@ const PROVIDER: &str = "Clerk";
 ///   SDK treats it as optional.
 /// - **Scopes**: `scope` (or `scp`), as granted on the consent screen.
 ///
+/// **Weaker than RFC 9068** (named, not silent): `jti` is not required. Opaque access
+/// tokens are not supported at all (see above).
+///
 /// ```
 /// use mcp_auth::McpAuthLayer;
 /// use mcp_auth::providers::Clerk;

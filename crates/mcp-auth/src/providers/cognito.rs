@@ -26,19 +26,19 @@ const PROVIDER: &str = "AWS Cognito";
 ///   so require them under that name), plus `cognito:groups` mapped to scopes with
 ///   [`map_group`](Self::map_group).
 ///
-/// # The weakening: no audience
-///
-/// Cognito access tokens carry **no `aud`** unless the client sends an RFC 8707 `resource`
-/// indicator (managed login, Essentials or Plus feature plan, authorization code and implicit
-/// grants only). Without one, nothing in the token says which API it was issued for: any
-/// access token of the pool, for any app client and any resource server, would otherwise be
-/// accepted here. The MCP requirement that a server refuse tokens not issued for it (RFC 8707,
-/// "Token Handling") is then met only through the app client: the preset **requires**
-/// [`allowed_client_ids`](Self::allowed_client_ids), and
-/// [`McpAuthBuilder::build`](crate::McpAuthBuilder::build) fails with
-/// [`ConfigError::Preset`](crate::ConfigError::Preset) without it. List only app clients
-/// that request tokens for this server. A token that does carry `aud` must still name this
-/// resource.
+/// **Weaker than RFC 9068** (named, not silent):
+/// - a token without `typ` is accepted ([`TypPolicy::AllowJwt`]); `token_use` decides;
+/// - **no audience**: Cognito access tokens carry no `aud` unless the client sends an
+///   RFC 8707 `resource` indicator (managed login, Essentials or Plus feature plan,
+///   authorization code and implicit grants only). Without one, nothing in the token says
+///   which API it was issued for: any access token of the pool, for any app client and any
+///   resource server, would otherwise be accepted here. The MCP requirement that a server
+///   refuse tokens not issued for it (RFC 8707, "Token Handling") is then met only through
+///   the app client: the preset **requires** [`allowed_client_ids`](Self::allowed_client_ids),
+///   and [`McpAuthBuilder::build`](crate::McpAuthBuilder::build) fails with
+///   [`ConfigError::Preset`](crate::ConfigError::Preset) without it. List only app clients
+///   that request tokens for this server, and require scopes only this server's resource
+///   server defines. A token that does carry `aud` must still name this resource.
 ///
 /// With resource indicators configured for every client, call
 /// [`resource_indicators`](Self::resource_indicators): `aud` is then required and must be

@@ -33,6 +33,11 @@ const DEFAULT_BASE: &str = "https://api.descope.com";
 /// - **Scopes**: `scope`, as granted on the consent screen, plus the project `roles` mapped
 ///   to scopes with [`map_role`](Self::map_role).
 ///
+/// **Weaker than RFC 9068** (named, not silent): a `typ: JWT` header is accepted; `jti` is
+/// not required; the client may be named by `azp` instead of `client_id`. Every MCP server of
+/// a project signs with the project's one key, so only the exact issuer keeps another
+/// server's tokens out.
+///
 /// ```
 /// use mcp_auth::McpAuthLayer;
 /// use mcp_auth::providers::Descope;

@@ -30,6 +30,9 @@ const PROVIDER: &str = "WorkOS AuthKit";
 ///   user, not what the client was granted: they are not read as scopes (check them with a
 ///   [`claim_check`](TrustedIssuer::claim_check) if access depends on them).
 ///
+/// **Weaker than RFC 9068** (named, not silent): a `typ: JWT` header is accepted; the
+/// audience and the required `client_id` tell the kinds of token apart instead.
+///
 /// M2M tokens (client credentials) carry the environment client id as `aud`, which cannot
 /// be set to a resource: they are refused unless that id is added with
 /// [`TrustedIssuer::additional_audience`] together with a client allow-list.

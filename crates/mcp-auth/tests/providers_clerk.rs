@@ -209,3 +209,12 @@ async fn a_token_of_another_instance_is_refused() {
     let o = send_cached(&layer, &other.sign()).await;
     assert_invalid_token(&o, "token issuer is not trusted");
 }
+
+#[tokio::test]
+async fn the_long_form_of_the_access_token_typ_is_accepted_too() {
+    let server = instance().await;
+    let layer = layer(preset(&server));
+    let long = access_token(server.base_url()).header("typ", json!("application/at+jwt"));
+    let o = send_cached(&layer, &long.sign()).await;
+    assert_accepted(&o, USER, Some(CLIENT), "email profile");
+}

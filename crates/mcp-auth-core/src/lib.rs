@@ -16,6 +16,7 @@
 //! | [`mcp`] | MCP transport SEP-2243 headers, per-method and per-tool scopes |
 //! | [`origin`] | MCP Streamable HTTP transport, "Security Warning" (`Origin`, DNS rebinding) |
 //! | [`keys`] | the [`KeySource`](keys::KeySource) trait the I/O crates implement |
+//! | [`introspection`] | RFC 7662 (token introspection), RFC 9701 (JWT answers), RFC 6749 §2.3.1 |
 //! | [`validation`] | the sans-IO state machine that decides on a token (RFC 9068 §4 order of checks) |
 //!
 //! Most users depend on the `mcp-auth` crate, which re-exports this one.
@@ -27,6 +28,7 @@ pub mod checks;
 pub mod claims;
 pub mod credentials;
 mod error;
+pub mod introspection;
 mod json;
 pub mod jwk;
 pub mod jws;

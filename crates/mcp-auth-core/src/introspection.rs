@@ -5,7 +5,8 @@
 //! it is active. This module builds the request ([`check_token`], [`form_body`],
 //! [`basic_authorization`]) and judges the answer ([`IntrospectionRules::check_answer`], or
 //! [`IntrospectionRules::check_signed_answer`] for an RFC 9701 JWT answer). The fetching,
-//! caching and client authentication live in the `mcp-auth-introspect` crate.
+//! caching and client authentication are behind the [`TokenIntrospector`] trait, which the
+//! `mcp-auth-introspect` crate implements.
 //!
 //! The answer is judged **like a JWT**, by the same [`ClaimsPolicy`] (issuers, audiences,
 //! leeway, claim mapping, allowed clients, claim checks), so no claim rule is written twice.
@@ -64,6 +65,10 @@ use crate::jws::{Algorithm, CompactJws, HeaderPolicy, TypPolicy};
 use crate::validation::Verified;
 use crate::{AuthError, TokenHash};
 use serde::Deserialize;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The media type of an RFC 9701 JWT introspection answer: send it in `Accept` to ask for one
@@ -171,6 +176,37 @@ pub struct Introspected {
     /// (the maximum when there is no `exp`); zero when `exp` is already past (an answer
     /// accepted within the leeway), which is not to be cached.
     pub cache_for: Duration,
+}
+
+/// The future returned by [`TokenIntrospector::introspect`].
+pub type IntrospectFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Arc<Introspected>, AuthError>> + Send + 'a>>;
+
+/// Where introspection answers come from, for one issuer: the I/O the validation driver
+/// awaits for an opaque token, as [`KeySource`](crate::keys::KeySource) is for keys. The
+/// `mcp-auth-introspect` crate implements it (HTTP, cache, single flight, in-flight cap).
+///
+/// Contract: [`introspect`](Self::introspect) answers with the judgment of
+/// [`IntrospectionRules`] (a kept answer re-checked with [`IntrospectionRules::recheck`]); a
+/// failure to get a usable answer is a 503 ([`AuthError::introspection_unavailable`] or
+/// [`AuthError::introspection_overloaded`]), never an acceptance. `token` has passed
+/// [`check_token`], or is checked by the implementation before it is sent.
+pub trait TokenIntrospector: Send + Sync + fmt::Debug + 'static {
+    /// The issuer whose endpoint is asked.
+    fn issuer(&self) -> &str;
+
+    /// Whether `token` is active for this resource now, and what it grants.
+    fn introspect<'a>(&'a self, token: &'a str) -> IntrospectFuture<'a>;
+}
+
+impl<T: TokenIntrospector + ?Sized> TokenIntrospector for Arc<T> {
+    fn issuer(&self) -> &str {
+        (**self).issuer()
+    }
+
+    fn introspect<'a>(&'a self, token: &'a str) -> IntrospectFuture<'a> {
+        (**self).introspect(token)
+    }
 }
 
 /// The members read besides the claims. serde's derive refuses a duplicate of these.
@@ -428,13 +464,13 @@ impl IntrospectionRules {
         if !outer
             .aud
             .as_deref()
-            .is_some_and(|aud| aud.iter().any(|a| *a == signed.audience))
+            .is_some_and(|aud| aud.contains(&signed.audience))
         {
             return Err(self.unusable());
         }
-        let inner = match outer.get("token_introspection") {
-            Ok(Some(v @ serde_json::Value::Object(_))) => v,
-            _ => return Err(self.unusable()),
+        let Ok(Some(inner @ serde_json::Value::Object(_))) = outer.get("token_introspection")
+        else {
+            return Err(self.unusable());
         };
         let body = serde_json::to_vec(&inner).map_err(|_| self.unusable())?;
         self.judge(token, body, *key.fingerprint(), now)

@@ -485,3 +485,51 @@ fn a_forged_or_misaddressed_signed_answer_is_unusable() {
         Err(IntrospectionConfigError::NoAlgorithm)
     ));
 }
+
+fn answer_like() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    // Bytes biased towards introspection answers, so the rules get past the JSON parse.
+    proptest::collection::vec(
+        prop_oneof![
+            Just("{".to_owned()),
+            Just("}".to_owned()),
+            Just("[".to_owned()),
+            Just("]".to_owned()),
+            Just(",".to_owned()),
+            Just("\"active\":".to_owned()),
+            Just("true".to_owned()),
+            Just("false".to_owned()),
+            Just("\"true\"".to_owned()),
+            Just(format!("\"aud\":\"{RES}\"")),
+            Just(format!("\"iss\":\"{ISS}\"")),
+            Just("\"exp\":".to_owned()),
+            Just("\"token_type\":".to_owned()),
+            Just("\"cnf\":".to_owned()),
+            Just("\"scope\":".to_owned()),
+            Just("\"username\":".to_owned()),
+            Just("1e999".to_owned()),
+            Just("-1".to_owned()),
+            Just("null".to_owned()),
+            "[ -~]{0,8}".prop_map(|s| s),
+        ],
+        0..30,
+    )
+    .prop_map(|v| v.concat().into_bytes())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, .. Default::default() })]
+
+    /// Any bytes: a value or an error, never a panic; and nothing is accepted unless it is a
+    /// JSON object whose `active` is the boolean `true`.
+    #[test]
+    fn any_answer_is_judged_without_panic(body in answer_like()) {
+        let mut p = policy();
+        p.require_audience = false;
+        let r = IntrospectionRules::new(ISS, p).unwrap();
+        if r.check_answer(TOKEN, &body, NOW).is_ok() {
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            proptest::prop_assert_eq!(&v["active"], &json!(true));
+        }
+    }
+}

@@ -7,7 +7,8 @@ use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
 use mcp_auth_core::credentials::DEFAULT_MAX_TOKEN_LEN;
 use mcp_auth_core::introspection::{
-    Introspected, IntrospectionRules, JWT_ANSWER_MEDIA_TYPE, check_token,
+    IntrospectFuture, Introspected, IntrospectionRules, JWT_ANSWER_MEDIA_TYPE, TokenIntrospector,
+    check_token,
 };
 use mcp_auth_core::keys::{Current, KeySource};
 use mcp_auth_core::{AuthError, ErrorKind};
@@ -108,6 +109,7 @@ struct Inner {
     negative_ttl: Duration,
     allow_insecure_http: bool,
     in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
     cache: moka::future::Cache<[u8; 32], Arc<Entry>>,
     /// The cache key: HMAC-SHA256 of the token under a key drawn when the introspector was
     /// built, so the cache holds no token and nobody can aim for a collision.
@@ -130,7 +132,7 @@ impl fmt::Debug for Introspector {
             .field("issuer", &i.rules.issuer())
             .field("client", &i.client)
             .field("timeout", &i.timeout)
-            .field("max_in_flight", &i.in_flight.available_permits())
+            .field("max_in_flight", &i.max_in_flight)
             .field("entries", &i.cache.entry_count())
             .finish_non_exhaustive()
     }
@@ -265,6 +267,7 @@ impl IntrospectorBuilder {
                 negative_ttl: self.negative_ttl,
                 allow_insecure_http: self.allow_insecure_http,
                 in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
+                max_in_flight: self.max_in_flight,
                 cache,
                 hasher,
                 signed_keys: self.signed_keys,
@@ -536,5 +539,15 @@ impl Introspector {
             "no introspection endpoint found"
         );
         Err(unavailable())
+    }
+}
+
+impl TokenIntrospector for Introspector {
+    fn issuer(&self) -> &str {
+        self.inner.rules.issuer()
+    }
+
+    fn introspect<'a>(&'a self, token: &'a str) -> IntrospectFuture<'a> {
+        Box::pin(Self::introspect(self, token))
     }
 }

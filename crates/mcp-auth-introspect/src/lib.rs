@@ -60,7 +60,7 @@ pub use introspector::{
     DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_ANSWER_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_NEGATIVE_TTL,
     DEFAULT_TIMEOUT, IntrospectionStats, Introspector, IntrospectorBuilder,
 };
-pub use mcp_auth_core::introspection::{Introspected, IntrospectionRules};
+pub use mcp_auth_core::introspection::{Introspected, IntrospectionRules, TokenIntrospector};
 
 #[doc(no_inline)]
 pub use mcp_auth_core::AuthError;

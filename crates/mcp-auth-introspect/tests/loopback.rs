@@ -18,7 +18,7 @@ use mcp_auth_core::keys::StaticKeySource;
 use mcp_auth_core::resource::ResourceUri;
 use mcp_auth_core::{AuthError, ErrorKind};
 use mcp_auth_introspect::{
-    AssertionKey, ClientAuth, ConfigError, Introspector, JWT_BEARER_ASSERTION,
+    AssertionKey, ClientAuth, ConfigError, Introspector, JWT_BEARER_ASSERTION, TokenIntrospector,
 };
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -214,6 +214,26 @@ async fn a_revoked_token_is_accepted_until_the_cache_maximum_then_refused() {
     assert!(i.introspect("tok").await.is_err());
     assert_eq!(server.calls(), 2);
     assert_eq!(i.stats().refused, 1);
+}
+
+#[tokio::test]
+async fn a_refusal_is_kept_only_for_the_negative_lifetime() {
+    let server = As::start().await;
+    server.set(Mode::Inactive);
+    let i = Introspector::builder(rules(&server), basic())
+        .endpoint(server.endpoint())
+        .negative_ttl(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    assert!(i.introspect("tok").await.is_err());
+    assert!(i.introspect("tok").await.is_err());
+    assert_eq!(server.calls(), 1);
+    server.set(Mode::Active); // e.g. a token introspected before the AS had stored it
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(i.introspect("tok").await.is_ok());
+    assert_eq!(server.calls(), 2);
+    let stats = i.stats();
+    assert_eq!((stats.refused, stats.active, stats.hits), (1, 1, 1));
 }
 
 #[tokio::test]
@@ -413,6 +433,11 @@ async fn the_endpoint_is_discovered_once_from_the_metadata() {
     assert!(i.introspect("b").await.is_ok());
     assert_eq!(server.calls(), 2);
     assert_eq!(i.stats().discovery_fetches, 1);
+    // What the layer holds: the core trait, as a trait object.
+    let dynamic: Arc<dyn TokenIntrospector> = Arc::new(i.clone());
+    assert_eq!(dynamic.issuer(), server.base);
+    assert!(dynamic.introspect("a").await.is_ok());
+    assert_eq!(server.calls(), 2, "the same cache behind the trait");
 }
 
 #[tokio::test]

@@ -288,3 +288,64 @@ impl fmt::Debug for AssertionKey {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_post_body_carries_the_secret_and_debug_does_not() {
+        let auth = ClientAuth::client_secret_post("rs", "hunter2");
+        let p = auth.prepare("tok", "https://as.example.com", 0).unwrap();
+        assert!(p.authorization.is_none());
+        assert_eq!(
+            p.body.as_str(),
+            "token=tok&token_type_hint=access_token&client_id=rs&client_secret=hunter2"
+        );
+        assert!(!format!("{auth:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn assertion_keys_are_checked_and_not_shown() {
+        let rng = SystemRandom::new();
+        let der = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let key = AssertionKey::ed25519_pkcs8(der.as_ref(), Some("k".into())).unwrap();
+        assert_eq!(key.alg(), "EdDSA");
+        assert_eq!(key.public_key().len(), 32);
+        let shown = format!("{:?}", ClientAuth::private_key_jwt("rs", key));
+        assert!(
+            shown.contains("EdDSA") && shown.contains("private_key_jwt"),
+            "{shown}"
+        );
+        // One algorithm's key is not taken for another's.
+        assert!(AssertionKey::es256_pkcs8(der.as_ref(), None).is_err());
+        assert!(AssertionKey::rs256_pkcs8(der.as_ref(), None).is_err());
+        assert!(AssertionKey::ed25519_pkcs8(b"junk", None).is_err());
+        // The assertion verifies with the public key.
+        let key = AssertionKey::ed25519_pkcs8(der.as_ref(), None).unwrap();
+        let jwt = key.assertion("rs", "https://as.example.com", 100).unwrap();
+        let (input, sig) = jwt.rsplit_once('.').unwrap();
+        let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        signature::UnparsedPublicKey::new(&signature::ED25519, key.public_key())
+            .verify(input.as_bytes(), &sig)
+            .unwrap();
+    }
+
+    #[test]
+    fn an_rs256_assertion_verifies_with_the_public_key() {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+        let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let der: Pkcs8V1Der<'_> = pair.as_der().unwrap();
+        let key = AssertionKey::rs256_pkcs8(der.as_ref(), Some("r1".into())).unwrap();
+        let jwt = key.assertion("rs", "https://as.example.com", 100).unwrap();
+        let (input, sig) = jwt.rsplit_once('.').unwrap();
+        let header = input.split('.').next().unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        assert_eq!(header, serde_json::json!({"alg": "RS256", "kid": "r1"}));
+        let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, key.public_key())
+            .verify(input.as_bytes(), &sig)
+            .unwrap();
+    }
+}

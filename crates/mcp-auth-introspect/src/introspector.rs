@@ -551,3 +551,39 @@ impl TokenIntrospector for Introspector {
         Box::pin(Self::introspect(self, token))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcp_auth_core::claims::ClaimsPolicy;
+    use mcp_auth_core::resource::ResourceUri;
+
+    fn introspector() -> Introspector {
+        let iss = "https://as.example.com";
+        let policy = ClaimsPolicy::new(ResourceUri::parse("https://mcp.example.com").unwrap(), iss);
+        let rules = IntrospectionRules::new(iss, policy).unwrap();
+        Introspector::builder(rules, ClientAuth::client_secret_post("rs", "hunter2"))
+            .endpoint("https://as.example.com/introspect")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_cache_key_is_a_keyed_hash_that_holds_no_token() {
+        let (a, b) = (introspector(), introspector());
+        let token = "a-token-of-32-bytes-exactly-here";
+        let key = a.cache_key(token);
+        assert_eq!(key, a.cache_key(token), "stable within one introspector");
+        assert_ne!(key, a.cache_key("a-token-of-32-bytes-exactly-hera"));
+        assert_ne!(key, b.cache_key(token), "a fresh key per introspector");
+        assert_ne!(&key[..], token.as_bytes());
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let i = introspector();
+        let shown = format!("{i:?}");
+        assert!(shown.contains("client_secret_post"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -375,6 +375,7 @@ impl ClaimsPolicy {
     }
 
     /// [`recheck`](Self::recheck) under `profile`.
+    #[inline]
     pub(crate) fn recheck_as(
         &self,
         claims: &Claims,

@@ -66,6 +66,12 @@ impl<'t> CompactJws<'t> {
         self.signature_b64
     }
 
+    /// The header, payload and signature segments, still base64url (for the DPoP proof
+    /// checks, which read a header `check_header` refuses: one with a `jwk`).
+    pub(crate) fn segments(&self) -> [&'t str; 3] {
+        [self.header_b64, self.payload_b64, self.signature_b64]
+    }
+
     /// Decodes the header and applies `policy` to it. See [`UnverifiedJws::parse`].
     pub fn check_header(self, policy: &HeaderPolicy) -> Result<CheckedHeader<'t>, AuthError> {
         let typ = policy.typ;

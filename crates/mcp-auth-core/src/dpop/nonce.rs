@@ -7,8 +7,10 @@
 //! two slot lengths; once the slot it names is the previous one, a fresh nonce is due (sent in
 //! `DPoP-Nonce` on the successful response, RFC 9449 §8.2).
 //!
-//! Secrets are a list: the first issues, every one verifies. To roll a secret, put the new
-//! one first and keep the old one second for at least two slot lengths, on every instance.
+//! Secrets are a list: the first issues, every one verifies. To roll a secret without
+//! refusing a nonce another instance issued, take each step on every instance before the
+//! next: `[old, new]` (the new one verifies), `[new, old]` (the new one issues), and two slot
+//! lengths later `[new]`.
 
 use super::{DpopConfigError, DpopError};
 use aws_lc_rs::{constant_time, hmac};

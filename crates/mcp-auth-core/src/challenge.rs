@@ -367,6 +367,12 @@ mod tests {
             )
         );
         assert_eq!(
+            t.render_dpop_error(&DpopError::Replayed),
+            format!(
+                r#"DPoP algs="ES256 EdDSA", error="invalid_dpop_proof", error_description="DPoP proof already used", resource_metadata="{MD}""#
+            )
+        );
+        assert_eq!(
             t.render_dpop_error(&DpopError::NonceRequired),
             format!(
                 r#"DPoP algs="ES256 EdDSA", error="use_dpop_nonce", error_description="resource server requires nonce in DPoP proof", resource_metadata="{MD}""#
@@ -427,6 +433,7 @@ mod tests {
             DpopError::UriMismatch,
             DpopError::IatOutOfWindow,
             DpopError::AccessTokenHashMismatch,
+            DpopError::Replayed,
             DpopError::NonceRequired,
             DpopError::NonceInvalid,
             DpopError::TokenNotBound,

@@ -517,6 +517,14 @@ fn the_allow_list_is_local_policy() {
         DpopConfigError::NoAlgorithms
     );
     assert_eq!(only_es256.algorithm_names(), ["ES256"]);
+    // RFC 9864's fully-specified name for EdDSA over Ed25519 is taken as EdDSA.
+    let mut h = header(&ed);
+    h.insert("alg".into(), json!("Ed25519"));
+    assert!(check_one(&DpopPolicy::new(), &ed, &sign(&ed, &h, &claims())).is_ok());
+    assert_eq!(
+        check_one(&only_es256, &ed, &sign(&ed, &h, &claims())).unwrap_err(),
+        DpopError::AlgorithmNotAllowed
+    );
 }
 
 #[test]

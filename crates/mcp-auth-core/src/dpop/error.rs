@@ -100,6 +100,11 @@ pub enum DpopError {
     /// `ath` is not the hash of the presented access token (RFC 9449 §4.3, §7).
     #[error("DPoP proof ath does not match the access token")]
     AccessTokenHashMismatch,
+    /// The replay store has seen this proof's `jti` (RFC 9449 §11.1): returned by the caller
+    /// when the store answers "replayed" for [`CheckedProof::jti_hash`](crate::dpop::CheckedProof::jti_hash);
+    /// [`DpopPolicy::check`](crate::dpop::DpopPolicy::check) never returns it.
+    #[error("DPoP proof already used")]
+    Replayed,
     /// The server requires a nonce and the proof has none (RFC 9449 §9).
     #[error("resource server requires nonce in DPoP proof")]
     NonceRequired,
@@ -161,6 +166,7 @@ impl DpopError {
             Self::UriMismatch => "DPoP proof htu does not match the request URI",
             Self::IatOutOfWindow => "DPoP proof iat outside the acceptance window",
             Self::AccessTokenHashMismatch => "DPoP proof ath does not match the access token",
+            Self::Replayed => "DPoP proof already used",
             Self::NonceRequired => "resource server requires nonce in DPoP proof",
             Self::NonceInvalid => "DPoP proof nonce is invalid or stale",
             Self::TokenNotBound => "access token is not bound to a DPoP key",

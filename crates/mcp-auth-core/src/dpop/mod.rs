@@ -213,7 +213,7 @@ impl DpopPolicy {
         let alg = header
             .get("alg")
             .and_then(Value::as_str)
-            .and_then(Algorithm::from_name)
+            .and_then(alg_from_name)
             .filter(|a| self.algorithms.contains(a))
             .ok_or(DpopError::AlgorithmNotAllowed)?;
         // RFC 7515 §4.1.11: no extension is understood, so `crit` is refused (`b64`, RFC 7797,
@@ -312,6 +312,15 @@ fn json_object(b64: &str) -> Result<Map<String, Value>, DpopError> {
     match serde_json::from_slice(&bytes) {
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(DpopError::Malformed),
+    }
+}
+
+/// A JOSE algorithm name; `Ed25519` (RFC 9864 §2.2, the fully-specified name newer clients
+/// sign with) is EdDSA over Ed25519, and allowed when `EdDSA` is.
+fn alg_from_name(name: &str) -> Option<Algorithm> {
+    match name {
+        "Ed25519" => Some(Algorithm::EdDSA),
+        _ => Algorithm::from_name(name),
     }
 }
 

@@ -68,6 +68,13 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("redis-server on port {} exited: {status}", self.port);
+            }
             assert!(
                 Instant::now() < deadline,
                 "redis-server did not listen in 10 s"
@@ -96,7 +103,6 @@ impl Drop for RedisServer {
 
 fn find_redis_server() -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
         .map(|d| d.join("redis-server"))
         .find(|p| p.is_file())
 }

@@ -14,17 +14,17 @@ use sha2::{Digest, Sha256};
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// The verification key of a proof signed with `alg`, from its `jwk` header.
-pub(super) fn proof_key(
-    jwk: &Map<String, Value>,
-    alg: Algorithm,
-) -> Result<VerifyingKey, DpopError> {
+pub(super) fn proof_key(jwk: &Value, alg: Algorithm) -> Result<VerifyingKey, DpopError> {
+    let Value::Object(members) = jwk else {
+        return Err(DpopError::MissingKey);
+    };
     // RFC 9449 §4.3: "the jwk JOSE header parameter does not contain a private key".
-    if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
+    if PRIVATE_MEMBERS.iter().any(|m| members.contains_key(*m)) {
         return Err(DpopError::PrivateKey);
     }
     // Only `alg` is allowed: the key must be of its family (RFC 8725 §3.1), and an `alg`
     // member in the JWK must name it.
-    VerifyingKey::from_jwk(&Value::Object(jwk.clone()), &[alg]).map_err(|e| match e {
+    VerifyingKey::from_jwk(jwk, &[alg]).map_err(|e| match e {
         JwkError::PrivateMaterial => DpopError::PrivateKey,
         _ => DpopError::InvalidKey,
     })

@@ -221,7 +221,7 @@ impl DpopPolicy {
         if header.contains_key("crit") || header.contains_key("b64") {
             return Err(DpopError::CriticalHeader);
         }
-        let Some(Value::Object(jwk)) = header.get("jwk") else {
+        let Some(jwk) = header.get("jwk") else {
             return Err(DpopError::MissingKey);
         };
         let key = key::proof_key(jwk, alg)?;
@@ -234,7 +234,10 @@ impl DpopPolicy {
         if signature.is_empty() || !key.verify(alg, signing_input.as_bytes(), &signature) {
             return Err(DpopError::BadSignature);
         }
-        let thumbprint = key::jwk_thumbprint(jwk).ok_or(DpopError::InvalidKey)?;
+        let thumbprint = jwk
+            .as_object()
+            .and_then(key::jwk_thumbprint)
+            .ok_or(DpopError::InvalidKey)?;
 
         // RFC 9449 §4.3: the required claims (§4.2, and `ath` with an access token, §7).
         let claims = json_object(payload_b64)?;

@@ -256,9 +256,8 @@ impl ClaimCheck for IssuerTemplate {
     fn check(&self, claims: &Claims, _now: i64) -> Result<(), ClaimRejection> {
         const REFUSED: ClaimRejection =
             ClaimRejection::new("token tenant does not match its issuer");
-        let value = match claims.get(&self.claim) {
-            Ok(Some(serde_json::Value::String(s))) => s,
-            _ => return Err(REFUSED),
+        let Ok(Some(serde_json::Value::String(value))) = claims.get(&self.claim) else {
+            return Err(REFUSED);
         };
         if value.is_empty() || value.contains(['/', '?', '#']) {
             return Err(REFUSED);
@@ -345,7 +344,10 @@ mod tests {
             );
         }
         let none = IssuerTemplate::new("https://login.example/v2.0", "tid");
-        assert!(none.check(&ok, 0).is_err(), "no placeholder matches nothing");
+        assert!(
+            none.check(&ok, 0).is_err(),
+            "no placeholder matches nothing"
+        );
     }
 
     #[test]

@@ -100,4 +100,9 @@ pub enum ConfigError {
         /// The `resource` of the document that claimed it again.
         second: String,
     },
+    /// An identity-provider preset ([`providers`](crate::providers)) was given parameters
+    /// its provider's tokens can never match (a tenant that is not a GUID, no API audience
+    /// where the provider always sets one, an empty tenant list, ...).
+    #[error(transparent)]
+    Preset(#[from] crate::providers::PresetError),
 }

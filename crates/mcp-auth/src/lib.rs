@@ -104,6 +104,7 @@ mod future;
 mod issuer;
 mod layer;
 mod metadata;
+pub mod providers;
 mod response;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;

@@ -38,7 +38,6 @@ const PROVIDER: &str = "Auth0";
 ///
 /// ```
 /// use mcp_auth::McpAuthLayer;
-/// use mcp_auth::core::keys::StaticKeySource;
 /// use mcp_auth::providers::Auth0;
 ///
 /// let layer = McpAuthLayer::builder("https://mcp.example.com/mcp")
@@ -47,7 +46,6 @@ const PROVIDER: &str = "Auth0";
 ///             .api_identifier("https://mcp.example.com/mcp")
 ///             .custom_domain("login.example.com"),
 ///     )
-///     .key_source(StaticKeySource::new())
 ///     .require_scopes(["read:notes"])
 ///     .build()?;
 /// # Ok::<(), mcp_auth::ConfigError>(())
@@ -194,7 +192,7 @@ mod tests {
         let p = Auth0::new("example.us.auth0.com").api_identifier("x");
         assert_eq!(p.issuer(), "https://example.us.auth0.com/");
         assert!(p.problem().is_none());
-        let custom = p.clone().custom_domain("login.example.com");
+        let custom = p.custom_domain("login.example.com");
         assert_eq!(custom.issuer(), "https://login.example.com/");
         let local = custom.base_url("http://127.0.0.1:9");
         assert_eq!(local.issuer(), "http://127.0.0.1:9/");

@@ -58,7 +58,6 @@ enum Version {
 ///
 /// ```
 /// use mcp_auth::McpAuthLayer;
-/// use mcp_auth::core::keys::StaticKeySource;
 /// use mcp_auth::providers::EntraId;
 /// use std::time::Duration;
 ///
@@ -72,7 +71,6 @@ enum Version {
 ///         .allowed_client_ids(["04b07795-8ddb-461a-bbee-02f9e1bf7b46"])
 ///         .max_token_age(Duration::from_secs(3600)),
 ///     )
-///     .key_source(StaticKeySource::new())
 ///     .require_scopes(["Mcp.Read"])
 ///     .build()?;
 ///

@@ -35,7 +35,6 @@ const PROVIDER: &str = "Keycloak";
 ///
 /// ```
 /// use mcp_auth::McpAuthLayer;
-/// use mcp_auth::core::keys::StaticKeySource;
 /// use mcp_auth::providers::Keycloak;
 ///
 /// let layer = McpAuthLayer::builder("https://mcp.example.com/mcp")
@@ -47,7 +46,6 @@ const PROVIDER: &str = "Keycloak";
 ///             .map_role("mcp-admin", ["mcp:read", "mcp:write"])
 ///             .allowed_client_ids(["mcp-inspector"]),
 ///     )
-///     .key_source(StaticKeySource::new())
 ///     .require_scopes(["mcp:read"])
 ///     .build()?;
 /// # Ok::<(), mcp_auth::ConfigError>(())

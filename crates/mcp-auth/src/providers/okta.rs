@@ -36,7 +36,6 @@ const PROVIDER: &str = "Okta";
 ///
 /// ```
 /// use mcp_auth::McpAuthLayer;
-/// use mcp_auth::core::keys::StaticKeySource;
 /// use mcp_auth::providers::Okta;
 ///
 /// let layer = McpAuthLayer::builder("https://mcp.example.com/mcp")
@@ -45,7 +44,6 @@ const PROVIDER: &str = "Okta";
 ///             .audience("https://mcp.example.com/mcp")
 ///             .allowed_client_ids(["0oa1b2c3d4e5f6g7h8i9"]),
 ///     )
-///     .key_source(StaticKeySource::new())
 ///     .require_scopes(["mcp:read"])
 ///     .build()?;
 ///

@@ -403,3 +403,26 @@ fn the_fixtures_keep_the_documented_shape() {
     let v1 = v1_access("https://sts.windows.net");
     assert!(v1.get("appid").is_some() && v1.get("azp").is_none());
 }
+
+#[tokio::test]
+async fn a_cached_token_is_refused_once_it_passes_the_maximum_age() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let server = entra().await;
+    let skew = Arc::new(AtomicI64::new(0));
+    let s = Arc::clone(&skew);
+    let l = McpAuthLayer::builder(RES)
+        .trusted_issuer(v2(&server).max_token_age(Duration::from_secs(600)))
+        .require_scopes(["Mcp.Read"])
+        .clock(move || common::providers::now() + s.load(Ordering::SeqCst))
+        .build()
+        .unwrap();
+    let token = v2_access(server.base_url(), TENANT).issued_ago(60).sign();
+    assert_eq!(send_cached(&l, &token).await.status, 200);
+    assert_eq!(l.token_cache_len(), 1, "admitted to the cache");
+    // Twenty minutes later the token is unexpired but past the maximum age: the cache hit
+    // runs the age check again (it reads the clock).
+    skew.store(1200, Ordering::SeqCst);
+    let o = send_cached(&l, &token).await;
+    assert_invalid_token(&o, "token is older than this resource accepts");
+}

@@ -6,6 +6,7 @@ mod common;
 
 use common::RES;
 use common::providers::{Fixture, ProviderServer, assert_invalid_token, provider_jwk, send_cached};
+use mcp_auth::core::keys::StaticKeySource;
 use mcp_auth::providers::{Auth0, EntraId, Keycloak, Okta};
 use mcp_auth::{ConfigError, McpAuthLayer, TrustedIssuer};
 use serde_json::json;
@@ -78,6 +79,12 @@ fn parameters_no_token_could_match_are_refused_at_build() {
     ] {
         assert!(ok.is_ok(), "{:?}", ok.err());
     }
+    // A preset's JWKS location gives way to a custom key source, which provides the keys.
+    let with_source = McpAuthLayer::builder(RES)
+        .trusted_issuer(Okta::default_server("example.okta.com"))
+        .key_source(StaticKeySource::new())
+        .build();
+    assert!(with_source.is_ok(), "{:?}", with_source.err());
 }
 
 const KID: &str = "mixed-kid-1";

@@ -611,7 +611,11 @@ impl McpAuthBuilder {
             #[cfg(feature = "jwks")]
             (
                 "jwks_uri",
-                !self.jwks_uris.is_empty() || self.trusted.iter().any(|t| t.jwks_uri.is_some()),
+                !self.jwks_uris.is_empty()
+                    || self
+                        .trusted
+                        .iter()
+                        .any(|t| t.jwks_uri.is_some() && !t.jwks_uri_from_preset),
             ),
             #[cfg(feature = "jwks")]
             ("allow_insecure_http", self.allow_insecure_http.is_some()),

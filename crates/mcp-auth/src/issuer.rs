@@ -129,6 +129,10 @@ impl IssuerSettings {
 pub struct TrustedIssuer {
     pub(crate) issuers: Vec<String>,
     pub(crate) jwks_uri: Option<String>,
+    /// `jwks_uri` is a preset's default location, not the user's setting: with a custom key
+    /// source it is simply not used (that source knows where its keys are), where a
+    /// location the user set is refused as having no effect.
+    pub(crate) jwks_uri_from_preset: bool,
     pub(crate) settings: IssuerSettings,
     /// A preset's own configuration error, reported by [`McpAuthBuilder::build`].
     pub(crate) error: Option<ConfigError>,
@@ -160,6 +164,7 @@ impl TrustedIssuer {
         Self {
             issuers: issuers.into_iter().map(Into::into).collect(),
             jwks_uri: None,
+            jwks_uri_from_preset: false,
             settings: IssuerSettings::default(),
             error: None,
         }
@@ -175,6 +180,16 @@ impl TrustedIssuer {
     /// [`ConfigError::IgnoredByKeySource`]).
     pub fn jwks_uri(mut self, uri: impl Into<String>) -> Self {
         self.jwks_uri = Some(uri.into());
+        self.jwks_uri_from_preset = false;
+        self
+    }
+
+    /// A preset's JWKS location for this entry: used by the default JWKS key source, and
+    /// not an error with [`McpAuthBuilder::key_source`] (which then provides the keys).
+    #[allow(dead_code)] // the presets of `crate::providers` use it
+    pub(crate) fn preset_jwks_uri(mut self, uri: impl Into<String>) -> Self {
+        self.jwks_uri = Some(uri.into());
+        self.jwks_uri_from_preset = true;
         self
     }
 

@@ -38,6 +38,7 @@ const PROVIDER: &str = "Auth0";
 ///
 /// ```
 /// use mcp_auth::McpAuthLayer;
+/// use mcp_auth::core::keys::StaticKeySource;
 /// use mcp_auth::providers::Auth0;
 ///
 /// let layer = McpAuthLayer::builder("https://mcp.example.com/mcp")
@@ -46,6 +47,7 @@ const PROVIDER: &str = "Auth0";
 ///             .api_identifier("https://mcp.example.com/mcp")
 ///             .custom_domain("login.example.com"),
 ///     )
+///     .key_source(StaticKeySource::new())
 ///     .require_scopes(["read:notes"])
 ///     .build()?;
 /// # Ok::<(), mcp_auth::ConfigError>(())
@@ -154,7 +156,7 @@ impl From<Auth0> for TrustedIssuer {
         let problem = p.problem();
         let issuer = p.issuer();
         let mut t = Self::new(issuer.clone())
-            .jwks_uri(format!("{issuer}.well-known/jwks.json"))
+            .preset_jwks_uri(format!("{issuer}.well-known/jwks.json"))
             .scope_sources([
                 ScopeSource::claim("scope"),
                 ScopeSource::claim("permissions"),

@@ -117,7 +117,7 @@ impl From<Clerk> for TrustedIssuer {
         required.jti = false;
         let problem = c.problem();
         let t = Self::new(c.issuer())
-            .jwks_uri(c.jwks_uri())
+            .preset_jwks_uri(c.jwks_uri())
             .algorithms([Algorithm::RS256])
             // `at+jwt` is what tells an access token from a session or ID token.
             .typ_policy(TypPolicy::Strict)

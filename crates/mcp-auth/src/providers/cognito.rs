@@ -201,7 +201,7 @@ impl From<Cognito> for TrustedIssuer {
     fn from(c: Cognito) -> Self {
         let mut t =
             Self::new(c.issuer())
-                .jwks_uri(c.jwks_uri())
+                .preset_jwks_uri(c.jwks_uri())
                 .algorithms([Algorithm::RS256])
                 // Cognito headers carry no `typ`: `token_use` tells the kinds apart.
                 .typ_policy(TypPolicy::AllowJwt)

@@ -161,7 +161,7 @@ impl From<Descope> for TrustedIssuer {
         required.jti = false;
         let problem = d.problem();
         let mut t = Self::new(d.issuer())
-            .jwks_uri(d.jwks_uri())
+            .preset_jwks_uri(d.jwks_uri())
             .algorithms([Algorithm::RS256])
             // Descope signs access, session and ID tokens alike with `typ: JWT`.
             .typ_policy(TypPolicy::AllowJwt)

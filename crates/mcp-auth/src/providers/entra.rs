@@ -58,6 +58,7 @@ enum Version {
 ///
 /// ```
 /// use mcp_auth::McpAuthLayer;
+/// use mcp_auth::core::keys::StaticKeySource;
 /// use mcp_auth::providers::EntraId;
 /// use std::time::Duration;
 ///
@@ -71,6 +72,7 @@ enum Version {
 ///         .allowed_client_ids(["04b07795-8ddb-461a-bbee-02f9e1bf7b46"])
 ///         .max_token_age(Duration::from_secs(3600)),
 ///     )
+///     .key_source(StaticKeySource::new())
 ///     .require_scopes(["Mcp.Read"])
 ///     .build()?;
 ///
@@ -302,7 +304,7 @@ impl From<EntraId> for TrustedIssuer {
         let mut required = RequiredClaims::ALL;
         required.jti = false; // Entra sends `uti`, not `jti`.
         let mut t = Self::any_of(p.issuers())
-            .jwks_uri(jwks)
+            .preset_jwks_uri(jwks)
             .typ_policy(TypPolicy::AllowJwt)
             .client_id_claims([client])
             .required_claims(required)

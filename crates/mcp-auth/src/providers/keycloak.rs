@@ -35,6 +35,7 @@ const PROVIDER: &str = "Keycloak";
 ///
 /// ```
 /// use mcp_auth::McpAuthLayer;
+/// use mcp_auth::core::keys::StaticKeySource;
 /// use mcp_auth::providers::Keycloak;
 ///
 /// let layer = McpAuthLayer::builder("https://mcp.example.com/mcp")
@@ -46,6 +47,7 @@ const PROVIDER: &str = "Keycloak";
 ///             .map_role("mcp-admin", ["mcp:read", "mcp:write"])
 ///             .allowed_client_ids(["mcp-inspector"]),
 ///     )
+///     .key_source(StaticKeySource::new())
 ///     .require_scopes(["mcp:read"])
 ///     .build()?;
 /// # Ok::<(), mcp_auth::ConfigError>(())
@@ -169,7 +171,7 @@ impl From<Keycloak> for TrustedIssuer {
         let typ = ClaimIn::new("typ", ["Bearer"])
             .refusing_with(ClaimRejection::new("token is not an access token"));
         let mut t = Self::new(issuer.clone())
-            .jwks_uri(format!("{issuer}/protocol/openid-connect/certs"))
+            .preset_jwks_uri(format!("{issuer}/protocol/openid-connect/certs"))
             .typ_policy(TypPolicy::AllowJwt)
             .client_id_claims(["azp"])
             .scope_sources(sources)

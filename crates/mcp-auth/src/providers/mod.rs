@@ -21,8 +21,9 @@
 //! | [`WorkOs`] | the AuthKit domain | the resource indicator as audience; `client_id` required |
 //! | [`Descope`] | `{base}/v1/apps/agentic/{projectId}/{mcpServerId}` | the MCP Server URL as audience; a client id required |
 //!
-//! Keys come from the provider's documented JWKS location, without discovery (the default
-//! JWKS key source, feature `jwks`, as in the examples). Every preset
+//! Keys come from the provider's documented JWKS location, without discovery, when the
+//! default JWKS key source (feature `jwks`) is used; with
+//! [`key_source`](crate::McpAuthBuilder::key_source) that source provides them. Every preset
 //! starts from the secure defaults of a [`TrustedIssuer`] (RS256/ES256, exact `aud`, 60 s
 //! leeway) and changes only what its type's docs list. How to register the API and the MCP
 //! client with each provider, and what each one weakens, is in `docs/providers.md`.
@@ -31,6 +32,7 @@
 //!
 //! ```
 //! use mcp_auth::McpAuthLayer;
+//! use mcp_auth::core::keys::StaticKeySource;
 //! use mcp_auth::providers::{EntraId, Keycloak};
 //!
 //! let layer = McpAuthLayer::builder("https://mcp.example.com/mcp")
@@ -43,6 +45,7 @@
 //!             .realm_roles()
 //!             .map_role("mcp-user", ["mcp:read"]),
 //!     )
+//!     .key_source(StaticKeySource::new())
 //!     .require_scopes(["mcp:read"])
 //!     .build()?;
 //! # Ok::<(), mcp_auth::ConfigError>(())

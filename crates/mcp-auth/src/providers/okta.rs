@@ -36,6 +36,7 @@ const PROVIDER: &str = "Okta";
 ///
 /// ```
 /// use mcp_auth::McpAuthLayer;
+/// use mcp_auth::core::keys::StaticKeySource;
 /// use mcp_auth::providers::Okta;
 ///
 /// let layer = McpAuthLayer::builder("https://mcp.example.com/mcp")
@@ -44,6 +45,7 @@ const PROVIDER: &str = "Okta";
 ///             .audience("https://mcp.example.com/mcp")
 ///             .allowed_client_ids(["0oa1b2c3d4e5f6g7h8i9"]),
 ///     )
+///     .key_source(StaticKeySource::new())
 ///     .require_scopes(["mcp:read"])
 ///     .build()?;
 ///
@@ -159,7 +161,7 @@ impl From<Okta> for TrustedIssuer {
             sources.push(ScopeSource::claim("groups").roles());
         }
         let mut t = Self::new(issuer.clone())
-            .jwks_uri(format!("{issuer}/v1/keys"))
+            .preset_jwks_uri(format!("{issuer}/v1/keys"))
             .typ_policy(TypPolicy::AllowJwt)
             .client_id_claims(["cid"])
             .required_claims(RequiredClaims::ALL)

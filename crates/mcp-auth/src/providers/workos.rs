@@ -121,7 +121,7 @@ impl From<WorkOs> for TrustedIssuer {
     fn from(w: WorkOs) -> Self {
         let problem = w.problem();
         let t = Self::new(w.issuer())
-            .jwks_uri(w.jwks_uri())
+            .preset_jwks_uri(w.jwks_uri())
             .algorithms([Algorithm::RS256])
             // AuthKit signs access, ID and session tokens alike with `typ: JWT`.
             .typ_policy(TypPolicy::AllowJwt)

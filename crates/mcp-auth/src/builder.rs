@@ -130,7 +130,7 @@ impl McpAuthBuilder {
 
     /// Trusts the issuers of `issuer` with that entry's own rules (audiences, `typ`,
     /// algorithms, claim mapping, required claims, claim checks): see [`TrustedIssuer`], and
-    /// the presets of `providers` module. May be called more than once, and beside
+    /// the presets of [`crate::providers`]. May be called more than once, and beside
     /// [`issuer`](Self::issuer), whose issuers keep the rules set on this builder. An issuer
     /// trusted twice is a [`ConfigError::Rules`] at build. Its issuers are listed in the
     /// metadata's `authorization_servers` as [`issuer`](Self::issuer)'s are.
@@ -578,7 +578,12 @@ impl McpAuthBuilder {
         doc = "Without the `jwks` feature a [`key_source`](Self::key_source) is required \
                (`ConfigError::NoKeySource` otherwise)."
     )]
-    pub fn build(self) -> Result<McpAuthLayer, ConfigError> {
+    pub fn build(mut self) -> Result<McpAuthLayer, ConfigError> {
+        // A preset's own error first: it names the parameter to fix, where the key source
+        // built from a misconfigured preset would only say that something is missing.
+        if let Some(e) = self.trusted.iter_mut().find_map(|t| t.error.take()) {
+            return Err(e);
+        }
         let keys = match self.key_source.clone() {
             Some(k) => {
                 self.check_no_default_source_options()?;

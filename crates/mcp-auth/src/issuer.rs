@@ -102,7 +102,7 @@ impl IssuerSettings {
 /// required, 60 s leeway) and takes nothing from the builder's own issuer settings, which
 /// apply only to the issuers of [`McpAuthBuilder::issuer`]. Each setting means what the
 /// builder method of the same name means, for this entry's tokens only. The presets of
-/// `providers` module make one.
+/// [`crate::providers`] make one.
 ///
 /// ```
 /// use mcp_auth::{McpAuthLayer, TrustedIssuer};
@@ -186,7 +186,6 @@ impl TrustedIssuer {
 
     /// A preset's JWKS location for this entry: used by the default JWKS key source, and
     /// not an error with [`McpAuthBuilder::key_source`] (which then provides the keys).
-    #[allow(dead_code)] // the presets of `crate::providers` use it
     pub(crate) fn preset_jwks_uri(mut self, uri: impl Into<String>) -> Self {
         self.jwks_uri = Some(uri.into());
         self.jwks_uri_from_preset = true;
@@ -298,7 +297,6 @@ impl TrustedIssuer {
 
     /// Marks this entry as misconfigured (by a preset that was given parameters it cannot
     /// work with): [`McpAuthBuilder::build`] returns `error`.
-    #[allow(dead_code)] // the presets of `crate::providers` use it
     pub(crate) fn fail(mut self, error: ConfigError) -> Self {
         self.error.get_or_insert(error);
         self

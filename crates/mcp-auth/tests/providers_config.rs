@@ -40,6 +40,12 @@ fn parameters_no_token_could_match_are_refused_at_build() {
             "Entra ID",
             "multi_tenant_v2",
         ),
+        // No tenant: the preset's own error, not the key source's "no issuer" it would lead to.
+        (
+            build(EntraId::multi_tenant_v2(Vec::<String>::new()).api_audience(API)),
+            "Entra ID",
+            "at least one",
+        ),
         (
             build(Okta::custom_authorization_server(
                 "example.okta.com",

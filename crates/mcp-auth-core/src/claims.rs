@@ -374,6 +374,13 @@ impl ClaimsPolicy {
         self.recheck_as(claims, now, Profile::Jwt)
     }
 
+    /// [`recheck`](Self::recheck) for claims an RFC 7662 introspection answer vouched for
+    /// ([`crate::introspection`]): the same rules, with `exp` optional as RFC 7662 makes it.
+    #[inline]
+    pub fn recheck_introspected(&self, claims: &Claims, now: i64) -> Result<(), AuthError> {
+        self.recheck_as(claims, now, Profile::Introspection)
+    }
+
     /// [`recheck`](Self::recheck) under `profile`.
     #[inline]
     pub(crate) fn recheck_as(

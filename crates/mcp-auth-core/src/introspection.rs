@@ -176,6 +176,19 @@ pub struct Introspected {
     /// (the maximum when there is no `exp`); zero when `exp` is already past (an answer
     /// accepted within the leeway), which is not to be cached.
     pub cache_for: Duration,
+    /// When the answer was judged (seconds since the epoch, the `now` of the check): a
+    /// cache further along (the layer's verified-token cache) keeps it until
+    /// `checked_at + cache_for`, never `cache_for` from its own admission, so a revoked
+    /// token is refused within the configured maximum however many caches hold it.
+    pub checked_at: i64,
+}
+
+impl Introspected {
+    /// The last instant (seconds since the epoch) at which the answer may be reused.
+    pub fn reusable_until(&self) -> i64 {
+        let secs = i64::try_from(self.cache_for.as_secs()).unwrap_or(i64::MAX);
+        self.checked_at.saturating_add(secs)
+    }
 }
 
 /// The future returned by [`TokenIntrospector::introspect`].
@@ -382,6 +395,7 @@ impl IntrospectionRules {
             },
             username: head.username,
             cache_for,
+            checked_at: now,
         })
     }
 

@@ -605,6 +605,12 @@ impl McpAuthBuilder {
         self,
         validator: V,
     ) -> Result<McpAuthLayer, ConfigError> {
+        if self.trusted.iter().any(|t| t.introspection.is_some()) {
+            return Err(ConfigError::Introspection(
+                "a custom validator decides alone: introspection is for the built-in validation"
+                    .to_owned(),
+            ));
+        }
         let capacity = self.token_cache.unwrap_or(0);
         self.finish(capacity, |_, _| Validation::Custom(Arc::new(validator)))
     }
@@ -718,11 +724,20 @@ impl McpAuthBuilder {
                     .policies(&resource, &self.issuers, self.max_token_len)?,
             );
         }
-        for t in &self.trusted {
-            entries.push(
+        let mut routes = crate::introspection::Routes::default();
+        for t in &mut self.trusted {
+            let (header, claims) =
                 t.settings
-                    .policies(&resource, &t.issuers, self.max_token_len)?,
-            );
+                    .policies(&resource, &t.issuers, self.max_token_len)?;
+            if let Some(introspection) = t.introspection.take() {
+                let [issuer] = t.issuers.as_slice() else {
+                    return Err(ConfigError::Introspection(
+                        "an introspecting issuer entry names exactly one issuer".to_owned(),
+                    ));
+                };
+                routes.add(issuer, &claims, introspection)?;
+            }
+            entries.push((header, claims));
         }
         let required = ScopeSet::try_from_iter(&self.required)?;
         if required.contains(OFFLINE_ACCESS) {
@@ -785,12 +800,14 @@ impl McpAuthBuilder {
         }
         let claims_policies: Vec<ClaimsPolicy> = entries.iter().map(|(_, c)| c.clone()).collect();
         let rules = JwtRules::per_issuer(entries)?;
+        let introspection = (!routes.is_empty()).then_some(routes);
         let challenge = Arc::new(challenge);
         let mcp_policy = self.mcp_policy.map(Arc::new);
         let cache = (cache_capacity > 0).then(|| TokenCache::new(cache_capacity, claims_policies));
         Ok(McpAuthLayer {
             shared: Arc::new(Shared {
                 validation: validation(rules, self.clock.clone()),
+                introspection,
                 cache,
                 clock: self.clock,
                 scope_policy: Arc::new(ScopePolicy {

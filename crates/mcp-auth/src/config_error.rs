@@ -49,6 +49,14 @@ pub enum ConfigError {
          bind them to this server"
     )]
     UnboundAudience(String),
+    /// The introspection configuration cannot work (two issuers for the same opaque tokens,
+    /// an empty prefix, an entry of several issuers, ...); the message says which.
+    #[error("introspection: {0}")]
+    Introspection(String),
+    /// The HTTP introspector refused its configuration.
+    #[cfg(feature = "introspection")]
+    #[error("introspection: {0}")]
+    Introspector(#[from] mcp_auth_introspect::ConfigError),
     /// An issuer is not an absolute https URL (http only on loopback).
     #[error("issuer {0:?} is not an absolute https URL (http is allowed only on loopback)")]
     Issuer(String),

@@ -134,6 +134,8 @@ pub struct TrustedIssuer {
     /// location the user set is refused as having no effect.
     pub(crate) jwks_uri_from_preset: bool,
     pub(crate) settings: IssuerSettings,
+    /// How this entry's opaque tokens are introspected, if they are.
+    pub(crate) introspection: Option<crate::introspection::Introspection>,
     /// A preset's own configuration error, reported by [`McpAuthBuilder::build`].
     pub(crate) error: Option<ConfigError>,
 }
@@ -144,6 +146,7 @@ impl fmt::Debug for TrustedIssuer {
             .field("issuers", &self.issuers)
             .field("jwks_uri", &self.jwks_uri)
             .field("settings", &self.settings)
+            .field("introspection", &self.introspection)
             .finish_non_exhaustive()
     }
 }
@@ -166,6 +169,7 @@ impl TrustedIssuer {
             jwks_uri: None,
             jwks_uri_from_preset: false,
             settings: IssuerSettings::default(),
+            introspection: None,
             error: None,
         }
     }
@@ -292,6 +296,17 @@ impl TrustedIssuer {
     {
         let scopes = scopes.into_iter().map(Into::into).collect();
         self.settings.mapping.roles.push((role.into(), scopes));
+        self
+    }
+
+    /// Judges this issuer's opaque tokens (and, with
+    /// [`Introspection::always`](crate::introspection::Introspection::always), its JWTs too)
+    /// by RFC 7662 introspection at its authorization server, with this entry's rules (its
+    /// audiences, claim mapping, client allow-list, claim checks; RFC 9068's required claims
+    /// do not apply to answers). The entry must name one issuer. See
+    /// [`crate::introspection`] for which tokens go where.
+    pub fn introspection(mut self, introspection: crate::introspection::Introspection) -> Self {
+        self.introspection = Some(introspection);
         self
     }
 

@@ -101,6 +101,7 @@ mod decision;
 #[cfg(feature = "axum")]
 mod extract;
 mod future;
+pub mod introspection;
 mod issuer;
 mod layer;
 mod metadata;

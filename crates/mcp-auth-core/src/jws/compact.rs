@@ -61,6 +61,18 @@ impl<'t> CompactJws<'t> {
         self.token
     }
 
+    /// The payload's `iss`, **unverified**: only to route a token to the one authorization
+    /// server that may judge it (an introspection endpoint), never to trust it or log it.
+    /// `None` when the payload is not base64url JSON with a string `iss`.
+    pub fn unverified_issuer(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Iss {
+            iss: Option<String>,
+        }
+        let payload = B64.decode_to_vec(self.payload_b64).ok()?;
+        serde_json::from_slice::<Iss>(&payload).ok()?.iss
+    }
+
     /// The signature segment, still base64url.
     pub fn signature_b64(&self) -> &'t str {
         self.signature_b64

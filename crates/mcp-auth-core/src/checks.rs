@@ -31,6 +31,31 @@ pub trait ClaimCheck: Send + Sync + 'static {
     /// Checks `claims` (signature and the built-in policy already passed) at `now`
     /// (seconds since the epoch). Must not panic.
     fn check(&self, claims: &Claims, now: i64) -> Result<(), ClaimRejection>;
+
+    /// The top-level claims the check reads that are not typed fields of [`Claims`]: the
+    /// layer has them captured in the one parse pass of the token
+    /// ([`ClaimMapping::with_captured_claims`](crate::claims::ClaimMapping::with_captured_claims)),
+    /// so [`Claims::captured`] answers without parsing the payload again. The default is
+    /// none (a check may still read any claim with [`Claims::get`], at the cost of a parse).
+    fn claims_read(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The claim `name` of `claims`: as captured in the parse pass when it was, else parsed
+/// again from the kept payload. `Err` when the payload cannot be read again (never for a
+/// parsed token): checks fail closed on it.
+fn claim<'c>(
+    claims: &'c Claims,
+    name: &str,
+) -> Result<Option<std::borrow::Cow<'c, serde_json::Value>>, ()> {
+    match claims.captured(name) {
+        Some(v) => Ok(v.map(std::borrow::Cow::Borrowed)),
+        None => claims
+            .get(name)
+            .map(|v| v.map(std::borrow::Cow::Owned))
+            .map_err(drop),
+    }
 }
 
 impl<F> ClaimCheck for F
@@ -120,6 +145,22 @@ impl ClaimChecks {
         self.run_timed(claims, now)
     }
 
+    /// The claims every check reads ([`ClaimCheck::claims_read`]), each once.
+    pub fn claims_read(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for n in self
+            .fixed
+            .iter()
+            .chain(&self.timed)
+            .flat_map(|c| c.claims_read())
+        {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+        names
+    }
+
     /// Whether any check reads the clock.
     pub fn any_timed(&self) -> bool {
         !self.timed.is_empty()
@@ -198,12 +239,15 @@ impl ClaimIn {
 
 impl ClaimCheck for ClaimIn {
     fn check(&self, claims: &Claims, _now: i64) -> Result<(), ClaimRejection> {
-        // A payload that cannot be read again (never for a parsed token) fails closed.
-        let value = claims.get(&self.name).map_err(|_| self.refusal)?;
-        match value {
-            Some(serde_json::Value::String(s)) if self.allowed.contains(&s) => Ok(()),
+        let value = claim(claims, &self.name).map_err(|()| self.refusal)?;
+        match value.as_deref() {
+            Some(serde_json::Value::String(s)) if self.allowed.contains(s) => Ok(()),
             _ => Err(self.refusal),
         }
+    }
+
+    fn claims_read(&self) -> Vec<String> {
+        vec![self.name.clone()]
     }
 }
 
@@ -256,7 +300,8 @@ impl ClaimCheck for IssuerTemplate {
     fn check(&self, claims: &Claims, _now: i64) -> Result<(), ClaimRejection> {
         const REFUSED: ClaimRejection =
             ClaimRejection::new("token tenant does not match its issuer");
-        let Ok(Some(serde_json::Value::String(value))) = claims.get(&self.claim) else {
+        let value = claim(claims, &self.claim).map_err(|()| REFUSED)?;
+        let Some(serde_json::Value::String(value)) = value.as_deref() else {
             return Err(REFUSED);
         };
         if value.is_empty() || value.contains(['/', '?', '#']) {
@@ -268,6 +313,10 @@ impl ClaimCheck for IssuerTemplate {
             .and_then(|rest| rest.strip_suffix(&self.suffix))
             == Some(value.as_str());
         if matches { Ok(()) } else { Err(REFUSED) }
+    }
+
+    fn claims_read(&self) -> Vec<String> {
+        vec![self.claim.clone()]
     }
 }
 
@@ -304,13 +353,30 @@ impl AnyClaimPresent {
 impl ClaimCheck for AnyClaimPresent {
     fn check(&self, claims: &Claims, _now: i64) -> Result<(), ClaimRejection> {
         for name in &self.names {
-            match claims.get(name) {
-                Ok(Some(serde_json::Value::Null) | None) => {}
-                Ok(Some(_)) => return Ok(()),
-                Err(_) => return Err(self.refusal),
+            // The typed fields the presets name, without a parse.
+            let typed = match name.as_str() {
+                "scope" => Some(claims.scope.is_some()),
+                "scp" => Some(claims.scp.is_some()),
+                "client_id" => Some(claims.client_id.is_some()),
+                "azp" => Some(claims.azp.is_some()),
+                _ => None,
+            };
+            let present = match typed {
+                Some(p) => p,
+                None => match claim(claims, name).map_err(|()| self.refusal)? {
+                    Some(v) => !v.is_null(),
+                    None => false,
+                },
+            };
+            if present {
+                return Ok(());
             }
         }
         Err(self.refusal)
+    }
+
+    fn claims_read(&self) -> Vec<String> {
+        self.names.clone()
     }
 }
 

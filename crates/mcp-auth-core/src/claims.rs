@@ -157,6 +157,15 @@ impl Claims {
         Ok(self.extra()?.remove(name))
     }
 
+    /// The claim `name` as captured in the parse pass, when the claims were parsed with a
+    /// [`ClaimMapping`] that captures it ([`ClaimMapping::with_captured_claims`], or a claim
+    /// the mapping reads anyway): `Some(None)` when the token has no such claim. `None` when
+    /// it was not captured: read it with [`get`](Self::get), which parses the payload again.
+    /// For the hot path of claim checks.
+    pub fn captured(&self, name: &str) -> Option<Option<&serde_json::Value>> {
+        self.mapped.as_ref()?.captured(name)
+    }
+
     /// Every claim as a JSON object (parses the payload).
     ///
     /// # Errors

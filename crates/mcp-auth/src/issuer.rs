@@ -86,7 +86,11 @@ impl IssuerSettings {
         claims.require_audience = self.require_audience;
         claims.leeway = self.leeway.as_secs();
         claims.required_claims = self.mapping.required;
-        claims.mapping = self.mapping.mapping()?;
+        // The claims the checks read are captured in the token's one parse pass.
+        claims.mapping = self
+            .mapping
+            .mapping()?
+            .with_captured_claims(self.checks.claims_read());
         claims.allowed_client_ids = self.allowed_client_ids.clone().map(Arc::from);
         claims.checks = self.checks.clone();
         Ok((header, claims))

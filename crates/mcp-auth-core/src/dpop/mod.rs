@@ -25,6 +25,17 @@
 //! remember it. Recording the `jti` (and refusing a second use) is the caller's next step,
 //! taken only once the token verified too.
 //!
+//! # At an authorization server's token endpoint
+//!
+//! A token request carries a proof but no access token (RFC 9449 §5): build the request with
+//! [`ProofRequest::token_endpoint`] and the same [`DpopPolicy::check`] applies every rule
+//! above but the two about the access token: `ath` is not required (nor compared, RFC 9449
+//! §4.2: it is for requests with an access token) and there is no `cnf.jkt` to match, so
+//! neither [`AccessTokenHashMismatch`](DpopError::AccessTokenHashMismatch) nor
+//! [`TokenNotBound`](DpopError::TokenNotBound) /
+//! [`KeyBindingMismatch`](DpopError::KeyBindingMismatch) can come back. The
+//! [`CheckedProof::thumbprint`] is what the server binds the tokens it issues to.
+//!
 //! # Example
 //!
 //! ```
@@ -255,7 +266,11 @@ impl DpopPolicy {
             .get("iat")
             .and_then(numeric_date)
             .ok_or(DpopError::MissingClaim(ProofClaim::Iat))?;
-        let ath = string(ProofClaim::Ath)?;
+        // `ath` only with an access token (RFC 9449 §4.2, §7); a token request has none (§5).
+        let ath = match req.access_token {
+            Some(_) => Some(string(ProofClaim::Ath)?),
+            None => None,
+        };
         // RFC 9449 §11.1: unnecessarily large `jti` values are refused.
         if jti.len() > MAX_JTI_LEN {
             return Err(DpopError::JtiTooLong);
@@ -272,16 +287,18 @@ impl DpopPolicy {
         if req.now.abs_diff(iat) > self.window {
             return Err(DpopError::IatOutOfWindow);
         }
-        // RFC 9449 §4.3: `ath` equals the hash of the access token.
-        let expected_ath = URL_SAFE_NO_PAD.encode(Sha256::digest(req.access_token.expose()));
-        if ath != expected_ath {
-            return Err(DpopError::AccessTokenHashMismatch);
-        }
-        // RFC 9449 §4.3, §6.1: the token is bound to this very key.
-        match req.token_jkt {
-            None => return Err(DpopError::TokenNotBound),
-            Some(jkt) if jkt != thumbprint => return Err(DpopError::KeyBindingMismatch),
-            Some(_) => {}
+        if let (Some(token), Some(ath)) = (req.access_token, ath) {
+            // RFC 9449 §4.3: `ath` equals the hash of the access token.
+            let expected_ath = URL_SAFE_NO_PAD.encode(Sha256::digest(token.expose()));
+            if ath != expected_ath {
+                return Err(DpopError::AccessTokenHashMismatch);
+            }
+            // RFC 9449 §4.3, §6.1: the token is bound to this very key.
+            match req.token_jkt {
+                None => return Err(DpopError::TokenNotBound),
+                Some(jkt) if jkt != thumbprint => return Err(DpopError::KeyBindingMismatch),
+                Some(_) => {}
+            }
         }
         // RFC 9449 §9, §11.3: once nonces are required, no proof without one is accepted.
         let fresh_nonce_due = match &self.nonces {
@@ -336,13 +353,16 @@ fn numeric_date(v: &Value) -> Option<i64> {
     })
 }
 
-/// What a proof is checked against: the request and its access token.
+/// What a proof is checked against: the request and its access token
+/// ([`new`](Self::new), at a resource server), or a token request, which has none
+/// ([`token_endpoint`](Self::token_endpoint), at an authorization server).
 #[derive(Clone, Copy)]
 pub struct ProofRequest<'a> {
     method: &'a http::Method,
     uri: &'a http::Uri,
     resource: &'a ResourceUri,
-    access_token: &'a AccessToken,
+    /// `None` only at a token endpoint: then neither `ath` nor `cnf.jkt` is checked.
+    access_token: Option<&'a AccessToken>,
     token_jkt: Option<&'a str>,
     now: i64,
 }
@@ -363,8 +383,42 @@ impl<'a> ProofRequest<'a> {
             method,
             uri,
             resource,
-            access_token,
+            access_token: Some(access_token),
             token_jkt,
+            now,
+        }
+    }
+
+    /// A request to an authorization server's token endpoint (RFC 9449 §5): `method` (a
+    /// token request is a `POST`, so `htm` must be `POST`), `uri` (only its path is read) on
+    /// the origin of `server` (the token endpoint's public URL, or any URI of that origin,
+    /// since only its scheme, host and port are read) and the time, in seconds since the
+    /// epoch. There is no access token, so `ath` is not required and no `cnf.jkt` is matched:
+    /// the proof's key is the one the issued tokens get bound to.
+    ///
+    /// ```
+    /// use mcp_auth_core::dpop::{DpopError, DpopPolicy, ProofRequest};
+    /// use mcp_auth_core::resource::ResourceUri;
+    ///
+    /// let endpoint = ResourceUri::parse("https://as.example.com/token").unwrap();
+    /// let uri: http::Uri = endpoint.path().parse().unwrap();
+    /// let request = ProofRequest::token_endpoint(&http::Method::POST, &uri, &endpoint, 1_800_000_000);
+    /// let headers = http::HeaderMap::new();
+    /// let err = DpopPolicy::new().check(headers.get_all("dpop"), &request).unwrap_err();
+    /// assert_eq!(err, DpopError::MissingProof);
+    /// ```
+    pub fn token_endpoint(
+        method: &'a http::Method,
+        uri: &'a http::Uri,
+        server: &'a ResourceUri,
+        now: i64,
+    ) -> Self {
+        Self {
+            method,
+            uri,
+            resource: server,
+            access_token: None,
+            token_jkt: None,
             now,
         }
     }
@@ -376,7 +430,7 @@ impl fmt::Debug for ProofRequest<'_> {
             .field("method", self.method)
             .field("path", &self.uri.path())
             .field("resource", self.resource)
-            .field("access_token", &self.access_token.hash())
+            .field("access_token", &self.access_token.map(AccessToken::hash))
             .field("token_jkt", &self.token_jkt)
             .field("now", &self.now)
             .finish()

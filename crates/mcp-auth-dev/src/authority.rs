@@ -282,6 +282,13 @@ impl TokenBuilder {
         self.claim("client_id", json!(client_id))
     }
 
+    /// Binds the token to a DPoP key: sets `cnf` to `{"jkt": jkt}` (RFC 9449 §6.1), `jkt`
+    /// being the RFC 7638 SHA-256 thumbprint of the key, base64url. The same as
+    /// `.claim("cnf", json!({"jkt": jkt}))`.
+    pub fn cnf_jkt(self, jkt: &str) -> Self {
+        self.claim("cnf", json!({ "jkt": jkt }))
+    }
+
     /// Sets or overrides any claim.
     pub fn claim(mut self, name: &str, value: Value) -> Self {
         self.claims.insert(name.to_owned(), value);
@@ -605,6 +612,15 @@ mod tests {
         assert!(claims.get("nbf").is_none());
         let (_, c2, _, _) = parts(&a.token().sign());
         assert_ne!(claims["jti"], c2["jti"]);
+    }
+
+    #[test]
+    fn cnf_jkt_binds_the_token_to_a_key() {
+        let a = TestAuthority::new("https://issuer.test");
+        let (_, claims, _, _) = parts(&a.token().cnf_jkt("0ZcOCORZNYy").sign());
+        assert_eq!(claims["cnf"], json!({"jkt": "0ZcOCORZNYy"}));
+        let (_, plain, _, _) = parts(&a.token().sign());
+        assert!(plain.get("cnf").is_none());
     }
 
     #[test]

@@ -13,10 +13,12 @@ use crate::keys::{self, random_string};
 /// a token MUST be at most 2^-128 and SHOULD be at most 2^-160.
 const OPAQUE_TOKEN_BYTES: usize = 32;
 
-/// An issued access token and its lifetime in seconds (`expires_in`).
+/// An issued access token, its lifetime in seconds (`expires_in`) and whether it is
+/// DPoP-bound.
 pub(crate) struct Issued {
     pub(crate) token: String,
     pub(crate) expires_in: i64,
+    pub(crate) dpop: bool,
 }
 
 /// The record of a token for `subject`, issued now to `client_id` for `resource`.
@@ -39,7 +41,14 @@ pub(crate) fn grant(
         jti: random_string(16),
         username: None,
         family: None,
+        jkt: None,
     }
+}
+
+/// Binds `grant` to the DPoP key of thumbprint `jkt` (RFC 9449 §6), if any.
+pub(crate) fn bound_to(mut grant: AccessGrant, jkt: Option<&str>) -> AccessGrant {
+    grant.jkt = jkt.map(str::to_owned);
+    grant
 }
 
 /// Marks `grant` as approved by its subject (a user) within the grant `family`.
@@ -56,6 +65,7 @@ pub(crate) fn issue(shared: &Shared, grant: AccessGrant) -> Result<Issued, OAuth
         TokenFormat::Opaque => random_string(OPAQUE_TOKEN_BYTES),
     };
     let expires_in = grant.expires_at.saturating_sub(grant.issued_at);
+    let dpop = grant.jkt.is_some();
     let mut store = shared.store();
     if !store.has_room_for_access(shared.now()) {
         return Err(OAuthError::new(
@@ -64,7 +74,11 @@ pub(crate) fn issue(shared: &Shared, grant: AccessGrant) -> Result<Issued, OAuth
         ));
     }
     store.access.insert(hash_secret(&token), grant);
-    Ok(Issued { token, expires_in })
+    Ok(Issued {
+        token,
+        expires_in,
+        dpop,
+    })
 }
 
 /// The RFC 9068 §2.2 claims of `grant`.
@@ -80,6 +94,10 @@ fn claims(grant: &AccessGrant) -> Map<String, Value> {
     claims.insert("iat".into(), json!(grant.issued_at));
     claims.insert("exp".into(), json!(grant.expires_at));
     claims.insert("jti".into(), json!(grant.jti));
+    // RFC 9449 §6.1: a DPoP-bound token carries the key's thumbprint.
+    if let Some(jkt) = &grant.jkt {
+        claims.insert("cnf".into(), json!({ "jkt": jkt }));
+    }
     claims
 }
 
@@ -100,11 +118,17 @@ fn jwt(shared: &Shared, grant: &AccessGrant) -> Result<String, OAuthError> {
 }
 
 /// The RFC 7662 §2.2 answer for a live `grant`: `active: true`, the JWT's claims, `username`
-/// when a user approved it, and `token_type: Bearer`.
+/// when a user approved it, and `token_type`: `DPoP` with `cnf.jkt` for a DPoP-bound token
+/// (RFC 9449 §6.2), `Bearer` otherwise.
 pub(crate) fn introspection(grant: &AccessGrant) -> Value {
     let mut out = claims(grant);
     out.insert("active".into(), json!(true));
-    out.insert("token_type".into(), json!("Bearer"));
+    let token_type = if grant.jkt.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    };
+    out.insert("token_type".into(), json!(token_type));
     if let Some(name) = &grant.username {
         out.insert("username".into(), json!(name));
     }

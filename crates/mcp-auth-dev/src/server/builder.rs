@@ -7,11 +7,17 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use mcp_auth_core::dpop::{DpopConfigError, DpopPolicy, Nonces};
+
+use super::dpop::DpopSettings;
 use super::options::{DEFAULT_RESOURCE_SERVER_CLIENT_ID, ResourceServerClient, TokenFormat};
 use super::store::Store;
 use super::{Config, DevAuthorizationServer, NowFn, RunningDevServer, Shared, rules};
 use crate::TestAuthority;
 use crate::keys::{SigningKeyError, Slot};
+
+/// The default slot length of DPoP nonces ([`DevAuthorizationServerBuilder::dpop_nonce_slot`]).
+pub const DEFAULT_DPOP_NONCE_SLOT: Duration = Duration::from_secs(300);
 
 /// Error building a [`DevAuthorizationServer`].
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +38,9 @@ pub enum DevServerError {
     /// The resource-server client's id or secret is empty or not printable ASCII.
     #[error("the resource-server client id and secret must be non-empty printable ASCII")]
     InvalidResourceServerClient,
+    /// The DPoP settings are invalid (a zero nonce slot).
+    #[error("DPoP: {0}")]
+    Dpop(#[from] DpopConfigError),
     /// Key generation failed.
     #[error(transparent)]
     Key(#[from] SigningKeyError),
@@ -65,6 +74,8 @@ pub struct DevAuthorizationServerBuilder {
     clock: Option<NowFn>,
     token_format: TokenFormat,
     resource_server: Option<ResourceServerClient>,
+    require_dpop: bool,
+    dpop_nonce_slot: Option<Duration>,
 }
 
 impl fmt::Debug for DevAuthorizationServerBuilder {
@@ -76,6 +87,8 @@ impl fmt::Debug for DevAuthorizationServerBuilder {
             .field("scopes_supported", &self.scopes_supported)
             .field("token_format", &self.token_format)
             .field("resource_server", &self.resource_server)
+            .field("require_dpop", &self.require_dpop)
+            .field("dpop_nonce_slot", &self.dpop_nonce_slot)
             .field("clock", &self.clock.as_ref().map(|_| "<fn>"))
             .finish_non_exhaustive()
     }
@@ -103,6 +116,8 @@ impl Default for DevAuthorizationServerBuilder {
             clock: None,
             token_format: TokenFormat::Jwt,
             resource_server: None,
+            require_dpop: false,
+            dpop_nonce_slot: None,
         }
     }
 }
@@ -246,6 +261,34 @@ impl DevAuthorizationServerBuilder {
         self
     }
 
+    /// Refuse token requests without a DPoP proof (`invalid_dpop_proof`), so every access
+    /// token is DPoP-bound (default `false`: a request without a proof gets a Bearer token).
+    pub fn require_dpop(mut self, yes: bool) -> Self {
+        self.require_dpop = yes;
+        self
+    }
+
+    /// Require a server-provided nonce in every DPoP proof at the token endpoint (RFC 9449
+    /// §8): a proof without one, or with a stale one, is answered 400 `use_dpop_nonce` with a
+    /// fresh nonce in the `DPoP-Nonce` header (default `false`). Nonces are stateless (an HMAC
+    /// over a time slot, with a secret generated at build) and valid for one to two slots of
+    /// [`dpop_nonce_slot`](Self::dpop_nonce_slot).
+    pub fn use_dpop_nonce(mut self, yes: bool) -> Self {
+        self.dpop_nonce_slot = if yes {
+            Some(self.dpop_nonce_slot.unwrap_or(DEFAULT_DPOP_NONCE_SLOT))
+        } else {
+            None
+        };
+        self
+    }
+
+    /// The slot length of DPoP nonces (default 5 minutes; at least one second). Turns nonces
+    /// on, as [`use_dpop_nonce(true)`](Self::use_dpop_nonce) does.
+    pub fn dpop_nonce_slot(mut self, slot: Duration) -> Self {
+        self.dpop_nonce_slot = Some(slot);
+        self
+    }
+
     /// Replaces the clock (Unix seconds) used for code, token and cache expiry, for tests.
     pub fn clock(mut self, now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(now));
@@ -306,6 +349,12 @@ impl DevAuthorizationServerBuilder {
             .user_agent("mcp-auth-dev")
             .build()
             .map_err(|e| DevServerError::HttpClient(e.to_string()))?;
+        let mut policy = DpopPolicy::new();
+        if let Some(slot) = self.dpop_nonce_slot {
+            policy = policy.with_nonces(Nonces::new([crate::keys::random_string(32)], slot)?);
+        }
+        let dpop = DpopSettings::new(&format!("{base}/token"), policy, self.require_dpop)
+            .ok_or_else(|| DevServerError::InvalidIssuer(issuer.clone()))?;
         let authority = TestAuthority::with_slots(issuer.clone(), &[Slot::Rs, Slot::Es])?;
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4);
         let config = Config {
@@ -329,6 +378,7 @@ impl DevAuthorizationServerBuilder {
             cimd_cache_ttl: secs(self.cimd_cache_ttl),
             token_format: self.token_format,
             resource_server,
+            dpop,
         };
         Ok(DevAuthorizationServer {
             shared: Arc::new(Shared {

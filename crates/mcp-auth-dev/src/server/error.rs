@@ -13,6 +13,8 @@ pub(crate) struct OAuthError {
     pub(crate) status: StatusCode,
     pub(crate) code: &'static str,
     pub(crate) description: Cow<'static, str>,
+    /// A `DPoP-Nonce` header to send along (RFC 9449 §8, with `use_dpop_nonce`).
+    pub(crate) dpop_nonce: Option<HeaderValue>,
 }
 
 impl OAuthError {
@@ -26,6 +28,7 @@ impl OAuthError {
             status,
             code,
             description: description.into(),
+            dpop_nonce: None,
         }
     }
 
@@ -83,6 +86,9 @@ impl IntoResponse for OAuthError {
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(nonce) = self.dpop_nonce {
+            h.insert(super::dpop::DPOP_NONCE, nonce);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             h.insert(
                 header::WWW_AUTHENTICATE,

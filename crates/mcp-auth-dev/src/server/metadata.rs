@@ -48,6 +48,8 @@ pub(crate) fn document(shared: &Shared) -> Value {
         "client_id_metadata_document_supported": true,
         "authorization_response_iss_parameter_supported": true,
         "access_token_signing_alg_values_supported": [c.signing_alg],
+        // RFC 9449 §5.1: the JWS algorithms this server accepts in DPoP proofs.
+        "dpop_signing_alg_values_supported": c.dpop.policy.algorithm_names(),
     })
 }
 

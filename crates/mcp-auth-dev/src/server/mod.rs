@@ -13,7 +13,7 @@
 //! | `GET /jwks` | public keys (RS256 and ES256, generated at start) |
 //! | `GET /authorize` | authorization code flow; PKCE `S256` and RFC 8707 `resource` required; consent page or `auto_approve` |
 //! | `POST /authorize/decision` | the consent form's target |
-//! | `POST /token` | `authorization_code`, `refresh_token` (rotated, reuse detected), `client_credentials` |
+//! | `POST /token` | `authorization_code`, `refresh_token` (rotated, reuse detected), `client_credentials`; DPoP-bound tokens for a request with a proof |
 //! | `POST /register` | RFC 7591 dynamic client registration |
 //! | `POST /introspect` | RFC 7662 introspection, for the [resource-server client](DevAuthorizationServerBuilder::resource_server_client) |
 //! | `POST /revoke` | RFC 7009 revocation of access and refresh tokens |
@@ -34,6 +34,23 @@
 //! `http://127.0.0.1:3000/auth`), every endpoint lives under that path and the metadata is at
 //! the path-inserted well-known URL, so the router can be merged into an MCP server's own
 //! router.
+//!
+//! # DPoP
+//!
+//! A token request with a `DPoP` proof (RFC 9449 §5) gets a DPoP-bound access token: its
+//! claims (and its introspection answer) carry `cnf: {"jkt": <RFC 7638 thumbprint of the proof
+//! key>}`, and the response says `token_type: "DPoP"`. The proof is checked with
+//! mcp-auth-core's rules (RFC 9449 §4.3, `htm` `POST`, `htu` the token endpoint; no `ath`,
+//! there is no access token yet) and its `jti` is refused a second time; a refused proof is
+//! answered 400 `invalid_dpop_proof`. A refresh token issued with a proof to a public client is
+//! bound to the key (RFC 9449 §5): refreshing it needs a proof of that key, else
+//! `invalid_grant`. Refresh tokens of confidential clients are not bound (their client
+//! authentication already constrains them), so such a client may change keys on refresh.
+//! Without a proof tokens are Bearer, unless
+//! [`require_dpop(true)`](DevAuthorizationServerBuilder::require_dpop);
+//! [`use_dpop_nonce(true)`](DevAuthorizationServerBuilder::use_dpop_nonce) makes the server
+//! require its own nonces (RFC 9449 §8: `use_dpop_nonce` with a `DPoP-Nonce` header). The
+//! metadata lists `dpop_signing_alg_values_supported`.
 //!
 //! # Example
 //!
@@ -93,6 +110,7 @@ mod authorize;
 mod builder;
 mod cimd;
 mod client_auth;
+mod dpop;
 mod error;
 mod introspect;
 mod metadata;
@@ -126,7 +144,7 @@ use store::{
     GRANT_REFRESH, Store,
 };
 
-pub use builder::{DevAuthorizationServerBuilder, DevServerError};
+pub use builder::{DEFAULT_DPOP_NONCE_SLOT, DevAuthorizationServerBuilder, DevServerError};
 pub use options::{
     DEFAULT_RESOURCE_SERVER_CLIENT_ID, ResourceServerClient, TokenFormat, UnknownTokenFormat,
 };
@@ -176,6 +194,7 @@ pub(crate) struct Config {
     pub(crate) cimd_cache_ttl: i64,
     pub(crate) token_format: TokenFormat,
     pub(crate) resource_server: ResourceServerClient,
+    pub(crate) dpop: dpop::DpopSettings,
 }
 
 /// State shared by all handlers.
@@ -353,7 +372,9 @@ impl DevAuthorizationServer {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 HeaderName::from_static("mcp-protocol-version"),
+                dpop::DPOP,
             ])
+            .expose_headers([dpop::DPOP_NONCE])
             .max_age(Duration::from_secs(600));
         let mut api = Router::new()
             .route(

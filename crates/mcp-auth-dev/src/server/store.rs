@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use mcp_auth_core::dpop::JtiHash;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest as _, Sha256};
@@ -101,6 +103,9 @@ pub(crate) struct RefreshGrant {
     pub(crate) family: String,
     pub(crate) expires_at: i64,
     pub(crate) used: bool,
+    /// The RFC 7638 thumbprint of the DPoP key this refresh token is bound to (RFC 9449 §5:
+    /// one issued to a public client that presented a proof); a refresh needs a proof of it.
+    pub(crate) jkt: Option<String>,
 }
 
 /// An issued access token: everything its JWT form carries (RFC 9068 §2.2), kept in both
@@ -122,6 +127,9 @@ pub(crate) struct AccessGrant {
     pub(crate) username: Option<String>,
     /// The grant family (code and its refresh tokens); `None` for `client_credentials`.
     pub(crate) family: Option<String>,
+    /// The thumbprint of the DPoP key the token is bound to (`cnf.jkt`, RFC 9449 §6); `None`
+    /// for a Bearer token.
+    pub(crate) jkt: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +153,8 @@ pub(crate) struct Store {
     pub(crate) codes: HashMap<String, CodeGrant>,
     pub(crate) refresh: HashMap<String, RefreshGrant>,
     pub(crate) access: HashMap<String, AccessGrant>,
+    /// The `jti` hashes of DPoP proofs accepted at `/token`, with how long each is kept.
+    pub(crate) dpop_jtis: HashMap<JtiHash, i64>,
 }
 
 /// SHA-256, base64url: the storage key of a code or refresh token.
@@ -161,6 +171,7 @@ impl Store {
             .retain(|_, c| c.expires_at.saturating_add(600) > now);
         self.refresh.retain(|_, r| r.expires_at > now);
         self.access.retain(|_, a| a.expires_at > now);
+        self.dpop_jtis.retain(|_, until| *until >= now);
     }
 
     /// Whether there is room for another item in a map of `len` entries.

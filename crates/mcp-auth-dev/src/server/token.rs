@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::Shared;
 use super::access::{self, Issued};
 use super::client_auth::authenticate;
+use super::dpop::{DPOP_NONCE, TokenProof, token_request_proof};
 use super::error::{OAuthError, no_store_json};
 use super::params::{Params, form_params};
 use super::rules;
@@ -25,16 +26,24 @@ pub(crate) async fn token(
     body: Bytes,
 ) -> Response {
     match token_inner(&shared, &headers, &body).await {
-        Ok(body) => no_store_json(body),
+        Ok((body, fresh_nonce)) => {
+            let mut resp = no_store_json(body);
+            // RFC 9449 §8.2: a fresh nonce once the proof's one is from the previous slot.
+            if let Some(nonce) = fresh_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+                resp.headers_mut().insert(DPOP_NONCE, nonce);
+            }
+            resp
+        }
         Err(e) => e.into_response(),
     }
 }
 
+/// The token response and, when due, a fresh DPoP nonce.
 async fn token_inner(
     shared: &Shared,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Value, OAuthError> {
+) -> Result<(Value, Option<String>), OAuthError> {
     let params = form_params(headers, body)?;
     let grant_type = params
         .get("grant_type")
@@ -46,10 +55,26 @@ async fn token_inner(
         ));
     }
     let client = authenticate(shared, headers, &params).await?;
-    match grant_type {
-        GRANT_CODE => code_grant(shared, &client, &params),
-        GRANT_REFRESH => refresh_grant(shared, &client, &params),
-        _ => client_credentials_grant(shared, &client, &params),
+    // RFC 9449 §5: a proof binds the tokens issued to its key. Checked (and its jti
+    // recorded) before the grant, so a refused proof burns no code or refresh token.
+    let proof = token_request_proof(shared, headers)?;
+    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
+    let body = match grant_type {
+        GRANT_CODE => code_grant(shared, &client, &params, jkt),
+        GRANT_REFRESH => refresh_grant(shared, &client, &params, jkt),
+        _ => client_credentials_grant(shared, &client, &params, jkt),
+    }?;
+    Ok((body, proof.and_then(|p: TokenProof| p.fresh_nonce)))
+}
+
+/// The key a new refresh token is bound to (RFC 9449 §5): a public client's proof key.
+/// Refresh tokens of confidential clients are not bound; their client authentication
+/// already constrains them.
+fn refresh_binding(client: &Client, jkt: Option<&str>) -> Option<String> {
+    if client.secret.is_none() {
+        jkt.map(str::to_owned)
+    } else {
+        None
     }
 }
 
@@ -79,9 +104,11 @@ fn new_refresh_token(
 }
 
 fn response(access: Issued, scopes: &[String], refresh: Option<String>) -> Value {
+    // RFC 9449 §5: a DPoP-bound access token is answered with `token_type: DPoP`.
+    let token_type = if access.dpop { "DPoP" } else { "Bearer" };
     let mut out = json!({
         "access_token": access.token,
-        "token_type": "Bearer",
+        "token_type": token_type,
         "expires_in": access.expires_in,
         "scope": scopes.join(" "),
     });
@@ -91,7 +118,12 @@ fn response(access: Issued, scopes: &[String], refresh: Option<String>) -> Value
     out
 }
 
-fn code_grant(shared: &Shared, client: &Client, params: &Params) -> Result<Value, OAuthError> {
+fn code_grant(
+    shared: &Shared,
+    client: &Client,
+    params: &Params,
+    jkt: Option<&str>,
+) -> Result<Value, OAuthError> {
     let code = params
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
@@ -150,16 +182,19 @@ fn code_grant(shared: &Shared, client: &Client, params: &Params) -> Result<Value
     }
     let access = access::issue(
         shared,
-        access::approved_by_user(
-            access::grant(
-                shared,
-                &grant.subject,
-                &client.client_id,
-                &req.resource,
-                &req.scopes,
-                now,
+        access::bound_to(
+            access::approved_by_user(
+                access::grant(
+                    shared,
+                    &grant.subject,
+                    &client.client_id,
+                    &req.resource,
+                    &req.scopes,
+                    now,
+                ),
+                &grant.family,
             ),
-            &grant.family,
+            jkt,
         ),
     )?;
     // A refresh token only when `offline_access` was asked for (as OpenID Connect §11 and
@@ -178,6 +213,7 @@ fn code_grant(shared: &Shared, client: &Client, params: &Params) -> Result<Value
                 family: grant.family.clone(),
                 expires_at: 0,
                 used: false,
+                jkt: refresh_binding(client, jkt),
             },
         )?)
     } else {
@@ -186,7 +222,12 @@ fn code_grant(shared: &Shared, client: &Client, params: &Params) -> Result<Value
     Ok(response(access, &req.scopes, refresh))
 }
 
-fn refresh_grant(shared: &Shared, client: &Client, params: &Params) -> Result<Value, OAuthError> {
+fn refresh_grant(
+    shared: &Shared,
+    client: &Client,
+    params: &Params,
+    jkt: Option<&str>,
+) -> Result<Value, OAuthError> {
     let token = params
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
@@ -206,6 +247,15 @@ fn refresh_grant(shared: &Shared, client: &Client, params: &Params) -> Result<Va
         if g.client_id != client.client_id {
             return Err(OAuthError::invalid_grant(
                 "the refresh token was issued to another client",
+            ));
+        }
+        // RFC 9449 §5: the binding of a DPoP-bound refresh token is validated on use. Before
+        // the reuse check, so a holder without the key cannot set off reuse detection.
+        if let Some(bound) = &g.jkt
+            && jkt != Some(bound.as_str())
+        {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token is bound to a DPoP key: a proof of that key is required",
             ));
         }
         if g.used {
@@ -241,21 +291,27 @@ fn refresh_grant(shared: &Shared, client: &Client, params: &Params) -> Result<Va
     }
     let access = access::issue(
         shared,
-        access::approved_by_user(
-            access::grant(
-                shared,
-                &grant.subject,
-                &client.client_id,
-                &grant.resource,
-                &scopes,
-                now,
+        access::bound_to(
+            access::approved_by_user(
+                access::grant(
+                    shared,
+                    &grant.subject,
+                    &client.client_id,
+                    &grant.resource,
+                    &scopes,
+                    now,
+                ),
+                &grant.family,
             ),
-            &grant.family,
+            jkt,
         ),
     )?;
     let refresh = {
         let mut store = shared.store();
-        new_refresh_token(&mut store, shared, grant)?
+        // A bound grant stays bound (the proof is of its key); an unbound one of a public
+        // client is bound from the first refresh with a proof (RFC 9449 §5).
+        let jkt = grant.jkt.clone().or_else(|| refresh_binding(client, jkt));
+        new_refresh_token(&mut store, shared, RefreshGrant { jkt, ..grant })?
     };
     Ok(response(access, &scopes, Some(refresh)))
 }
@@ -264,6 +320,7 @@ fn client_credentials_grant(
     shared: &Shared,
     client: &Client,
     params: &Params,
+    jkt: Option<&str>,
 ) -> Result<Value, OAuthError> {
     if client.secret.is_none() || !client.allows_grant(GRANT_CLIENT_CREDENTIALS) {
         return Err(OAuthError::unauthorized_client(
@@ -287,13 +344,16 @@ fn client_credentials_grant(
     .map_err(OAuthError::invalid_scope)?;
     let access = access::issue(
         shared,
-        access::grant(
-            shared,
-            &client.client_id,
-            &client.client_id,
-            resource,
-            &scopes,
-            shared.now(),
+        access::bound_to(
+            access::grant(
+                shared,
+                &client.client_id,
+                &client.client_id,
+                resource,
+                &scopes,
+                shared.now(),
+            ),
+            jkt,
         ),
     )?;
     Ok(response(access, &scopes, None))

@@ -12,6 +12,7 @@ use super::*;
 
 mod authorize;
 mod cimd;
+mod dpop;
 mod flow;
 mod introspect;
 mod metadata;

@@ -104,7 +104,7 @@ pub enum AuthorizationServer {
     /// Trust an external authorization server.
     External(ExternalAs),
     /// Trust an identity provider's access tokens, through its preset (`--provider`).
-    Provider(ProviderConfig),
+    Provider(Box<ProviderConfig>),
 }
 
 /// The embedded development authorization server ([`mcp_auth_dev::DevAuthorizationServer`]).

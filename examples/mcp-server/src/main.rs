@@ -200,7 +200,7 @@ impl Args {
 
     fn config(&self) -> Config {
         let authorization_server = match (&self.issuer, self.provider) {
-            (_, Some(kind)) => AuthorizationServer::Provider(self.provider_config(kind)),
+            (_, Some(kind)) => AuthorizationServer::Provider(Box::new(self.provider_config(kind))),
             (Some(issuer), None) => AuthorizationServer::External(ExternalAs {
                 issuer: issuer.clone(),
                 jwks_uri: self.jwks_uri.clone(),
@@ -377,7 +377,7 @@ mod tests {
 
     fn provider(args: &[&str]) -> ProviderConfig {
         match parse(args).expect("parses").config().authorization_server {
-            AuthorizationServer::Provider(p) => p,
+            AuthorizationServer::Provider(p) => *p,
             other => panic!("not a provider: {other:?}"),
         }
     }

@@ -160,35 +160,35 @@ enum Need {
 }
 
 impl Param {
-    const ALL: [Param; 12] = [
-        Param::Tenant,
-        Param::Domain,
-        Param::ServerId,
-        Param::Realm,
-        Param::Region,
-        Param::UserPool,
-        Param::Project,
-        Param::McpServerId,
-        Param::Audience,
-        Param::ClientId,
-        Param::BaseUrl,
-        Param::MapRole,
+    const ALL: [Self; 12] = [
+        Self::Tenant,
+        Self::Domain,
+        Self::ServerId,
+        Self::Realm,
+        Self::Region,
+        Self::UserPool,
+        Self::Project,
+        Self::McpServerId,
+        Self::Audience,
+        Self::ClientId,
+        Self::BaseUrl,
+        Self::MapRole,
     ];
 
     fn flag(self) -> &'static str {
         match self {
-            Param::Tenant => "--tenant",
-            Param::Domain => "--domain",
-            Param::ServerId => "--server-id",
-            Param::Realm => "--realm",
-            Param::Region => "--region",
-            Param::UserPool => "--user-pool",
-            Param::Project => "--project",
-            Param::McpServerId => "--mcp-server-id",
-            Param::Audience => "--audience",
-            Param::ClientId => "--client-id",
-            Param::BaseUrl => "--base-url",
-            Param::MapRole => "--map-role",
+            Self::Tenant => "--tenant",
+            Self::Domain => "--domain",
+            Self::ServerId => "--server-id",
+            Self::Realm => "--realm",
+            Self::Region => "--region",
+            Self::UserPool => "--user-pool",
+            Self::Project => "--project",
+            Self::McpServerId => "--mcp-server-id",
+            Self::Audience => "--audience",
+            Self::ClientId => "--client-id",
+            Self::BaseUrl => "--base-url",
+            Self::MapRole => "--map-role",
         }
     }
 
@@ -196,26 +196,26 @@ impl Param {
     fn meaning(self, kind: ProviderKind) -> &'static str {
         use ProviderKind as K;
         match (self, kind) {
-            (Param::Tenant, _) => "the tenant id, a GUID",
-            (Param::Domain, K::Okta) => "the Okta org's domain, such as example.okta.com",
-            (Param::Domain, K::Auth0) => "the Auth0 tenant's domain, such as example.us.auth0.com",
-            (Param::Domain, K::Keycloak) => {
+            (Self::Tenant, _) => "the tenant id, a GUID",
+            (Self::Domain, K::Okta) => "the Okta org's domain, such as example.okta.com",
+            (Self::Domain, K::Auth0) => "the Auth0 tenant's domain, such as example.us.auth0.com",
+            (Self::Domain, K::Keycloak) => {
                 "the Keycloak server's URL, such as https://sso.example.com"
             }
-            (Param::Domain, K::Clerk) => "the Frontend API host, such as clerk.example.com",
-            (Param::Domain, K::Workos) => "the AuthKit domain, such as acme.authkit.app",
-            (Param::Domain, _) => "the provider's domain",
-            (Param::Realm, _) => "the realm",
-            (Param::Region, _) => "the AWS region, such as us-east-1",
-            (Param::UserPool, _) => "the user pool id, such as us-east-1_AbCdEfGhI",
-            (Param::Project, _) => "the project id",
-            (Param::Audience, K::Auth0) => "the API identifier, the aud of its tokens",
-            (Param::Audience, _) => "the API's application (client) id, the aud of v2.0 tokens",
-            (Param::ClientId, _) => {
+            (Self::Domain, K::Clerk) => "the Frontend API host, such as clerk.example.com",
+            (Self::Domain, K::Workos) => "the AuthKit domain, such as acme.authkit.app",
+            (Self::Domain, _) => "the provider's domain",
+            (Self::Realm, _) => "the realm",
+            (Self::Region, _) => "the AWS region, such as us-east-1",
+            (Self::UserPool, _) => "the user pool id, such as us-east-1_AbCdEfGhI",
+            (Self::Project, _) => "the project id",
+            (Self::Audience, K::Auth0) => "the API identifier, the aud of its tokens",
+            (Self::Audience, _) => "the API's application (client) id, the aud of v2.0 tokens",
+            (Self::ClientId, _) => {
                 "the app clients of this server: Cognito access tokens carry no aud, so only \
                  the client binds them to this server"
             }
-            (Param::ServerId | Param::McpServerId | Param::BaseUrl | Param::MapRole, _) => {
+            (Self::ServerId | Self::McpServerId | Self::BaseUrl | Self::MapRole, _) => {
                 "a parameter"
             }
         }

@@ -43,7 +43,7 @@ async fn provider(path: &str) -> (TestAuthority, String) {
 async fn start(provider: ProviderConfig) -> example_mcp_server::RunningServer {
     example_mcp_server::start(Config {
         bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        authorization_server: AuthorizationServer::Provider(provider),
+        authorization_server: AuthorizationServer::Provider(Box::new(provider)),
         ..Config::default()
     })
     .await
@@ -254,7 +254,7 @@ async fn a_missing_provider_parameter_stops_the_start_naming_the_flag() {
     p.user_pool = Some(COGNITO_POOL.into());
     let err = example_mcp_server::start(Config {
         bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        authorization_server: AuthorizationServer::Provider(p),
+        authorization_server: AuthorizationServer::Provider(Box::new(p)),
         ..Config::default()
     })
     .await
@@ -269,7 +269,7 @@ async fn a_missing_provider_parameter_stops_the_start_naming_the_flag() {
     p.client_ids = vec![COGNITO_CLIENT.into()];
     let err = example_mcp_server::start(Config {
         bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        authorization_server: AuthorizationServer::Provider(p),
+        authorization_server: AuthorizationServer::Provider(Box::new(p)),
         ..Config::default()
     })
     .await

@@ -405,7 +405,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         provider = Some(TrustedProvider {
             kind: p.kind,
             issuers: trusted.issuers().to_vec(),
-            audiences: p.audiences.clone(),
+            audiences: p.audiences(),
         });
         // `authorization_servers` (RFC 9728 §2) lists the provider first, as clients take the
         // first one: `--authorization-server` or the preset's issuers, then `--also-trust`.

@@ -518,6 +518,8 @@ mod tests {
 
     #[test]
     fn provider_parameters_reach_the_config() {
+        let okta = provider(&["--provider", "okta", "--domain", "example.okta.com"]);
+        assert_eq!(okta.audiences(), ["api://default"]);
         let p = provider(&[
             "--provider",
             "entra-multi-tenant-v2",

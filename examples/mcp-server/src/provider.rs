@@ -283,6 +283,16 @@ impl ProviderConfig {
         }
     }
 
+    /// The audiences the provider's tokens may carry besides the resource URI: the
+    /// configured ones, and `api://default` for Okta's server named `default`.
+    pub fn audiences(&self) -> Vec<String> {
+        let mut auds = self.audiences.clone();
+        if self.kind == ProviderKind::Okta && self.server_id.is_none() {
+            auds.insert(0, "api://default".to_owned());
+        }
+        auds
+    }
+
     fn is_set(&self, p: Param) -> bool {
         match p {
             Param::Tenant => !self.tenants.is_empty(),

@@ -8,7 +8,9 @@ mod common;
 use axum::Router;
 use axum::routing::get;
 use common::*;
-use example_mcp_server::{AuthorizationServer, Config, ProviderConfig, ProviderKind, StartError};
+use example_mcp_server::{
+    AuthorizationServer, Config, ExternalAs, ProviderConfig, ProviderKind, StartError,
+};
 use mcp_auth_dev::TestAuthority;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -160,8 +162,37 @@ async fn entra_v2_tenant_tokens() {
         p.tenants = vec![ENTRA_TENANT.into()];
         p.audiences = vec![ENTRA_API.into()];
         p.base_url = Some(base.clone());
-        let server = start(p).await;
+        p.authorization_server = Some("https://login.example.com/mcp-tenant".into());
+        let server = example_mcp_server::start(Config {
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            authorization_server: AuthorizationServer::Provider(Box::new(p)),
+            // Nothing listens there: its keys are not loaded, the provider's tokens still work.
+            also_trust: vec![ExternalAs {
+                issuer: "http://127.0.0.1:9".into(),
+                jwks_uri: None,
+            }],
+            ..Config::default()
+        })
+        .await
+        .expect("example starts");
         let iss = format!("{base}/{ENTRA_TENANT}/v2.0");
+        let provider = server.provider.as_ref().expect("a provider");
+        assert_eq!(provider.issuers, [iss.clone()]);
+        assert_eq!(provider.audiences, [ENTRA_API]);
+
+        // --authorization-server replaces the issuer in the metadata, first; --also-trust after.
+        let prm: Value = http()
+            .get(&server.metadata_url)
+            .send()
+            .await
+            .expect("GET metadata")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(
+            prm["authorization_servers"],
+            json!(["https://login.example.com/mcp-tenant", "http://127.0.0.1:9"])
+        );
         let sub = "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ";
 
         // A v2.0 access token as Entra writes it: `typ: JWT`, the API's client id as `aud`,

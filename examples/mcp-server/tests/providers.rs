@@ -177,7 +177,7 @@ async fn entra_v2_tenant_tokens() {
         .expect("example starts");
         let iss = format!("{base}/{ENTRA_TENANT}/v2.0");
         let provider = server.provider.as_ref().expect("a provider");
-        assert_eq!(provider.issuers, [iss.clone()]);
+        assert_eq!(provider.issuers, std::slice::from_ref(&iss));
         assert_eq!(provider.audiences, [ENTRA_API]);
 
         // --authorization-server replaces the issuer in the metadata, first; --also-trust after.
@@ -238,6 +238,7 @@ async fn cognito_user_pool_tokens() {
         p.user_pool = Some(COGNITO_POOL.into());
         p.client_ids = vec![COGNITO_CLIENT.into()];
         p.base_url = Some(base.clone());
+        p.map_roles = vec![("mcp-writers".into(), vec!["mcp:write".into()])];
         let server = start(p).await;
         let iss = format!("{base}/{COGNITO_POOL}");
         let sub = "aaaaaaaa-bbbb-cccc-dddd-example";
@@ -273,6 +274,18 @@ async fn cognito_user_pool_tokens() {
         assert_refused(url, &other_client, "an app client not listed").await;
         let id_token = token(COGNITO_CLIENT).claim("token_use", json!("id")).sign();
         assert_refused(url, &id_token, "an ID token").await;
+        // --map-role: a user pool group grants a scope of this server.
+        let writer = token(COGNITO_CLIENT)
+            .claim("cognito:groups", json!(["mcp-writers"]))
+            .sign();
+        let who = call_tool(&http(), url, &writer, "whoami", json!({})).await;
+        let scopes = &who["structuredContent"]["scopes"];
+        assert!(
+            scopes
+                .as_array()
+                .is_some_and(|s| s.contains(&json!("mcp:write"))),
+            "{who}"
+        );
         server.shutdown().await;
     })
     .await;

@@ -9,7 +9,8 @@
 //!   `mcp:write` implies `mcp:read`.
 //! - Keys: the layer's default JWKS key source (crate mcp-auth-jwks), discovered from each
 //!   issuer's RFC 8414 metadata or taken from an explicit `jwks_uri`.
-//! - Issuers: the embedded development authorization server or an external one, plus any
+//! - Issuers: the embedded development authorization server, an external one, or an
+//!   identity provider through its preset of `mcp_auth::providers` ([`provider`]), plus any
 //!   number of other external issuers trusted beside it ([`Config::also_trust`]), each with
 //!   its own keys.
 //!
@@ -29,6 +30,7 @@
 
 pub mod notes;
 pub mod policy;
+pub mod provider;
 pub mod server;
 
 use axum::Router;
@@ -50,6 +52,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use notes::NoteStore;
 pub use policy::{OperationPolicy, ScopeTable};
+pub use provider::{ProviderConfig, ProviderError, ProviderKind, TrustedProvider};
 pub use server::NotesServer;
 
 /// Default address of the MCP server.
@@ -100,6 +103,8 @@ pub enum AuthorizationServer {
     Dev(DevAsConfig),
     /// Trust an external authorization server.
     External(ExternalAs),
+    /// Trust an identity provider's access tokens, through its preset (`--provider`).
+    Provider(Box<ProviderConfig>),
 }
 
 /// The embedded development authorization server ([`mcp_auth_dev::DevAuthorizationServer`]).
@@ -192,6 +197,9 @@ pub enum StartError {
     /// The layer's per-tool policy is invalid.
     #[error("MCP policy: {0}")]
     Policy(#[from] mcp_auth::core::mcp::PolicyError),
+    /// The identity provider's parameters are incomplete or do not apply to it.
+    #[error("{0}")]
+    Provider(#[from] ProviderError),
 }
 
 /// The running example. Dropping it stops both servers; prefer [`shutdown`](Self::shutdown),
@@ -201,8 +209,10 @@ pub struct RunningServer {
     pub mcp_url: String,
     /// The RFC 9728 protected resource metadata URL (path-inserted form).
     pub metadata_url: String,
-    /// The issuer of the authorization server.
+    /// The issuer of the authorization server (with a provider, its first issuer).
     pub as_issuer: String,
+    /// The identity provider trusted through its preset, if any.
+    pub provider: Option<TrustedProvider>,
     /// Where the MCP server listens.
     pub local_addr: SocketAddr,
     counters: Arc<Counters>,
@@ -222,6 +232,7 @@ impl fmt::Debug for RunningServer {
             .field("mcp_url", &self.mcp_url)
             .field("metadata_url", &self.metadata_url)
             .field("as_issuer", &self.as_issuer)
+            .field("provider", &self.provider)
             .field("local_addr", &self.local_addr)
             .field("dev", &self.dev.as_ref().map(|d| d.running.addr))
             .finish_non_exhaustive()
@@ -351,12 +362,24 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .clone()
         .unwrap_or_else(|| format!("{}{DEFAULT_MCP_PATH}", loopback_origin(local_addr)));
 
+    // A provider's parameters are checked before anything else starts.
+    let preset = match &config.authorization_server {
+        AuthorizationServer::Provider(p) => Some((p, p.trusted_issuer()?)),
+        _ => None,
+    };
     let (issuer, dev) = match &config.authorization_server {
         AuthorizationServer::Dev(dev) => {
             let (dev, issuer) = start_dev_as(dev, &config.scopes_supported).await?;
             (issuer, Some(dev))
         }
         AuthorizationServer::External(ext) => (ext.issuer.clone(), None),
+        AuthorizationServer::Provider(_) => (
+            preset
+                .as_ref()
+                .and_then(|(_, t)| t.issuers().first().cloned())
+                .unwrap_or_default(),
+            None,
+        ),
     };
 
     let mut builder = McpAuthLayer::builder(&resource)
@@ -375,7 +398,29 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             None
         }
         AuthorizationServer::External(ext) => Some(ext),
+        AuthorizationServer::Provider(_) => None,
     };
+    let mut provider = None;
+    if let Some((p, trusted)) = preset {
+        provider = Some(TrustedProvider {
+            kind: p.kind,
+            issuers: trusted.issuers().to_vec(),
+            audiences: p.audiences(),
+        });
+        // `authorization_servers` (RFC 9728 §2) lists the provider first, as clients take the
+        // first one: `--authorization-server` or the preset's issuers, then `--also-trust`.
+        let main = match &p.authorization_server {
+            Some(url) => vec![url.clone()],
+            None => trusted.issuers().to_vec(),
+        };
+        for url in main
+            .iter()
+            .chain(config.also_trust.iter().map(|e| &e.issuer))
+        {
+            builder = builder.authorization_server(url);
+        }
+        builder = builder.trusted_issuer(trusted);
+    }
     for ext in external.into_iter().chain(&config.also_trust) {
         builder = match &ext.jwks_uri {
             Some(uri) => builder.jwks_uri(&ext.issuer, uri),
@@ -427,6 +472,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         mcp_url,
         metadata_url,
         as_issuer: issuer,
+        provider,
         local_addr,
         counters,
         dev,

@@ -1,16 +1,17 @@
 //! `cargo run -p example-mcp-server`: the MCP server and a development authorization server on
-//! loopback, and what to do next. `--issuer` runs it against another authorization server.
+//! loopback, and what to do next. `--issuer` runs it against another authorization server,
+//! `--provider` against an identity provider through its preset (docs/providers.md).
 
 use clap::Parser;
 use example_mcp_server::{
     AuthorizationServer, Config, DEFAULT_BIND, DEFAULT_DEV_AS_BIND, DEV_SUBJECT, DevAsConfig,
-    ExternalAs, RunningServer, policy,
+    ExternalAs, ProviderConfig, ProviderKind, RunningServer, policy,
 };
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-/// An MCP server (rmcp, Streamable HTTP) protected by mcp-auth. Without --issuer it also
-/// starts a development authorization server (never for production).
+/// An MCP server (rmcp, Streamable HTTP) protected by mcp-auth. Without --issuer or
+/// --provider it also starts a development authorization server (never for production).
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
@@ -53,12 +54,96 @@ struct Args {
     scopes: String,
 
     /// Address of the development authorization server (port 0: any free port).
-    #[arg(long, env = "MCP_AUTH_DEV_AS_BIND", default_value_t = DEFAULT_DEV_AS_BIND, conflicts_with = "issuer")]
+    #[arg(long, env = "MCP_AUTH_DEV_AS_BIND", default_value_t = DEFAULT_DEV_AS_BIND, conflicts_with_all = ["issuer", "provider"])]
     dev_as_bind: SocketAddr,
 
     /// Development authorization server: approve every request without the consent page.
-    #[arg(long, env = "MCP_AUTH_AUTO_APPROVE", conflicts_with = "issuer")]
+    #[arg(long, env = "MCP_AUTH_AUTO_APPROVE", conflicts_with_all = ["issuer", "provider"])]
     auto_approve: bool,
+
+    /// Trust this identity provider's access tokens, through its preset (instead of
+    /// starting the development authorization server). Its parameters: the flags below;
+    /// docs/providers.md says which each provider takes.
+    #[arg(long, env = "MCP_AUTH_PROVIDER", value_enum, conflicts_with_all = ["issuer", "jwks_uri"])]
+    provider: Option<ProviderKind>,
+
+    /// Entra ID: the tenant id (a GUID); repeatable for the multi-tenant presets.
+    #[arg(
+        long = "tenant",
+        env = "MCP_AUTH_TENANTS",
+        value_delimiter = ',',
+        value_name = "TENANT_ID",
+        requires = "provider"
+    )]
+    tenants: Vec<String>,
+
+    /// Okta, Auth0: the domain; Clerk: the Frontend API host; WorkOS: the AuthKit domain;
+    /// Keycloak: the server URL.
+    #[arg(long, env = "MCP_AUTH_DOMAIN", requires = "provider")]
+    domain: Option<String>,
+
+    /// Okta: the custom authorization server id [default: the one named `default`, audience
+    /// api://default].
+    #[arg(long, env = "MCP_AUTH_SERVER_ID", requires = "provider")]
+    server_id: Option<String>,
+
+    /// Keycloak: the realm.
+    #[arg(long, env = "MCP_AUTH_REALM", requires = "provider")]
+    realm: Option<String>,
+
+    /// Cognito: the AWS region (us-east-1).
+    #[arg(long, env = "MCP_AUTH_REGION", requires = "provider")]
+    region: Option<String>,
+
+    /// Cognito: the user pool id (us-east-1_AbCdEfGhI).
+    #[arg(long, env = "MCP_AUTH_USER_POOL", requires = "provider")]
+    user_pool: Option<String>,
+
+    /// Descope: the project id.
+    #[arg(long, env = "MCP_AUTH_PROJECT", requires = "provider")]
+    project: Option<String>,
+
+    /// Descope: the MCP server id [default: the project's Inbound Apps].
+    #[arg(long, env = "MCP_AUTH_MCP_SERVER_ID", requires = "provider")]
+    mcp_server_id: Option<String>,
+
+    /// An audience the provider's tokens carry besides the resource URI (Entra: the API's
+    /// client id or App ID URI; Auth0: the API identifier; Okta, Keycloak); repeatable.
+    #[arg(
+        long = "audience",
+        env = "MCP_AUTH_AUDIENCES",
+        value_delimiter = ',',
+        value_name = "AUD",
+        requires = "provider"
+    )]
+    audiences: Vec<String>,
+
+    /// Accept only tokens issued to this client (the MCP clients registered with the
+    /// provider); repeatable. Required for Cognito.
+    #[arg(
+        long = "client-id",
+        env = "MCP_AUTH_CLIENT_IDS",
+        value_delimiter = ',',
+        value_name = "CLIENT_ID",
+        requires = "provider"
+    )]
+    client_ids: Vec<String>,
+
+    /// Replaces the provider's URL in its issuer and key location (custom domains,
+    /// sovereign clouds, loopback tests).
+    #[arg(long, env = "MCP_AUTH_BASE_URL", requires = "provider")]
+    base_url: Option<String>,
+
+    /// List this URL in the metadata's authorization_servers instead of the provider's
+    /// issuers.
+    #[arg(long, env = "MCP_AUTH_AUTHORIZATION_SERVER", requires = "provider")]
+    authorization_server: Option<String>,
+
+    /// ROLE=SCOPES: grant this server's scopes (space- or comma-separated) to a provider
+    /// role or group (Entra app roles, Keycloak realm roles, Okta and Cognito groups,
+    /// Descope roles); repeatable.
+    #[arg(long = "map-role", value_name = "ROLE=SCOPES", value_parser = parse_role_mapping, requires = "provider")]
+    map_roles: Vec<(String, Vec<String>)>,
 
     /// Also allow browser pages from this origin (scheme://host[:port]); repeatable. The
     /// resource's own origin and loopback origins are always allowed; any other Origin gets
@@ -76,14 +161,51 @@ struct Args {
     debug_counters: bool,
 }
 
+/// `ROLE=SCOPE SCOPE` (or `ROLE=SCOPE,SCOPE`).
+fn parse_role_mapping(s: &str) -> Result<(String, Vec<String>), String> {
+    let (role, scopes) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not ROLE=SCOPES"))?;
+    let scopes: Vec<String> = scopes
+        .split([',', ' '])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if role.is_empty() || scopes.is_empty() {
+        return Err(format!(
+            "{s:?} is not ROLE=SCOPES (a role and at least one scope)"
+        ));
+    }
+    Ok((role.to_owned(), scopes))
+}
+
 impl Args {
+    fn provider_config(&self, kind: ProviderKind) -> ProviderConfig {
+        let mut p = ProviderConfig::new(kind);
+        p.tenants = self.tenants.clone();
+        p.domain = self.domain.clone();
+        p.server_id = self.server_id.clone();
+        p.realm = self.realm.clone();
+        p.region = self.region.clone();
+        p.user_pool = self.user_pool.clone();
+        p.project = self.project.clone();
+        p.mcp_server_id = self.mcp_server_id.clone();
+        p.audiences = self.audiences.clone();
+        p.client_ids = self.client_ids.clone();
+        p.base_url = self.base_url.clone();
+        p.authorization_server = self.authorization_server.clone();
+        p.map_roles = self.map_roles.clone();
+        p
+    }
+
     fn config(&self) -> Config {
-        let authorization_server = match &self.issuer {
-            Some(issuer) => AuthorizationServer::External(ExternalAs {
+        let authorization_server = match (&self.issuer, self.provider) {
+            (_, Some(kind)) => AuthorizationServer::Provider(Box::new(self.provider_config(kind))),
+            (Some(issuer), None) => AuthorizationServer::External(ExternalAs {
                 issuer: issuer.clone(),
                 jwks_uri: self.jwks_uri.clone(),
             }),
-            None => AuthorizationServer::Dev(DevAsConfig {
+            (None, None) => AuthorizationServer::Dev(DevAsConfig {
                 bind: self.dev_as_bind,
                 auto_approve: self.auto_approve,
                 ..DevAsConfig::default()
@@ -162,6 +284,30 @@ fn instructions(server: &RunningServer, auto_approve: bool) -> String {
         "  Protected resource metadata:  {}\n",
         server.metadata_url
     ));
+    if let Some(p) = &server.provider {
+        out.push_str(&format!(
+            "  Identity provider:            {} (--provider {})\n",
+            p.kind.display_name(),
+            p.kind
+        ));
+        for issuer in &p.issuers {
+            out.push_str(&format!("  Trusted issuer:               {issuer}\n"));
+        }
+        let audiences = if p.audiences.is_empty() {
+            mcp.clone()
+        } else {
+            format!("{mcp} or {}", p.audiences.join(" or "))
+        };
+        out.push_str(&format!(
+            "\nGet an access token from {} whose aud is {audiences}, with scope {} \
+             (mcp:write to add notes; docs/providers.md says how to register the API and the \
+             client), then:\n\n  {}\n",
+            p.kind.display_name(),
+            policy::SCOPE_READ,
+            curl("\"Authorization: Bearer $TOKEN\""),
+        ));
+        return out;
+    }
     let Some(dev) = server.dev_authorization_server() else {
         out.push_str(&format!(
             "  Authorization server:         {} (external)\n\n\
@@ -220,6 +366,330 @@ fn instructions(server: &RunningServer, auto_approve: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const TENANT_2: &str = "b9c1f6a2-3d4e-4f50-8a61-7c8d9e0f1a2b";
+    const API: &str = "6e74172b-be56-4843-9ff4-e66a39bb12e3";
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("example-mcp-server").chain(args.iter().copied()))
+    }
+
+    fn provider(args: &[&str]) -> ProviderConfig {
+        match parse(args).expect("parses").config().authorization_server {
+            AuthorizationServer::Provider(p) => *p,
+            other => panic!("not a provider: {other:?}"),
+        }
+    }
+
+    /// Every provider, with its parameters, parses into its preset and the issuer it trusts.
+    #[test]
+    fn every_provider_parses_into_its_preset() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--provider", "entra-v1", "--tenant", TENANT],
+                "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/",
+            ),
+            (
+                &[
+                    "--provider",
+                    "entra-v2",
+                    "--tenant",
+                    TENANT,
+                    "--audience",
+                    API,
+                ],
+                "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
+            ),
+            (
+                &[
+                    "--provider",
+                    "entra-multi-tenant-v1",
+                    "--tenant",
+                    TENANT,
+                    "--tenant",
+                    TENANT_2,
+                ],
+                "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/",
+            ),
+            (
+                &[
+                    "--provider",
+                    "entra-multi-tenant-v2",
+                    "--tenant",
+                    &format!("{TENANT},{TENANT_2}"),
+                    "--audience",
+                    API,
+                ],
+                "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
+            ),
+            (
+                &["--provider", "okta", "--domain", "example.okta.com"],
+                "https://example.okta.com/oauth2/default",
+            ),
+            (
+                &[
+                    "--provider",
+                    "okta",
+                    "--domain",
+                    "example.okta.com",
+                    "--server-id",
+                    "aus8xq2r7kZQ4vT1p5d7",
+                    "--audience",
+                    "https://mcp.example.com/mcp",
+                ],
+                "https://example.okta.com/oauth2/aus8xq2r7kZQ4vT1p5d7",
+            ),
+            (
+                &[
+                    "--provider",
+                    "auth0",
+                    "--domain",
+                    "example.us.auth0.com",
+                    "--audience",
+                    "https://mcp.example.com/mcp",
+                ],
+                "https://example.us.auth0.com/",
+            ),
+            (
+                &[
+                    "--provider",
+                    "keycloak",
+                    "--domain",
+                    "https://sso.example.com",
+                    "--realm",
+                    "acme",
+                    "--map-role",
+                    "mcp-user=mcp:read",
+                ],
+                "https://sso.example.com/realms/acme",
+            ),
+            (
+                &[
+                    "--provider",
+                    "cognito",
+                    "--region",
+                    "us-east-1",
+                    "--user-pool",
+                    "us-east-1_AbCdEfGhI",
+                    "--client-id",
+                    "7m1234abcdefghijklmnopqrst",
+                ],
+                "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEfGhI",
+            ),
+            (
+                &[
+                    "--provider",
+                    "clerk",
+                    "--domain",
+                    "verb-noun-42.clerk.accounts.dev",
+                ],
+                "https://verb-noun-42.clerk.accounts.dev",
+            ),
+            (
+                &["--provider", "workos", "--domain", "acme.authkit.app"],
+                "https://acme.authkit.app",
+            ),
+            (
+                &[
+                    "--provider",
+                    "descope",
+                    "--project",
+                    "P2abcdefghijklmnopqrstuvwxyz",
+                    "--mcp-server-id",
+                    "MS2abcdefghijklmnopqrstuv",
+                ],
+                "https://api.descope.com/v1/apps/agentic/P2abcdefghijklmnopqrstuvwxyz/MS2abcdefghijklmnopqrstuv",
+            ),
+        ];
+        let mut seen = Vec::new();
+        for (args, issuer) in cases {
+            let p = provider(args);
+            seen.push(p.kind);
+            let trusted = p
+                .trusted_issuer()
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert_eq!(trusted.issuers()[0], *issuer, "{args:?}");
+        }
+        for kind in <ProviderKind as clap::ValueEnum>::value_variants() {
+            assert!(seen.contains(kind), "{kind} is not tested");
+        }
+    }
+
+    #[test]
+    fn provider_parameters_reach_the_config() {
+        let okta = provider(&["--provider", "okta", "--domain", "example.okta.com"]);
+        assert_eq!(okta.audiences(), ["api://default"]);
+        let p = provider(&[
+            "--provider",
+            "entra-multi-tenant-v2",
+            "--tenant",
+            TENANT,
+            "--tenant",
+            TENANT_2,
+            "--audience",
+            API,
+            "--audience",
+            "api://mcp-notes",
+            "--client-id",
+            "a,b",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--authorization-server",
+            "https://login.example.com",
+            "--map-role",
+            "Notes.Admin=mcp:admin mcp:write",
+        ]);
+        assert_eq!(p.tenants, [TENANT, TENANT_2]);
+        assert_eq!(p.audiences, [API, "api://mcp-notes"]);
+        assert_eq!(p.client_ids, ["a", "b"]);
+        assert_eq!(p.base_url.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(
+            p.authorization_server.as_deref(),
+            Some("https://login.example.com")
+        );
+        assert_eq!(
+            p.map_roles,
+            [(
+                "Notes.Admin".to_owned(),
+                vec!["mcp:admin".to_owned(), "mcp:write".to_owned()]
+            )]
+        );
+        let issuers = p.trusted_issuer().expect("configured").issuers().to_vec();
+        assert_eq!(
+            issuers,
+            [
+                format!("http://127.0.0.1:9/{TENANT}/v2.0"),
+                format!("http://127.0.0.1:9/{TENANT_2}/v2.0")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_provider_without_a_required_parameter_names_the_flag() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--provider", "entra-v2", "--tenant", TENANT],
+                "--audience",
+            ),
+            (&["--provider", "entra-v1"], "--tenant"),
+            (&["--provider", "okta"], "--domain"),
+            (
+                &["--provider", "auth0", "--domain", "x.auth0.com"],
+                "--audience",
+            ),
+            (
+                &["--provider", "keycloak", "--domain", "sso.example.com"],
+                "--realm",
+            ),
+            (
+                &[
+                    "--provider",
+                    "cognito",
+                    "--region",
+                    "us-east-1",
+                    "--user-pool",
+                    "us-east-1_A",
+                ],
+                "--client-id",
+            ),
+            (&["--provider", "cognito", "--client-id", "c"], "--region"),
+            (&["--provider", "clerk"], "--domain"),
+            (&["--provider", "workos"], "--domain"),
+            (&["--provider", "descope"], "--project"),
+        ];
+        for (args, flag) in cases {
+            let e = provider(args).trusted_issuer().expect_err("incomplete");
+            let msg = e.to_string();
+            assert!(msg.contains(&format!("needs {flag}")), "{args:?}: {msg}");
+        }
+        // And one a provider does not take.
+        let e = provider(&[
+            "--provider",
+            "workos",
+            "--domain",
+            "a.authkit.app",
+            "--tenant",
+            TENANT,
+        ])
+        .trusted_issuer()
+        .expect_err("not applicable");
+        assert_eq!(
+            e.to_string(),
+            "--tenant does not apply to --provider workos (see docs/providers.md)"
+        );
+    }
+
+    #[test]
+    fn provider_conflicts_with_the_development_server_and_issuer_flags() {
+        for other in [
+            &["--issuer", "https://auth.example.com"][..],
+            &["--auto-approve"],
+            &["--dev-as-bind", "127.0.0.1:0"],
+        ] {
+            let mut args = vec!["--provider", "okta", "--domain", "example.okta.com"];
+            args.extend_from_slice(other);
+            let e = parse(&args).expect_err("conflict");
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{other:?}"
+            );
+        }
+        // Provider parameters without --provider are a clap error naming --provider.
+        let e = parse(&["--tenant", TENANT]).expect_err("requires --provider");
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(e.to_string().contains("--provider"), "{e}");
+        let e = parse(&["--provider", "entra-v3"]).expect_err("unknown provider");
+        assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue);
+        let e = parse(&["--provider", "keycloak", "--map-role", "no-scopes"]).expect_err("bad");
+        assert!(e.to_string().contains("ROLE=SCOPES"), "{e}");
+    }
+
+    /// The printed instructions name the provider and every issuer trusted.
+    #[tokio::test]
+    async fn instructions_name_the_provider_and_its_issuers() {
+        let args = parse(&[
+            "--bind",
+            "127.0.0.1:0",
+            "--provider",
+            "entra-multi-tenant-v2",
+            "--tenant",
+            TENANT,
+            "--tenant",
+            TENANT_2,
+            "--audience",
+            API,
+            // Nothing listens there: the keys are not loaded, the server starts anyway.
+            "--base-url",
+            "http://127.0.0.1:9",
+        ])
+        .expect("parses");
+        let server = example_mcp_server::start(args.config())
+            .await
+            .expect("starts");
+        let text = instructions(&server, false);
+        assert!(
+            text.contains(
+                "Microsoft Entra ID, multi-tenant (v2.0 tokens) (--provider entra-multi-tenant-v2)"
+            ),
+            "{text}"
+        );
+        for t in [TENANT, TENANT_2] {
+            assert!(
+                text.contains(&format!(
+                    "Trusted issuer:               http://127.0.0.1:9/{t}/v2.0"
+                )),
+                "{text}"
+            );
+        }
+        assert!(
+            text.contains(&format!("whose aud is {} or {API}", server.mcp_url)),
+            "{text}"
+        );
+        assert!(!text.contains("development only"), "{text}");
+        server.shutdown().await;
+    }
 
     #[test]
     fn allowed_origin_is_repeatable() {

@@ -95,6 +95,7 @@ pub struct ReadmeDoctests;
 
 mod body;
 mod builder;
+pub mod client_addr;
 mod config_error;
 mod context;
 mod decision;

@@ -104,6 +104,7 @@ mod extract;
 mod future;
 mod issuer;
 mod layer;
+pub mod limit;
 mod metadata;
 mod response;
 #[cfg(feature = "rmcp")]

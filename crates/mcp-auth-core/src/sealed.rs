@@ -59,7 +59,11 @@ pub struct Principal<'a> {
 impl<'a> Principal<'a> {
     /// A principal from verified claims: `iss`, the subject and the client id (either may be
     /// absent; absent and empty are different principals).
-    pub fn new(issuer: &'a str, subject: Option<&'a str>, client_id: Option<&'a str>) -> Self {
+    pub const fn new(
+        issuer: &'a str,
+        subject: Option<&'a str>,
+        client_id: Option<&'a str>,
+    ) -> Self {
         Self {
             issuer,
             subject,

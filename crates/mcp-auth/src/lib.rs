@@ -110,6 +110,7 @@ mod response;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
 mod service;
+pub mod session;
 pub mod token_cache;
 mod validate;
 #[cfg(feature = "axum")]

@@ -222,7 +222,7 @@ impl Limits {
     /// Rates for tokens holding `scope` (e.g. `mcp:admin` automation). The first tier whose
     /// scope a token holds wins, so add the most privileged first; `None` leaves that
     /// dimension unlimited for the tier. A tier's keys are counted apart from the default
-    /// rate's.
+    /// rate's. (Past 32,000 tiers the later ones' checks fail as unconfigured.)
     #[must_use]
     pub fn tier(mut self, scope: &str, principal: Rate, client: Option<Rate>) -> Self {
         self.tiers.push(Tier {
@@ -254,12 +254,12 @@ impl Limits {
     }
 
     /// Every rate with its slot: 0 address, 1 principal, 2 client, then two per tier.
-    fn slots(&self) -> impl Iterator<Item = (u8, Rate)> + '_ {
+    fn slots(&self) -> impl Iterator<Item = (u16, Rate)> + '_ {
         [self.per_address, self.per_principal, self.per_client]
             .into_iter()
             .chain(self.tiers.iter().flat_map(|t| [t.principal, t.client]))
             .enumerate()
-            .filter_map(|(i, r)| Some((u8::try_from(i).ok()?, r?)))
+            .filter_map(|(i, r)| Some((u16::try_from(i).ok()?, r?)))
     }
 
     /// The post-auth checks for a token holding `scopes`.
@@ -275,7 +275,7 @@ impl Limits {
                 Some(i) => (3 + 2 * i, self.tiers[i].principal, self.tiers[i].client),
                 None => (1, self.per_principal, self.per_client),
             };
-        let slot = u8::try_from(slot).unwrap_or(u8::MAX);
+        let slot = u16::try_from(slot).unwrap_or(u16::MAX);
         [
             principal.zip(subject).map(|(rate, subject)| LimitCheck {
                 key: LimitKey::Principal { issuer, subject },
@@ -329,7 +329,7 @@ impl fmt::Debug for LimitKey<'_> {
 pub struct LimitCheck<'a> {
     key: LimitKey<'a>,
     rate: Rate,
-    slot: u8,
+    slot: u16,
 }
 
 impl<'a> LimitCheck<'a> {
@@ -345,7 +345,7 @@ impl<'a> LimitCheck<'a> {
 
     /// Which configured rate this is (stable for one [`Limits`]): a store keeps one state per
     /// slot and key, so a principal's default-rate and tier-rate counts stay apart.
-    pub fn slot(&self) -> u8 {
+    pub fn slot(&self) -> u16 {
         self.slot
     }
 }

@@ -24,7 +24,7 @@ enum Id {
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct MemKey {
-    slot: u8,
+    slot: u16,
     id: Id,
 }
 

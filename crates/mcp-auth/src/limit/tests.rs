@@ -256,3 +256,16 @@ fn debug_prints_no_identifier() {
     let l = Limiter::in_memory(Limits::new().per_address(rate(1, secs(1), 1)));
     assert!(format!("{l:?}").contains("max_keys: Some(100000)"));
 }
+
+/// Why `MemoryLimitStore` does not use governor's own keyed store: `retain_recent` drops only
+/// keys back to "fresh", so a flood of distinct keys inside one refill time all stay.
+#[test]
+fn governors_keyed_store_keeps_every_key_of_a_flood() {
+    let quota = governor::Quota::per_minute(std::num::NonZeroU32::new(1).unwrap());
+    let keyed = governor::RateLimiter::hashmap(quota);
+    for i in 0u32..100_000 {
+        assert!(keyed.check_key(&i).is_ok());
+    }
+    keyed.retain_recent();
+    assert_eq!(keyed.len(), 100_000);
+}

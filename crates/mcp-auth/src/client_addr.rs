@@ -126,8 +126,8 @@ pub fn socket_addr(extensions: &Extensions) -> Option<SocketAddr> {
 
 /// The client's address: the socket peer, or, when the peer is a trusted proxy, the
 /// right-most address of the forwarding header that is not a trusted proxy. `None` when the
-/// server set no socket address (a wiring gap the caller decides on: the layer limits such
-/// requests under one shared key rather than not at all).
+/// server set no socket address: a wiring gap the caller decides on (count such requests
+/// under one shared key, or log a warning once and skip the limit).
 pub fn client_ip(
     headers: &HeaderMap,
     extensions: &Extensions,

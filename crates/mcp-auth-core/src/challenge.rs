@@ -9,10 +9,16 @@
 //! | `KeySourceUnavailable` | 503 | none (the token may be fine) |
 //! | `PayloadTooLarge` | 413 | none |
 //!
+//! The same rows on the `DPoP` scheme ([`ChallengeTemplate::render_dpop`]) carry `algs`
+//! first (RFC 9449 §7.1); a refused proof ([`ChallengeTemplate::render_dpop_error`]) is a 401
+//! with `error="invalid_dpop_proof"`, `"use_dpop_nonce"` or `"invalid_token"`.
+//!
 //! `resource_metadata` is always the absolute URL of the Protected Resource Metadata
 //! (RFC 9728 §5.1), and `offline_access` never appears in `scope` (MCP 2026-07-28, "Refresh
 //! Tokens").
 
+use crate::dpop::DpopError;
+use crate::jws::Algorithm;
 use crate::scope::{OFFLINE_ACCESS, ScopeSet};
 use crate::{AuthError, ErrorKind};
 use std::fmt::Write;
@@ -88,6 +94,7 @@ pub struct ChallengeTemplate {
     realm: Option<String>,
     error_description: bool,
     include_granted_in_403: bool,
+    dpop_algs: Option<String>,
 }
 
 impl ChallengeTemplate {
@@ -100,7 +107,17 @@ impl ChallengeTemplate {
             realm: None,
             error_description: true,
             include_granted_in_403: true,
+            dpop_algs: None,
         }
+    }
+
+    /// The proof algorithms a `DPoP` challenge names in `algs` (RFC 9449 §7.1: SHOULD be
+    /// included), e.g. [`DpopPolicy::algorithms`](crate::dpop::DpopPolicy::algorithms).
+    #[must_use]
+    pub fn with_dpop_algs(mut self, algs: &[Algorithm]) -> Self {
+        let names: Vec<&str> = algs.iter().map(|a| a.as_str()).collect();
+        self.dpop_algs = Some(names.join(" ")).filter(|s| !s.is_empty());
+        self
     }
 
     /// Adds `realm` (RFC 6750 §3).
@@ -143,10 +160,55 @@ impl ChallengeTemplate {
     /// The challenge for `err`, or `None` where none is sent (503, 413). `granted` is the
     /// token's scopes, for the 403.
     pub fn render(&self, err: &AuthError, granted: Option<&ScopeSet>) -> Option<String> {
-        let mut c = Challenge::bearer();
+        self.render_on(self.start(Challenge::bearer()), err, granted)
+    }
+
+    /// The same challenge as [`render`](Self::render), on the `DPoP` scheme (RFC 9449 §7.1)
+    /// with `algs` when [`with_dpop_algs`](Self::with_dpop_algs) set it: for a request made
+    /// with the `DPoP` scheme (the token invalid, a scope missing), or, next to the `Bearer`
+    /// one, for a request without credentials where both schemes are accepted.
+    pub fn render_dpop(&self, err: &AuthError, granted: Option<&ScopeSet>) -> Option<String> {
+        self.render_on(self.start_dpop(), err, granted)
+    }
+
+    /// The `DPoP` challenge for a refused proof or key binding: `error` is the RFC 9449 §7.1
+    /// code of `err` (`invalid_dpop_proof`, `use_dpop_nonce` or `invalid_token`), with its
+    /// fixed description, `resource_metadata`, and `scope` for `invalid_token` as in the
+    /// `Bearer` challenge. The status is always 401; a `use_dpop_nonce` answer also carries a
+    /// `DPoP-Nonce` header ([`DpopError::needs_nonce`]).
+    pub fn render_dpop_error(&self, err: &DpopError) -> String {
+        let mut c = self.start_dpop().param("error", err.error_code());
+        if self.error_description {
+            c = c.param("error_description", err.description());
+        }
+        c = c.param("resource_metadata", self.resource_metadata.clone());
+        if err.error_code() == "invalid_token" && !self.scope.is_empty() {
+            c = c.param("scope", self.scope.to_scope_string());
+        }
+        c.render()
+    }
+
+    fn start(&self, mut c: Challenge) -> Challenge {
         if let Some(realm) = &self.realm {
             c = c.param("realm", realm.clone());
         }
+        c
+    }
+
+    fn start_dpop(&self) -> Challenge {
+        let mut c = self.start(Challenge::dpop());
+        if let Some(algs) = &self.dpop_algs {
+            c = c.param("algs", algs.clone());
+        }
+        c
+    }
+
+    fn render_on(
+        &self,
+        mut c: Challenge,
+        err: &AuthError,
+        granted: Option<&ScopeSet>,
+    ) -> Option<String> {
         let kind = err.kind();
         match kind {
             ErrorKind::KeySourceUnavailable
@@ -268,5 +330,128 @@ mod tests {
                 .unwrap(),
             format!(r#"Bearer realm="mcp", resource_metadata="{MD}", scope="mcp:read""#)
         );
+    }
+
+    #[test]
+    fn dpop_rows() {
+        let t = t().with_dpop_algs(&[Algorithm::ES256, Algorithm::EdDSA]);
+        assert_eq!(
+            t.render_dpop(&AuthError::missing_credentials(), None)
+                .unwrap(),
+            format!(r#"DPoP algs="ES256 EdDSA", resource_metadata="{MD}", scope="mcp:read""#)
+        );
+        // The Bearer rows are untouched by the DPoP setting.
+        assert_eq!(
+            t.render(&AuthError::missing_credentials(), None).unwrap(),
+            format!(r#"Bearer resource_metadata="{MD}", scope="mcp:read""#)
+        );
+        assert_eq!(
+            t.render_dpop(&AuthError::invalid_token("token expired"), None)
+                .unwrap(),
+            format!(
+                r#"DPoP algs="ES256 EdDSA", error="invalid_token", error_description="token expired", resource_metadata="{MD}", scope="mcp:read""#
+            )
+        );
+        let need = ScopeSet::parse("mcp:write").unwrap();
+        assert_eq!(
+            t.render_dpop(&AuthError::insufficient_scope(need), None)
+                .unwrap(),
+            format!(
+                r#"DPoP algs="ES256 EdDSA", error="insufficient_scope", error_description="the access token lacks a scope this operation needs", scope="mcp:write", resource_metadata="{MD}""#
+            )
+        );
+        assert_eq!(
+            t.render_dpop_error(&DpopError::BadSignature),
+            format!(
+                r#"DPoP algs="ES256 EdDSA", error="invalid_dpop_proof", error_description="DPoP proof signature invalid", resource_metadata="{MD}""#
+            )
+        );
+        assert_eq!(
+            t.render_dpop_error(&DpopError::Replayed),
+            format!(
+                r#"DPoP algs="ES256 EdDSA", error="invalid_dpop_proof", error_description="DPoP proof already used", resource_metadata="{MD}""#
+            )
+        );
+        assert_eq!(
+            t.render_dpop_error(&DpopError::NonceRequired),
+            format!(
+                r#"DPoP algs="ES256 EdDSA", error="use_dpop_nonce", error_description="resource server requires nonce in DPoP proof", resource_metadata="{MD}""#
+            )
+        );
+        assert_eq!(
+            t.clone()
+                .with_error_description(false)
+                .render_dpop_error(&DpopError::KeyBindingMismatch),
+            format!(
+                r#"DPoP algs="ES256 EdDSA", error="invalid_token", resource_metadata="{MD}", scope="mcp:read""#
+            )
+        );
+        assert_eq!(
+            t.with_realm("mcp")
+                .render_dpop(&AuthError::missing_credentials(), None)
+                .unwrap(),
+            format!(
+                r#"DPoP realm="mcp", algs="ES256 EdDSA", resource_metadata="{MD}", scope="mcp:read""#
+            )
+        );
+        // Without algs configured, none is sent; 503 and 413 have no challenge on either scheme.
+        assert_eq!(
+            super::tests::t()
+                .render_dpop(&AuthError::missing_credentials(), None)
+                .unwrap(),
+            format!(r#"DPoP resource_metadata="{MD}", scope="mcp:read""#)
+        );
+        assert_eq!(
+            super::tests::t().render_dpop(&AuthError::key_source_unavailable(5), None),
+            None
+        );
+    }
+
+    /// Every DPoP error's description is its `Display`, and allowed in `error_description`.
+    #[test]
+    fn dpop_descriptions_are_fixed_and_quotable() {
+        use crate::dpop::ProofClaim;
+        let all = [
+            DpopError::MissingProof,
+            DpopError::MultipleProofs,
+            DpopError::Malformed,
+            DpopError::TooLarge,
+            DpopError::WrongType,
+            DpopError::AlgorithmNotAllowed,
+            DpopError::CriticalHeader,
+            DpopError::MissingKey,
+            DpopError::PrivateKey,
+            DpopError::InvalidKey,
+            DpopError::BadSignature,
+            DpopError::MissingClaim(ProofClaim::Jti),
+            DpopError::MissingClaim(ProofClaim::Htm),
+            DpopError::MissingClaim(ProofClaim::Htu),
+            DpopError::MissingClaim(ProofClaim::Iat),
+            DpopError::MissingClaim(ProofClaim::Ath),
+            DpopError::JtiTooLong,
+            DpopError::MethodMismatch,
+            DpopError::UriMismatch,
+            DpopError::IatOutOfWindow,
+            DpopError::AccessTokenHashMismatch,
+            DpopError::Replayed,
+            DpopError::NonceRequired,
+            DpopError::NonceInvalid,
+            DpopError::TokenNotBound,
+            DpopError::KeyBindingMismatch,
+        ];
+        for e in all {
+            assert_eq!(e.to_string(), e.description(), "{e:?}");
+            assert!(
+                e.description()
+                    .bytes()
+                    .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)),
+                "{e:?}"
+            );
+            assert_eq!(e.status(), 401);
+            assert!(matches!(
+                e.error_code(),
+                "invalid_dpop_proof" | "use_dpop_nonce" | "invalid_token"
+            ));
+        }
     }
 }

@@ -31,6 +31,31 @@ pub trait ClaimCheck: Send + Sync + 'static {
     /// Checks `claims` (signature and the built-in policy already passed) at `now`
     /// (seconds since the epoch). Must not panic.
     fn check(&self, claims: &Claims, now: i64) -> Result<(), ClaimRejection>;
+
+    /// The top-level claims the check reads that are not typed fields of [`Claims`]: the
+    /// layer has them captured in the one parse pass of the token
+    /// ([`ClaimMapping::with_captured_claims`](crate::claims::ClaimMapping::with_captured_claims)),
+    /// so [`Claims::captured`] answers without parsing the payload again. The default is
+    /// none (a check may still read any claim with [`Claims::get`], at the cost of a parse).
+    fn claims_read(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The claim `name` of `claims`: as captured in the parse pass when it was, else parsed
+/// again from the kept payload. `Err` when the payload cannot be read again (never for a
+/// parsed token): checks fail closed on it.
+fn claim<'c>(
+    claims: &'c Claims,
+    name: &str,
+) -> Result<Option<std::borrow::Cow<'c, serde_json::Value>>, ()> {
+    match claims.captured(name) {
+        Some(v) => Ok(v.map(std::borrow::Cow::Borrowed)),
+        None => claims
+            .get(name)
+            .map(|v| v.map(std::borrow::Cow::Owned))
+            .map_err(drop),
+    }
 }
 
 impl<F> ClaimCheck for F
@@ -120,6 +145,22 @@ impl ClaimChecks {
         self.run_timed(claims, now)
     }
 
+    /// The claims every check reads ([`ClaimCheck::claims_read`]), each once.
+    pub fn claims_read(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for n in self
+            .fixed
+            .iter()
+            .chain(&self.timed)
+            .flat_map(|c| c.claims_read())
+        {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+        names
+    }
+
     /// Whether any check reads the clock.
     pub fn any_timed(&self) -> bool {
         !self.timed.is_empty()
@@ -198,11 +239,190 @@ impl ClaimIn {
 
 impl ClaimCheck for ClaimIn {
     fn check(&self, claims: &Claims, _now: i64) -> Result<(), ClaimRejection> {
-        // A payload that cannot be read again (never for a parsed token) fails closed.
-        let value = claims.get(&self.name).map_err(|_| self.refusal)?;
-        match value {
-            Some(serde_json::Value::String(s)) if self.allowed.contains(&s) => Ok(()),
+        let value = claim(claims, &self.name).map_err(|()| self.refusal)?;
+        match value.as_deref() {
+            Some(serde_json::Value::String(s)) if self.allowed.contains(s) => Ok(()),
             _ => Err(self.refusal),
         }
+    }
+
+    fn claims_read(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+}
+
+/// `iss` equals a template with one claim's value put in its placeholder: Entra's
+/// `https://login.microsoftonline.com/{tid}/v2.0` with `tid`, so a token's tenant is the
+/// tenant of the issuer that signed it (an issuer allow-list alone does not say which tenant
+/// the token speaks for). The claim must be a non-empty string without `/`, `?` or `#` (it
+/// fills one path segment); absent, another type, or another value is refused. Does not read
+/// the clock.
+///
+/// ```
+/// use mcp_auth_core::checks::{ClaimCheck, IssuerTemplate};
+/// use mcp_auth_core::claims::Claims;
+///
+/// let check = IssuerTemplate::new("https://login.microsoftonline.com/{tid}/v2.0", "tid");
+/// let ok = Claims::from_json(br#"{"iss":"https://login.microsoftonline.com/t1/v2.0","tid":"t1"}"#)?;
+/// let other = Claims::from_json(br#"{"iss":"https://login.microsoftonline.com/t1/v2.0","tid":"t2"}"#)?;
+/// assert!(check.check(&ok, 0).is_ok());
+/// assert!(check.check(&other, 0).is_err());
+/// # Ok::<(), mcp_auth_core::AuthError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct IssuerTemplate {
+    prefix: String,
+    suffix: String,
+    claim: String,
+}
+
+impl IssuerTemplate {
+    /// `template` holds `{claim}` once (the first occurrence is the placeholder; a template
+    /// without it matches no token).
+    pub fn new(template: impl Into<String>, claim: impl Into<String>) -> Self {
+        let template = template.into();
+        let claim = claim.into();
+        let placeholder = format!("{{{claim}}}");
+        let (prefix, suffix) = match template.split_once(&placeholder) {
+            Some((p, s)) => (p.to_owned(), s.to_owned()),
+            // No placeholder: a prefix no issuer can have (issuers never hold a NUL).
+            None => ("\0".to_owned(), String::new()),
+        };
+        Self {
+            prefix,
+            suffix,
+            claim,
+        }
+    }
+}
+
+impl ClaimCheck for IssuerTemplate {
+    fn check(&self, claims: &Claims, _now: i64) -> Result<(), ClaimRejection> {
+        const REFUSED: ClaimRejection =
+            ClaimRejection::new("token tenant does not match its issuer");
+        let value = claim(claims, &self.claim).map_err(|()| REFUSED)?;
+        let Some(serde_json::Value::String(value)) = value.as_deref() else {
+            return Err(REFUSED);
+        };
+        if value.is_empty() || value.contains(['/', '?', '#']) {
+            return Err(REFUSED);
+        }
+        let iss = claims.iss.as_deref().unwrap_or_default();
+        let matches = iss
+            .strip_prefix(&self.prefix)
+            .and_then(|rest| rest.strip_suffix(&self.suffix))
+            == Some(value.as_str());
+        if matches { Ok(()) } else { Err(REFUSED) }
+    }
+
+    fn claims_read(&self) -> Vec<String> {
+        vec![self.claim.clone()]
+    }
+}
+
+/// At least one of the named claims is present (and not `null`): Entra access tokens carry
+/// `scp` (delegated) or `roles` (application), ID tokens neither; Auth0 access tokens carry
+/// `scope` or `permissions`. Does not read the clock.
+#[derive(Debug, Clone)]
+pub struct AnyClaimPresent {
+    names: Vec<String>,
+    refusal: ClaimRejection,
+}
+
+impl AnyClaimPresent {
+    /// One of `names` must be present.
+    pub fn new<I, S>(names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            names: names.into_iter().map(Into::into).collect(),
+            refusal: ClaimRejection::new("token lacks the claims of an access token"),
+        }
+    }
+
+    /// Refuses with `refusal` instead of the generic description.
+    #[must_use]
+    pub fn refusing_with(mut self, refusal: ClaimRejection) -> Self {
+        self.refusal = refusal;
+        self
+    }
+}
+
+impl ClaimCheck for AnyClaimPresent {
+    fn check(&self, claims: &Claims, _now: i64) -> Result<(), ClaimRejection> {
+        for name in &self.names {
+            // The typed fields the presets name, without a parse.
+            let typed = match name.as_str() {
+                "scope" => Some(claims.scope.is_some()),
+                "scp" => Some(claims.scp.is_some()),
+                "client_id" => Some(claims.client_id.is_some()),
+                "azp" => Some(claims.azp.is_some()),
+                _ => None,
+            };
+            let present = match typed {
+                Some(p) => p,
+                None => match claim(claims, name).map_err(|()| self.refusal)? {
+                    Some(v) => !v.is_null(),
+                    None => false,
+                },
+            };
+            if present {
+                return Ok(());
+            }
+        }
+        Err(self.refusal)
+    }
+
+    fn claims_read(&self) -> Vec<String> {
+        self.names.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(json: &str) -> Claims {
+        Claims::from_json(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn issuer_template_binds_the_claim_to_the_issuer_segment() {
+        let t = IssuerTemplate::new("https://login.example/{tid}/v2.0", "tid");
+        let ok = claims(r#"{"iss":"https://login.example/a1/v2.0","tid":"a1"}"#);
+        assert!(t.check(&ok, 0).is_ok());
+        for bad in [
+            r#"{"iss":"https://login.example/a1/v2.0","tid":"b2"}"#,
+            r#"{"iss":"https://login.example/a1/v2.0"}"#,
+            r#"{"iss":"https://login.example/a1/v2.0","tid":7}"#,
+            r#"{"iss":"https://login.example/a1/v2.0","tid":""}"#,
+            r#"{"iss":"https://login.example/a1/x/v2.0","tid":"a1/x"}"#,
+            r#"{"iss":"https://other.example/a1/v2.0","tid":"a1"}"#,
+            r#"{"iss":"https://login.example/a1/","tid":"a1"}"#,
+            r#"{"tid":"a1"}"#,
+        ] {
+            assert_eq!(
+                t.check(&claims(bad), 0).unwrap_err().description(),
+                "token tenant does not match its issuer",
+                "{bad}"
+            );
+        }
+        let none = IssuerTemplate::new("https://login.example/v2.0", "tid");
+        assert!(
+            none.check(&ok, 0).is_err(),
+            "no placeholder matches nothing"
+        );
+    }
+
+    #[test]
+    fn any_claim_present_needs_one_non_null_claim() {
+        let c = AnyClaimPresent::new(["scp", "roles"]);
+        assert!(c.check(&claims(r#"{"scp":"a"}"#), 0).is_ok());
+        assert!(c.check(&claims(r#"{"roles":["r"]}"#), 0).is_ok());
+        assert!(c.check(&claims(r#"{"scp":null}"#), 0).is_err());
+        assert!(c.check(&claims(r#"{"sub":"x"}"#), 0).is_err());
+        assert!(!c.reads_clock());
     }
 }

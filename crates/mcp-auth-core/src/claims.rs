@@ -157,6 +157,15 @@ impl Claims {
         Ok(self.extra()?.remove(name))
     }
 
+    /// The claim `name` as captured in the parse pass, when the claims were parsed with a
+    /// [`ClaimMapping`] that captures it ([`ClaimMapping::with_captured_claims`], or a claim
+    /// the mapping reads anyway): `Some(None)` when the token has no such claim. `None` when
+    /// it was not captured: read it with [`get`](Self::get), which parses the payload again.
+    /// For the hot path of claim checks.
+    pub fn captured(&self, name: &str) -> Option<Option<&serde_json::Value>> {
+        self.mapped.as_ref()?.captured(name)
+    }
+
     /// Every claim as a JSON object (parses the payload).
     ///
     /// # Errors
@@ -283,6 +292,17 @@ impl ClaimsPolicy {
 
     /// [`check`](Self::check), returning the granted scopes it had to parse anyway.
     pub fn check_scopes(&self, claims: &Claims, now: i64) -> Result<ScopeSet, AuthError> {
+        self.check_as(claims, now, Profile::Jwt)
+    }
+
+    /// [`check_scopes`](Self::check_scopes) under `profile`: the one place every claim rule
+    /// is written, for JWT access tokens and for introspection answers alike.
+    pub(crate) fn check_as(
+        &self,
+        claims: &Claims,
+        now: i64,
+        profile: Profile,
+    ) -> Result<ScopeSet, AuthError> {
         let remapped;
         let claims = if self.mapping.resolved(claims) {
             claims
@@ -295,7 +315,7 @@ impl ClaimsPolicy {
             Some(_) => return Err(AuthError::invalid_token("token issuer is not trusted")),
             None => return Err(AuthError::invalid_token("token has no issuer")),
         }
-        self.check_time(claims, now)?;
+        self.check_time_as(claims, now, profile)?;
         // The resource under its policy (RFC 8707); any other configured audience byte for
         // byte, case-sensitively (RFC 7519 §4.1.3, §2 StringOrURI comparison).
         let ours = |a: &String| {
@@ -312,7 +332,9 @@ impl ClaimsPolicy {
                 ));
             }
         }
-        if self.require_rfc9068_claims {
+        // RFC 9068 §2.2 names the claims of a JWT access token; RFC 7662 §2.2 makes every
+        // member of an introspection answer but `active` optional, so none is required there.
+        if self.require_rfc9068_claims && profile == Profile::Jwt {
             let required = self.required_claims;
             if required.sub && claims.subject().is_none() {
                 return Err(AuthError::invalid_token("token has no subject"));
@@ -358,7 +380,25 @@ impl ClaimsPolicy {
     /// byte-identical token and this immutable policy (the verified-token cache relies on it).
     #[inline]
     pub fn recheck(&self, claims: &Claims, now: i64) -> Result<(), AuthError> {
-        self.check_time(claims, now)?;
+        self.recheck_as(claims, now, Profile::Jwt)
+    }
+
+    /// [`recheck`](Self::recheck) for claims an RFC 7662 introspection answer vouched for
+    /// ([`crate::introspection`]): the same rules, with `exp` optional as RFC 7662 makes it.
+    #[inline]
+    pub fn recheck_introspected(&self, claims: &Claims, now: i64) -> Result<(), AuthError> {
+        self.recheck_as(claims, now, Profile::Introspection)
+    }
+
+    /// [`recheck`](Self::recheck) under `profile`.
+    #[inline]
+    pub(crate) fn recheck_as(
+        &self,
+        claims: &Claims,
+        now: i64,
+        profile: Profile,
+    ) -> Result<(), AuthError> {
+        self.check_time_as(claims, now, profile)?;
         if !self.checks.any_timed() {
             return Ok(());
         }
@@ -372,11 +412,18 @@ impl ClaimsPolicy {
     /// claims and the policy alone, so a token that passed `check` once needs only this at a
     /// later instant (the verified-token cache relies on it).
     pub fn check_time(&self, claims: &Claims, now: i64) -> Result<(), AuthError> {
+        self.check_time_as(claims, now, Profile::Jwt)
+    }
+
+    /// [`check_time`](Self::check_time) under `profile`: an introspection answer need not
+    /// carry `exp` (RFC 7662 §2.2: optional); one it carries is checked the same way.
+    fn check_time_as(&self, claims: &Claims, now: i64, profile: Profile) -> Result<(), AuthError> {
         let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX);
         // RFC 7519 §4.1.4: reject at or after exp (plus leeway). MCP: expired tokens MUST get 401.
         match claims.exp {
             Some(exp) if now < exp.saturating_add(leeway) => {}
             Some(_) => return Err(AuthError::invalid_token("token expired")),
+            None if profile == Profile::Introspection => {}
             None => return Err(AuthError::invalid_token("token has no expiry")),
         }
         if claims
@@ -393,6 +440,15 @@ impl ClaimsPolicy {
         }
         Ok(())
     }
+}
+
+/// Which kind of claims set a [`ClaimsPolicy`] judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Profile {
+    /// A JWT access token (RFC 9068): `exp` required, the RFC 9068 §2.2 claims as configured.
+    Jwt,
+    /// An RFC 7662 introspection answer: `exp` optional, no RFC 9068 claim required.
+    Introspection,
 }
 
 #[cfg(test)]

@@ -18,8 +18,9 @@ pub enum ErrorKind {
     InvalidToken,
     /// The token lacks a scope the operation needs: 403 `insufficient_scope`.
     InsufficientScope,
-    /// The keys needed to check the token could not be obtained: 503, no challenge (the token
-    /// may well be valid).
+    /// The keys needed to check the token could not be obtained, or the authorization
+    /// server's introspection endpoint gave no usable answer (RFC 7662): 503 with
+    /// `Retry-After`, no challenge (the token may well be valid).
     KeySourceUnavailable,
     /// The request body is larger than the layer is willing to inspect: 413.
     PayloadTooLarge,
@@ -114,6 +115,31 @@ impl AuthError {
         let mut e = Self::new(
             ErrorKind::KeySourceUnavailable,
             "the authorization server keys are unavailable",
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    /// 503: the introspection endpoint (RFC 7662) could not be reached in time, or answered
+    /// something unusable (not 200, not an introspection answer, a signed answer that does
+    /// not verify). Never an acceptance, never a 401: the token may be fine. `retry_after` is
+    /// in seconds.
+    pub fn introspection_unavailable(retry_after: u32) -> Self {
+        let mut e = Self::new(
+            ErrorKind::KeySourceUnavailable,
+            "the authorization server cannot introspect the token now",
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    /// 503: this resource server already has as many introspection calls in flight to the
+    /// issuer as it allows (a flood of new tokens never turns into a flood of calls).
+    /// `retry_after` is in seconds.
+    pub fn introspection_overloaded(retry_after: u32) -> Self {
+        let mut e = Self::new(
+            ErrorKind::KeySourceUnavailable,
+            "too many token introspections in flight",
         );
         e.retry_after = Some(retry_after);
         e

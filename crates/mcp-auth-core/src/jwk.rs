@@ -97,7 +97,7 @@ impl VerifyingKey {
 
     /// Parses one JWK (a JSON object), keeping only the algorithms in `allowed`.
     pub fn from_jwk(jwk: &serde_json::Value, allowed: &[Algorithm]) -> Result<Self, JwkError> {
-        let raw: RawJwk = serde_json::from_value(jwk.clone())
+        let raw = RawJwk::deserialize(jwk)
             .map_err(|_| JwkError::InvalidKey("JWK members have the wrong types"))?;
         raw.into_key(allowed)
     }

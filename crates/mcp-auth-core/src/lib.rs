@@ -11,12 +11,14 @@
 //! | [`jws`] and [`jwk`] | RFC 7515, RFC 7517, RFC 8725 (algorithm allow-list, one key one family) |
 //! | [`claims`] | RFC 9068 §4, RFC 7519 §4.1, RFC 8725 §3.8–3.12 |
 //! | [`checks`] | a deployment's own claim rules (maximum token age, allow-lists), cache-aware |
-//! | [`challenge`] | RFC 6750 §3, RFC 9728 §5.1 |
+//! | [`dpop`] | RFC 9449 §4.3 (proofs), §8–9 (stateless nonces), §11.1 (the `jti` hash) |
+//! | [`challenge`] | RFC 6750 §3, RFC 9728 §5.1, RFC 9449 §7.1 (`DPoP` challenges) |
 //! | [`metadata`] | RFC 9728 §2–3 |
 //! | [`mcp`] | MCP transport SEP-2243 headers, per-method and per-tool scopes |
 //! | [`origin`] | MCP Streamable HTTP transport, "Security Warning" (`Origin`, DNS rebinding) |
 //! | [`sealed`] | MCP 2026-07-28: state handles bound to the user (HMAC-SHA256, RFC 2104) |
 //! | [`keys`] | the [`KeySource`](keys::KeySource) trait the I/O crates implement |
+//! | [`introspection`] | RFC 7662 (token introspection), RFC 9701 (JWT answers), RFC 6749 §2.3.1 |
 //! | [`validation`] | the sans-IO state machine that decides on a token (RFC 9068 §4 order of checks) |
 //!
 //! Most users depend on the `mcp-auth` crate, which re-exports this one.
@@ -27,7 +29,9 @@ pub mod challenge;
 pub mod checks;
 pub mod claims;
 pub mod credentials;
+pub mod dpop;
 mod error;
+pub mod introspection;
 mod json;
 pub mod jwk;
 pub mod jws;

@@ -137,3 +137,48 @@ fn a_refusing_closure_is_invalid_token_with_its_description() {
             .is_ok()
     );
 }
+
+/// The built-in checks read the claims the mapping captured in the parse pass (no second
+/// parse of the payload), and agree with a parse of their own when nothing was captured.
+#[test]
+fn built_in_checks_read_captured_claims_and_agree_without_them() {
+    use mcp_auth_core::checks::{AnyClaimPresent, ClaimCheck, ClaimIn, IssuerTemplate};
+    use mcp_auth_core::claims::{ClaimMapping, Claims};
+    let checks: Vec<Box<dyn ClaimCheck>> = vec![
+        Box::new(ClaimIn::new("token_use", ["access"])),
+        Box::new(IssuerTemplate::new(
+            "https://login.example/{tid}/v2.0",
+            "tid",
+        )),
+        Box::new(AnyClaimPresent::new(["roles", "scp"])),
+    ];
+    let names: Vec<String> = checks.iter().flat_map(|c| c.claims_read()).collect();
+    assert_eq!(names, ["token_use", "tid", "roles", "scp"]);
+    let mapping = ClaimMapping::new().with_captured_claims(names);
+    // A registered claim (`scp`) is a typed field: never captured.
+    let payloads = [
+        (
+            r#"{"iss":"https://login.example/t1/v2.0","tid":"t1","token_use":"access","roles":["r"]}"#,
+            [true, true, true],
+        ),
+        (
+            r#"{"iss":"https://login.example/t1/v2.0","tid":"t2","token_use":"id","scp":"a b"}"#,
+            [false, false, true],
+        ),
+        (
+            r#"{"iss":"https://login.example/t1/v2.0","token_use":7,"roles":null}"#,
+            [false, false, false],
+        ),
+    ];
+    for (json, want) in payloads {
+        let captured = Claims::from_json_with(json.as_bytes().to_vec(), &mapping).unwrap();
+        let plain = Claims::from_json(json.as_bytes()).unwrap();
+        assert!(captured.captured("tid").is_some(), "{json}");
+        assert_eq!(captured.captured("scp"), None, "typed, not captured");
+        assert_eq!(plain.captured("tid"), None);
+        for (check, want) in checks.iter().zip(want) {
+            assert_eq!(check.check(&captured, 0).is_ok(), want, "{json}");
+            assert_eq!(check.check(&plain, 0).is_ok(), want, "{json}");
+        }
+    }
+}

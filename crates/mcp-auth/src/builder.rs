@@ -130,7 +130,7 @@ impl McpAuthBuilder {
 
     /// Trusts the issuers of `issuer` with that entry's own rules (audiences, `typ`,
     /// algorithms, claim mapping, required claims, claim checks): see [`TrustedIssuer`], and
-    /// the presets of `providers` module. May be called more than once, and beside
+    /// the presets of [`crate::providers`]. May be called more than once, and beside
     /// [`issuer`](Self::issuer), whose issuers keep the rules set on this builder. An issuer
     /// trusted twice is a [`ConfigError::Rules`] at build. Its issuers are listed in the
     /// metadata's `authorization_servers` as [`issuer`](Self::issuer)'s are.
@@ -578,7 +578,12 @@ impl McpAuthBuilder {
         doc = "Without the `jwks` feature a [`key_source`](Self::key_source) is required \
                (`ConfigError::NoKeySource` otherwise)."
     )]
-    pub fn build(self) -> Result<McpAuthLayer, ConfigError> {
+    pub fn build(mut self) -> Result<McpAuthLayer, ConfigError> {
+        // A preset's own error first: it names the parameter to fix, where the key source
+        // built from a misconfigured preset would only say that something is missing.
+        if let Some(e) = self.trusted.iter_mut().find_map(|t| t.error.take()) {
+            return Err(e);
+        }
         let keys = match self.key_source.clone() {
             Some(k) => {
                 self.check_no_default_source_options()?;
@@ -600,6 +605,12 @@ impl McpAuthBuilder {
         self,
         validator: V,
     ) -> Result<McpAuthLayer, ConfigError> {
+        if self.trusted.iter().any(|t| t.introspection.is_some()) {
+            return Err(ConfigError::Introspection(
+                "a custom validator decides alone: introspection is for the built-in validation"
+                    .to_owned(),
+            ));
+        }
         let capacity = self.token_cache.unwrap_or(0);
         self.finish(capacity, |_, _| Validation::Custom(Arc::new(validator)))
     }
@@ -611,7 +622,11 @@ impl McpAuthBuilder {
             #[cfg(feature = "jwks")]
             (
                 "jwks_uri",
-                !self.jwks_uris.is_empty() || self.trusted.iter().any(|t| t.jwks_uri.is_some()),
+                !self.jwks_uris.is_empty()
+                    || self
+                        .trusted
+                        .iter()
+                        .any(|t| t.jwks_uri.is_some() && !t.jwks_uri_from_preset),
             ),
             #[cfg(feature = "jwks")]
             ("allow_insecure_http", self.allow_insecure_http.is_some()),
@@ -709,11 +724,20 @@ impl McpAuthBuilder {
                     .policies(&resource, &self.issuers, self.max_token_len)?,
             );
         }
-        for t in &self.trusted {
-            entries.push(
+        let mut routes = crate::introspection::Routes::default();
+        for t in &mut self.trusted {
+            let (header, claims) =
                 t.settings
-                    .policies(&resource, &t.issuers, self.max_token_len)?,
-            );
+                    .policies(&resource, &t.issuers, self.max_token_len)?;
+            if let Some(introspection) = t.introspection.take() {
+                let [issuer] = t.issuers.as_slice() else {
+                    return Err(ConfigError::Introspection(
+                        "an introspecting issuer entry names exactly one issuer".to_owned(),
+                    ));
+                };
+                routes.add(issuer, &claims, introspection)?;
+            }
+            entries.push((header, claims));
         }
         let required = ScopeSet::try_from_iter(&self.required)?;
         if required.contains(OFFLINE_ACCESS) {
@@ -776,12 +800,14 @@ impl McpAuthBuilder {
         }
         let claims_policies: Vec<ClaimsPolicy> = entries.iter().map(|(_, c)| c.clone()).collect();
         let rules = JwtRules::per_issuer(entries)?;
+        let introspection = (!routes.is_empty()).then_some(routes);
         let challenge = Arc::new(challenge);
         let mcp_policy = self.mcp_policy.map(Arc::new);
         let cache = (cache_capacity > 0).then(|| TokenCache::new(cache_capacity, claims_policies));
         Ok(McpAuthLayer {
             shared: Arc::new(Shared {
                 validation: validation(rules, self.clock.clone()),
+                introspection,
                 cache,
                 clock: self.clock,
                 scope_policy: Arc::new(ScopePolicy {

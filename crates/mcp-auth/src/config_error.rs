@@ -49,6 +49,14 @@ pub enum ConfigError {
          bind them to this server"
     )]
     UnboundAudience(String),
+    /// The introspection configuration cannot work (two issuers for the same opaque tokens,
+    /// an empty prefix, an entry of several issuers, ...); the message says which.
+    #[error("introspection: {0}")]
+    Introspection(String),
+    /// The HTTP introspector refused its configuration.
+    #[cfg(feature = "introspection")]
+    #[error("introspection: {0}")]
+    Introspector(#[from] mcp_auth_introspect::ConfigError),
     /// An issuer is not an absolute https URL (http only on loopback).
     #[error("issuer {0:?} is not an absolute https URL (http is allowed only on loopback)")]
     Issuer(String),
@@ -100,4 +108,9 @@ pub enum ConfigError {
         /// The `resource` of the document that claimed it again.
         second: String,
     },
+    /// An identity-provider preset ([`providers`](crate::providers)) was given parameters
+    /// its provider's tokens can never match (a tenant that is not a GUID, no API audience
+    /// where the provider always sets one, an empty tenant list, ...).
+    #[error(transparent)]
+    Preset(#[from] crate::providers::PresetError),
 }

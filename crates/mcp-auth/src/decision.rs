@@ -31,6 +31,7 @@ use mcp_auth_core::AuthError;
 use mcp_auth_core::credentials::{
     self, RawCredentials, Scheme, form_body_has_access_token, is_form_body,
 };
+use mcp_auth_core::introspection::{Introspected, TokenIntrospector};
 use mcp_auth_core::jwk::KeySet;
 use mcp_auth_core::jws::CompactJws;
 use mcp_auth_core::keys::KeyError;
@@ -89,7 +90,14 @@ pub(crate) enum Next {
     Keys { issuer: String, kid: Option<String> },
     /// Await the custom validator, then [`Io::Validated`].
     Validate(BoxValidateFuture),
+    /// Await the introspection of an opaque token (RFC 7662), then [`Io::Introspected`].
+    Introspect(BoxIntrospectFuture),
 }
+
+/// An introspection, owned: the introspector and the token it was given.
+pub(crate) type BoxIntrospectFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Arc<Introspected>, AuthError>> + Send + 'static>,
+>;
 
 /// Why a request is refused, rendered by the service.
 pub(crate) enum Rejection {
@@ -160,6 +168,7 @@ impl Decision {
             Io::Body(read) => state.body_read(shared, parts, read),
             Io::Keys(answer) => state.keys_arrived(shared, parts, answer),
             Io::Validated(outcome) => state.validated(shared, parts, outcome),
+            Io::Introspected(answer) => state.introspected(shared, parts, answer),
         }
     }
 }
@@ -172,6 +181,8 @@ pub(crate) enum Io {
     Keys(Result<Arc<KeySet>, KeyError>),
     /// The custom validator's answer to [`Next::Validate`].
     Validated(Result<AuthContext, AuthError>),
+    /// The introspector's answer to [`Next::Introspect`].
+    Introspected(Result<Arc<Introspected>, AuthError>),
 }
 
 /// What a decision computed so far.
@@ -265,6 +276,7 @@ impl State {
                 Ok(Some(Next::Keys { issuer, kid }))
             }
             TokenStep::Validate(fut) => Ok(Some(Next::Validate(fut))),
+            TokenStep::Introspect(fut) => Ok(Some(Next::Introspect(fut))),
         }
     }
 
@@ -313,6 +325,16 @@ impl State {
         self.token_outcome(shared, parts, step)
     }
 
+    fn introspected(
+        &mut self,
+        shared: &Shared,
+        parts: &mut Parts,
+        answer: Result<Arc<Introspected>, AuthError>,
+    ) -> Next {
+        let step = introspected_step(shared, bearer_token(parts, shared), answer);
+        self.token_outcome(shared, parts, step)
+    }
+
     fn token_outcome(&mut self, shared: &Shared, parts: &mut Parts, step: TokenStep) -> Next {
         match step {
             TokenStep::Known(ctx, grants_route) => {
@@ -329,6 +351,7 @@ impl State {
                 Next::Keys { issuer, kid }
             }
             TokenStep::Validate(fut) => Next::Validate(fut),
+            TokenStep::Introspect(fut) => Next::Introspect(fut),
         }
     }
 
@@ -445,6 +468,7 @@ pub(crate) enum TokenStep {
         waiting: Waiting,
     },
     Validate(BoxValidateFuture),
+    Introspect(BoxIntrospectFuture),
 }
 
 /// The first look at a token: a `Bearer` token in use is recognised by its bytes, in the
@@ -498,15 +522,64 @@ pub(crate) fn token_step(
     let token = creds.expose();
     let keys = v.key_source().as_ref();
     // The shape of a compact JWS first, once: junk never reaches the cache (moka) or the
-    // key source.
+    // key source. What has another shape is an opaque token: introspected by the one
+    // issuer configured for it, or refused (crate::introspection, the routing).
     let jws = match CompactJws::split(token, v.header_policy().max_token_len) {
         Ok(jws) => jws,
-        Err(e) => return TokenStep::Refused(e),
+        Err(e) => {
+            let Some(introspector) = shared.introspection.as_ref().and_then(|r| r.opaque(token))
+            else {
+                return TokenStep::Refused(e);
+            };
+            if let Some(hit) = cache.and_then(|c| c.lookup(token.as_bytes(), None, now)) {
+                return hit_step(hit);
+            }
+            return introspect(introspector, token);
+        }
     };
     if let Some(hit) = cache.and_then(|c| c.lookup(token.as_bytes(), Some(keys), now)) {
         return hit_step(hit);
     }
+    // An issuer that introspects its JWTs too: routed by the unverified `iss` (only ever to
+    // a configured issuer's endpoint), never validated locally.
+    if let Some(routes) = shared.introspection.as_ref().filter(|r| r.has_always())
+        && let Some(introspector) = jws
+            .unverified_issuer()
+            .and_then(|iss| routes.always_for(&iss))
+    {
+        return introspect(introspector, token);
+    }
     jwt_outcome(shared, Some(token), v.rules().start_compact(jws, keys, now))
+}
+
+/// The introspection of `token` by `introspector`, as an owned future (the token copied
+/// once, only on this path).
+fn introspect(introspector: &Arc<dyn TokenIntrospector>, token: &str) -> TokenStep {
+    let (introspector, token) = (Arc::clone(introspector), token.to_owned());
+    TokenStep::Introspect(Box::pin(
+        async move { introspector.introspect(&token).await },
+    ))
+}
+
+/// An introspection's answer; an accepted token is offered to the cache, reusable no longer
+/// than the introspector may reuse the answer.
+pub(crate) fn introspected_step(
+    shared: &Shared,
+    token: Option<&str>,
+    answer: Result<Arc<Introspected>, AuthError>,
+) -> TokenStep {
+    match answer {
+        Ok(answer) => {
+            let ctx = context(answer.verified.clone());
+            if let (Some(cache), Some(token)) = (&shared.cache, token) {
+                cache.admit_introspected(token, &ctx, answer.reusable_until(), |ctx| {
+                    grants_route(shared, ctx)
+                });
+            }
+            TokenStep::Known(ctx, false)
+        }
+        Err(e) => TokenStep::Refused(e),
+    }
 }
 
 /// A token stage waiting for keys, resumed with the key source's answer: `None` when it

@@ -86,7 +86,11 @@ impl IssuerSettings {
         claims.require_audience = self.require_audience;
         claims.leeway = self.leeway.as_secs();
         claims.required_claims = self.mapping.required;
-        claims.mapping = self.mapping.mapping()?;
+        // The claims the checks read are captured in the token's one parse pass.
+        claims.mapping = self
+            .mapping
+            .mapping()?
+            .with_captured_claims(self.checks.claims_read());
         claims.allowed_client_ids = self.allowed_client_ids.clone().map(Arc::from);
         claims.checks = self.checks.clone();
         Ok((header, claims))
@@ -102,7 +106,7 @@ impl IssuerSettings {
 /// required, 60 s leeway) and takes nothing from the builder's own issuer settings, which
 /// apply only to the issuers of [`McpAuthBuilder::issuer`]. Each setting means what the
 /// builder method of the same name means, for this entry's tokens only. The presets of
-/// `providers` module make one.
+/// [`crate::providers`] make one.
 ///
 /// ```
 /// use mcp_auth::{McpAuthLayer, TrustedIssuer};
@@ -129,7 +133,13 @@ impl IssuerSettings {
 pub struct TrustedIssuer {
     pub(crate) issuers: Vec<String>,
     pub(crate) jwks_uri: Option<String>,
+    /// `jwks_uri` is a preset's default location, not the user's setting: with a custom key
+    /// source it is simply not used (that source knows where its keys are), where a
+    /// location the user set is refused as having no effect.
+    pub(crate) jwks_uri_from_preset: bool,
     pub(crate) settings: IssuerSettings,
+    /// How this entry's opaque tokens are introspected, if they are.
+    pub(crate) introspection: Option<crate::introspection::Introspection>,
     /// A preset's own configuration error, reported by [`McpAuthBuilder::build`].
     pub(crate) error: Option<ConfigError>,
 }
@@ -140,6 +150,7 @@ impl fmt::Debug for TrustedIssuer {
             .field("issuers", &self.issuers)
             .field("jwks_uri", &self.jwks_uri)
             .field("settings", &self.settings)
+            .field("introspection", &self.introspection)
             .finish_non_exhaustive()
     }
 }
@@ -160,7 +171,9 @@ impl TrustedIssuer {
         Self {
             issuers: issuers.into_iter().map(Into::into).collect(),
             jwks_uri: None,
+            jwks_uri_from_preset: false,
             settings: IssuerSettings::default(),
+            introspection: None,
             error: None,
         }
     }
@@ -175,6 +188,15 @@ impl TrustedIssuer {
     /// [`ConfigError::IgnoredByKeySource`]).
     pub fn jwks_uri(mut self, uri: impl Into<String>) -> Self {
         self.jwks_uri = Some(uri.into());
+        self.jwks_uri_from_preset = false;
+        self
+    }
+
+    /// A preset's JWKS location for this entry: used by the default JWKS key source, and
+    /// not an error with [`McpAuthBuilder::key_source`] (which then provides the keys).
+    pub(crate) fn preset_jwks_uri(mut self, uri: impl Into<String>) -> Self {
+        self.jwks_uri = Some(uri.into());
+        self.jwks_uri_from_preset = true;
         self
     }
 
@@ -281,9 +303,19 @@ impl TrustedIssuer {
         self
     }
 
+    /// Judges this issuer's opaque tokens (and, with
+    /// [`Introspection::always`](crate::introspection::Introspection::always), its JWTs too)
+    /// by RFC 7662 introspection at its authorization server, with this entry's rules (its
+    /// audiences, claim mapping, client allow-list, claim checks; RFC 9068's required claims
+    /// do not apply to answers). The entry must name one issuer. See
+    /// [`crate::introspection`] for which tokens go where.
+    pub fn introspection(mut self, introspection: crate::introspection::Introspection) -> Self {
+        self.introspection = Some(introspection);
+        self
+    }
+
     /// Marks this entry as misconfigured (by a preset that was given parameters it cannot
     /// work with): [`McpAuthBuilder::build`] returns `error`.
-    #[allow(dead_code)] // the presets of `crate::providers` use it
     pub(crate) fn fail(mut self, error: ConfigError) -> Self {
         self.error.get_or_insert(error);
         self

@@ -3,7 +3,9 @@
 
 use crate::builder::McpAuthBuilder;
 use crate::context::{AuthContext, ScopePolicy};
-use crate::decision::{TokenStep, Validation, resume_token, token_step, validated_step};
+use crate::decision::{
+    TokenStep, Validation, introspected_step, resume_token, token_step, validated_step,
+};
 use crate::metadata::MetadataService;
 use crate::response::{ChallengeCache, RenderRejection};
 use crate::service::McpAuth;
@@ -27,6 +29,8 @@ pub const DEFAULT_TOKEN_CACHE_CAPACITY: u64 = 10_000;
 /// Everything the service needs, shared by every clone.
 pub(crate) struct Shared {
     pub(crate) validation: Validation,
+    /// Where opaque tokens (and some issuers' JWTs) are introspected, if any are.
+    pub(crate) introspection: Option<crate::introspection::Routes>,
     /// The verified-token cache in front of the validation (see [`crate::token_cache`]).
     pub(crate) cache: Option<TokenCache>,
     /// The clock of the time claims, for cache hits.
@@ -135,6 +139,9 @@ impl McpAuthLayer {
                     TokenStep::Refused(e) => return Err(e),
                     TokenStep::Validate(fut) => {
                         validated_step(&shared, Some(token.expose()), fut.await)
+                    }
+                    TokenStep::Introspect(fut) => {
+                        introspected_step(&shared, Some(token.expose()), fut.await)
                     }
                     TokenStep::Keys {
                         issuer,

@@ -102,10 +102,12 @@ mod decision;
 #[cfg(feature = "axum")]
 mod extract;
 mod future;
+pub mod introspection;
 mod issuer;
 mod layer;
 pub mod limit;
 mod metadata;
+pub mod providers;
 mod response;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;

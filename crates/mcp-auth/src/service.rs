@@ -174,6 +174,10 @@ where
                 let outcome = validation.await;
                 decision.resume(&shared, &mut parts, Io::Validated(outcome))
             }
+            Next::Introspect(introspection) => {
+                let answer = introspection.await;
+                decision.resume(&shared, &mut parts, Io::Introspected(answer))
+            }
         };
     }
 }

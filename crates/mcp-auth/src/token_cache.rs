@@ -88,7 +88,13 @@ pub(crate) struct Entry {
     pub(crate) ctx: AuthContext,
     /// Fingerprint of the key that verified it (JWTs); `None` for a custom validator's.
     pub(crate) key: Option<[u8; 32]>,
+    /// Until when the entry may answer: the token's `exp` (JWTs, custom validators), or for
+    /// an introspection answer the instant its reuse ends (`checked_at + cache_for`, at most
+    /// the configured maximum: the revocation delay), after which it is asked again.
     pub(crate) exp: i64,
+    /// Admitted on an RFC 7662 introspection answer: re-checked under RFC 7662's rules
+    /// (`exp` optional), and never past [`exp`](Self::exp).
+    pub(crate) introspected: bool,
     /// Whether the token's scopes satisfy the layer's route requirement: a function of the
     /// byte-identical token and the layer's fixed policy, so computed once, at admission.
     pub(crate) grants_route: bool,
@@ -201,7 +207,17 @@ impl TokenCache {
                 "token issuer is not trusted",
             )));
         };
-        if let Err(e) = policy.recheck(entry.ctx.claims(), now) {
+        let recheck = if entry.introspected {
+            // The answer's reuse is over: dropped, and the token is introspected again.
+            if now >= entry.exp {
+                self.remove(key, entry);
+                return None;
+            }
+            policy.recheck_introspected(entry.ctx.claims(), now)
+        } else {
+            policy.recheck(entry.ctx.claims(), now)
+        };
+        if let Err(e) = recheck {
             return Some(Hit::Refused(e));
         }
         let (Some(fingerprint), Some(keys)) = (&entry.key, keys) else {
@@ -257,6 +273,27 @@ impl TokenCache {
             ctx: ctx.clone(),
             key: verified_by,
             exp: ctx.claims().exp.unwrap_or_default(),
+            introspected: false,
+            grants_route: grants_route(ctx),
+            policy: self.policy_of(ctx.issuer()),
+        });
+    }
+
+    /// Offers a token an introspection answer accepted, reusable until `until` (seconds
+    /// since the epoch; see [`Entry::exp`]).
+    pub(crate) fn admit_introspected(
+        &self,
+        token: &str,
+        ctx: &AuthContext,
+        until: i64,
+        grants_route: impl FnOnce(&AuthContext) -> bool,
+    ) {
+        self.offer(self.key(token.as_bytes()), || Entry {
+            token: token.into(),
+            ctx: ctx.clone(),
+            key: None,
+            exp: until,
+            introspected: true,
             grants_route: grants_route(ctx),
             policy: self.policy_of(ctx.issuer()),
         });
@@ -468,6 +505,7 @@ mod tests {
             ctx: AuthContext::new(Claims::default(), ScopeSet::new(), TokenHash::of(b"t")),
             key: Some([0; 32]),
             exp: i64::MAX / 2,
+            introspected: false,
             grants_route: false,
             policy: 0,
         }

@@ -237,6 +237,8 @@ pub(super) struct Inner {
     /// `None`: `scope` and `scp`.
     scopes: Option<Vec<ScopeSource>>,
     roles: RoleMap,
+    /// Other claims to capture for claim checks ([`ClaimMapping::with_captured_claims`]).
+    checked: Vec<String>,
     /// The names of the claims above that are not typed fields of [`Claims`], captured.
     capture: Vec<String>,
 }
@@ -252,6 +254,8 @@ pub(crate) struct Mapped {
     subject: Option<String>,
     /// `None`: the default sources, read from the typed fields when asked.
     scopes: Option<Result<ScopeSet, MalformedScope>>,
+    /// The captured values, one per [`Inner::capture`] name: what claim checks read.
+    values: Box<[Option<serde_json::Value>]>,
 }
 
 /// A scope source held a value of the wrong shape or syntax.
@@ -295,6 +299,29 @@ impl ClaimMapping {
     {
         let sources = sources.into_iter().collect();
         self.edit(|i| i.scopes = Some(sources))
+    }
+
+    /// Also captures the top-level claims `names` in the one parse pass, for claim checks
+    /// to read without parsing the payload again ([`Claims::captured`];
+    /// [`ClaimCheck::claims_read`](crate::checks::ClaimCheck::claims_read) says which a
+    /// check reads). Registered claims are typed fields already and are not captured. The
+    /// default mapping's other rules are kept.
+    pub fn with_captured_claims<I, S>(self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        if names.iter().all(|n| super::parse::is_registered(n)) {
+            return self;
+        }
+        self.edit(|i| {
+            for n in names {
+                if !i.checked.contains(&n) {
+                    i.checked.push(n);
+                }
+            }
+        })
     }
 
     /// Maps the roles of the [`roles`](ScopeSource::roles) sources to scopes.
@@ -377,6 +404,7 @@ impl ClaimMapping {
                 subject: a.subject.clone(),
                 scopes: a.scopes.clone(),
                 roles: a.roles.clone(),
+                checked: a.checked.clone(),
                 capture: Vec::new(),
             }),
             None => Inner::default(),
@@ -389,7 +417,8 @@ impl ClaimMapping {
             .iter()
             .flatten()
             .chain(&inner.subject)
-            .chain(firsts);
+            .chain(firsts)
+            .chain(&inner.checked);
         for n in names {
             if !super::parse::is_registered(n) && !capture.contains(n) {
                 capture.push(n.clone());
@@ -490,6 +519,7 @@ impl ClaimMapping {
             client,
             subject,
             scopes,
+            values: values.into_boxed_slice(),
         })))
     }
 }
@@ -578,6 +608,13 @@ impl Mapped {
     /// The scopes resolved from the mapping's sources; `None` for the default sources.
     pub(super) fn scopes(&self) -> Option<Result<&ScopeSet, MalformedScope>> {
         self.scopes.as_ref().map(|r| r.as_ref().map_err(|e| *e))
+    }
+
+    /// The value of the top-level claim `name` if it was captured: `Some(None)` when the
+    /// token has no such claim, `None` when `name` is not one the mapping captures.
+    pub(super) fn captured(&self, name: &str) -> Option<Option<&serde_json::Value>> {
+        let slot = self.by.capture.iter().position(|n| n == name)?;
+        Some(self.values.get(slot)?.as_ref())
     }
 }
 

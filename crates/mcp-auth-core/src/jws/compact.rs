@@ -61,13 +61,49 @@ impl<'t> CompactJws<'t> {
         self.token
     }
 
+    /// The payload's `iss`, **unverified**: only to route a token to the one authorization
+    /// server that may judge it (an introspection endpoint), never to trust it or log it.
+    /// `None` when the payload is not base64url JSON with a string `iss`.
+    pub fn unverified_issuer(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Iss {
+            iss: Option<String>,
+        }
+        let payload = B64.decode_to_vec(self.payload_b64).ok()?;
+        serde_json::from_slice::<Iss>(&payload).ok()?.iss
+    }
+
     /// The signature segment, still base64url.
     pub fn signature_b64(&self) -> &'t str {
         self.signature_b64
     }
 
+    /// The header, payload and signature segments, still base64url (for the DPoP proof
+    /// checks, which read a header `check_header` refuses: one with a `jwk`).
+    pub(crate) fn segments(&self) -> [&'t str; 3] {
+        [self.header_b64, self.payload_b64, self.signature_b64]
+    }
+
     /// Decodes the header and applies `policy` to it. See [`UnverifiedJws::parse`].
     pub fn check_header(self, policy: &HeaderPolicy) -> Result<CheckedHeader<'t>, AuthError> {
+        let typ = policy.typ;
+        self.check_header_typed(
+            policy,
+            |_, seen| typ.accepts(seen),
+            "token type is not at+jwt",
+        )
+    }
+
+    /// [`check_header`](Self::check_header) with another `typ` rule than the policy's (a JWS
+    /// that is not an access token, such as an RFC 9701 introspection answer): `typ_ok`
+    /// judges the header's `typ` (as written, and as [`TypSeen`] classes it), `refusal` is
+    /// the description when it says no.
+    pub(crate) fn check_header_typed(
+        self,
+        policy: &HeaderPolicy,
+        typ_ok: impl Fn(Option<&str>, TypSeen) -> bool,
+        refusal: &'static str,
+    ) -> Result<CheckedHeader<'t>, AuthError> {
         let (h, s) = (self.header_b64, self.signature_b64);
         if h.len() > MAX_HEADER_LEN * 4 / 3 + 4 {
             return Err(AuthError::invalid_token("token header too large"));
@@ -103,8 +139,8 @@ impl<'t> CompactJws<'t> {
             .filter(|a| policy.algorithms.contains(a))
             .ok_or_else(|| AuthError::invalid_token("token algorithm not allowed"))?;
         let typ = TypSeen::of(header.typ.as_deref());
-        if !policy.typ.accepts(typ) {
-            return Err(AuthError::invalid_token("token type is not at+jwt"));
+        if !typ_ok(header.typ.as_deref(), typ) {
+            return Err(AuthError::invalid_token(refusal));
         }
         // RFC 7515 §4.1.11: we understand no extension, so any `crit` (even `null`, `[]`)
         // is refused; so is `b64` (RFC 7797 §3), never used in access tokens.

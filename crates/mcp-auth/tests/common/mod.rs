@@ -3,6 +3,8 @@
 // Each test file uses only some of these helpers.
 #![allow(dead_code)]
 
+pub(crate) mod providers;
+
 use axum::body::Body;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};

@@ -16,6 +16,7 @@
 //! | [`metadata`] | RFC 9728 §2–3 |
 //! | [`mcp`] | MCP transport SEP-2243 headers, per-method and per-tool scopes |
 //! | [`origin`] | MCP Streamable HTTP transport, "Security Warning" (`Origin`, DNS rebinding) |
+//! | [`sealed`] | MCP 2026-07-28: state handles bound to the user (HMAC-SHA256, RFC 2104) |
 //! | [`keys`] | the [`KeySource`](keys::KeySource) trait the I/O crates implement |
 //! | [`introspection`] | RFC 7662 (token introspection), RFC 9701 (JWT answers), RFC 6749 §2.3.1 |
 //! | [`validation`] | the sans-IO state machine that decides on a token (RFC 9068 §4 order of checks) |
@@ -40,6 +41,7 @@ pub mod metadata;
 pub mod origin;
 pub mod resource;
 pub mod scope;
+pub mod sealed;
 mod token;
 pub mod validation;
 

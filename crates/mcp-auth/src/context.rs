@@ -1,5 +1,7 @@
 //! What a handler learns about the caller: [`AuthContext`].
 
+mod sealed;
+
 use mcp_auth_core::challenge::ChallengeTemplate;
 use mcp_auth_core::claims::Claims;
 use mcp_auth_core::mcp::{Classification, McpPolicy};

@@ -95,6 +95,7 @@ pub struct ReadmeDoctests;
 
 mod body;
 mod builder;
+pub mod client_addr;
 mod config_error;
 mod context;
 mod decision;
@@ -104,12 +105,14 @@ mod future;
 pub mod introspection;
 mod issuer;
 mod layer;
+pub mod limit;
 mod metadata;
 pub mod providers;
 mod response;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
 mod service;
+pub mod session;
 pub mod token_cache;
 mod validate;
 #[cfg(feature = "axum")]

@@ -1,0 +1,271 @@
+use super::*;
+use memory::ManualClock;
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn rate(requests: u32, period: Duration, burst: u32) -> Rate {
+    Rate::new(requests, period, burst).unwrap()
+}
+
+fn manual(limits: Limits) -> (Limiter, ManualClock) {
+    let (store, clock) = MemoryLimitStore::with_manual_clock(&limits);
+    (Limiter::with_store(limits, store), clock)
+}
+
+fn now<F: Future<Output = Result<Decision, LimitStoreError>>>(f: F) -> Decision {
+    // The memory store's future is already resolved.
+    let mut f = std::pin::pin!(f);
+    let waker = std::task::Waker::noop();
+    match f.as_mut().poll(&mut std::task::Context::from_waker(waker)) {
+        std::task::Poll::Ready(r) => r.unwrap(),
+        std::task::Poll::Pending => panic!("memory store pending"),
+    }
+}
+
+fn addr(l: &Limiter, ip: &str) -> Decision {
+    now(l.check_address(ip.parse().unwrap()).unwrap())
+}
+
+fn scopes(s: &str) -> ScopeSet {
+    ScopeSet::parse(s).unwrap()
+}
+
+#[test]
+fn burst_then_refusal() {
+    let (l, _clock) = manual(Limits::new().per_address(rate(1, secs(10), 3)));
+    for _ in 0..3 {
+        assert_eq!(addr(&l, "192.0.2.1"), Decision::Allowed);
+    }
+    assert!(!addr(&l, "192.0.2.1").is_allowed());
+    // Another address has its own burst.
+    assert_eq!(addr(&l, "192.0.2.2"), Decision::Allowed);
+}
+
+#[test]
+fn refill_after_the_period() {
+    let (l, clock) = manual(Limits::new().per_address(rate(2, secs(10), 2)));
+    assert!(addr(&l, "192.0.2.1").is_allowed());
+    assert!(addr(&l, "192.0.2.1").is_allowed());
+    assert!(!addr(&l, "192.0.2.1").is_allowed());
+    clock.advance(Duration::from_millis(4_900));
+    assert!(
+        !addr(&l, "192.0.2.1").is_allowed(),
+        "one emission interval is 5 s"
+    );
+    clock.advance(Duration::from_millis(100));
+    assert!(addr(&l, "192.0.2.1").is_allowed());
+    assert!(!addr(&l, "192.0.2.1").is_allowed());
+    clock.advance(secs(10));
+    assert!(addr(&l, "192.0.2.1").is_allowed());
+    assert!(addr(&l, "192.0.2.1").is_allowed());
+    assert!(!addr(&l, "192.0.2.1").is_allowed());
+}
+
+#[test]
+fn retry_after_is_the_wait_rounded_up() {
+    let (l, clock) = manual(Limits::new().per_address(rate(1, secs(30), 1)));
+    assert!(addr(&l, "192.0.2.1").is_allowed());
+    let d = addr(&l, "192.0.2.1");
+    assert_eq!(
+        d,
+        Decision::Limited {
+            retry_after: secs(30)
+        }
+    );
+    assert_eq!(d.retry_after_secs(), Some(30));
+    clock.advance(Duration::from_millis(100));
+    let d = addr(&l, "192.0.2.1");
+    assert_eq!(
+        d,
+        Decision::Limited {
+            retry_after: Duration::from_millis(29_900)
+        }
+    );
+    assert_eq!(d.retry_after_secs(), Some(30), "29.9 s rounds up");
+    clock.advance(Duration::from_millis(29_899));
+    assert_eq!(
+        addr(&l, "192.0.2.1").retry_after_secs(),
+        Some(1),
+        "1 ms rounds up to 1"
+    );
+    assert_eq!(Decision::Allowed.retry_after_secs(), None);
+    assert_eq!(
+        Decision::Limited {
+            retry_after: Duration::ZERO
+        }
+        .retry_after_secs(),
+        Some(1)
+    );
+}
+
+#[test]
+fn ipv6_addresses_share_a_limit_per_64() {
+    let (l, _clock) = manual(Limits::new().per_address(rate(1, secs(60), 2)));
+    assert!(addr(&l, "2001:db8:1:2::1").is_allowed());
+    assert!(addr(&l, "2001:db8:1:2::2").is_allowed());
+    assert!(!addr(&l, "2001:db8:1:2:ffff::9").is_allowed(), "same /64");
+    assert!(addr(&l, "2001:db8:1:3::1").is_allowed(), "next /64");
+    // IPv4 is per address.
+    assert!(addr(&l, "192.0.2.1").is_allowed());
+    assert!(addr(&l, "192.0.2.1").is_allowed());
+    assert!(addr(&l, "192.0.2.2").is_allowed());
+}
+
+#[test]
+fn tiers_follow_a_scope_the_token_holds() {
+    let (l, _clock) = manual(
+        Limits::new()
+            .per_principal(rate(1, secs(60), 2))
+            .per_client(rate(1, secs(60), 3))
+            .tier("mcp:admin", rate(1, secs(60), 5), None),
+    );
+    let user = |s: &ScopeSet, sub: &str| {
+        now(l
+            .check_principal("https://as", Some(sub), Some("app"), s)
+            .unwrap())
+    };
+    let read = scopes("mcp:read");
+    let admin = scopes("mcp:read mcp:admin");
+    // Default tier: the principal's burst of 2.
+    assert!(user(&read, "alice").is_allowed());
+    assert!(user(&read, "alice").is_allowed());
+    assert!(!user(&read, "alice").is_allowed());
+    // Another principal of the same client: the client's burst of 3 is now used up
+    // (alice's 2 allowed + bob's 1; alice's refused request stopped at the principal check).
+    assert!(user(&read, "bob").is_allowed());
+    assert!(!user(&read, "bob").is_allowed(), "client app is over its 3");
+    // Admin tier: 5 per principal, no client limit, counted apart.
+    for i in 0..5 {
+        assert!(user(&admin, "alice").is_allowed(), "admin request {i}");
+    }
+    assert!(!user(&admin, "alice").is_allowed());
+    // Issuers keep principals apart.
+    assert!(
+        now(l
+            .check_principal("https://other", Some("alice"), None, &read)
+            .unwrap())
+        .is_allowed()
+    );
+}
+
+#[test]
+fn nothing_configured_checks_nothing() {
+    let l = Limiter::in_memory(Limits::new());
+    assert!(l.limits().is_empty());
+    assert!(l.check_address("192.0.2.1".parse().unwrap()).is_none());
+    assert!(
+        l.check_principal("https://as", Some("a"), Some("c"), &scopes("x"))
+            .is_none()
+    );
+    // A tier without a client rate, and no subject: nothing to count.
+    let l = Limiter::in_memory(Limits::new().tier("mcp:admin", rate(1, secs(1), 1), None));
+    assert!(
+        l.check_principal("https://as", None, Some("c"), &scopes("mcp:admin"))
+            .is_none()
+    );
+}
+
+#[test]
+fn a_store_built_for_other_limits_errors_rather_than_guessing() {
+    let store = MemoryLimitStore::new(&Limits::new().per_address(rate(1, secs(1), 1)));
+    let l = Limiter::with_store(Limits::new().per_address(rate(9, secs(1), 9)), store);
+    let r = now_result(l.check_address("192.0.2.1".parse().unwrap()).unwrap());
+    assert!(r.is_err());
+}
+
+fn now_result(f: MemoryLimitStoreFuture) -> Result<Decision, LimitStoreError> {
+    f.into_inner()
+}
+
+#[test]
+fn bad_rates_are_refused() {
+    assert_eq!(Rate::new(0, secs(1), 1), Err(InvalidRate::Zero));
+    assert_eq!(Rate::new(1, secs(1), 0), Err(InvalidRate::Zero));
+    assert_eq!(Rate::new(1, Duration::ZERO, 1), Err(InvalidRate::TooFast));
+    assert_eq!(
+        Rate::new(u32::MAX, Duration::from_nanos(10), 1),
+        Err(InvalidRate::TooFast)
+    );
+    let r = rate(10, secs(60), 5);
+    assert_eq!(r.emission_interval(), secs(6));
+    assert_eq!(r.refill_time(), secs(30));
+}
+
+#[test]
+fn retained_keys_stay_under_the_bound_with_100_000_distinct_keys() {
+    const BOUND: u64 = 10_000;
+    let (l, _clock) = manual(
+        Limits::new()
+            .per_address(rate(1, secs(60), 1))
+            .per_principal(rate(1, secs(60), 1))
+            .max_keys(BOUND),
+    );
+    let read = scopes("mcp:read");
+    for i in 0u32..100_000 {
+        let ip = std::net::Ipv4Addr::from(0x0a00_0000 | i);
+        assert!(now(l.check_address(ip.into()).unwrap()).is_allowed());
+        let sub = i.to_string();
+        assert!(
+            now(l
+                .check_principal("https://as", Some(&sub), None, &read)
+                .unwrap())
+            .is_allowed()
+        );
+        if i % 10_000 == 0 {
+            assert!(l.store().retained_keys() <= BOUND);
+        }
+    }
+    let kept = l.store().retained_keys();
+    assert!(kept <= BOUND, "{kept} keys retained, bound {BOUND}");
+    assert!(kept > BOUND / 2, "the cache is used: {kept}");
+    // An abuser that keeps sending keeps its state through the flood.
+    let abuser = "198.51.100.1";
+    assert!(addr(&l, abuser).is_allowed());
+    for i in 0u32..20_000 {
+        let _ = now(l
+            .check_address(std::net::Ipv4Addr::from(0x0b00_0000 | i).into())
+            .unwrap());
+        if i % 100 == 0 {
+            assert!(
+                !addr(&l, abuser).is_allowed(),
+                "abuser forgiven after {i} flood keys"
+            );
+        }
+    }
+}
+
+#[test]
+fn idle_keys_are_evicted_after_the_refill_time() {
+    // moka's time_to_idle runs on its own clock: use a real, short refill time.
+    let l = Limiter::in_memory(Limits::new().per_address(rate(10, Duration::from_millis(100), 1)));
+    assert!(addr(&l, "192.0.2.1").is_allowed());
+    assert_eq!(l.store().retained_keys(), 1);
+    std::thread::sleep(Duration::from_millis(150)); // refill time: 10 ms
+    assert_eq!(l.store().retained_keys(), 0);
+}
+
+#[test]
+fn debug_prints_no_identifier() {
+    let k = LimitKey::Principal {
+        issuer: "https://as",
+        subject: "alice@example.com",
+    };
+    assert_eq!(format!("{k:?}"), "Principal(..)");
+    let l = Limiter::in_memory(Limits::new().per_address(rate(1, secs(1), 1)));
+    assert!(format!("{l:?}").contains("max_keys: Some(100000)"));
+}
+
+/// Why `MemoryLimitStore` does not use governor's own keyed store: `retain_recent` drops only
+/// keys back to "fresh", so a flood of distinct keys inside one refill time all stay.
+#[test]
+fn governors_keyed_store_keeps_every_key_of_a_flood() {
+    let quota = governor::Quota::per_minute(std::num::NonZeroU32::new(1).unwrap());
+    let keyed = governor::RateLimiter::hashmap(quota);
+    for i in 0u32..100_000 {
+        assert!(keyed.check_key(&i).is_ok());
+    }
+    keyed.retain_recent();
+    assert_eq!(keyed.len(), 100_000);
+}

@@ -188,14 +188,14 @@ else
 fi
 
 fail=0
-printf '\n%-22s %14s %14s %9s\n' "scenario (Ir/request)" baseline now change
+printf '\n%-34s %14s %14s %9s\n' "scenario (Ir/request)" baseline now change
 while IFS=$'\t' read -r s c _ _; do
   b="$( ((have_baseline)) && base_of count "$s" || true)"
   awk -v s="$s" -v b="$b" -v c="$c" 'BEGIN {
-    if (b == "") printf "%-22s %14s %14.1f %9s\n", s, "-", c, "-";
-    else printf "%-22s %14.1f %14.1f %+8.2f%%\n", s, b, c, (c / b - 1) * 100 }'
+    if (b == "") printf "%-34s %14s %14.1f %9s\n", s, "-", c, "-";
+    else printf "%-34s %14.1f %14.1f %+8.2f%%\n", s, b, c, (c / b - 1) * 100 }'
 done <"$tmp/counts"
-printf '\n%-22s %14s %14s %9s  %s\n' ratio baseline now change verdict
+printf '\n%-34s %14s %14s %9s  %s\n' ratio baseline now change verdict
 while IFS=$'\t' read -r name r kind; do
   b="$( ((have_baseline)) && base_of ratio "$name" || true)"
   verdict="$(awk -v b="$b" -v r="$r" -v k="$kind" -v t="$TOLERANCE" 'BEGIN {
@@ -207,8 +207,8 @@ while IFS=$'\t' read -r name r kind; do
     else if (max) print "ok (<= " max ")";
     else print "ok" }')"
   awk -v n="$name" -v b="$b" -v r="$r" -v v="$verdict" 'BEGIN {
-    if (b == "") printf "%-22s %14s %14.4f %9s  %s\n", n, "-", r, "-", v;
-    else printf "%-22s %14.4f %14.4f %+8.2f%%  %s\n", n, b, r, (r / b - 1) * 100, v }'
+    if (b == "") printf "%-34s %14s %14.4f %9s  %s\n", n, "-", r, "-", v;
+    else printf "%-34s %14.4f %14.4f %+8.2f%%  %s\n", n, b, r, (r / b - 1) * 100, v }'
   case "$verdict" in WORSE* | OVER* | "no baseline") fail=1 ;; esac
 done <"$tmp/ratios"
 echo

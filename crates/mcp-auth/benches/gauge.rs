@@ -16,7 +16,8 @@
 //!   set-up is the same for both counts.
 //!
 //! Usage (normally through `run.sh`): `gauge <scenario> <iterations>`, `gauge list`, and
-//! `gauge mint`, which prints a new fixture (new keys and tokens; the baseline must then be
+//! `gauge mint` / `gauge mint-keycloak`, which print a new `fixture.json` /
+//! `fixture_keycloak.json` (new keys and tokens; the baseline's rows that use it must then be
 //! recounted).
 //!
 //! Scenarios (each request is built inside the loop, on every side of a ratio):
@@ -30,6 +31,9 @@
 //! | `raw_rs256`, `raw_es256` | the raw aws-lc-rs verify of the same token's signature, key pre-parsed |
 //! | `forged` | a request with a new unknown `kid` through the JWKS key source in its cooldown (401) |
 //! | `hit_roles`, `cold_roles_rs256` | `hit` and `cold_rs256` with a layer that maps roles to scopes ([`roles_layer`]) |
+//! | `hit_keycloak`, `cold_keycloak_rs256` | `hit` and `cold_rs256` through the Keycloak preset mapping realm roles ([`keycloak_layer`]), with the Keycloak-shaped token of `fixture_keycloak.json` |
+//! | `raw_keycloak_rs256` | `raw_rs256` for that token and its key (the key differs from `raw_rs256`'s) |
+//! | `cold_two_issuers_rs256` | `cold_rs256` with two [`TrustedIssuer`] entries, the token from the second ([`two_issuers_layer`]) |
 
 #[path = "common/mod.rs"]
 mod common;
@@ -39,8 +43,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{
     ISS, RES, bearer_request, builder_for_jwks, echo, floor, jwks_layer_for, layer_for_jwks,
 };
+use mcp_auth::TrustedIssuer;
 use mcp_auth::core::claims::ScopeSource;
+use mcp_auth::core::jwk::KeySet;
+use mcp_auth::core::jws::Algorithm;
+use mcp_auth::core::keys::StaticKeySource;
 use mcp_auth::core::validation::Step;
+use mcp_auth::providers::Keycloak;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
@@ -50,10 +59,22 @@ use tower::{Layer, Service};
 /// The committed keys and tokens.
 const FIXTURE: &str = include_str!("../../../benches/gauge/fixture.json");
 
+/// The Keycloak preset rows' key and token: a second fixture, so `fixture.json` (and every
+/// count taken with it) stays as it is. The preset's issuer is `{base}/realms/{realm}`,
+/// which the first fixture's token cannot carry.
+const FIXTURE_KEYCLOAK: &str = include_str!("../../../benches/gauge/fixture_keycloak.json");
+
+/// The Keycloak server of the preset rows (the gauge's issuer origin) and its realm.
+const KC_BASE: &str = ISS;
+const KC_REALM: &str = "acme";
+/// The `kid` of the Keycloak fixture's key (as long as the first fixture's `rs256-1` plus
+/// the three bytes its header `typ` is shorter: the two headers have the same length).
+const KC_KID: &str = "kc-rs256-1";
+
 /// Forged-kid tokens prepared (one per request, each `kid` new), whatever the iteration count.
 const FORGED_MAX: usize = 4096;
 
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 14] = [
     "bare",
     "floor",
     "hit",
@@ -64,6 +85,10 @@ const SCENARIOS: [&str; 10] = [
     "forged",
     "hit_roles",
     "cold_roles_rs256",
+    "hit_keycloak",
+    "cold_keycloak_rs256",
+    "raw_keycloak_rs256",
+    "cold_two_issuers_rs256",
 ];
 
 /// The layer of `hit`/`cold_rs256` with a claim mapping that maps roles to scopes, for the
@@ -86,6 +111,64 @@ fn roles_layer(jwks: &serde_json::Value, cache: u64) -> mcp_auth::McpAuthLayer {
         .unwrap()
 }
 
+/// The keys of a JWKS document, for a [`StaticKeySource`].
+fn key_set(jwks: &serde_json::Value) -> KeySet {
+    let jwks = serde_json::to_vec(jwks).unwrap();
+    KeySet::from_jwks(&jwks, &Algorithm::ALL, 32).unwrap().keys
+}
+
+/// The Keycloak preset as issue 15's bound means it: realm roles (`realm_access.roles`, a
+/// nested path) mapped to this server's scopes, the preset's `typ: Bearer` claim check, the
+/// client in `azp`.
+fn keycloak_preset() -> Keycloak {
+    Keycloak::new(KC_BASE, KC_REALM)
+        .realm_roles()
+        .map_role("mcp-user", ["mcp:read", "mcp:list"])
+        .map_role("mcp-editor", ["mcp:write"])
+        .map_role("mcp-admin", ["mcp:admin"])
+}
+
+/// The layer of `hit_keycloak`/`cold_keycloak_rs256`: only the Keycloak preset's issuer, its
+/// keys from a static source, the layer settings of [`builder_for_jwks`].
+fn keycloak_layer(kc: &Fixture, cache: u64) -> mcp_auth::McpAuthLayer {
+    let preset = keycloak_preset();
+    let iss = preset.issuer();
+    mcp_auth::McpAuthLayer::builder(RES)
+        .trusted_issuer(preset)
+        .key_source(StaticKeySource::new().with_issuer(iss, key_set(&kc.jwks)))
+        .scopes_supported(["mcp:read", "mcp:write"])
+        .require_scopes(["mcp:read"])
+        .token_cache(cache)
+        .build()
+        .unwrap()
+}
+
+/// The layer of `cold_two_issuers_rs256`: two [`TrustedIssuer`] entries, the Keycloak preset
+/// first and the gauge's RFC 9068 issuer second (with [`builder_for_jwks`]'s algorithms), so
+/// the fixture's token is judged by the second entry.
+fn two_issuers_layer(f: &Fixture, kc: &Fixture, cache: u64) -> mcp_auth::McpAuthLayer {
+    let preset = keycloak_preset();
+    let kc_iss = preset.issuer();
+    mcp_auth::McpAuthLayer::builder(RES)
+        .trusted_issuer(preset)
+        .trusted_issuer(TrustedIssuer::new(ISS).algorithms([
+            Algorithm::RS256,
+            Algorithm::PS256,
+            Algorithm::ES256,
+            Algorithm::EdDSA,
+        ]))
+        .key_source(
+            StaticKeySource::new()
+                .with_issuer(kc_iss, key_set(&kc.jwks))
+                .with_issuer(ISS, key_set(&f.jwks)),
+        )
+        .scopes_supported(["mcp:read", "mcp:write"])
+        .require_scopes(["mcp:read"])
+        .token_cache(cache)
+        .build()
+        .unwrap()
+}
+
 struct Fixture {
     jwks: serde_json::Value,
     rs256: String,
@@ -102,6 +185,73 @@ fn fixture() -> Fixture {
         rs256: tok("RS256"),
         es256: tok("ES256"),
     }
+}
+
+/// The Keycloak fixture (its `es256` is empty: the preset rows are RS256 only).
+fn fixture_keycloak() -> Fixture {
+    let v: serde_json::Value =
+        serde_json::from_str(FIXTURE_KEYCLOAK).expect("fixture_keycloak.json");
+    assert_eq!(
+        v["iss"],
+        keycloak_preset().issuer(),
+        "Keycloak fixture issuer"
+    );
+    assert_eq!(v["aud"], RES, "Keycloak fixture audience");
+    Fixture {
+        jwks: v["jwks"].clone(),
+        rs256: v["tokens"]["RS256"]
+            .as_str()
+            .expect("fixture token")
+            .to_owned(),
+        es256: String::new(),
+    }
+}
+
+/// Prints a new Keycloak fixture: a fresh RS256 key (`kid` [`KC_KID`]) and an access token
+/// shaped as Keycloak 26 issues them (header `typ: JWT`; claims `typ: Bearer`, `azp`,
+/// `realm_access.roles`, `scope`), with the first fixture token's values where the claim is
+/// the same and `exp` in 2100. It is exactly as long as the first fixture's RS256 token (270
+/// bytes of claims, 46 of header), so the ratios to `hit` and `cold_rs256` measure the
+/// preset's work, not a longer token's hashing and parsing.
+fn mint_keycloak() {
+    let iss = keycloak_preset().issuer();
+    let a = mcp_auth_dev::TestAuthority::new(&iss);
+    let mut jwks = a.jwks();
+    let keys = jwks["keys"].as_array_mut().unwrap();
+    keys.retain(|k| k["alg"] == "RS256");
+    keys[0]["kid"] = serde_json::json!(KC_KID);
+    let token = a
+        .token()
+        .alg("RS256")
+        // Signed with the RS256 key (the store has no `KC_KID`), published under `KC_KID`.
+        .kid(KC_KID)
+        .header("typ", serde_json::json!("JWT"))
+        .without_claim("client_id")
+        .aud(RES)
+        .subject("248289761001")
+        .claim("azp", serde_json::json!("s6BhdRkqt3"))
+        .claim("typ", serde_json::json!("Bearer"))
+        .claim("scope", serde_json::json!("openid"))
+        .claim(
+            "realm_access",
+            serde_json::json!({ "roles": ["mcp-user", "mcp-editor"] }),
+        )
+        .claim("iat", serde_json::json!(1_796_163_888_i64))
+        .claim("jti", serde_json::json!("p04uYUCkZNrg9Mybg0q8Zg"))
+        .claim("exp", serde_json::json!(4_102_444_800_i64))
+        .sign();
+    let first = fixture();
+    assert_eq!(token.len(), first.rs256.len(), "token length");
+    let out = serde_json::json!({
+        "comment": "Key and token of the instruction gauge's Keycloak preset rows \
+                    (crates/mcp-auth/benches/gauge.rs). Test key, public part only; regenerate \
+                    with `gauge mint-keycloak`, then recount those rows' baseline.",
+        "iss": iss,
+        "aud": RES,
+        "jwks": jwks,
+        "tokens": { "RS256": token },
+    });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap());
 }
 
 /// Prints a new fixture: fresh keys, and the benches' realistic token for RS256 and ES256
@@ -177,6 +327,7 @@ fn main() {
     let scenario = args.first().map_or("", String::as_str);
     match scenario {
         "mint" => return mint(),
+        "mint-keycloak" => return mint_keycloak(),
         "list" => {
             for s in SCENARIOS {
                 println!("{s}");
@@ -186,7 +337,7 @@ fn main() {
         s if SCENARIOS.contains(&s) => {}
         _ => {
             eprintln!(
-                "usage: gauge <{}|list|mint> <iterations>",
+                "usage: gauge <{}|list|mint|mint-keycloak> <iterations>",
                 SCENARIOS.join("|")
             );
             std::process::exit(2);
@@ -224,6 +375,13 @@ fn main() {
             requests(&rt, &mut svc, 3, 200, |_| rs);
             requests(&rt, &mut svc, n, 200, |_| rs);
         }
+        "hit_keycloak" => {
+            let kc = fixture_keycloak();
+            let t = kc.rs256.as_str();
+            let mut svc = keycloak_layer(&kc, 10_000).layer(inner);
+            requests(&rt, &mut svc, 3, 200, |_| t);
+            requests(&rt, &mut svc, n, 200, |_| t);
+        }
         "cold_rs256" | "cold_es256" => {
             let t = if scenario == "cold_rs256" {
                 rs
@@ -249,16 +407,54 @@ fn main() {
                 black_box(decided(v.step(black_box(rs))));
             }
         }
-        "raw_rs256" | "raw_es256" => {
-            let (t, alg) = if scenario == "raw_rs256" {
-                (rs, "RS256")
-            } else {
-                (f.es256.as_str(), "ES256")
+        "cold_keycloak_rs256" => {
+            let kc = fixture_keycloak();
+            let t = kc.rs256.as_str();
+            let v = keycloak_layer(&kc, 0).jwt_validator().unwrap().clone();
+            match v.step(t) {
+                Step::Done(Ok(v)) => {
+                    // `openid` from `scope`; the rest from the realm roles, through the map.
+                    assert_eq!(
+                        v.scopes.to_scope_string(),
+                        "mcp:list mcp:read mcp:write openid"
+                    );
+                }
+                other => panic!("not decided from memory: {other:?}"),
+            }
+            for _ in 0..n {
+                black_box(decided(v.step(black_box(t))));
+            }
+        }
+        "cold_two_issuers_rs256" => {
+            let kc = fixture_keycloak();
+            let v = two_issuers_layer(&f, &kc, 0)
+                .jwt_validator()
+                .unwrap()
+                .clone();
+            match v.step(rs) {
+                Step::Done(Ok(v)) => assert_eq!(v.scopes.to_scope_string(), "mcp:read mcp:write"),
+                other => panic!("not decided from memory: {other:?}"),
+            }
+            // The other entry's token is judged by its own rules in the same layer.
+            assert!(matches!(v.step(&kc.rs256), Step::Done(Ok(_))));
+            for _ in 0..n {
+                black_box(decided(v.step(black_box(rs))));
+            }
+        }
+        "raw_rs256" | "raw_es256" | "raw_keycloak_rs256" => {
+            let kc;
+            let (t, alg, jwks) = match scenario {
+                "raw_rs256" => (rs, "RS256", &f.jwks),
+                "raw_es256" => (f.es256.as_str(), "ES256", &f.jwks),
+                _ => {
+                    kc = fixture_keycloak();
+                    (kc.rs256.as_str(), "RS256", &kc.jwks)
+                }
             };
             let header = URL_SAFE_NO_PAD.decode(&t[..t.find('.').unwrap()]).unwrap();
             let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
             let kid = header["kid"].as_str().unwrap();
-            let key = common::raw_key_for_jwks(&f.jwks, kid, alg);
+            let key = common::raw_key_for_jwks(jwks, kid, alg);
             let (input, sig) = t.rsplit_once('.').unwrap();
             let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
             for _ in 0..n {

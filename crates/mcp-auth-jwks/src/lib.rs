@@ -6,15 +6,22 @@
 //! - keeps **one key set per issuer**, shared by every clone. Issuers are isolated (RFC 8725
 //!   §3.8): the unverified `iss` of a token only selects among the configured issuers; an
 //!   unconfigured one gets [`KeyError::UnknownIssuer`] without any fetch.
+//! - **shares one set between issuers configured with one `jwks_uri`** (byte-identical, as
+//!   the Entra ID multi-tenant issuers are): the configuration says they share keys, so they
+//!   share one fetch, one store, one single flight, one unknown-`kid` cooldown and one
+//!   negative cache. An issuer whose `jwks_uri` is discovered always has a set of its own,
+//!   even when its metadata names a URL another issuer uses: that binding is learnt at run
+//!   time and may move when the metadata does.
 //! - **discovers** the `jwks_uri` with RFC 8414 (`/.well-known/oauth-authorization-server`, with
 //!   path insertion for issuers with a path), then OpenID Connect discovery, and accepts a
 //!   document only if its `issuer` is the configured issuer, byte for byte. An explicit
 //!   `jwks_uri` skips discovery.
-//! - fetches **once** for any number of concurrent misses on one issuer (single-flight), and
+//! - fetches **once** for any number of concurrent misses on one set (single-flight), and
 //!   never holds a lock across a fetch (see [The store](#the-store-single-flight-and-version)).
-//! - refetches **once** for an unknown `kid`, then not again for that issuer during a
+//! - refetches **once** for an unknown `kid`, then not again for that set during a
 //!   cooldown (60 s by default), and remembers unknown `kid`s as long: a forged `kid` on
-//!   every request causes at most one fetch per cooldown window. The answer is the current key
+//!   every request, naming any of the issuers of one set, causes at most one fetch per
+//!   cooldown window. The answer is the current key
 //!   set without that `kid`, so the token is refused as `invalid_token`, not 503.
 //! - keeps a set for its `Cache-Control: max-age`, clamped to a floor and a ceiling (5 min and
 //!   24 h by default; the floor without `max-age` or with `no-store`), refreshes it in the
@@ -40,10 +47,10 @@
 //!
 //! # The store, single flight and version
 //!
-//! - **One store.** Each configured issuer (fixed at build time) holds its newest loaded key
-//!   set, with its lifetime, in an atomically swapped pointer (`arc_swap::ArcSwapOption`): the
+//! - **One store.** Each key set (fixed at build time: one per explicit `jwks_uri`, one per
+//!   discovered issuer) holds its newest loaded version, with its lifetime, in an atomically swapped pointer (`arc_swap::ArcSwapOption`): the
 //!   only place the source keeps key sets. [`KeySource::current`] reads it with one atomic
-//!   load and no lock on every request (the issuer's lock is taken only once a refresh is
+//!   load and no lock on every request (the set's lock is taken only once a refresh is
 //!   due or the set is past the maximum staleness); [`KeySource::keys`] reads the same
 //!   pointer. There is no second copy and no
 //!   snapshot to keep in agreement. Not a `moka` cache: measured with the instruction gauge,
@@ -52,17 +59,17 @@
 //!   instructions), and nothing of moka
 //!   would be used (no eviction for a fixed set of issuers; expiry would drop the last good
 //!   keys that must be served up to the maximum staleness).
-//! - **One single flight.** Every load of an issuer (the first, a background refresh, the
+//! - **One single flight.** Every load of a set (the first, a background refresh, the
 //!   refetch for an unknown `kid`, the revalidation past the maximum staleness,
 //!   [`warm_up`](JwksKeySource::warm_up), [`refresh`](JwksKeySource::refresh)) starts in one
 //!   function, which joins the load in flight if there is one. The load runs as a spawned
 //!   task on the current tokio runtime (so it completes even if every caller goes away), or,
 //!   with no runtime, in the request that awaits it. It ends in one critical section under
-//!   the issuer's lock that installs the new set, or records the failure and keeps the last
-//!   good set, and marks the issuer as no longer loading: the one place a key set is ever
+//!   the set's lock that installs the new set, or records the failure and keeps the last
+//!   good set, and marks the set as no longer loading: the one place a key set is ever
 //!   installed.
 //! - **One version.** Each installed set carries a generation: 1 for the first, the stored
-//!   set's plus one for each later one, so it counts the successful loads of that issuer.
+//!   set's plus one for each later one, so it counts the successful loads of that set.
 //!   It is how a request that read an older set learns that a newer one is already in (and
 //!   starts no refresh). The source keeps no other counter of sets.
 //!

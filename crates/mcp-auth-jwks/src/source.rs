@@ -1,6 +1,6 @@
 //! [`JwksKeySource`]: the cache and the request-time lookups. The builder is in `builder`,
-//! the per-issuer state in `issuer`, fetching and refreshing in `loading`, the maximum
-//! staleness in `staleness`.
+//! the state of one key set (shared by the issuers naming one `jwks_uri`) in `jwks`,
+//! fetching and refreshing in `loading`, the maximum staleness in `staleness`.
 
 use crate::clock::Clock;
 use crate::error::JwksError;
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, trace};
 
 mod builder;
-mod issuer;
+mod jwks;
 mod loading;
 mod staleness;
 #[cfg(test)]
@@ -30,13 +30,13 @@ pub use builder::{
 pub use staleness::DEFAULT_MAX_STALENESS;
 
 #[cfg(doc)]
-use issuer::RefetchGate;
-use issuer::{Cached, Issuer, later};
+use jwks::RefetchGate;
+use jwks::{Cached, Jwks, later};
 
 #[cfg(doc)]
 use mcp_auth_core::jwk::DEFAULT_MAX_KEYS;
 
-/// A production [`KeySource`]: JWKS per issuer, fetched over HTTP and cached.
+/// A production [`KeySource`]: JWKS per issuer (shared per `jwks_uri`), fetched and cached.
 ///
 /// See the [crate docs](crate) for the behaviour. Clones share one cache, one HTTP client and
 /// one set of counters.
@@ -46,6 +46,10 @@ pub struct JwksKeySource {
 }
 
 /// Counters since the source was built. Read with [`JwksKeySource::stats`].
+///
+/// Fetches, errors, refetches and refreshes count per key set, not per issuer: the issuers
+/// configured with one `jwks_uri` share one set, so one fetch serves them all. Hits, misses,
+/// stale serves and refusals count requests, whichever issuer they name.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JwksStats {
@@ -108,8 +112,11 @@ struct Config {
 
 struct Inner {
     /// Looked up on every request: foldhash, not SipHash (the keys are configuration).
-    /// Fixed at build time; each issuer holds its own store of key sets.
-    issuers: HashMap<Arc<str>, Arc<Issuer>, RandomState>,
+    /// Fixed at build time: each issuer -> its key set, one shared by the issuers configured
+    /// with one `jwks_uri`.
+    issuers: HashMap<Arc<str>, Arc<Jwks>, RandomState>,
+    /// Every key set once (what `warm_up` loads).
+    sets: Vec<Arc<Jwks>>,
     fetcher: Arc<dyn Fetcher>,
     clock: Arc<dyn Clock>,
     cfg: Config,
@@ -174,7 +181,7 @@ impl Inner {
     /// What is in memory for `issuer` now ([`KeySource::current`]): the loaded set, unless
     /// [`keys`](Self::keys) must run first (never loaded; a refresh due and not started;
     /// past the maximum staleness and not refused outright). No lock on the common path:
-    /// the issuer's lock is taken only once a refresh is due.
+    /// the set's lock is taken only once a refresh is due.
     fn current(&self, issuer: &str) -> Current {
         let Some(iss) = self.issuers.get(issuer) else {
             return Current::Failed(KeyError::UnknownIssuer);
@@ -224,7 +231,7 @@ impl Inner {
     /// `invalid_token`.
     async fn unknown_kid(
         self: &Arc<Self>,
-        iss: &Arc<Issuer>,
+        iss: &Arc<Jwks>,
         cached: &Cached,
         kid: &str,
         now: Instant,
@@ -280,19 +287,21 @@ impl JwksKeySource {
     }
 
     /// Loads the key set of every configured issuer that has none yet, so the first request
-    /// does not wait for it. Returns the first error; the other issuers are still loaded.
+    /// does not wait for it (one fetch per set: issuers sharing a `jwks_uri` share one).
+    /// Returns the first error; the other sets are still loaded.
     pub async fn warm_up(&self) -> Result<(), JwksError> {
         let loads = self
             .inner
-            .issuers
-            .values()
-            .map(|iss| self.inner.ensure_loaded(iss));
+            .sets
+            .iter()
+            .map(|set| self.inner.ensure_loaded(set));
         join_all(loads).await.into_iter().collect()
     }
 
     /// Fetches the key set of `issuer` now, whatever its lifetime (joining a fetch already
     /// running). On failure the last good set stays in use (up to the maximum staleness) and
-    /// the error is returned. For operators (a rotation webhook, a health check); requests
+    /// the error is returned. The set is the one `issuer` shares with every issuer configured
+    /// with the same `jwks_uri`: they all see the result. For operators (a rotation webhook, a health check); requests
     /// never need it.
     pub async fn refresh(&self, issuer: &str) -> Result<(), JwksError> {
         let iss = self
@@ -312,7 +321,8 @@ impl JwksKeySource {
         self.inner.issuers.keys().map(|k| &**k)
     }
 
-    /// The last load error of `issuer`, cleared by the next successful load.
+    /// The last load error of `issuer`'s key set (shared with the issuers configured with the
+    /// same `jwks_uri`), cleared by the next successful load.
     pub fn last_error(&self, issuer: &str) -> Option<JwksError> {
         let iss = self.inner.issuers.get(issuer)?;
         iss.lock().last_error.as_deref().cloned()

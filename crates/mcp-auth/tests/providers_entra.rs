@@ -257,9 +257,10 @@ async fn multi_tenant_accepts_each_allowed_tenant_and_binds_tid_to_the_issuer() 
         let o = send_cached(&l, &v2_access(server.base_url(), t).sign()).await;
         assert_eq!(o.status, 200, "{t}: {:?}", o.challenge);
     }
-    // One key set for every tenant; keys stay per issuer (RFC 8725 §3.8), so each allowed
-    // tenant's issuer loads it once. The placeholder document is never read.
-    assert_eq!(server.hits("/common/discovery/v2.0/keys"), 2);
+    // One key set for every tenant: the allowed tenants' issuers name one jwks_uri, which
+    // says they share keys, so the key source fetches it once for both. The placeholder
+    // document is never read.
+    assert_eq!(server.hits("/common/discovery/v2.0/keys"), 1);
     assert_eq!(
         server.hits("/common/v2.0/.well-known/openid-configuration"),
         0

@@ -1,6 +1,6 @@
 //! [`JwksKeySourceBuilder`]: the settings, their defaults, and the checks of [`build`](JwksKeySourceBuilder::build).
 
-use super::issuer::Issuer;
+use super::jwks::{Jwks, Location};
 use super::staleness::DEFAULT_MAX_STALENESS;
 use super::{Config, Counters, Inner, JwksKeySource};
 use crate::clock::{Clock, SystemClock};
@@ -10,14 +10,15 @@ use crate::rules::{check_fetch_url, discovery_urls};
 use foldhash::fast::RandomState;
 use mcp_auth_core::jwk::DEFAULT_MAX_KEYS;
 use mcp_auth_core::jws::Algorithm;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 #[cfg(doc)]
 use mcp_auth_core::keys::KeyError;
 
-/// Default minimum time between two fetches caused by unknown `kid`s, per issuer.
+/// Default minimum time between two fetches caused by unknown `kid`s, per key set (the
+/// issuers sharing one `jwks_uri` share it).
 pub const DEFAULT_KID_COOLDOWN: Duration = Duration::from_secs(60);
 /// Default floor of a key set's lifetime (also the lifetime when the response gives none).
 pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(5 * 60);
@@ -239,8 +240,11 @@ impl JwksKeySourceBuilder {
                 "max_response_bytes and max_keys must be positive",
             ));
         }
-        let mut issuers =
-            HashMap::with_capacity_and_hasher(self.issuers.len(), RandomState::default());
+        // Issuers naming one explicit `jwks_uri` share one key set; each discovered issuer
+        // has its own (see `jwks`). Grouped first, so each set knows all the issuers it serves.
+        let mut groups: Vec<(Location, Vec<Arc<str>>)> = Vec::new();
+        let mut by_uri: HashMap<String, usize> = HashMap::new();
+        let mut names: HashSet<Arc<str>> = HashSet::with_capacity(self.issuers.len());
         for (issuer, jwks_uri) in self.issuers {
             let invalid = |reason: String| JwksError::InvalidIssuer {
                 issuer: issuer.clone(),
@@ -264,10 +268,29 @@ impl JwksKeySourceBuilder {
                 }
             }
             let name: Arc<str> = Arc::from(issuer.as_str());
-            if issuers.contains_key(&name) {
+            if !names.insert(Arc::clone(&name)) {
                 return Err(JwksError::DuplicateIssuer(issuer));
             }
-            issuers.insert(Arc::clone(&name), Arc::new(Issuer::new(name, jwks_uri)));
+            match jwks_uri {
+                Some(url) => match by_uri.get(&url) {
+                    Some(&at) => groups[at].1.push(name),
+                    None => {
+                        by_uri.insert(url.clone(), groups.len());
+                        groups.push((Location::Uri(url), vec![name]));
+                    }
+                },
+                None => groups.push((Location::Discover(Arc::clone(&name)), vec![name])),
+            }
+        }
+        let mut issuers = HashMap::with_capacity_and_hasher(names.len(), RandomState::default());
+        let mut sets = Vec::with_capacity(groups.len());
+        for (location, served) in groups {
+            let label: Arc<str> = Arc::from(served.join(", "));
+            let set = Arc::new(Jwks::new(label, location));
+            for name in served {
+                issuers.insert(name, Arc::clone(&set));
+            }
+            sets.push(set);
         }
         let fetcher = match self.fetcher {
             Some(fetcher) => fetcher,
@@ -284,6 +307,7 @@ impl JwksKeySourceBuilder {
             inner: Arc::new(Inner {
                 base,
                 issuers,
+                sets,
                 fetcher,
                 clock: self.clock,
                 cfg: Config {

@@ -2,7 +2,7 @@
 //! one place (`settle`, which installs the set); the first load, background and on-demand
 //! refreshes; fetching and checking the JWKS, and discovery of its URL.
 
-use super::issuer::{Cached, Issuer, IssuerState, later};
+use super::jwks::{Cached, Jwks, JwksState, Location, later};
 use super::{Inner, bump};
 use crate::error::JwksError;
 use crate::fetch::{FetchError, FetchResponse};
@@ -34,7 +34,7 @@ impl Inner {
     /// a failed one, else the load in flight or a new one.
     pub(super) async fn first_load(
         self: &Arc<Self>,
-        iss: &Arc<Issuer>,
+        iss: &Arc<Jwks>,
     ) -> Result<Arc<Cached>, KeyError> {
         bump(&self.stats.misses);
         let now = self.clock.now();
@@ -72,7 +72,7 @@ impl Inner {
     /// only when no runtime can drive it in the background.
     pub(super) fn background_refresh(
         self: &Arc<Self>,
-        iss: &Arc<Issuer>,
+        iss: &Arc<Jwks>,
         cached: &Cached,
         now: Instant,
     ) -> Option<SharedLoad> {
@@ -97,8 +97,8 @@ impl Inner {
     /// whether it was.
     pub(super) fn start_load(
         self: &Arc<Self>,
-        st: &mut IssuerState,
-        iss: &Arc<Issuer>,
+        st: &mut JwksState,
+        iss: &Arc<Jwks>,
     ) -> (SharedLoad, bool) {
         if let Some((load, driven)) = &st.inflight {
             return (load.clone(), *driven);
@@ -126,9 +126,9 @@ impl Inner {
     }
 
     /// Ends the load in flight of `iss` with what it fetched, in one critical section:
-    /// installs the set (the only call of [`Issuer::install`]) or records the failure, and
+    /// installs the set (the only call of [`Jwks::install`]) or records the failure, and
     /// clears `inflight`. A refused document never replaces the last good set.
-    fn settle(&self, iss: &Issuer, fetched: Result<(KeySet, Duration), JwksError>) -> LoadResult {
+    fn settle(&self, iss: &Jwks, fetched: Result<(KeySet, Duration), JwksError>) -> LoadResult {
         let now = self.clock.now();
         let mut st = iss.lock();
         debug_assert!(st.inflight.is_some(), "a load settles only once, in flight");
@@ -163,15 +163,15 @@ impl Inner {
         }
     }
 
-    async fn fetch_keys(&self, iss: &Issuer) -> Result<(KeySet, Duration), JwksError> {
-        let (url, discovered) = match &iss.jwks_uri {
-            Some(url) => (url.clone(), false),
-            None => {
+    async fn fetch_keys(&self, iss: &Jwks) -> Result<(KeySet, Duration), JwksError> {
+        let (url, discovered) = match &iss.location {
+            Location::Uri(url) => (url.clone(), false),
+            Location::Discover(issuer) => {
                 let known = iss.lock().discovered_jwks_uri.clone();
                 match known {
                     Some(url) => (url, true),
                     None => {
-                        let url = self.discover(&iss.name).await?;
+                        let url = self.discover(issuer).await?;
                         iss.lock().discovered_jwks_uri = Some(url.clone());
                         (url, true)
                     }
@@ -306,10 +306,7 @@ impl Inner {
     }
 
     /// Loads `iss` unless a set is already in the store (joining the load in flight).
-    pub(super) async fn ensure_loaded(
-        self: &Arc<Self>,
-        iss: &Arc<Issuer>,
-    ) -> Result<(), JwksError> {
+    pub(super) async fn ensure_loaded(self: &Arc<Self>, iss: &Arc<Jwks>) -> Result<(), JwksError> {
         let load = {
             let mut st = iss.lock();
             if iss.loaded().is_some() {

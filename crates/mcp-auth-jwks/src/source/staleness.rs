@@ -7,7 +7,7 @@
 //! the load in flight (or starts one), and answers [`KeyError::Unavailable`] (503 with
 //! `Retry-After`) when that load fails or the last one failed less than the back-off ago.
 //!
-use super::issuer::{Cached, Issuer};
+use super::jwks::{Cached, Jwks};
 use super::{Inner, bump};
 use crate::rules::retry_after_secs;
 use mcp_auth_core::keys::KeyError;
@@ -29,7 +29,7 @@ impl Inner {
     /// What `current` answers for a set past its window without I/O: `Unavailable` while the
     /// last load failed less than the back-off ago and none is in flight; `None` when `keys`
     /// would start or join a load.
-    pub(super) fn unusable_now(&self, iss: &Issuer, now: Instant) -> Option<KeyError> {
+    pub(super) fn unusable_now(&self, iss: &Jwks, now: Instant) -> Option<KeyError> {
         let st = iss.lock();
         if st.inflight.is_some() {
             return None;
@@ -48,7 +48,7 @@ impl Inner {
     /// load in flight, or starting one unless backing off), or `Unavailable`.
     pub(super) async fn revalidate(
         self: &Arc<Self>,
-        iss: &Arc<Issuer>,
+        iss: &Arc<Jwks>,
         now: Instant,
     ) -> Result<Arc<Cached>, KeyError> {
         if let Some(err) = self.unusable_now(iss, now) {

@@ -3,7 +3,7 @@
 //! when N loads succeeded, nothing else ever installs a set, `current` answers with the very
 //! set in the store, and no load is left in flight once every caller is done.
 
-use super::{Issuer, JwksKeySource};
+use super::{Jwks, JwksKeySource};
 use crate::clock::ManualClock;
 use crate::fetch::{FetchError, FetchFuture, FetchResponse, Fetcher};
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
@@ -58,7 +58,7 @@ fn jwks(kids: &[&str]) -> FetchResponse {
         .with_cache_control("max-age=600")
 }
 
-fn issuer(src: &JwksKeySource) -> &Issuer {
+fn issuer(src: &JwksKeySource) -> &Jwks {
     &src.inner.issuers[ISS]
 }
 

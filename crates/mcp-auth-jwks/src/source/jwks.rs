@@ -1,6 +1,11 @@
-//! Per-issuer state: the store of the loaded key set ([`Issuer::loaded`], written only by
-//! [`Issuer::install`]), the bookkeeping behind one lock ([`IssuerState`]), and the negative
-//! cache of unknown `kid`s.
+//! The state of one key set, shared by the issuers it serves: the store of the loaded set
+//! ([`Jwks::loaded`], written only by [`Jwks::install`]), the bookkeeping behind one lock
+//! ([`JwksState`]), and the negative cache of unknown `kid`s.
+//!
+//! Which issuers share one [`Jwks`] is fixed at build time: all issuers configured with the
+//! same explicit `jwks_uri` (byte-identical) share one; an issuer whose `jwks_uri` is
+//! discovered has its own, even when its metadata names a URL another issuer uses (the
+//! binding is learnt at run time, may move on rediscovery, and is that issuer's word alone).
 
 use super::loading::SharedLoad;
 use crate::error::JwksError;
@@ -19,15 +24,15 @@ use super::staleness;
 #[cfg(doc)]
 use mcp_auth_core::keys::KeySource;
 
-/// Unknown `kid`s remembered per issuer.
+/// Unknown `kid`s remembered per key set.
 const MAX_UNKNOWN_KIDS: usize = 1024;
 
 /// A loaded key set and its lifetime.
 #[derive(Debug)]
 pub(super) struct Cached {
     pub(super) keys: Arc<KeySet>,
-    /// The version of the issuer's store this set is: 1 for the first set installed, one more
-    /// for each later one ([`Issuer::install`]). The source's only counter of sets.
+    /// The version of the store this set is: 1 for the first set installed, one more
+    /// for each later one ([`Jwks::install`]). The source's only counter of sets.
     pub(super) generation: u64,
     pub(super) refresh_at: Instant,
     pub(super) expires_at: Instant,
@@ -35,17 +40,29 @@ pub(super) struct Cached {
     pub(super) usable_until: Instant,
 }
 
+/// Where a key set is fetched from.
 #[derive(Debug)]
-pub(super) struct Issuer {
+pub(super) enum Location {
+    /// A configured `jwks_uri`, shared by every issuer configured with it.
+    Uri(String),
+    /// Discovered from this issuer's metadata; serves this issuer only.
+    Discover(Arc<str>),
+}
+
+/// One key set and everything about loading it. RFC 8725 §3.8: an issuer's tokens are only
+/// checked against the set of that issuer; sharing one between issuers happens only when the
+/// configuration names one `jwks_uri` for them, which says they share their keys.
+#[derive(Debug)]
+pub(super) struct Jwks {
+    /// The issuers served, comma-separated: the `issuer` field of log lines.
     pub(super) name: Arc<str>,
-    /// Configured explicitly; `None` means discovery.
-    pub(super) jwks_uri: Option<String>,
-    /// The store: the issuer's newest loaded set, the one source of truth for its keys. Read
+    pub(super) location: Location,
+    /// The store: the newest loaded set, the one source of truth for its issuers' keys. Read
     /// without a lock ([`loaded`](Self::loaded), on every request through
     /// [`KeySource::current`]); written only by [`install`](Self::install), under `state`'s
     /// lock, so it never goes back to an older generation.
     store: ArcSwapOption<Cached>,
-    pub(super) state: Mutex<IssuerState>,
+    pub(super) state: Mutex<JwksState>,
     /// Whether an unknown `kid` may be refetched now, readable without the lock; written
     /// under it, with `inflight` and `last_kid_refetch`.
     pub(super) refetch: RefetchGate,
@@ -92,18 +109,18 @@ impl RefetchGate {
     }
 }
 
-impl Issuer {
-    pub(super) fn new(name: Arc<str>, jwks_uri: Option<String>) -> Self {
+impl Jwks {
+    pub(super) fn new(name: Arc<str>, location: Location) -> Self {
         Self {
             name,
-            jwks_uri,
+            location,
             store: ArcSwapOption::empty(),
             state: Mutex::default(),
             refetch: RefetchGate::default(),
         }
     }
 
-    pub(super) fn lock(&self) -> MutexGuard<'_, IssuerState> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, JwksState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -114,11 +131,11 @@ impl Issuer {
     }
 
     /// Installs a newly fetched set as the next generation and returns it. The only writer of
-    /// the store; `_locked` is the issuer's locked state, so installs are serialized and each
+    /// the store; `_locked` is the set's locked state, so installs are serialized and each
     /// generation is the last one plus one.
     pub(super) fn install(
         &self,
-        _locked: &mut IssuerState,
+        _locked: &mut JwksState,
         keys: KeySet,
         refresh_at: Instant,
         expires_at: Instant,
@@ -145,11 +162,11 @@ impl Issuer {
     }
 }
 
-/// Per-issuer bookkeeping. Locked only for short, synchronous sections, never across I/O.
+/// The bookkeeping of one key set. Locked only for short, synchronous sections, never across I/O.
 #[derive(Default)]
-pub(super) struct IssuerState {
+pub(super) struct JwksState {
     pub(super) discovered_jwks_uri: Option<String>,
-    /// The one load of this issuer in progress, if any (the single flight): the shared
+    /// The one load of this set in progress, if any (the single flight): the shared
     /// future every caller awaits, and whether a task drives it. Set by `start_load`, the
     /// only place a load starts, and cleared by the load itself when it settles, in the same
     /// critical section that installs its set or records its failure.
@@ -166,9 +183,9 @@ pub(super) struct IssuerState {
     kid_hasher: RandomState,
 }
 
-impl fmt::Debug for IssuerState {
+impl fmt::Debug for JwksState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IssuerState")
+        f.debug_struct("JwksState")
             .field("discovered_jwks_uri", &self.discovered_jwks_uri)
             .field("loading", &self.inflight.is_some())
             .field("last_kid_refetch", &self.last_kid_refetch)
@@ -179,7 +196,7 @@ impl fmt::Debug for IssuerState {
     }
 }
 
-impl IssuerState {
+impl JwksState {
     pub(super) fn is_known_unknown(&self, kid: &str, now: Instant) -> bool {
         let h = self.kid_hasher.hash_one(kid);
         self.unknown_kids.get(&h).is_some_and(|until| now < *until)

@@ -175,6 +175,27 @@ async fn thousand_concurrent_first_requests_one_http_fetch() {
 }
 
 #[tokio::test]
+async fn issuers_naming_one_jwks_uri_share_one_http_fetch() {
+    let server = Server::start().await;
+    server.set("/common/keys", json_reply(jwks(&["k1"])));
+    server.set("/own/keys", json_reply(jwks(&["own"])));
+    let (a, b, c) = (server.url("/a"), server.url("/b"), server.url("/c"));
+    let src = JwksKeySource::builder()
+        .issuer_with_jwks_uri(a.clone(), server.url("/common/keys"))
+        .issuer_with_jwks_uri(b.clone(), server.url("/common/keys"))
+        .issuer_with_jwks_uri(c.clone(), server.url("/own/keys"))
+        .build()
+        .unwrap();
+    let (ka, kb) = tokio::join!(src.keys(&a, Some("k1")), src.keys(&b, Some("k1")));
+    assert!(Arc::ptr_eq(&ka.unwrap(), &kb.unwrap()));
+    assert!(!src.keys(&c, None).await.unwrap().contains_kid("k1"));
+    assert_eq!(
+        (server.hits("/common/keys"), server.hits("/own/keys")),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
 async fn discovery_with_path_insertion_over_http() {
     let server = Server::start().await;
     let issuer = server.url("/tenant1");

@@ -85,13 +85,19 @@ impl Default for JwksKeySourceBuilder {
 impl JwksKeySourceBuilder {
     /// Adds an issuer whose `jwks_uri` is discovered: RFC 8414
     /// `/.well-known/oauth-authorization-server` (with path insertion), then OpenID Connect
-    /// discovery. The document must name this exact issuer.
+    /// discovery. The document must name this exact issuer. Its key set is its own, even when
+    /// the discovered URL is one another issuer uses.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuers.push((issuer.into(), None));
         self
     }
 
     /// Adds an issuer with a known `jwks_uri` (no discovery).
+    ///
+    /// Issuers added with the same `jwks_uri` (byte-identical) share one key set: one fetch,
+    /// one store, one unknown-`kid` cooldown, as the tenants of a multi-tenant provider do.
+    /// Naming one URL for several issuers says they share keys (RFC 8725 §3.8); each token is
+    /// still checked only against the set of the issuer it names.
     pub fn issuer_with_jwks_uri(
         mut self,
         issuer: impl Into<String>,

@@ -14,7 +14,7 @@
 //!   (`invalid_token`) without a call. Never to each endpoint in turn: that would hand a token
 //!   to servers that did not issue it.
 //!
-//! The answer is judged by the entry's own [`ClaimsPolicy`](mcp_auth_core::claims::ClaimsPolicy)
+//! The answer is judged by the entry's own [`ClaimsPolicy`]
 //! under RFC 7662's rules ([`mcp_auth_core::introspection`]). An accepted answer is kept by
 //! the introspector (single flight, bounded, until `min(exp, maximum)`) and, from its second
 //! use, by the layer's verified-token cache, which keeps it no longer than the introspector

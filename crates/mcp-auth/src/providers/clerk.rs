@@ -4,7 +4,6 @@ use super::{Common, PresetError, host_problem, origin_of};
 use crate::{ConfigError, TrustedIssuer};
 use mcp_auth_core::claims::RequiredClaims;
 use mcp_auth_core::jws::{Algorithm, TypPolicy};
-use std::time::Duration;
 
 const PROVIDER: &str = "Clerk";
 
@@ -75,21 +74,8 @@ impl Clerk {
         self
     }
 
-    /// Accepts only tokens whose `client_id` is one of these OAuth applications.
-    pub fn allowed_client_ids<I, S>(mut self, ids: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.common.client_ids(ids);
-        self
-    }
-
-    /// Refuses tokens issued more than `max` ago (`iat`), whatever their `exp`; checked on
-    /// every cache hit too.
-    pub fn max_token_age(mut self, max: Duration) -> Self {
-        self.common.max_age = Some(max);
-        self
+    common_setters! {
+        /// Accepts only tokens whose `client_id` is one of these OAuth applications.
     }
 
     /// The `iss` this preset trusts: the Frontend API URL.

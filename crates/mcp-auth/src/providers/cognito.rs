@@ -5,7 +5,6 @@ use crate::{ConfigError, TrustedIssuer};
 use mcp_auth_core::checks::{ClaimIn, ClaimRejection};
 use mcp_auth_core::claims::ScopeSource;
 use mcp_auth_core::jws::{Algorithm, TypPolicy};
-use std::time::Duration;
 
 const PROVIDER: &str = "AWS Cognito";
 
@@ -97,22 +96,9 @@ impl Cognito {
         self
     }
 
-    /// Accepts only access tokens whose `client_id` is one of these app clients. Required
-    /// unless [`resource_indicators`](Self::resource_indicators) is on (see the type docs).
-    pub fn allowed_client_ids<I, S>(mut self, ids: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.common.client_ids(ids);
-        self
-    }
-
-    /// Refuses tokens issued more than `max` ago (`iat`), whatever their `exp`; checked on
-    /// every cache hit too.
-    pub fn max_token_age(mut self, max: Duration) -> Self {
-        self.common.max_age = Some(max);
-        self
+    common_setters! {
+        /// Accepts only access tokens whose `client_id` is one of these app clients. Required
+        /// unless [`resource_indicators`](Self::resource_indicators) is on (see the type docs).
     }
 
     /// Every client of this server sends an RFC 8707 `resource` indicator, so Cognito sets

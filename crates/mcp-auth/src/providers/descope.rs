@@ -4,7 +4,6 @@ use super::{Common, PresetError, host_problem, origin_of, segment_problem};
 use crate::{ConfigError, TrustedIssuer};
 use mcp_auth_core::claims::{RequiredClaims, ScopeSource};
 use mcp_auth_core::jws::{Algorithm, TypPolicy};
-use std::time::Duration;
 
 const PROVIDER: &str = "Descope";
 const DEFAULT_BASE: &str = "https://api.descope.com";
@@ -90,21 +89,8 @@ impl Descope {
         self
     }
 
-    /// Accepts only tokens issued to these clients.
-    pub fn allowed_client_ids<I, S>(mut self, ids: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.common.client_ids(ids);
-        self
-    }
-
-    /// Refuses tokens issued more than `max` ago (`iat`), whatever their `exp`; checked on
-    /// every cache hit too.
-    pub fn max_token_age(mut self, max: Duration) -> Self {
-        self.common.max_age = Some(max);
-        self
+    common_setters! {
+        /// Accepts only tokens issued to these clients.
     }
 
     /// Grants `scopes` of this server to users holding the project role `role` (the `roles`

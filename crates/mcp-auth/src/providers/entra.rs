@@ -5,7 +5,6 @@ use crate::{ConfigError, TrustedIssuer};
 use mcp_auth_core::checks::{AnyClaimPresent, ClaimIn, ClaimRejection, IssuerTemplate};
 use mcp_auth_core::claims::{RequiredClaims, ScopeSource};
 use mcp_auth_core::jws::TypPolicy;
-use std::time::Duration;
 
 const PROVIDER: &str = "Entra ID";
 const LOGIN_HOST: &str = "login.microsoftonline.com";
@@ -178,22 +177,9 @@ impl EntraId {
         self
     }
 
-    /// Accepts only tokens whose client (`azp`, v1.0 `appid`) is one of `ids`: the MCP
-    /// clients registered for this API.
-    pub fn allowed_client_ids<I, S>(mut self, ids: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.common.client_ids(ids);
-        self
-    }
-
-    /// Refuses tokens issued more than `max` ago (`iat`), whatever their `exp`; checked on
-    /// every cache hit too.
-    pub fn max_token_age(mut self, max: Duration) -> Self {
-        self.common.max_age = Some(max);
-        self
+    common_setters! {
+        /// Accepts only tokens whose client (`azp`, v1.0 `appid`) is one of `ids`: the MCP
+        /// clients registered for this API.
     }
 
     /// Maps the app role `role` (claim `roles`) to `scopes` of this server. Once any role

@@ -5,7 +5,6 @@ use crate::{ConfigError, TrustedIssuer};
 use mcp_auth_core::checks::{ClaimIn, ClaimRejection};
 use mcp_auth_core::claims::ScopeSource;
 use mcp_auth_core::jws::TypPolicy;
-use std::time::Duration;
 
 const PROVIDER: &str = "Keycloak";
 
@@ -114,21 +113,8 @@ impl Keycloak {
         self
     }
 
-    /// Accepts only tokens whose `azp` is one of `ids`.
-    pub fn allowed_client_ids<I, S>(mut self, ids: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.common.client_ids(ids);
-        self
-    }
-
-    /// Refuses tokens issued more than `max` ago (`iat`), whatever their `exp`; checked on
-    /// every cache hit too.
-    pub fn max_token_age(mut self, max: Duration) -> Self {
-        self.common.max_age = Some(max);
-        self
+    common_setters! {
+        /// Accepts only tokens whose `azp` is one of `ids`.
     }
 
     /// The issuer, as it appears in `iss`.

@@ -51,6 +51,29 @@
 //! # Ok::<(), mcp_auth::ConfigError>(())
 //! ```
 
+/// The setters every preset has: `allowed_client_ids` (with the preset's own docs, saying
+/// where its provider puts the client id) and `max_token_age`, both kept in `common`.
+macro_rules! common_setters {
+    ($(#[doc = $doc:literal])*) => {
+        $(#[doc = $doc])*
+        pub fn allowed_client_ids<I, S>(mut self, ids: I) -> Self
+        where
+            I: IntoIterator<Item = S>,
+            S: Into<String>,
+        {
+            self.common.client_ids(ids);
+            self
+        }
+
+        /// Refuses tokens issued more than `max` ago (`iat`), whatever their `exp`; checked
+        /// on every cache hit too.
+        pub fn max_token_age(mut self, max: std::time::Duration) -> Self {
+            self.common.max_age = Some(max);
+            self
+        }
+    };
+}
+
 mod auth0;
 mod clerk;
 mod cognito;

@@ -5,7 +5,6 @@ use crate::{ConfigError, TrustedIssuer};
 use mcp_auth_core::checks::{AnyClaimPresent, ClaimRejection};
 use mcp_auth_core::claims::{RequiredClaims, ScopeSource};
 use mcp_auth_core::jws::TypPolicy;
-use std::time::Duration;
 
 const PROVIDER: &str = "Okta";
 
@@ -99,21 +98,8 @@ impl Okta {
         self
     }
 
-    /// Accepts only tokens whose `cid` is one of `ids`.
-    pub fn allowed_client_ids<I, S>(mut self, ids: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.common.client_ids(ids);
-        self
-    }
-
-    /// Refuses tokens issued more than `max` ago (`iat`), whatever their `exp`; checked on
-    /// every cache hit too.
-    pub fn max_token_age(mut self, max: Duration) -> Self {
-        self.common.max_age = Some(max);
-        self
+    common_setters! {
+        /// Accepts only tokens whose `cid` is one of `ids`.
     }
 
     /// Also reads the claim `groups` (add a "Groups" claim to the access token on the

@@ -3,7 +3,6 @@
 use super::{Common, PresetError, host_problem, origin_of};
 use crate::{ConfigError, TrustedIssuer};
 use mcp_auth_core::jws::{Algorithm, TypPolicy};
-use std::time::Duration;
 
 const PROVIDER: &str = "WorkOS AuthKit";
 
@@ -74,21 +73,8 @@ impl WorkOs {
         self
     }
 
-    /// Accepts only tokens whose `client_id` is one of these applications.
-    pub fn allowed_client_ids<I, S>(mut self, ids: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.common.client_ids(ids);
-        self
-    }
-
-    /// Refuses tokens issued more than `max` ago (`iat`), whatever their `exp`; checked on
-    /// every cache hit too.
-    pub fn max_token_age(mut self, max: Duration) -> Self {
-        self.common.max_age = Some(max);
-        self
+    common_setters! {
+        /// Accepts only tokens whose `client_id` is one of these applications.
     }
 
     /// The `iss` this preset trusts: the AuthKit domain URL.

@@ -50,6 +50,8 @@ SCENARIOS=(
   "raw_rs256 20 220"
   "cold_es256 20 220"
   "raw_es256 20 220"
+  "hit_opaque 200 2248"
+  "cold_opaque 20 220"
 )
 # ratio numerator denominator gate|report|max=BOUND. gate: may not grow by more than the
 # tolerance over its baseline. max=BOUND: gated so, and may not exceed BOUND either (issue
@@ -66,6 +68,8 @@ RATIOS=(
   "cold_keycloak_rs256/cold_rs256 cold_keycloak_rs256 cold_rs256 max=1.05"
   "raw_keycloak_rs256/raw_rs256 raw_keycloak_rs256 raw_rs256 report"
   "cold_two_issuers_rs256/cold_rs256 cold_two_issuers_rs256 cold_rs256 report"
+  "hit_opaque/hit hit_opaque hit max=1.30"
+  "cold_opaque/cold_rs256 cold_opaque cold_rs256 report"
 )
 
 step() { printf '== gauge: %s\n' "$*"; }

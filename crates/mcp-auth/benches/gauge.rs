@@ -34,6 +34,8 @@
 //! | `hit_keycloak`, `cold_keycloak_rs256` | `hit` and `cold_rs256` through the Keycloak preset mapping realm roles ([`keycloak_layer`]), with the Keycloak-shaped token of `fixture_keycloak.json` |
 //! | `raw_keycloak_rs256` | `raw_rs256` for that token and its key (the key differs from `raw_rs256`'s) |
 //! | `cold_two_issuers_rs256` | `cold_rs256` with two [`TrustedIssuer`] entries, the token from the second ([`two_issuers_layer`]) |
+//! | `hit_opaque` | `hit` with an opaque token (43 base64url chars) of an introspected issuer ([`opaque_layer`]), in steady state |
+//! | `cold_opaque` | the same request with the layer's cache off: every request introspected, the in-process introspector answering at once |
 
 #[path = "common/mod.rs"]
 mod common;
@@ -74,7 +76,7 @@ const KC_KID: &str = "kc-rs256-1";
 /// Forged-kid tokens prepared (one per request, each `kid` new), whatever the iteration count.
 const FORGED_MAX: usize = 4096;
 
-const SCENARIOS: [&str; 14] = [
+const SCENARIOS: [&str; 16] = [
     "bare",
     "floor",
     "hit",
@@ -89,7 +91,61 @@ const SCENARIOS: [&str; 14] = [
     "cold_keycloak_rs256",
     "raw_keycloak_rs256",
     "cold_two_issuers_rs256",
+    "hit_opaque",
+    "cold_opaque",
 ];
+
+/// The opaque-token issuer of the issue 16 rows and its token (43 base64url chars, as a
+/// 32-byte random handle encodes).
+const OPAQUE_ISS: &str = "https://opaque.example.com";
+const OPAQUE_TOKEN: &str = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx";
+
+/// An in-process introspector: one canned RFC 7662 answer (bytes prepared once), judged by
+/// the rules the layer made for the entry, answered at once (the cost measured is ours).
+#[derive(Debug)]
+struct Canned {
+    rules: mcp_auth::core::introspection::IntrospectionRules,
+    answer: std::sync::Arc<Vec<u8>>,
+}
+
+impl mcp_auth::core::introspection::TokenIntrospector for Canned {
+    fn issuer(&self) -> &str {
+        self.rules.issuer()
+    }
+
+    fn introspect<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> mcp_auth::core::introspection::IntrospectFuture<'a> {
+        // A fixed `now` before the answer's `exp` (2100): no clock read in the count.
+        let r = self
+            .rules
+            .check_answer(token, &self.answer, 1_796_163_888)
+            .map(std::sync::Arc::new);
+        Box::pin(std::future::ready(r))
+    }
+}
+
+/// The layer of `hit_opaque`/`cold_opaque`: [`builder_for_jwks`] plus an opaque-token issuer
+/// introspected through [`Canned`].
+fn opaque_layer(jwks: &serde_json::Value, cache: u64) -> mcp_auth::McpAuthLayer {
+    let answer = std::sync::Arc::new(
+        serde_json::json!({"active": true, "iss": OPAQUE_ISS, "aud": RES,
+            "sub": "248289761001", "client_id": "s6BhdRkqt3", "scope": "mcp:read mcp:write",
+            "exp": 4_102_444_800_i64, "iat": 1_796_163_888_i64, "token_type": "Bearer"})
+        .to_string()
+        .into_bytes(),
+    );
+    builder_for_jwks(jwks, cache)
+        .trusted_issuer(TrustedIssuer::new(OPAQUE_ISS).introspection(
+            mcp_auth::introspection::Introspection::custom(move |rules| Canned {
+                rules,
+                answer: answer.clone(),
+            }),
+        ))
+        .build()
+        .unwrap()
+}
 
 /// The layer of `hit`/`cold_rs256` with a claim mapping that maps roles to scopes, for the
 /// issue 15 rows (a preset mapping roles stays within 5% of the plain RFC 9068 path). The
@@ -381,6 +437,15 @@ fn main() {
             let mut svc = keycloak_layer(&kc, 10_000).layer(inner);
             requests(&rt, &mut svc, 3, 200, |_| t);
             requests(&rt, &mut svc, n, 200, |_| t);
+        }
+        "hit_opaque" | "cold_opaque" => {
+            assert_eq!(OPAQUE_TOKEN.len(), 43);
+            let cache = if scenario == "hit_opaque" { 10_000 } else { 0 };
+            let mut svc = opaque_layer(&f.jwks, cache).layer(inner);
+            // Introspected, then admitted to the cache (second use), then hits (or, cache
+            // off, introspected every time).
+            requests(&rt, &mut svc, 3, 200, |_| OPAQUE_TOKEN);
+            requests(&rt, &mut svc, n, 200, |_| OPAQUE_TOKEN);
         }
         "cold_rs256" | "cold_es256" => {
             let t = if scenario == "cold_rs256" {

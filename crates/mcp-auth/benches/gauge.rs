@@ -137,12 +137,21 @@ fn opaque_layer(jwks: &serde_json::Value, cache: u64) -> mcp_auth::McpAuthLayer 
         .into_bytes(),
     );
     builder_for_jwks(jwks, cache)
-        .trusted_issuer(TrustedIssuer::new(OPAQUE_ISS).introspection(
-            mcp_auth::introspection::Introspection::custom(move |rules| Canned {
-                rules,
-                answer: answer.clone(),
-            }),
-        ))
+        .trusted_issuer(
+            TrustedIssuer::new(OPAQUE_ISS).introspection(
+                // The answer is judged at a fixed instant (no clock read counted) and the layer
+                // reads the real clock: a maximum reaching the answer's `exp` keeps the answer
+                // reusable (with the default 60 s it would be over at once, and every request
+                // would be introspected again).
+                mcp_auth::introspection::Introspection::custom(move |rules| Canned {
+                    rules,
+                    answer: answer.clone(),
+                })
+                .max_cache(std::time::Duration::from_secs(
+                    4_102_444_800 - 1_796_163_888,
+                )),
+            ),
+        )
         .build()
         .unwrap()
 }

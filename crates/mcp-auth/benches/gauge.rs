@@ -145,7 +145,7 @@ fn opaque_layer(jwks: &serde_json::Value, cache: u64) -> mcp_auth::McpAuthLayer 
                 // would be introspected again).
                 mcp_auth::introspection::Introspection::custom(move |rules| Canned {
                     rules,
-                    answer: answer.clone(),
+                    answer,
                 })
                 .max_cache(std::time::Duration::from_secs(
                     4_102_444_800 - 1_796_163_888,

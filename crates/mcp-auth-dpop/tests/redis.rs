@@ -221,3 +221,43 @@ async fn no_redis_at_startup_is_unavailable() {
         StoreError::Misconfigured(_)
     ));
 }
+
+#[tokio::test]
+async fn a_store_on_a_shared_connection_manager_sees_the_same_keys() {
+    let Some(server) = RedisServer::start(&[]) else {
+        return;
+    };
+    let conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
+    let shared = RedisReplayStore::from_connection(conn.clone())
+        .prefix("test:jti:")
+        .build()
+        .await
+        .unwrap();
+    let own = store(&server).await;
+    let until = now_s() + 360;
+    assert_eq!(
+        shared.check_and_insert(&jti(1), until).await,
+        Ok(Replay::Fresh)
+    );
+    assert_eq!(
+        own.check_and_insert(&jti(1), until).await,
+        Ok(Replay::Replayed)
+    );
+    // The eviction policy is still checked on a given connection.
+    let Some(evicting) = RedisServer::start(&["--maxmemory-policy", "allkeys-lru"]) else {
+        return;
+    };
+    let conn = redis::Client::open(evicting.url())
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
+    assert!(matches!(
+        RedisReplayStore::from_connection(conn).build().await,
+        Err(StoreError::Misconfigured(_))
+    ));
+}

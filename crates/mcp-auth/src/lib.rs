@@ -108,6 +108,8 @@ mod layer;
 pub mod limit;
 mod metadata;
 pub mod providers;
+#[cfg(feature = "redis")]
+mod redis_support;
 mod response;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;

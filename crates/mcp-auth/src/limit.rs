@@ -66,7 +66,13 @@
 //! ```
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{DEFAULT_LIMIT_PREFIX, RedisLimitStore, RedisLimitStoreFuture};
+#[cfg(feature = "redis")]
+pub use crate::redis_support::WeakStoreSecret;
 pub use memory::{MemoryLimitStore, MemoryLimitStoreFuture};
 
 use crate::client_addr::AddrKey;

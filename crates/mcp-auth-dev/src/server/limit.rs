@@ -240,10 +240,9 @@ pub(crate) async fn limit(
     req: Request,
     next: Next,
 ) -> Response {
-    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
-        if let Some(wait) = limiter.check(endpoint, addr.ip()) {
-            return too_many_requests(wait);
-        }
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>();
+    if let Some(wait) = peer.and_then(|ConnectInfo(addr)| limiter.check(endpoint, addr.ip())) {
+        return too_many_requests(wait);
     }
     next.run(req).await
 }

@@ -122,6 +122,9 @@ mod well_known;
 
 /// The pure building blocks, re-exported.
 pub use mcp_auth_core as core;
+/// The `redis` crate whose `aio::ConnectionManager` the Redis stores take (feature `redis`).
+#[cfg(feature = "redis")]
+pub use redis;
 
 pub use body::{RequestBody, ResponseBody};
 pub use builder::McpAuthBuilder;

@@ -122,14 +122,16 @@ pub struct RedisLimitStore {
     inner: Arc<Inner>,
 }
 
+/// Configuration and state; clones share the counters.
+#[derive(Clone)]
 struct Inner {
     conn: ConnectionManager,
     prefix: String,
-    hash: KeyedHash,
-    script: LuaScript,
-    unavailable: AtomicU64,
-    down: AtomicBool,
-    hook: Option<Box<dyn Fn() + Send + Sync>>,
+    hash: Arc<KeyedHash>,
+    script: Arc<LuaScript>,
+    unavailable: Arc<AtomicU64>,
+    down: Arc<AtomicBool>,
+    hook: Option<Arc<dyn Fn() + Send + Sync>>,
     /// Tests: the script's "now" in nanoseconds from a fixed second, instead of `TIME`.
     #[cfg(test)]
     fixed_now: Option<Arc<AtomicU64>>,
@@ -150,10 +152,10 @@ impl RedisLimitStore {
             inner: Arc::new(Inner {
                 conn,
                 prefix: DEFAULT_LIMIT_PREFIX.to_owned(),
-                hash: KeyedHash::new(secret.into(), b"mcp-auth rate limit v1")?,
-                script: LuaScript::new(GCRA),
-                unavailable: AtomicU64::new(0),
-                down: AtomicBool::new(false),
+                hash: Arc::new(KeyedHash::new(secret.into(), b"mcp-auth rate limit v1")?),
+                script: Arc::new(LuaScript::new(GCRA)),
+                unavailable: Arc::new(AtomicU64::new(0)),
+                down: Arc::new(AtomicBool::new(false)),
                 hook: None,
                 #[cfg(test)]
                 fixed_now: None,
@@ -163,10 +165,6 @@ impl RedisLimitStore {
 
     /// The prefix of every key (default [`DEFAULT_LIMIT_PREFIX`]); one per deployment
     /// sharing a Redis.
-    ///
-    /// # Panics
-    ///
-    /// On a clone of the store (set it before cloning).
     #[must_use]
     pub fn prefix(self, prefix: impl Into<String>) -> Self {
         self.edit(|i| i.prefix = prefix.into())
@@ -174,18 +172,15 @@ impl RedisLimitStore {
 
     /// Called on every check Redis could not answer (the request then goes through): the
     /// counter of a metrics system.
-    ///
-    /// # Panics
-    ///
-    /// On a clone of the store (set it before cloning).
     #[must_use]
     pub fn on_unavailable(self, hook: impl Fn() + Send + Sync + 'static) -> Self {
-        self.edit(|i| i.hook = Some(Box::new(hook)))
+        self.edit(|i| i.hook = Some(Arc::new(hook)))
     }
 
+    /// Changes this store's configuration (a clone made before keeps its own; the counters
+    /// stay shared).
     fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
-        f(Arc::get_mut(&mut self.inner)
-            .expect("RedisLimitStore: configure before cloning the store"));
+        f(Arc::make_mut(&mut self.inner));
         self
     }
 
@@ -194,7 +189,7 @@ impl RedisLimitStore {
         &self.inner.prefix
     }
 
-    /// The checks Redis could not answer since the store was made.
+    /// The checks Redis could not answer since the store was made (all clones together).
     pub fn unavailable_count(&self) -> u64 {
         self.inner.unavailable.load(Ordering::Relaxed)
     }

@@ -79,14 +79,15 @@ pub struct RedisSessionStore {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     conn: ConnectionManager,
-    hasher: SessionHasher,
+    hasher: Arc<SessionHasher>,
     prefix: String,
     idle_ms: u64,
-    bind: LuaScript,
-    check: LuaScript,
-    down: AtomicBool,
+    bind: Arc<LuaScript>,
+    check: Arc<LuaScript>,
+    down: Arc<AtomicBool>,
 }
 
 /// The default key prefix.
@@ -99,27 +100,21 @@ impl RedisSessionStore {
         Self {
             inner: Arc::new(Inner {
                 conn,
-                hasher,
+                hasher: Arc::new(hasher),
                 prefix: DEFAULT_SESSION_PREFIX.to_owned(),
                 idle_ms: u64::try_from(idle.as_millis()).unwrap_or(u64::MAX).max(1),
-                bind: LuaScript::new(BIND),
-                check: LuaScript::new(CHECK),
-                down: AtomicBool::new(false),
+                bind: Arc::new(LuaScript::new(BIND)),
+                check: Arc::new(LuaScript::new(CHECK)),
+                down: Arc::new(AtomicBool::new(false)),
             }),
         }
     }
 
     /// The prefix of every key (default [`DEFAULT_SESSION_PREFIX`]); one per deployment
-    /// sharing a Redis.
-    ///
-    /// # Panics
-    ///
-    /// On a clone of the store (set it before cloning).
+    /// sharing a Redis (a clone made before keeps its own).
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        Arc::get_mut(&mut self.inner)
-            .expect("RedisSessionStore: configure before cloning the store")
-            .prefix = prefix.into();
+        Arc::make_mut(&mut self.inner).prefix = prefix.into();
         self
     }
 

@@ -40,9 +40,12 @@
 //!
 //! # Stores
 //!
-//! [`RateLimitStore`] is what a fleet-wide store (Redis, one atomic script per check)
-//! implements; its future resolves to an error when the store is unreachable, and the layer
-//! lets the request through (fail open) with a counter and a warning.
+//! [`RateLimitStore`] is what a fleet-wide store implements; its future resolves to an error
+//! when the store is unreachable, and the layer lets the request through (fail open) with a
+//! counter and a warning. `RedisLimitStore` (feature `redis`) is one: the same GCRA and the
+//! same answers as the memory store, all the checks of one request in one atomic Lua script,
+//! keys hashed under a secret the fleet shares and expiring when idle (see
+//! docs/operations.md for running it).
 //!
 //! # Example
 //!

@@ -495,3 +495,95 @@ async fn one_connection_serves_the_replay_session_and_limit_stores() {
     // The trait's empty call answers without Redis.
     assert_eq!(l.store().check(&[]).await.unwrap(), Decision::Allowed);
 }
+
+/// Records every `tracing` event (level and fields) on this thread.
+#[derive(Clone, Default)]
+struct Recorder(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for Recorder {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!(" {}={v:?}", f.name()));
+            }
+        }
+        let mut fields = Fields(format!(
+            "{} {}",
+            event.metadata().level(),
+            event.metadata().target()
+        ));
+        event.record(&mut fields);
+        self.0.lock().unwrap().push(fields.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_outage_is_logged_once_without_identifiers() {
+    let Some(mut server) = RedisServer::start(&[]) else {
+        return;
+    };
+    let log = Recorder::default();
+    let _guard = tracing::subscriber::set_default(log.clone());
+    let limiter = Limiter::with_store(
+        Limits::new().per_address(Rate::new(1, Duration::from_secs(60), 5).unwrap()),
+        RedisLimitStore::new(conn(&server).await, SECRET.to_vec()).unwrap(),
+    );
+    let s = sessions(conn(&server).await, Duration::from_secs(60));
+    s.bind("secret-session-id", &ALICE).await.unwrap();
+    server.stop();
+    for _ in 0..3 {
+        assert!(
+            limiter
+                .check_address(ip("203.0.113.5"))
+                .unwrap()
+                .await
+                .is_err()
+        );
+        assert!(s.check("secret-session-id", &ALICE).await.is_err());
+    }
+    server.spawn(&[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while limiter
+        .check_address(ip("203.0.113.5"))
+        .unwrap()
+        .await
+        .is_err()
+        || s.check("secret-session-id", &ALICE).await.is_err()
+    {
+        assert!(Instant::now() < deadline, "no reconnection");
+        tokio::time::sleep(ms(100)).await;
+    }
+    let lines = log.0.lock().unwrap().clone();
+    let ours = |level: &str, target: &str| {
+        lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("{level} {target}")))
+            .count()
+    };
+    assert_eq!(ours("WARN", "mcp_auth::limit"), 1, "{lines:#?}");
+    assert_eq!(ours("WARN", "mcp_auth::session"), 1, "{lines:#?}");
+    assert_eq!(ours("INFO", "mcp_auth::limit"), 1, "back up: {lines:#?}");
+    assert_eq!(ours("INFO", "mcp_auth::session"), 1, "back up: {lines:#?}");
+    for l in lines.iter().filter(|l| l.contains("mcp_auth::")) {
+        for secret in [
+            "203.0.113",
+            "secret-session-id",
+            "alice",
+            "127.0.0.1",
+            "redis://",
+        ] {
+            assert!(!l.contains(secret), "{l}");
+        }
+    }
+}

@@ -107,6 +107,7 @@ mod issuer;
 mod layer;
 pub mod limit;
 mod metadata;
+mod operations;
 pub mod providers;
 #[cfg(feature = "redis")]
 mod redis_support;

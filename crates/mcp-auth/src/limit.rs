@@ -254,6 +254,11 @@ impl Limits {
         self.max_keys
     }
 
+    /// The pre-auth rate per client address, if one is set.
+    pub fn address_rate(&self) -> Option<Rate> {
+        self.per_address
+    }
+
     /// Whether any limit is set.
     pub fn is_empty(&self) -> bool {
         self.per_address.is_none()

@@ -32,6 +32,7 @@ pub mod notes;
 pub mod policy;
 pub mod provider;
 pub mod server;
+pub mod stateful;
 
 use axum::Router;
 use axum::extract::State;
@@ -94,6 +95,9 @@ pub struct Config {
     /// Serve `GET /debug/counters`, how many requests got through the auth layer to the MCP
     /// service (tests: a refused request must not be counted). Off by default.
     pub debug_counters: bool,
+    /// Serve MCP sessions (rmcp's session manager) with each session bound to the caller
+    /// that opened it ([`stateful`]). Off by default: stateless.
+    pub stateful: bool,
 }
 
 /// The authorization server whose tokens the MCP server accepts.
@@ -147,6 +151,7 @@ impl Default for Config {
             also_trust: Vec::new(),
             allowed_origins: Vec::new(),
             debug_counters: false,
+            stateful: false,
         }
     }
 }
@@ -430,6 +435,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     if !config.scopes_supported.is_empty() {
         builder = builder.scopes_supported(config.scopes_supported.iter().cloned());
     }
+    if config.stateful {
+        builder = stateful::bind_sessions(builder);
+    }
     let auth = builder.build()?;
     match (auth.warm_up().await, &dev) {
         (Ok(()), _) => {}
@@ -447,7 +455,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 
     let shutdown = CancellationToken::new();
     let counters = Arc::new(Counters::default());
-    let mut router = router(&auth, local_addr, counters.clone(), shutdown.child_token());
+    let mut router = router(
+        &auth,
+        local_addr,
+        counters.clone(),
+        shutdown.child_token(),
+        config.stateful,
+    );
     if config.debug_counters {
         let c = counters.clone();
         router = router.route(
@@ -551,6 +565,7 @@ fn router(
     local_addr: SocketAddr,
     counters: Arc<Counters>,
     shutdown: CancellationToken,
+    stateful: bool,
 ) -> Router {
     let resource = auth.resource();
     let path = match resource.path() {
@@ -559,19 +574,23 @@ fn router(
     };
     let notes = Arc::new(NoteStore::new());
     let handler = NotesServer::new(notes);
-    let mcp = StreamableHttpService::new(
-        move || Ok(handler.clone()),
-        Arc::new(NeverSessionManager::default()),
-        StreamableHttpServerConfig::default()
+    let config = StreamableHttpServerConfig::default()
+        .with_json_response(true)
+        .with_allowed_hosts(allowed_hosts(resource.as_str(), local_addr))
+        .with_cancellation_token(shutdown);
+    let app = if stateful {
+        Router::new().route_service(path, stateful::service(handler, config))
+    } else {
+        let mcp = StreamableHttpService::new(
+            move || Ok(handler.clone()),
+            Arc::new(NeverSessionManager::default()),
             // Stateless (MCP 2026-07-28 is sessionless): any POST stands alone, so a single
             // `tools/call` works without `initialize`, and any instance can serve it.
-            .with_legacy_session_mode(false)
-            .with_json_response(true)
-            .with_allowed_hosts(allowed_hosts(resource.as_str(), local_addr))
-            .with_cancellation_token(shutdown),
-    );
-    let mut app = Router::new()
-        .route_service(path, mcp)
+            config.with_legacy_session_mode(false),
+        );
+        Router::new().route_service(path, mcp)
+    };
+    let mut app = app
         .route_layer(axum::middleware::from_fn_with_state(counters, count_inner))
         .route_layer(auth.clone());
     if path != "/" {

@@ -159,6 +159,11 @@ struct Args {
     /// Serve GET /debug/counters: how many requests got through the auth layer (tests).
     #[arg(long, env = "MCP_AUTH_DEBUG_COUNTERS")]
     debug_counters: bool,
+
+    /// Serve MCP sessions (Mcp-Session-Id, rmcp's session manager), each bound to the user
+    /// that opened it: another user's token with that session id gets 404.
+    #[arg(long, env = "MCP_AUTH_STATEFUL")]
+    stateful: bool,
 }
 
 /// `ROLE=SCOPE SCOPE` (or `ROLE=SCOPE,SCOPE`).
@@ -231,6 +236,7 @@ impl Args {
                 .collect(),
             allowed_origins: self.allowed_origins.clone(),
             debug_counters: self.debug_counters,
+            stateful: self.stateful,
         }
     }
 }

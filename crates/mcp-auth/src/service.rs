@@ -110,8 +110,7 @@ where
         }
         // Rate limits and session bindings, when configured (see `crate::operations`).
         if let Some(ops) = &self.shared.operations {
-            let ops = ops.clone();
-            return self.call_guarded(&ops, req);
+            return guarded::call_guarded(&mut self.inner, &self.shared, ops, req);
         }
         // Taken apart once and put together once: the decision works on the parts in place
         // (a request is a few hundred bytes, and every move of it is a copy).

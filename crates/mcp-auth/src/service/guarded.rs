@@ -2,10 +2,11 @@
 //! [`crate::operations`] around the token decision, in the order documented there. Every
 //! store answer that is ready at once keeps the request on the unboxed path.
 
-use super::{McpAuth, drive, render};
+use super::{drive, render};
 use crate::body::{RequestBody, ResponseBody};
 use crate::decision::{Decision, Next};
 use crate::future::{Authorizing, ResponseFuture};
+use crate::layer::Shared;
 use crate::operations::{After, Checked, Operations, Quick};
 use bytes::Bytes;
 use http::{Request, Response};
@@ -13,62 +14,64 @@ use http_body::Body;
 use std::sync::Arc;
 use tower_service::Service;
 
-impl<S> McpAuth<S> {
-    pub(super) fn call_guarded<B, ResBody>(
-        &mut self,
-        ops: &Arc<Operations>,
-        req: Request<B>,
-    ) -> ResponseFuture<S, B, ResBody>
-    where
-        S: Service<Request<RequestBody<B>>, Response = Response<ResBody>> + Clone,
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-        ResBody: Send + 'static,
-    {
-        let pre = match ops.before(req.headers(), req.extensions()) {
-            Quick::Now(Ok(())) => None,
-            Quick::Now(Err(res)) => return ResponseFuture::rejected(res),
-            Quick::Later(f) => Some(f),
-        };
-        let (mut parts, body) = req.into_parts();
-        let mut decision = Decision::new();
-        let shared = self.shared.clone();
-        let ops = ops.clone();
-        let later: Authorizing<B, ResBody> = match pre {
-            // The address limit is still being asked: the rest after its answer.
-            Some(pre) => Box::pin(async move {
+/// [`McpAuth::call`] past the `Origin` check, with `ops` (from `shared`) configured.
+pub(super) fn call_guarded<S, B, ResBody>(
+    inner: &mut S,
+    shared: &Arc<Shared>,
+    ops: &Arc<Operations>,
+    req: Request<B>,
+) -> ResponseFuture<S, B, ResBody>
+where
+    S: Service<Request<RequestBody<B>>, Response = Response<ResBody>> + Clone,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    ResBody: Send + 'static,
+{
+    let pre = match ops.before(req.headers(), req.extensions()) {
+        Quick::Now(Ok(())) => None,
+        Quick::Now(Err(res)) => return ResponseFuture::rejected(res),
+        Quick::Later(f) => Some(f),
+    };
+    let (mut parts, body) = req.into_parts();
+    let mut decision = Decision::new();
+    let later: Authorizing<B, ResBody> = match pre {
+        // The address limit is still being asked: the rest after its answer.
+        Some(pre) => {
+            let (shared, ops) = (shared.clone(), ops.clone());
+            Box::pin(async move {
                 pre.await?;
                 let next = decision.advance(&shared, &mut parts);
                 let req = drive(shared, decision, parts, body, next).await?;
                 checked(&ops, req).await
-            }),
-            None => match decision.advance(&self.shared, &mut parts) {
-                Next::Allow => {
-                    match ops.after_auth(&parts.method, &parts.headers, &parts.extensions) {
-                        Quick::Now(Ok(after)) => {
-                            let req = Request::from_parts(parts, RequestBody::new(body));
-                            return ResponseFuture::inner(self.inner.call(req)).with_after(after);
-                        }
-                        Quick::Now(Err(res)) => return ResponseFuture::rejected(res),
-                        Quick::Later(f) => Box::pin(async move {
-                            let after = f.await?;
-                            Ok(with_after(
-                                Request::from_parts(parts, RequestBody::new(body)),
-                                after,
-                            ))
-                        }),
-                    }
+            })
+        }
+        None => match decision.advance(&shared, &mut parts) {
+            Next::Allow => match ops.after_auth(&parts.method, &parts.headers, &parts.extensions) {
+                Quick::Now(Ok(after)) => {
+                    let req = Request::from_parts(parts, RequestBody::new(body));
+                    return ResponseFuture::inner(inner.call(req)).with_after(after);
                 }
-                Next::Reject(r) => return ResponseFuture::rejected(render(&self.shared, r)),
-                io => Box::pin(async move {
-                    let req = drive(shared, decision, parts, body, io).await?;
-                    checked(&ops, req).await
+                Quick::Now(Err(res)) => return ResponseFuture::rejected(res),
+                Quick::Later(f) => Box::pin(async move {
+                    let after = f.await?;
+                    Ok(with_after(
+                        Request::from_parts(parts, RequestBody::new(body)),
+                        after,
+                    ))
                 }),
             },
-        };
-        let clone = self.inner.clone();
-        ResponseFuture::new(later, std::mem::replace(&mut self.inner, clone))
-    }
+            Next::Reject(r) => return ResponseFuture::rejected(render(&shared, r)),
+            io => {
+                let (shared, ops) = (shared.clone(), ops.clone());
+                Box::pin(async move {
+                    let req = drive(shared, decision, parts, body, io).await?;
+                    checked(&ops, req).await
+                })
+            }
+        },
+    };
+    let clone = inner.clone();
+    ResponseFuture::new(later, std::mem::replace(inner, clone))
 }
 
 /// The post-auth checks of a request allowed after I/O.

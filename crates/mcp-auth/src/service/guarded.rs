@@ -45,7 +45,7 @@ where
                 checked(&ops, req).await
             })
         }
-        None => match decision.advance(&shared, &mut parts) {
+        None => match decision.advance(shared, &mut parts) {
             Next::Allow => match ops.after_auth(&parts.method, &parts.headers, &parts.extensions) {
                 Quick::Now(Ok(after)) => {
                     let req = Request::from_parts(parts, RequestBody::new(body));
@@ -60,7 +60,7 @@ where
                     ))
                 }),
             },
-            Next::Reject(r) => return ResponseFuture::rejected(render(&shared, r)),
+            Next::Reject(r) => return ResponseFuture::rejected(render(shared, r)),
             io => {
                 let (shared, ops) = (shared.clone(), ops.clone());
                 Box::pin(async move {

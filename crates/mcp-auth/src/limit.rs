@@ -423,6 +423,15 @@ pub trait RateLimitStore: Send + Sync + 'static {
 
     /// Counts one request against `checks`.
     fn check(&self, checks: &[LimitCheck<'_>]) -> Self::Future;
+
+    /// The answer of [`check`](Self::check) at once, for a store that has it without I/O
+    /// (the memory store): the layer calls this first and falls back to `check` on `None`
+    /// (the default, a fleet store's), so an in-memory answer costs no future and no
+    /// allocation. `Some` counts the request exactly as `check` would.
+    fn check_now(&self, checks: &[LimitCheck<'_>]) -> Option<Result<Decision, LimitStoreError>> {
+        let _ = checks;
+        None
+    }
 }
 
 /// [`Limits`] over a [`RateLimitStore`]. Cheap to clone.
@@ -470,12 +479,24 @@ impl<S: RateLimitStore> Limiter<S> {
 
     /// The pre-auth check of a client address; `None` when no per-address limit is set.
     pub fn check_address(&self, ip: IpAddr) -> Option<S::Future> {
+        self.on_address(ip, |store, checks| store.check(checks))
+    }
+
+    /// `f` of the store and the checks of [`check_address`](Self::check_address).
+    pub(crate) fn on_address<R>(
+        &self,
+        ip: IpAddr,
+        f: impl FnOnce(&S, &[LimitCheck<'_>]) -> R,
+    ) -> Option<R> {
         let rate = self.limits.per_address?;
-        Some(self.store.check(&[LimitCheck {
-            key: LimitKey::Address(AddrKey::new(ip)),
-            rate,
-            slot: 0,
-        }]))
+        Some(f(
+            &self.store,
+            &[LimitCheck {
+                key: LimitKey::Address(AddrKey::new(ip)),
+                rate,
+                slot: 0,
+            }],
+        ))
     }
 
     /// The post-auth checks of a verified principal, its client id and its scopes; `None`
@@ -487,11 +508,25 @@ impl<S: RateLimitStore> Limiter<S> {
         client_id: Option<&str>,
         scopes: &ScopeSet,
     ) -> Option<S::Future> {
+        self.on_principal(issuer, subject, client_id, scopes, |store, checks| {
+            store.check(checks)
+        })
+    }
+
+    /// `f` of the store and the checks of [`check_principal`](Self::check_principal).
+    pub(crate) fn on_principal<R>(
+        &self,
+        issuer: &str,
+        subject: Option<&str>,
+        client_id: Option<&str>,
+        scopes: &ScopeSet,
+        f: impl FnOnce(&S, &[LimitCheck<'_>]) -> R,
+    ) -> Option<R> {
         let checks = self.limits.post_auth(issuer, subject, client_id, scopes);
         match checks {
             [None, None] => None,
-            [Some(a), Some(b)] => Some(self.store.check(&[a, b])),
-            [Some(a), None] | [None, Some(a)] => Some(self.store.check(&[a])),
+            [Some(a), Some(b)] => Some(f(&self.store, &[a, b])),
+            [Some(a), None] | [None, Some(a)] => Some(f(&self.store, &[a])),
         }
     }
 

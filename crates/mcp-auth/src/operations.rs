@@ -88,15 +88,28 @@ trait DynLimiter: Send + Sync + 'static {
 
 impl<S: RateLimitStore> DynLimiter for Limiter<S> {
     fn address(&self, ip: IpAddr) -> Option<Quick<Result<Decision, LimitStoreError>>> {
-        self.check_address(ip).map(Quick::of)
+        self.on_address(ip, ask)
     }
 
     fn principal(&self, ctx: &AuthContext) -> Option<Quick<Result<Decision, LimitStoreError>>> {
-        self.check_context(ctx).map(Quick::of)
+        let (sub, client) = (ctx.subject(), ctx.client_id());
+        self.on_principal(ctx.issuer(), sub, client, ctx.scopes(), ask)
     }
 
     fn has_address_limit(&self) -> bool {
         self.limits().address_rate().is_some()
+    }
+}
+
+/// A store's answer: its synchronous one when it has one (no future, no allocation), else
+/// its future's.
+fn ask<S: RateLimitStore>(
+    store: &S,
+    checks: &[crate::limit::LimitCheck<'_>],
+) -> Quick<Result<Decision, LimitStoreError>> {
+    match store.check_now(checks) {
+        Some(answer) => Quick::Now(answer),
+        None => Quick::of(store.check(checks)),
     }
 }
 

@@ -16,24 +16,32 @@
 //! # Memory
 //!
 //! The in-memory store ([`MemoryLimitStore`]) keeps governor's per-key state (one `u64`, the
-//! theoretical arrival time) in a bounded `moka` cache rather than governor's own keyed store:
+//! theoretical arrival time) in a bounded map of its own rather than governor's keyed store:
 //! governor's `DashMap` store grows with every distinct key until `retain_recent` runs, and
-//! `retain_recent` only drops keys that are back to "fresh", so a flood of distinct addresses
+//! `retain_recent` only drops keys that are back to "fresh", so a flood of distinct keys
 //! inside one period is never dropped by it. Here:
 //!
 //! - **bound**: at most [`Limits::max_keys`] keys (default [`DEFAULT_MAX_KEYS`]), all checks
-//!   together; past it moka evicts the least recently used key, so a key keeps its state as
-//!   long as fewer than the bound other keys were seen since its last request: an abuser
-//!   that keeps sending stays limited through a flood of one-shot keys;
-//! - **idle eviction**: a key untouched for the longest time any configured rate needs to
-//!   refill its whole burst is evicted (`time_to_idle`); by then its state equals a fresh
-//!   key's, so that eviction changes no decision.
+//!   together, split evenly over up to 64 shards (a keyed hash picks the shard). Each shard
+//!   keeps two generations of at most half its share: keys used since the last turnover, and
+//!   the generation before. When the young one is full it becomes the old one and the old
+//!   one is forgotten; a key found in the old generation moves to the young one. So a key
+//!   keeps its state as long as it is used again before half its shard's share of new keys
+//!   arrived (about `max_keys / 2` distinct keys across the store): an abuser that keeps
+//!   sending stays limited through a flood of one-shot keys;
+//! - **idle eviction**: a key whose state is back to fresh (its theoretical arrival time has
+//!   passed, at the latest one refill time of its rate after its last request) is swept
+//!   from its shard by the first check into that shard once the longest refill time of the
+//!   configured rates has passed since the shard's last sweep, before a turnover, and by
+//!   [`MemoryLimitStore::retained_keys`]; governor decides for such a key exactly as for an
+//!   absent one, so that eviction changes no decision.
 //!
-//! A key evicted by the bound starts again with a full burst: under a flood of more distinct
-//! keys than the bound, a limited key may be forgiven early. Size the bound above the number
-//! of clients expected within one refill time. The test `limit_memory` measures about
-//! 400 bytes of resident memory per retained key (moka's entry, the key, an `Arc`'d `u64`),
-//! so about 40 MB at the default bound, and no growth past the bound.
+//! A key forgotten by a turnover starts again with a full burst: under a flood of more
+//! distinct keys than the bound, a limited key may be forgiven early. Size the bound above
+//! twice the number of clients expected within one refill time. An entry is 40 bytes (the
+//! key's hash, slot and 128-bit id, and the state) in std's `HashMap`; the test
+//! `limit_memory` measures about 60 bytes of resident memory per key under a flood of
+//! distinct keys, about 6 MB at the default bound, and no growth past the bound.
 //!
 //! Principals and client ids are kept as a 128-bit keyed hash (foldhash, seeds random per
 //! process), never as text: memory per key is fixed and no identifier sits in the cache.

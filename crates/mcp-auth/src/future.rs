@@ -1,7 +1,7 @@
 //! [`ResponseFuture`] of [`McpAuth`](crate::McpAuth).
 
 use crate::body::{RequestBody, ResponseBody};
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
@@ -9,10 +9,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use tower_service::Service;
 
+/// The decision after I/O: the request for the inner service and the `DPoP-Nonce` its
+/// response carries (RFC 9449 §8.2), or the rejection.
 pub(crate) type Authorizing<B, ResBody> = Pin<
     Box<
-        dyn Future<Output = Result<Request<RequestBody<B>>, Response<ResponseBody<ResBody>>>>
-            + Send,
+        dyn Future<
+                Output = Result<
+                    (Request<RequestBody<B>>, Option<HeaderValue>),
+                    Response<ResponseBody<ResBody>>,
+                >,
+            > + Send,
     >,
 >;
 
@@ -28,6 +34,8 @@ pin_project! {
         #[pin]
         state: State<S::Future, B, ResBody>,
         inner: Option<S>,
+        // A fresh `DPoP-Nonce` for the allowed request's response.
+        nonce: Option<HeaderValue>,
     }
 }
 
@@ -49,14 +57,17 @@ where
         Self {
             state: State::Authorizing { fut },
             inner: Some(inner),
+            nonce: None,
         }
     }
 
-    /// Already allowed: the inner service's future.
-    pub(crate) fn inner(fut: S::Future) -> Self {
+    /// Already allowed: the inner service's future, and the `DPoP-Nonce` its response
+    /// carries, if one is due.
+    pub(crate) fn inner(fut: S::Future, nonce: Option<HeaderValue>) -> Self {
         Self {
             state: State::Inner { fut },
             inner: None,
+            nonce,
         }
     }
 
@@ -65,6 +76,7 @@ where
         Self {
             state: State::Rejected { res: Some(res) },
             inner: None,
+            nonce: None,
         }
     }
 }
@@ -80,7 +92,8 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Authorizing { fut } => match ready!(fut.as_mut().poll(cx)) {
-                    Ok(req) => {
+                    Ok((req, nonce)) => {
+                        *this.nonce = nonce;
                         let mut inner = this
                             .inner
                             .take()
@@ -90,7 +103,10 @@ where
                     }
                     Err(rejection) => return Poll::Ready(Ok(rejection)),
                 },
-                StateProj::Inner { fut } => return fut.poll(cx).map_ok(answered),
+                StateProj::Inner { fut } => {
+                    let res = ready!(fut.poll(cx));
+                    return Poll::Ready(res.map(|r| answered(r, this.nonce.take())));
+                }
                 StateProj::Rejected { res } => {
                     let res = res.take().expect("ResponseFuture polled after completion");
                     return Poll::Ready(Ok(res));
@@ -112,7 +128,15 @@ where
 /// The one place that sees the inner service's response to a request the layer allowed,
 /// whichever way it was decided (in `call` or after I/O): where the layer's view of a
 /// response belongs (the session binding of a later issue records here the `Mcp-Session-Id`
-/// an `initialize` response carries). Today it only wraps the body.
-fn answered<ResBody>(res: Response<ResBody>) -> Response<ResponseBody<ResBody>> {
+/// an `initialize` response carries). It sets the fresh `DPoP-Nonce` a DPoP request's
+/// proof made due (RFC 9449 §8.2: the slot of its nonce turned), and wraps the body.
+fn answered<ResBody>(
+    mut res: Response<ResBody>,
+    nonce: Option<HeaderValue>,
+) -> Response<ResponseBody<ResBody>> {
+    if let Some(nonce) = nonce {
+        res.headers_mut()
+            .insert(crate::decision::dpop::DPOP_NONCE, nonce);
+    }
     res.map(ResponseBody::new)
 }

@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) origins: Arc<OriginAllowList>,
     /// The rejection hook; `None` renders the layer's own bodies without a dynamic call.
     pub(crate) rejection: Option<Arc<dyn RenderRejection>>,
+    /// DPoP (RFC 9449), unless its mode is off.
+    pub(crate) dpop: Option<crate::decision::dpop::DpopConfig>,
 }
 
 /// The challenge template, and the challenges rendered from it so far.
@@ -138,10 +140,10 @@ impl McpAuthLayer {
                     }
                     TokenStep::Refused(e) => return Err(e),
                     TokenStep::Validate(fut) => {
-                        validated_step(&shared, Some(token.expose()), fut.await)
+                        validated_step(&shared, Some(token.expose()), Scheme::Bearer, fut.await)
                     }
                     TokenStep::Introspect(fut) => {
-                        introspected_step(&shared, Some(token.expose()), fut.await)
+                        introspected_step(&shared, Some(token.expose()), Scheme::Bearer, fut.await)
                     }
                     TokenStep::Keys {
                         issuer,
@@ -152,7 +154,8 @@ impl McpAuthLayer {
                             return Err(AuthError::key_source_unavailable(30));
                         };
                         let answer = v.key_source().keys(&issuer, kid.as_deref()).await;
-                        match resume_token(&shared, Some(token.expose()), waiting, answer) {
+                        let token_str = Some(token.expose());
+                        match resume_token(&shared, token_str, Scheme::Bearer, waiting, answer) {
                             Some(next) => next,
                             // A cache hit whose key left the set: validate again, uncached.
                             None => {

@@ -99,6 +99,7 @@ pub mod client_addr;
 mod config_error;
 mod context;
 mod decision;
+pub mod dpop;
 #[cfg(feature = "axum")]
 mod extract;
 mod future;

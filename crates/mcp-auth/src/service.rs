@@ -1,15 +1,16 @@
 //! [`McpAuth`]: the middleware service.
 
 use crate::body::{RequestBody, ResponseBody};
-use crate::decision::{Decision, Io, Next, Rejection, Validation};
+use crate::decision::{Decision, Io, Next, Rejection, Validation, dpop};
 use crate::future::{Authorizing, ResponseFuture};
 use crate::layer::Shared;
 use crate::response::{origin_rejection, rejection, rendered};
 use bytes::Bytes;
+use http::header::WWW_AUTHENTICATE;
 use http::header::{
     AUTHORIZATION, CONTENT_LENGTH, COOKIE, ORIGIN, PROXY_AUTHORIZATION, TRANSFER_ENCODING,
 };
-use http::{HeaderName, Method, Request, Response};
+use http::{HeaderName, HeaderValue, Method, Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 use mcp_auth_core::credentials;
@@ -101,7 +102,7 @@ where
             // token through).
             if is_cors_preflight(&req) {
                 return match preflight(&self.shared, req) {
-                    Ok(req) => ResponseFuture::inner(self.inner.call(req)),
+                    Ok(req) => ResponseFuture::inner(self.inner.call(req), None),
                     Err(res) => ResponseFuture::rejected(res),
                 };
             }
@@ -115,9 +116,12 @@ where
             // rejection leaves it ready for the next request.
             Next::Allow => {
                 let req = Request::from_parts(parts, RequestBody::new(body));
-                return ResponseFuture::inner(self.inner.call(req));
+                let fut = self.inner.call(req);
+                return ResponseFuture::inner(fut, decision.take_nonce());
             }
-            Next::Reject(r) => return ResponseFuture::rejected(render(&self.shared, r)),
+            Next::Reject(r) => {
+                return ResponseFuture::rejected(render(&self.shared, &parts, r));
+            }
             io => io,
         };
         let later: Authorizing<B, ResBody> =
@@ -131,14 +135,15 @@ where
 }
 
 /// The rest of a decision that needs I/O: each step's one piece of I/O, handed back to the
-/// [`Decision`], until it decides. `Ok` with the request for the inner service.
+/// [`Decision`], until it decides. `Ok` with the request for the inner service (and the
+/// `DPoP-Nonce` its response carries, if one is due).
 async fn drive<B, ResBody>(
     shared: Arc<Shared>,
     mut decision: Decision,
     mut parts: http::request::Parts,
     body: B,
     mut next: Next,
-) -> Result<Request<RequestBody<B>>, Response<ResponseBody<ResBody>>>
+) -> Result<(Request<RequestBody<B>>, Option<HeaderValue>), Response<ResponseBody<ResBody>>>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -152,9 +157,9 @@ where
                     (None, Some(body)) => RequestBody::new(body),
                     (None, None) => RequestBody::empty(),
                 };
-                return Ok(Request::from_parts(parts, body));
+                return Ok((Request::from_parts(parts, body), decision.take_nonce()));
             }
-            Next::Reject(r) => return Err(render(&shared, r)),
+            Next::Reject(r) => return Err(render(&shared, &parts, r)),
             Next::ReadBody { cap } => {
                 let read = match body.take() {
                     Some(body) => read_capped(body, cap).await,
@@ -178,15 +183,28 @@ where
                 let answer = introspection.await;
                 decision.resume(&shared, &mut parts, Io::Introspected(answer))
             }
+            Next::ReplayCheck { jti, until } => {
+                let answer = match &shared.dpop {
+                    Some(d) => d.store.check_and_insert(&jti, until).await,
+                    None => Err(mcp_auth_dpop::StoreError::Misconfigured(
+                        "no DPoP replay store".to_owned(),
+                    )),
+                };
+                decision.resume(&shared, &mut parts, Io::Replay(answer))
+            }
         };
     }
 }
 
-/// A rejection as a response.
-fn render<R>(shared: &Shared, r: Rejection) -> Response<R>
+/// A rejection as a response: its challenge on the scheme of the request (RFC 9449 §7.1,
+/// when DPoP is on).
+fn render<R>(shared: &Shared, parts: &http::request::Parts, r: Rejection) -> Response<R>
 where
     R: Default + From<Bytes>,
 {
+    if shared.dpop.is_some() {
+        return dpop_render(shared, parts, r);
+    }
     match r {
         Rejection::Auth(e) => reject(shared, e, None),
         Rejection::Scope(denied) => {
@@ -194,6 +212,72 @@ where
             reject(shared, e, Some(&granted))
         }
         Rejection::Mismatch(m) => header_mismatch_response(m),
+        Rejection::Proof(e) => reject(shared, AuthError::dpop_refused(e), None),
+    }
+}
+
+/// [`render`] on a layer with DPoP on: a refused proof is 401 with its `DPoP` challenge
+/// (and a fresh `DPoP-Nonce` for `use_dpop_nonce`, RFC 9449 §9); every other rejection is
+/// rendered on the request's scheme ([`dpop::on_dpop_scheme`]); a 401 without credentials
+/// in allowed mode carries a `Bearer` and a `DPoP` challenge.
+#[cold]
+#[inline(never)]
+fn dpop_render<R>(shared: &Shared, parts: &http::request::Parts, r: Rejection) -> Response<R>
+where
+    R: Default + From<Bytes>,
+{
+    let template = &shared.challenges.template;
+    let (e, granted) = match r {
+        Rejection::Mismatch(m) => return header_mismatch_response(m),
+        Rejection::Proof(p) => {
+            let challenge = HeaderValue::from_str(&template.render_dpop_error(&p)).ok();
+            let mut res = respond(shared, AuthError::dpop_refused(p), challenge);
+            if p.needs_nonce()
+                && let Some(nonce) = dpop::fresh_nonce(shared)
+            {
+                res.headers_mut().insert(dpop::DPOP_NONCE, nonce);
+            }
+            return res;
+        }
+        Rejection::Auth(e) => (e, None),
+        Rejection::Scope(denied) => {
+            let (e, granted) = *denied;
+            (e, Some(granted))
+        }
+    };
+    tracing::debug!(
+        target: "mcp_auth::rejection",
+        kind = ?e.kind(),
+        reason = e.description(),
+        "request rejected"
+    );
+    if !dpop::on_dpop_scheme(shared, parts) {
+        let both = e.kind() == ErrorKind::MissingCredentials && dpop::both_schemes(shared);
+        let extra = both
+            .then(|| template.render_dpop(&e, None))
+            .flatten()
+            .and_then(|c| HeaderValue::from_str(&c).ok());
+        let mut res = reject(shared, e, granted.as_ref());
+        if let Some(v) = extra {
+            res.headers_mut().append(WWW_AUTHENTICATE, v);
+        }
+        return res;
+    }
+    let challenge = template
+        .render_dpop(&e, granted.as_ref())
+        .and_then(|c| HeaderValue::from_str(&c).ok());
+    respond(shared, e, challenge)
+}
+
+/// A rejection with the given challenge, its body from the hook if one is set.
+fn respond<R: Default + From<Bytes>>(
+    shared: &Shared,
+    e: AuthError,
+    challenge: Option<HeaderValue>,
+) -> Response<R> {
+    match &shared.rejection {
+        None => rejection(e, challenge),
+        Some(hook) => rendered(hook.as_ref(), e, challenge),
     }
 }
 

@@ -601,6 +601,33 @@ mod tests {
         assert!(cache.get(key, b"cached-1x").is_none());
     }
 
+    /// An entry verified on a `DPoP` request answers only `DPoP` lookups, from moka and
+    /// from its hot slot alike, and a `Bearer` entry only `Bearer` ones.
+    #[test]
+    fn an_entry_answers_only_its_scheme() {
+        let cache = cache(1000);
+        let dpop_entry = |t: &str| Entry {
+            dpop: true,
+            ..entry(t)
+        };
+        let key = cache.key(b"bound");
+        cache.offer(key, || dpop_entry("bound"));
+        cache.offer(key, || dpop_entry("bound"));
+        assert!(cache.get_as(key, b"bound", false).is_none(), "moka");
+        assert!(cache.get_as(key, b"bound", true).is_some(), "moka");
+        // Now in its hot slot too.
+        assert!(cache.get_as(key, b"bound", false).is_none(), "hot slot");
+        assert!(cache.get_as(key, b"bound", true).is_some(), "hot slot");
+        assert!(cache.recall(b"bound", None, 0).is_none(), "recall is Bearer only");
+        let key = cache.key(b"plain");
+        cache.offer(key, || entry("plain"));
+        cache.offer(key, || entry("plain"));
+        assert!(cache.get_as(key, b"plain", true).is_none());
+        assert!(cache.get_as(key, b"plain", false).is_some());
+        assert!(cache.lookup(b"plain", None, 0, true).is_none());
+        assert!(cache.lookup(b"plain", None, 0, false).is_some());
+    }
+
     /// A token found in moka fills its hot slot and is then answered from it; whatever
     /// drops the moka entry (eviction, expiry, invalidation: the listener) or the validator's
     /// removal empties the slot, and a slot never answers for another token.

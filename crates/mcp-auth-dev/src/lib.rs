@@ -10,6 +10,8 @@
 //! - [`TestAuthority`]: signing keys (RS256, PS256, ES256, EdDSA), a public JWKS, and a
 //!   [`TokenBuilder`] for valid and deliberately malformed JWTs (wrong `aud`, expired,
 //!   `alg: none`, HS256 with the RSA public key, forged `kid`, ...).
+//! - [`redis_server::RedisServer`]: a `redis-server` on a free loopback port for the tests
+//!   that need one (skipped without it, unless `MCP_AUTH_REQUIRE_REDIS=1`).
 //! - [`ServedAuthority`]: the authority's RFC 8414 metadata and live JWKS over loopback HTTP,
 //!   with fetch counters.
 //! - [`DevAuthorizationServer`]: an OAuth 2.1 authorization server following the MCP
@@ -40,6 +42,7 @@
 pub mod authority;
 mod background;
 mod keys;
+pub mod redis_server;
 pub mod served;
 pub mod server;
 

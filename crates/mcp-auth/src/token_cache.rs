@@ -618,7 +618,10 @@ mod tests {
         // Now in its hot slot too.
         assert!(cache.get_as(key, b"bound", false).is_none(), "hot slot");
         assert!(cache.get_as(key, b"bound", true).is_some(), "hot slot");
-        assert!(cache.recall(b"bound", None, 0).is_none(), "recall is Bearer only");
+        assert!(
+            cache.recall(b"bound", None, 0).is_none(),
+            "recall is Bearer only"
+        );
         let key = cache.key(b"plain");
         cache.offer(key, || entry("plain"));
         cache.offer(key, || entry("plain"));

@@ -8,9 +8,7 @@ mod common;
 use common::dpop::{ProofKey, dpop_request, now, proof_challenge};
 use common::{RES, assert_rejected, bearer, builder, invalid_token, send};
 
-use mcp_auth::core::introspection::{
-    IntrospectFuture, IntrospectionRules, TokenIntrospector,
-};
+use mcp_auth::core::introspection::{IntrospectFuture, IntrospectionRules, TokenIntrospector};
 use mcp_auth::dpop::{DpopMode, DpopPolicy, MemoryReplayStore};
 use mcp_auth::introspection::Introspection;
 use mcp_auth::{AuthError, McpAuthLayer, TrustedIssuer};
@@ -89,7 +87,11 @@ async fn the_proof_is_checked_on_every_cache_hit() {
     c.insert("ath".into(), json!(common::dpop::ath("another token")));
     let for_other_token = key.sign(&key.header(), &c);
     for (proofs, code, why) in [
-        (vec![first.as_str()], "invalid_dpop_proof", "DPoP proof already used"),
+        (
+            vec![first.as_str()],
+            "invalid_dpop_proof",
+            "DPoP proof already used",
+        ),
         (vec![], "invalid_dpop_proof", "no DPoP proof"),
         (
             vec![for_other_token.as_str()],
@@ -104,7 +106,10 @@ async fn the_proof_is_checked_on_every_cache_hit() {
     assert_rejected(
         &o,
         401,
-        Some(&proof_challenge("invalid_token", "invalid DPoP key binding")),
+        Some(&proof_challenge(
+            "invalid_token",
+            "invalid DPoP key binding",
+        )),
     );
 }
 
@@ -194,7 +199,10 @@ async fn an_opaque_dpop_token_is_bound_by_its_introspection_answer() {
     assert_rejected(
         &o,
         401,
-        Some(&proof_challenge("invalid_token", "invalid DPoP key binding")),
+        Some(&proof_challenge(
+            "invalid_token",
+            "invalid DPoP key binding",
+        )),
     );
     // As Bearer: refused (cnf in the answer), not from the DPoP entry of the cache.
     let o = send(l.clone(), bearer("opaque-bound")).await;
@@ -228,10 +236,10 @@ async fn without_dpop_an_introspection_answer_with_cnf_stays_refused() {
     );
     let o = send(l.clone(), bearer("opaque-bound")).await;
     assert_rejected(&o, 401, Some(&invalid_token(BOUND)));
-    answers.lock().unwrap().insert(
-        "opaque-dpop".to_owned(),
-        answer(Some(&key.jkt()), "DPoP"),
-    );
+    answers
+        .lock()
+        .unwrap()
+        .insert("opaque-dpop".to_owned(), answer(Some(&key.jkt()), "DPoP"));
     let o = send(l, bearer("opaque-dpop")).await;
     assert_rejected(&o, 401, Some(&invalid_token("token type is not Bearer")));
 }

@@ -284,10 +284,14 @@ impl IntrospectionRules {
     /// Keeps `cnf` and takes `token_type` `DPoP` (RFC 9449 §6.2) instead of refusing them:
     /// only for a caller that then requires, on the `DPoP` scheme, that `cnf.jkt` is the
     /// thumbprint of the request's proof key, and refuses a token with `cnf` on the `Bearer`
-    /// scheme (the layer does both when DPoP is on). Off by default.
+    /// scheme (the layer does both when DPoP is on). Off by default. On, it also sets the
+    /// claims policy's [`allow_cnf`](ClaimsPolicy::allow_cnf).
     #[must_use]
     pub fn with_dpop_bound_tokens(mut self, on: bool) -> Self {
         self.dpop_bound = on;
+        if on {
+            self.claims.allow_cnf = true;
+        }
         self
     }
 

@@ -396,77 +396,9 @@ impl State {
         }
     }
 
-    fn known(&mut self, shared: &Shared, parts: &mut Parts) -> Next {
+    pub(super) fn known(&mut self, shared: &Shared, parts: &mut Parts) -> Next {
         self.stage = Stage::Classify;
         self.advance(shared, parts)
-    }
-
-    /// The token is accepted as `ctx`: on a layer with DPoP on, the scheme's last rules
-    /// (RFC 9449 §7.2 on `Bearer`; the proof, then the replay store, on `DPoP`). `Ok(None)`
-    /// once the caller is known.
-    fn accepted(
-        &mut self,
-        shared: &Shared,
-        parts: &Parts,
-        ctx: AuthContext,
-        grants_route: bool,
-    ) -> Result<Option<Next>, Rejection> {
-        self.grants_route = grants_route;
-        if let Some(d) = &shared.dpop {
-            let (token, scheme) = presented(parts, shared);
-            match (scheme, token) {
-                (Scheme::DPoP, Some(token)) => {
-                    let now = (shared.clock)();
-                    let checked = dpop::check_proof(d, shared, parts, token, &ctx, now)
-                        .map_err(Rejection::Proof)?;
-                    self.nonce_due = checked.fresh_nonce_due();
-                    self.ctx = Some(ctx);
-                    let (jti, until) = (*checked.jti_hash(), checked.remember_until());
-                    self.proof_jkt = Some(checked.thumbprint().into());
-                    return match d.store.check_in_memory(&jti, until) {
-                        Some(answer) => {
-                            dpop::replayed(answer)?;
-                            self.bind_proof();
-                            Ok(None)
-                        }
-                        None => Ok(Some(Next::ReplayCheck { jti, until })),
-                    };
-                }
-                (Scheme::DPoP, None) => return Err(unknown_step_error().into()),
-                _ => {
-                    if let Some(e) = dpop::bound_on_bearer(&ctx) {
-                        return Err(e.into());
-                    }
-                }
-            }
-        }
-        self.ctx = Some(ctx);
-        Ok(None)
-    }
-
-    /// The proof's `jti` was fresh: the caller is the key's holder.
-    fn bind_proof(&mut self) {
-        if let (Some(ctx), Some(jkt)) = (self.ctx.take(), self.proof_jkt.take()) {
-            self.ctx = Some(ctx.with_dpop(&jkt));
-        }
-    }
-
-    fn replay_answered(
-        &mut self,
-        shared: &Shared,
-        parts: &mut Parts,
-        answer: Result<mcp_auth_dpop::Replay, mcp_auth_dpop::StoreError>,
-    ) -> Next {
-        if self.proof_jkt.is_none() {
-            return Next::Reject(unknown_step_error().into());
-        }
-        match dpop::replayed(answer) {
-            Ok(()) => {
-                self.bind_proof();
-                self.known(shared, parts)
-            }
-            Err(r) => Next::Reject(r),
-        }
     }
 
     /// The classification stage: `Ok(None)` once the requirement is known.

@@ -16,7 +16,7 @@
 //!    both verified, so a forged request cannot use up a client's proofs. A second use is
 //!    401 `invalid_dpop_proof`; a store that cannot answer is 503 with `Retry-After`.
 
-use super::Rejection;
+use super::{Next, Rejection, State, presented, unknown_step_error};
 use crate::context::AuthContext;
 use crate::dpop::DpopMode;
 use crate::layer::Shared;
@@ -47,6 +47,76 @@ impl std::fmt::Debug for DpopConfig {
             .field("policy", &self.policy)
             .field("store", &self.store)
             .finish()
+    }
+}
+
+impl State {
+    /// The token is accepted as `ctx`: on a layer with DPoP on, the scheme's last rules
+    /// (RFC 9449 §7.2 on `Bearer`; the proof, then the replay store, on `DPoP`). `Ok(None)`
+    /// once the caller is known.
+    pub(super) fn accepted(
+        &mut self,
+        shared: &Shared,
+        parts: &Parts,
+        ctx: AuthContext,
+        grants_route: bool,
+    ) -> Result<Option<Next>, Rejection> {
+        self.grants_route = grants_route;
+        if let Some(d) = &shared.dpop {
+            let (token, scheme) = presented(parts, shared);
+            match (scheme, token) {
+                (Scheme::DPoP, Some(token)) => {
+                    let now = (shared.clock)();
+                    let checked = check_proof(d, shared, parts, token, &ctx, now)
+                        .map_err(Rejection::Proof)?;
+                    self.nonce_due = checked.fresh_nonce_due();
+                    self.ctx = Some(ctx);
+                    let (jti, until) = (*checked.jti_hash(), checked.remember_until());
+                    self.proof_jkt = Some(checked.thumbprint().into());
+                    return match d.store.check_in_memory(&jti, until) {
+                        Some(answer) => {
+                            replayed(answer)?;
+                            self.bind_proof();
+                            Ok(None)
+                        }
+                        None => Ok(Some(Next::ReplayCheck { jti, until })),
+                    };
+                }
+                (Scheme::DPoP, None) => return Err(unknown_step_error().into()),
+                _ => {
+                    if let Some(e) = bound_on_bearer(&ctx) {
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+        self.ctx = Some(ctx);
+        Ok(None)
+    }
+
+    /// The proof's `jti` was fresh: the caller is the key's holder.
+    fn bind_proof(&mut self) {
+        if let (Some(ctx), Some(jkt)) = (self.ctx.take(), self.proof_jkt.take()) {
+            self.ctx = Some(ctx.with_dpop(&jkt));
+        }
+    }
+
+    pub(super) fn replay_answered(
+        &mut self,
+        shared: &Shared,
+        parts: &mut Parts,
+        answer: Result<mcp_auth_dpop::Replay, mcp_auth_dpop::StoreError>,
+    ) -> Next {
+        if self.proof_jkt.is_none() {
+            return Next::Reject(unknown_step_error().into());
+        }
+        match replayed(answer) {
+            Ok(()) => {
+                self.bind_proof();
+                self.known(shared, parts)
+            }
+            Err(r) => Next::Reject(r),
+        }
     }
 }
 

@@ -379,7 +379,7 @@ impl IntrospectionRules {
         // With DPoP-bound tokens taken, a `DPoP` token (RFC 9449 §6.2) too.
         let dpop = self.dpop_bound;
         if head.token_type.as_deref().is_some_and(|t| {
-            !t.eq_ignore_ascii_case("bearer") && !(dpop && t.eq_ignore_ascii_case("dpop"))
+            !(t.eq_ignore_ascii_case("bearer") || (dpop && t.eq_ignore_ascii_case("dpop")))
         }) {
             return Err(AuthError::invalid_token("token type is not Bearer"));
         }

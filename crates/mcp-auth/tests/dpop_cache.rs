@@ -243,3 +243,122 @@ async fn without_dpop_an_introspection_answer_with_cnf_stays_refused() {
     let o = send(l, bearer("opaque-dpop")).await;
     assert_rejected(&o, 401, Some(&invalid_token("token type is not Bearer")));
 }
+
+/// Keys not in memory: the token is verified after `KeySource::keys` is awaited, and the
+/// proof is checked on that resumed path too.
+#[tokio::test]
+async fn the_proof_is_checked_after_awaited_keys() {
+    let key = ProofKey::new();
+    let t = key.token();
+    let l = builder()
+        .key_source(common::AsyncOnly(common::keys(
+            &mcp_auth::core::jws::Algorithm::ALL,
+        )))
+        .token_cache(0)
+        .dpop(
+            DpopMode::Required,
+            DpopPolicy::new(),
+            MemoryReplayStore::new(100),
+        )
+        .build()
+        .unwrap();
+    let proof = key.proof(&t);
+    assert_eq!(
+        send(l.clone(), dpop_request(&t, &[&proof])).await.status,
+        200
+    );
+    let o = send(l.clone(), dpop_request(&t, &[&proof])).await;
+    assert_rejected(
+        &o,
+        401,
+        Some(&proof_challenge(
+            "invalid_dpop_proof",
+            "DPoP proof already used",
+        )),
+    );
+    let other = ProofKey::new();
+    let o = send(l, dpop_request(&t, &[&other.proof(&t)])).await;
+    assert_rejected(
+        &o,
+        401,
+        Some(&proof_challenge(
+            "invalid_token",
+            "invalid DPoP key binding",
+        )),
+    );
+}
+
+/// A custom validator gets `DPoP` credentials on a DPoP layer; the layer checks the proof
+/// against the `cnf` of the context it returns, and refuses that context on `Bearer`.
+#[tokio::test]
+async fn a_custom_validators_context_is_bound_by_its_cnf() {
+    let key = ProofKey::new();
+    let jkt = key.jkt();
+    let l = builder()
+        .dpop(
+            DpopMode::Allowed,
+            DpopPolicy::new(),
+            MemoryReplayStore::new(100),
+        )
+        .build_with_validator(
+            move |c: mcp_auth::core::credentials::Credentials, _p: &http::request::Parts| {
+                let jkt = jkt.clone();
+                async move {
+                    let mut claims = mcp_auth::core::claims::Claims::default();
+                    claims.iss = Some(common::ISS.to_owned());
+                    claims.cnf = Some(json!({"jkt": jkt}));
+                    let scopes = mcp_auth::core::scope::ScopeSet::parse("mcp:read").unwrap();
+                    let hash = mcp_auth::core::TokenHash::of(c.token.expose().as_bytes());
+                    Ok(mcp_auth::AuthContext::new(claims, scopes, hash))
+                }
+            },
+        )
+        .unwrap();
+    let t = "custom-token";
+    let o = send(l.clone(), dpop_request(t, &[&key.proof(t)])).await;
+    assert_eq!(o.status, 200, "{:?}", o.challenge);
+    let other = ProofKey::new();
+    let o = send(l.clone(), dpop_request(t, &[&other.proof(t)])).await;
+    assert_rejected(
+        &o,
+        401,
+        Some(&proof_challenge(
+            "invalid_token",
+            "invalid DPoP key binding",
+        )),
+    );
+    let o = send(l, bearer(t)).await;
+    assert_rejected(&o, 401, Some(&invalid_token(BOUND)));
+}
+
+/// Through a rejection hook the layer still owns the `DPoP` challenge and the status.
+#[tokio::test]
+async fn a_rejection_hook_keeps_the_dpop_challenge() {
+    let key = ProofKey::new();
+    let t = key.token();
+    let l = builder()
+        .dpop(
+            DpopMode::Allowed,
+            DpopPolicy::new(),
+            MemoryReplayStore::new(100),
+        )
+        .rejection_response(|e: &AuthError| {
+            let mut r = http::Response::new(bytes::Bytes::from(
+                json!({"error": e.description()}).to_string(),
+            ));
+            r.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Basic"),
+            );
+            r
+        })
+        .build()
+        .unwrap();
+    let o = send(l, dpop_request(&t, &[])).await;
+    assert_rejected(
+        &o,
+        401,
+        Some(&proof_challenge("invalid_dpop_proof", "no DPoP proof")),
+    );
+    assert_eq!(o.body, json!({"error": "no DPoP proof"}));
+}

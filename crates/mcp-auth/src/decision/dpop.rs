@@ -63,9 +63,19 @@ impl State {
     ) -> Result<Option<Next>, Rejection> {
         self.grants_route = grants_route;
         if let Some(d) = &shared.dpop {
-            let (token, scheme) = presented(parts, shared);
-            match (scheme, token) {
-                (Scheme::DPoP, Some(token)) => {
+            // The scheme from the header alone; the token's bytes (checked again) only for
+            // a proof, so a `Bearer` request pays one header lookup here.
+            let raw = credentials::locate(parts, shared.max_token_len)
+                .ok()
+                .flatten();
+            let dpop = raw.is_some_and(|r| r.scheme == Scheme::DPoP);
+            let token = if dpop {
+                presented(parts, shared).0
+            } else {
+                None
+            };
+            match (dpop, token) {
+                (true, Some(token)) => {
                     let now = (shared.clock)();
                     let checked = check_proof(d, shared, parts, token, &ctx, now)
                         .map_err(Rejection::Proof)?;
@@ -82,7 +92,7 @@ impl State {
                         None => Ok(Some(Next::ReplayCheck { jti, until })),
                     };
                 }
-                (Scheme::DPoP, None) => return Err(unknown_step_error().into()),
+                (true, None) => return Err(unknown_step_error().into()),
                 _ => {
                     if let Some(e) = bound_on_bearer(&ctx) {
                         return Err(e.into());

@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod dpop;
 pub mod notes;
 pub mod policy;
 pub mod provider;
@@ -94,6 +95,8 @@ pub struct Config {
     /// Serve `GET /debug/counters`, how many requests got through the auth layer to the MCP
     /// service (tests: a refused request must not be counted). Off by default.
     pub debug_counters: bool,
+    /// DPoP (RFC 9449) on the layer (`--dpop`, `--redis`). Default: off.
+    pub dpop: dpop::DpopSettings,
 }
 
 /// The authorization server whose tokens the MCP server accepts.
@@ -147,6 +150,7 @@ impl Default for Config {
             also_trust: Vec::new(),
             allowed_origins: Vec::new(),
             debug_counters: false,
+            dpop: dpop::DpopSettings::default(),
         }
     }
 }
@@ -200,6 +204,9 @@ pub enum StartError {
     /// The identity provider's parameters are incomplete or do not apply to it.
     #[error("{0}")]
     Provider(#[from] ProviderError),
+    /// The DPoP flags do not fit together, or the Redis replay store cannot be reached.
+    #[error("DPoP: {0}")]
+    Dpop(String),
 }
 
 /// The running example. Dropping it stops both servers; prefer [`shutdown`](Self::shutdown),
@@ -430,6 +437,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     if !config.scopes_supported.is_empty() {
         builder = builder.scopes_supported(config.scopes_supported.iter().cloned());
     }
+    let builder = config.dpop.apply(builder).await?;
     let auth = builder.build()?;
     match (auth.warm_up().await, &dev) {
         (Ok(()), _) => {}

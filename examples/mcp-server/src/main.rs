@@ -159,6 +159,8 @@ struct Args {
     /// Serve GET /debug/counters: how many requests got through the auth layer (tests).
     #[arg(long, env = "MCP_AUTH_DEBUG_COUNTERS")]
     debug_counters: bool,
+    #[command(flatten)]
+    dpop: example_mcp_server::dpop::DpopArgs,
 }
 
 /// `ROLE=SCOPE SCOPE` (or `ROLE=SCOPE,SCOPE`).
@@ -231,6 +233,7 @@ impl Args {
                 .collect(),
             allowed_origins: self.allowed_origins.clone(),
             debug_counters: self.debug_counters,
+            dpop: self.dpop.settings(),
         }
     }
 }

@@ -148,16 +148,17 @@ mod tests {
 
     #[tokio::test]
     async fn redis_without_dpop_is_refused_and_with_it_connects() {
-        let err = start(Config {
+        let refused = start(Config {
             dpop: DpopSettings {
                 mode: DpopFlag::Off,
                 redis: Some("redis://127.0.0.1:1/".to_owned()),
             },
             ..Config::ephemeral()
         })
-        .await
-        .err()
-        .expect("refused");
+        .await;
+        let Err(err) = refused else {
+            panic!("--redis without --dpop started");
+        };
         assert!(err.to_string().contains("--redis needs --dpop"), "{err}");
         let Some(redis) = RedisServer::start(&[]) else {
             return;

@@ -150,8 +150,9 @@ pub(crate) enum Waiting {
 /// what a decision computed is kept, boxed, only when it stops for I/O.
 pub(crate) struct Decision {
     saved: Option<Box<State>>,
-    /// A fresh `DPoP-Nonce` for the response (RFC 9449 §8.2), when the proof's slot turned.
-    nonce: Option<http::HeaderValue>,
+    /// A fresh `DPoP-Nonce` for the response (RFC 9449 §8.2), when the proof's slot turned
+    /// (boxed: the decision of every request carries the slot).
+    nonce: Option<Box<http::HeaderValue>>,
 }
 
 impl Decision {
@@ -163,7 +164,7 @@ impl Decision {
     }
 
     /// The `DPoP-Nonce` the allowed request's response carries, if one is due.
-    pub(crate) fn take_nonce(&mut self) -> Option<http::HeaderValue> {
+    pub(crate) fn take_nonce(&mut self) -> Option<Box<http::HeaderValue>> {
         self.nonce.take()
     }
 
@@ -179,7 +180,7 @@ impl Decision {
         if !matches!(next, Next::Allow | Next::Reject(_)) {
             self.saved = Some(Box::new(state));
         } else if state.nonce_due {
-            self.nonce = dpop::fresh_nonce(shared);
+            self.nonce = dpop::fresh_nonce(shared).map(Box::new);
         }
         next
     }
@@ -197,7 +198,7 @@ impl Decision {
             Io::Replay(answer) => state.replay_answered(shared, parts, answer),
         };
         if matches!(next, Next::Allow) && state.nonce_due {
-            self.nonce = dpop::fresh_nonce(shared);
+            self.nonce = dpop::fresh_nonce(shared).map(Box::new);
         }
         next
     }

@@ -15,7 +15,7 @@ pub(crate) type Authorizing<B, ResBody> = Pin<
     Box<
         dyn Future<
                 Output = Result<
-                    (Request<RequestBody<B>>, Option<HeaderValue>),
+                    (Request<RequestBody<B>>, Option<Box<HeaderValue>>),
                     Response<ResponseBody<ResBody>>,
                 >,
             > + Send,
@@ -34,8 +34,9 @@ pin_project! {
         #[pin]
         state: State<S::Future, B, ResBody>,
         inner: Option<S>,
-        // A fresh `DPoP-Nonce` for the allowed request's response.
-        nonce: Option<HeaderValue>,
+        // A fresh `DPoP-Nonce` for the allowed request's response (boxed: every request's
+        // future carries the slot).
+        nonce: Option<Box<HeaderValue>>,
     }
 }
 
@@ -63,7 +64,7 @@ where
 
     /// Already allowed: the inner service's future, and the `DPoP-Nonce` its response
     /// carries, if one is due.
-    pub(crate) fn inner(fut: S::Future, nonce: Option<HeaderValue>) -> Self {
+    pub(crate) fn inner(fut: S::Future, nonce: Option<Box<HeaderValue>>) -> Self {
         Self {
             state: State::Inner { fut },
             inner: None,
@@ -132,11 +133,11 @@ where
 /// proof made due (RFC 9449 §8.2: the slot of its nonce turned), and wraps the body.
 fn answered<ResBody>(
     mut res: Response<ResBody>,
-    nonce: Option<HeaderValue>,
+    nonce: Option<Box<HeaderValue>>,
 ) -> Response<ResponseBody<ResBody>> {
     if let Some(nonce) = nonce {
         res.headers_mut()
-            .insert(crate::decision::dpop::DPOP_NONCE, nonce);
+            .insert(crate::decision::dpop::DPOP_NONCE, *nonce);
     }
     res.map(ResponseBody::new)
 }

@@ -143,7 +143,7 @@ async fn drive<B, ResBody>(
     mut parts: http::request::Parts,
     body: B,
     mut next: Next,
-) -> Result<(Request<RequestBody<B>>, Option<HeaderValue>), Response<ResponseBody<ResBody>>>
+) -> Result<(Request<RequestBody<B>>, Option<Box<HeaderValue>>), Response<ResponseBody<ResBody>>>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,

@@ -132,6 +132,7 @@ impl State {
 
 /// The scheme rules of the mode, before any token work. Without DPoP configured nothing
 /// changes (a `DPoP` token is refused by the token step, as it always was).
+#[inline]
 pub(crate) fn gate(shared: &Shared, scheme: Scheme, parts: &Parts) -> Result<(), AuthError> {
     let Some(d) = &shared.dpop else {
         return Ok(());

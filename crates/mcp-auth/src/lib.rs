@@ -93,6 +93,7 @@
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod audit;
 mod body;
 mod builder;
 pub mod client_addr;
@@ -107,6 +108,7 @@ mod issuer;
 mod layer;
 pub mod limit;
 mod metadata;
+pub mod metrics;
 pub mod providers;
 mod response;
 #[cfg(feature = "rmcp")]

@@ -4,6 +4,7 @@ use crate::body::{RequestBody, ResponseBody};
 use crate::decision::{Decision, Io, Next, Rejection, Validation};
 use crate::future::{Authorizing, ResponseFuture};
 use crate::layer::Shared;
+use crate::metrics::{Path, Timer};
 use crate::response::{origin_rejection, rejection, rendered};
 use bytes::Bytes;
 use http::header::{
@@ -108,20 +109,31 @@ where
         }
         // Taken apart once and put together once: the decision works on the parts in place
         // (a request is a few hundred bytes, and every move of it is a copy).
+        let timer = Timer::start();
         let (mut parts, body) = req.into_parts();
         let mut decision = Decision::new();
         let next = match decision.advance(&self.shared, &mut parts) {
             // Decided here: the service made ready by `poll_ready` is called at once, and a
             // rejection leaves it ready for the next request.
             Next::Allow => {
+                timer.allowed(Path::Memory);
                 let req = Request::from_parts(parts, RequestBody::new(body));
                 return ResponseFuture::inner(self.inner.call(req));
             }
-            Next::Reject(r) => return ResponseFuture::rejected(render(&self.shared, r)),
+            Next::Reject(r) => {
+                let res = render(&self.shared, r, &parts, None, (timer, Path::Memory));
+                return ResponseFuture::rejected(res);
+            }
             io => io,
         };
-        let later: Authorizing<B, ResBody> =
-            Box::pin(drive(self.shared.clone(), decision, parts, body, next));
+        let later: Authorizing<B, ResBody> = Box::pin(drive(
+            self.shared.clone(),
+            decision,
+            parts,
+            body,
+            next,
+            timer,
+        ));
         // The future calls the inner service later: it takes the one that is ready and
         // leaves a clone, which may not be (tower docs, "Be careful when cloning inner
         // services").
@@ -138,6 +150,7 @@ async fn drive<B, ResBody>(
     mut parts: http::request::Parts,
     body: B,
     mut next: Next,
+    timer: Timer,
 ) -> Result<Request<RequestBody<B>>, Response<ResponseBody<ResBody>>>
 where
     B: Body<Data = Bytes> + Send + 'static,
@@ -147,6 +160,7 @@ where
     loop {
         next = match next {
             Next::Allow => {
+                timer.allowed(Path::Io);
                 let body = match (decision.take_body(), body) {
                     (Some(bytes), _) => RequestBody::from_bytes(bytes),
                     (None, Some(body)) => RequestBody::new(body),
@@ -154,7 +168,16 @@ where
                 };
                 return Ok(Request::from_parts(parts, body));
             }
-            Next::Reject(r) => return Err(render(&shared, r)),
+            Next::Reject(r) => {
+                let read = decision.take_body();
+                return Err(render(
+                    &shared,
+                    r,
+                    &parts,
+                    read.as_deref(),
+                    (timer, Path::Io),
+                ));
+            }
             Next::ReadBody { cap } => {
                 let read = match body.take() {
                     Some(body) => read_capped(body, cap).await,
@@ -182,16 +205,24 @@ where
     }
 }
 
-/// A rejection as a response.
-fn render<R>(shared: &Shared, r: Rejection) -> Response<R>
+/// A rejection as a response, counted and audited (`decided`: when the request came in, and
+/// whether the decision waited for I/O).
+fn render<R>(
+    shared: &Shared,
+    r: Rejection,
+    parts: &http::request::Parts,
+    body: Option<&[u8]>,
+    decided: (Timer, Path),
+) -> Response<R>
 where
     R: Default + From<Bytes>,
 {
+    crate::audit::decision_refused(&r, &parts.headers, body, decided);
     match r {
         Rejection::Auth(e) => reject(shared, e, None),
         Rejection::Scope(denied) => {
-            let (e, granted) = *denied;
-            reject(shared, e, Some(&granted))
+            let (e, ctx) = *denied;
+            reject(shared, e, Some(ctx.scopes()))
         }
         Rejection::Mismatch(m) => header_mismatch_response(m),
     }
@@ -216,6 +247,7 @@ fn check_origin<R: From<Bytes>>(
         repeated = !single,
         "request rejected: Origin not allowed"
     );
+    crate::audit::refused_early(&AuthError::origin_not_allowed(), headers);
     Err(match &shared.rejection {
         None => origin_rejection(),
         Some(hook) => rendered(hook.as_ref(), AuthError::origin_not_allowed(), None),
@@ -255,20 +287,16 @@ where
             .iter()
             .any(|v| v.as_bytes() != b"0");
     if has_body {
-        return Err(reject(
-            shared,
-            AuthError::invalid_request("a CORS preflight must not have a body"),
-            None,
-        ));
+        let e = AuthError::invalid_request("a CORS preflight must not have a body");
+        crate::audit::refused_early(&e, &parts.headers);
+        return Err(reject(shared, e, None));
     }
     if credentials::query_has_access_token(parts.uri.query()) {
-        return Err(reject(
-            shared,
-            AuthError::invalid_request(
-                "access tokens are accepted only in the Authorization header",
-            ),
-            None,
-        ));
+        let e = AuthError::invalid_request(
+            "access tokens are accepted only in the Authorization header",
+        );
+        crate::audit::refused_early(&e, &parts.headers);
+        return Err(reject(shared, e, None));
     }
     for name in &PREFLIGHT_STRIPPED {
         parts.headers.remove(name);

@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod metrics;
 pub mod notes;
 pub mod policy;
 pub mod provider;

@@ -159,6 +159,11 @@ struct Args {
     /// Serve GET /debug/counters: how many requests got through the auth layer (tests).
     #[arg(long, env = "MCP_AUTH_DEBUG_COUNTERS")]
     debug_counters: bool,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (a loopback address; port 0: any free
+    /// port). See docs/operations.md, "Metrics".
+    #[arg(long, env = "MCP_AUTH_METRICS_BIND", value_name = "ADDR")]
+    metrics_bind: Option<SocketAddr>,
 }
 
 /// `ROLE=SCOPE SCOPE` (or `ROLE=SCOPE,SCOPE`).
@@ -247,6 +252,12 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
+    if let Some(bind) = args.metrics_bind
+        && let Err(e) = example_mcp_server::metrics::serve(bind).await
+    {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let server = match example_mcp_server::start(args.config()).await {
         Ok(s) => s,
         Err(e) => {
@@ -707,6 +718,14 @@ mod tests {
         );
         assert!(!args.config().debug_counters);
         assert!(args.config().also_trust.is_empty());
+    }
+
+    #[test]
+    fn metrics_bind_is_off_unless_given() {
+        assert_eq!(parse(&[]).unwrap().metrics_bind, None);
+        let args = parse(&["--metrics-bind", "127.0.0.1:9464"]).unwrap();
+        assert_eq!(args.metrics_bind, Some("127.0.0.1:9464".parse().unwrap()));
+        assert!(parse(&["--metrics-bind", "localhost"]).is_err());
     }
 
     #[test]

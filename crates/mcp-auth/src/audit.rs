@@ -164,6 +164,7 @@ fn operation(headers: &HeaderMap, body: Option<&[u8]>) -> (Option<String>, Optio
 /// in [`m::DECISIONS`] and [`m::DECISION_DURATION`], and audited. `body` is the body the
 /// decision read, if it read one.
 pub(crate) fn decision_refused(
+    metrics: &m::LayerMetrics,
     r: &Rejection,
     headers: &HeaderMap,
     body: Option<&[u8]>,
@@ -192,7 +193,7 @@ pub(crate) fn decision_refused(
             None,
         ),
     };
-    timer.decided(index, path);
+    timer.decided(metrics, index, path);
     refused(
         m::REASONS[index],
         status.as_u16(),

@@ -767,6 +767,7 @@ impl McpAuthBuilder {
                 trust_mcp_headers: self.trust_mcp_headers,
                 origins: Arc::new(origins),
                 rejection: self.rejection,
+                metrics: Default::default(),
             }),
         })
     }

@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) origins: Arc<OriginAllowList>,
     /// The rejection hook; `None` renders the layer's own bodies without a dynamic call.
     pub(crate) rejection: Option<Arc<dyn RenderRejection>>,
+    /// The decision metrics' handles (crate::metrics).
+    pub(crate) metrics: crate::metrics::LayerMetrics,
 }
 
 /// The challenge template, and the challenges rendered from it so far.

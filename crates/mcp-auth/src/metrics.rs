@@ -10,6 +10,10 @@
 //! `static`, so a recording allocates nothing. The schema, with suggested alerts, is in
 //! docs/operations.md, "Metrics".
 //!
+//! A layer registers its decision metrics once, with the recorder in force when it decides its
+//! first request, and then records through the handles (no registry lookup per request):
+//! install the recorder before the layer serves.
+//!
 //! | name | kind | labels |
 //! |---|---|---|
 //! | [`DECISIONS`] | counter | `outcome` (`allowed`, `refused`), `reason` ([`reason`]) |
@@ -22,8 +26,10 @@
 //! The key source (`mcp_auth_jwks::metrics`) and the introspector
 //! (`mcp_auth_introspect::metrics`) record their own, labelled by configured issuer.
 
-use ::metrics::{Key, Label, Level, Metadata};
+use ::metrics::{Counter, Histogram, Key, Label, Level, Metadata};
 use mcp_auth_core::ErrorKind;
+use std::fmt;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 /// Counter: authorization decisions, by `outcome` and `reason`.
@@ -132,7 +138,42 @@ pub(crate) enum Path {
     Io,
 }
 
-/// When a request entered the layer; [`Timer::allowed`] and [`Timer::refused`] record its
+/// A layer's handles of [`DECISIONS`] and [`DECISION_DURATION`], registered at its first
+/// decision.
+#[derive(Default)]
+pub(crate) struct LayerMetrics {
+    handles: OnceLock<Handles>,
+}
+
+struct Handles {
+    decisions: [Counter; 10],
+    durations: [Histogram; 2],
+}
+
+impl LayerMetrics {
+    fn handles(&self) -> &Handles {
+        self.handles.get_or_init(|| {
+            ::metrics::with_recorder(|r| Handles {
+                decisions: std::array::from_fn(|i| {
+                    r.register_counter(&DECISION_KEYS[i], &METADATA)
+                }),
+                durations: std::array::from_fn(|i| {
+                    r.register_histogram(&DURATION_KEYS[i], &METADATA)
+                }),
+            })
+        })
+    }
+}
+
+impl fmt::Debug for LayerMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LayerMetrics")
+            .field("registered", &self.handles.get().is_some())
+            .finish()
+    }
+}
+
+/// When a request entered the layer; [`Timer::allowed`] and [`Timer::decided`] record its
 /// decision.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Timer {
@@ -148,19 +189,16 @@ impl Timer {
 
     /// An allowed request: [`DECISIONS`] `{outcome="allowed", reason="none"}` and its
     /// duration.
-    pub(crate) fn allowed(self, path: Path) {
-        self.decided(ALLOWED, path);
+    pub(crate) fn allowed(self, metrics: &LayerMetrics, path: Path) {
+        self.decided(metrics, ALLOWED, path);
     }
 
     /// A refusal by the reason at `index` of the table (the -32020 mismatch has no kind).
-    pub(crate) fn decided(self, index: usize, path: Path) {
+    pub(crate) fn decided(self, metrics: &LayerMetrics, index: usize, path: Path) {
         let seconds = self.started.elapsed().as_secs_f64();
-        let duration = &DURATION_KEYS[path as usize];
-        ::metrics::with_recorder(|r| {
-            r.register_counter(&DECISION_KEYS[index], &METADATA)
-                .increment(1);
-            r.register_histogram(duration, &METADATA).record(seconds);
-        });
+        let handles = metrics.handles();
+        handles.decisions[index].increment(1);
+        handles.durations[path as usize].record(seconds);
     }
 }
 

@@ -116,7 +116,7 @@ where
             // Decided here: the service made ready by `poll_ready` is called at once, and a
             // rejection leaves it ready for the next request.
             Next::Allow => {
-                timer.allowed(Path::Memory);
+                timer.allowed(&self.shared.metrics, Path::Memory);
                 let req = Request::from_parts(parts, RequestBody::new(body));
                 return ResponseFuture::inner(self.inner.call(req));
             }
@@ -160,7 +160,7 @@ where
     loop {
         next = match next {
             Next::Allow => {
-                timer.allowed(Path::Io);
+                timer.allowed(&shared.metrics, Path::Io);
                 let body = match (decision.take_body(), body) {
                     (Some(bytes), _) => RequestBody::from_bytes(bytes),
                     (None, Some(body)) => RequestBody::new(body),
@@ -217,7 +217,7 @@ fn render<R>(
 where
     R: Default + From<Bytes>,
 {
-    crate::audit::decision_refused(&r, &parts.headers, body, decided);
+    crate::audit::decision_refused(&shared.metrics, &r, &parts.headers, body, decided);
     match r {
         Rejection::Auth(e) => reject(shared, e, None),
         Rejection::Scope(denied) => {

@@ -18,6 +18,8 @@ fn decisions(page: &str) -> BTreeMap<String, u64> {
             let (labels, value) = rest.rsplit_once(' ').expect("sample");
             (labels.to_owned(), value.parse().expect("count"))
         })
+        // Every reason's series exists from the layer's first decision on, at 0 until used.
+        .filter(|(_, n)| *n > 0)
         .collect()
 }
 

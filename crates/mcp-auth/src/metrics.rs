@@ -28,6 +28,7 @@
 
 use ::metrics::{Counter, Histogram, Key, Label, Level, Metadata};
 use mcp_auth_core::ErrorKind;
+use std::cell::Cell;
 use std::fmt;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -35,8 +36,9 @@ use std::time::Instant;
 /// Counter: authorization decisions, by `outcome` and `reason`.
 pub const DECISIONS: &str = "mcp_auth_decisions_total";
 /// Histogram, seconds: from the request entering the layer to its decision, by `path`:
-/// `memory` (decided inside `call`, no I/O awaited) or `io` (after a body read, a key fetch,
-/// a custom validator or an introspection).
+/// `memory` (decided inside `call`, no I/O awaited; one decision in [`MEMORY_PATH_SAMPLE`]
+/// is timed) or `io` (after a body read, a key fetch, a custom validator or an
+/// introspection; every one, from its first I/O unless sampled at entry).
 pub const DECISION_DURATION: &str = "mcp_auth_decision_duration_seconds";
 /// Counter: DPoP proofs refused because their `jti` was seen before (RFC 9449 §11.1).
 pub const DPOP_REPLAYS: &str = "mcp_auth_dpop_replays_total";
@@ -173,32 +175,56 @@ impl fmt::Debug for LayerMetrics {
     }
 }
 
-/// When a request entered the layer; [`Timer::allowed`] and [`Timer::decided`] record its
-/// decision.
+/// One decision in this many decided in memory is timed, per thread (every decision that
+/// waits for I/O is): reading the clock twice and computing the duration cost about as much as
+/// the rest of a cache hit's recording, for a histogram whose shape a sample shows as well.
+pub const MEMORY_PATH_SAMPLE: u32 = 16;
+
+thread_local! {
+    static DECISIONS_SEEN: Cell<u32> = const { Cell::new(0) };
+}
+
+/// When a request entered the layer, if its decision is timed; [`Timer::allowed`] and
+/// [`Timer::decided`] record the decision.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Timer {
-    started: Instant,
+    started: Option<Instant>,
 }
 
 impl Timer {
+    /// At a request's entry: timed one time in [`MEMORY_PATH_SAMPLE`].
     pub(crate) fn start() -> Self {
+        let n = DECISIONS_SEEN.with(|seen| {
+            let n = seen.get().wrapping_add(1);
+            seen.set(n);
+            n
+        });
         Self {
-            started: Instant::now(),
+            started: (n % MEMORY_PATH_SAMPLE == 0).then(Instant::now),
         }
     }
 
-    /// An allowed request: [`DECISIONS`] `{outcome="allowed", reason="none"}` and its
-    /// duration.
+    /// The decision goes on after I/O: timed from its entry if it was sampled, else from
+    /// now (the first step, in memory, is then left out: about a microsecond).
+    pub(crate) fn for_io(self) -> Self {
+        Self {
+            started: Some(self.started.unwrap_or_else(Instant::now)),
+        }
+    }
+
+    /// An allowed request: [`DECISIONS`] `{outcome="allowed", reason="none"}` and, when
+    /// timed, its duration.
     pub(crate) fn allowed(self, metrics: &LayerMetrics, path: Path) {
         self.decided(metrics, ALLOWED, path);
     }
 
-    /// A refusal by the reason at `index` of the table (the -32020 mismatch has no kind).
+    /// A decision by the reason at `index` of the table (the -32020 mismatch has no kind).
     pub(crate) fn decided(self, metrics: &LayerMetrics, index: usize, path: Path) {
-        let seconds = self.started.elapsed().as_secs_f64();
         let handles = metrics.handles();
         handles.decisions[index].increment(1);
-        handles.durations[path as usize].record(seconds);
+        if let Some(started) = self.started {
+            handles.durations[path as usize].record(started.elapsed().as_secs_f64());
+        }
     }
 }
 

@@ -132,7 +132,7 @@ where
             parts,
             body,
             next,
-            timer,
+            timer.for_io(),
         ));
         // The future calls the inner service later: it takes the one that is ready and
         // leaves a clone, which may not be (tower docs, "Be careful when cloning inner

@@ -148,6 +148,12 @@ async fn a_scripted_sequence_is_counted_exactly_and_audited_without_secrets() {
     );
     let step_up = send(layer.clone(), call(Some(&good), "whoami")).await;
     assert_eq!(step_up.status, StatusCode::FORBIDDEN);
+    // Decisions in memory are timed one in 16 (per thread, and this runtime has one): 15
+    // more, so exactly one of the 16 consecutive in-memory decisions is timed.
+    for _ in 0..15 {
+        let again = send(layer.clone(), call(None, "search")).await;
+        assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    }
     drop(_metrics);
 
     let (counters, histograms) = snapshot(&recorder);
@@ -160,17 +166,18 @@ async fn a_scripted_sequence_is_counted_exactly_and_audited_without_secrets() {
         counters,
         BTreeMap::from([
             (decided("allowed", "none"), 1),
-            (decided("refused", "missing_credentials"), 1),
+            (decided("refused", "missing_credentials"), 16),
             (decided("refused", "invalid_token"), 1),
             (decided("refused", "insufficient_scope"), 1),
         ])
     );
-    // The refusals of the token stage are decided in `call`; the two whose token was
-    // accepted waited for the body (the MCP policy classifies it).
+    // The refusals of the token stage are decided in `call`, one in 16 timed; the two whose
+    // token was accepted waited for the body (the MCP policy classifies it), both timed.
+    assert_eq!(mcp_auth::metrics::MEMORY_PATH_SAMPLE, 16);
     assert_eq!(
         histograms,
         BTreeMap::from([
-            (series(DECISION_DURATION, &[("path", "memory")]), 2),
+            (series(DECISION_DURATION, &[("path", "memory")]), 1),
             (series(DECISION_DURATION, &[("path", "io")]), 2),
         ])
     );
@@ -194,7 +201,7 @@ async fn a_scripted_sequence_is_counted_exactly_and_audited_without_secrets() {
     let events = audit.0.lock().unwrap().clone();
     assert_eq!(
         events.len(),
-        3,
+        18,
         "one event per refusal, none for the accepted call: {events:?}"
     );
     let field = |i: usize, name: &str| events[i].get(name).cloned();

@@ -79,15 +79,17 @@ async fn the_metrics_page_counts_each_decision_of_a_scripted_sequence() {
             ]),
             "{page}"
         );
-        // Five decisions timed (two paths: memory and io), in buckets.
+        // The decisions in memory (all five here: the example's layer has no MCP policy, so
+        // it reads no body) are timed one in 16 per thread: the histogram is there, with at
+        // most five samples.
         let timed: u64 = page
             .lines()
             .filter(|l| l.starts_with("mcp_auth_decision_duration_seconds_count"))
             .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
             .sum();
-        assert_eq!(timed, 5, "{page}");
+        assert!(timed <= 5, "{page}");
         assert!(
-            page.contains("mcp_auth_decision_duration_seconds_bucket"),
+            page.contains("# TYPE mcp_auth_decision_duration_seconds histogram"),
             "{page}"
         );
         // No label names the subject, the client or a token.

@@ -200,7 +200,7 @@ impl Timer {
             n
         });
         Self {
-            started: (n % MEMORY_PATH_SAMPLE == 0).then(Instant::now),
+            started: n.is_multiple_of(MEMORY_PATH_SAMPLE).then(Instant::now),
         }
     }
 

@@ -42,7 +42,7 @@ pub const TARGET: &str = "mcp_auth::audit";
 /// The longest value logged, in bytes of the original; longer ones are cut and marked `...`.
 pub const MAX_VALUE_BYTES: usize = 128;
 
-static PRINCIPAL_KEY: OnceLock<hmac::Key> = OnceLock::new();
+static PRINCIPAL_KEY: OnceLock<Option<hmac::Key>> = OnceLock::new();
 
 /// The key of [`principal_hash`] was already set or drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -60,39 +60,39 @@ pub struct PrincipalKeyAlreadySet;
 /// [`PrincipalKeyAlreadySet`] when a key was set or drawn before.
 pub fn set_principal_hash_key(key: &[u8]) -> Result<(), PrincipalKeyAlreadySet> {
     PRINCIPAL_KEY
-        .set(hmac::Key::new(hmac::HMAC_SHA256, key))
+        .set(Some(hmac::Key::new(hmac::HMAC_SHA256, key)))
         .map_err(|_| PrincipalKeyAlreadySet)
 }
 
-fn principal_key() -> &'static hmac::Key {
-    PRINCIPAL_KEY.get_or_init(|| {
-        let mut bytes = [0u8; 32];
-        // No randomness is an environment broken past serving: fall back to a key from the
-        // clock and address space, still unknown to a client.
-        if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-            let fallback = format!("{:?}{:p}", std::time::SystemTime::now(), &bytes);
-            bytes.copy_from_slice(
-                &aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, fallback.as_bytes())
-                    .as_ref()[..32],
-            );
-        }
-        hmac::Key::new(hmac::HMAC_SHA256, &bytes)
-    })
+/// The key: set, or drawn at the first use. `None` only if the system has no randomness (then
+/// no principal is hashed: a guessable key would make the hash reversible by trial).
+fn principal_key() -> Option<&'static hmac::Key> {
+    PRINCIPAL_KEY
+        .get_or_init(|| {
+            let key = hmac::Key::generate(hmac::HMAC_SHA256, &aws_lc_rs::rand::SystemRandom::new());
+            if key.is_err() {
+                tracing::error!(target: TARGET, "no randomness for the principal hash key");
+            }
+            key.ok()
+        })
+        .as_ref()
 }
 
 /// A short, keyed, non-reversible hash of a principal (issuer and subject): the first 64 bits
 /// of HMAC-SHA256 under the process's key ([`set_principal_hash_key`]), as 16 hex digits.
 /// The same principal gets the same hash under one key; without the key a hash tells nothing
 /// about the subject, and a subject cannot be found by trying candidates.
-pub fn principal_hash(issuer: &str, subject: &str) -> PrincipalHash {
-    let mut ctx = hmac::Context::with_key(principal_key());
+///
+/// `None` only when no key was set and the system gave no randomness to draw one.
+pub fn principal_hash(issuer: &str, subject: &str) -> Option<PrincipalHash> {
+    let mut ctx = hmac::Context::with_key(principal_key()?);
     ctx.update(issuer.as_bytes());
     ctx.update(&[0]);
     ctx.update(subject.as_bytes());
     let tag = ctx.sign();
     let mut out = [0u8; 8];
     out.copy_from_slice(&tag.as_ref()[..8]);
-    PrincipalHash(out)
+    Some(PrincipalHash(out))
 }
 
 /// See [`principal_hash`]; displayed as 16 lowercase hex digits.
@@ -240,7 +240,8 @@ fn refused(
     };
     let (method, tool) = operation(headers, body);
     let issuer = verified.map(|c| Escaped(c.issuer().as_bytes()));
-    let principal = verified.map(|c| principal_hash(c.issuer(), c.subject().unwrap_or_default()));
+    let principal =
+        verified.and_then(|c| principal_hash(c.issuer(), c.subject().unwrap_or_default()));
     let client_id = verified
         .and_then(|c| c.client_id())
         .map(|s| Escaped(s.as_bytes()));
@@ -289,13 +290,14 @@ mod tests {
 
     #[test]
     fn the_principal_hash_is_keyed_short_and_tells_principals_apart() {
-        let a = principal_hash("https://as.example", "alice");
-        assert_eq!(a, principal_hash("https://as.example", "alice"));
-        assert_ne!(a, principal_hash("https://as.example", "bob"));
+        let hash = |iss, sub| principal_hash(iss, sub).expect("a key");
+        let a = hash("https://as.example", "alice");
+        assert_eq!(a, hash("https://as.example", "alice"));
+        assert_ne!(a, hash("https://as.example", "bob"));
         // The separator keeps (iss, sub) pairs apart that concatenate alike.
         assert_ne!(
-            principal_hash("https://as.example/a", "lice"),
-            principal_hash("https://as.example/", "alice")
+            hash("https://as.example/a", "lice"),
+            hash("https://as.example/", "alice")
         );
         let shown = a.to_string();
         assert_eq!(shown.len(), 16);

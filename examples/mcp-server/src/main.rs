@@ -159,6 +159,9 @@ struct Args {
     /// Serve GET /debug/counters: how many requests got through the auth layer (tests).
     #[arg(long, env = "MCP_AUTH_DEBUG_COUNTERS")]
     debug_counters: bool,
+
+    #[command(flatten)]
+    token_mode: example_mcp_server::token_mode::TokenModeArgs,
 }
 
 /// `ROLE=SCOPE SCOPE` (or `ROLE=SCOPE,SCOPE`).
@@ -208,6 +211,7 @@ impl Args {
             (None, None) => AuthorizationServer::Dev(DevAsConfig {
                 bind: self.dev_as_bind,
                 auto_approve: self.auto_approve,
+                token_format: self.token_mode.dev_token_format(),
                 ..DevAsConfig::default()
             }),
         };
@@ -231,6 +235,7 @@ impl Args {
                 .collect(),
             allowed_origins: self.allowed_origins.clone(),
             debug_counters: self.debug_counters,
+            introspection: self.token_mode.introspection_config(),
         }
     }
 }
@@ -284,6 +289,7 @@ fn instructions(server: &RunningServer, auto_approve: bool) -> String {
         "  Protected resource metadata:  {}\n",
         server.metadata_url
     ));
+    out.extend(example_mcp_server::token_mode::instructions(server));
     if let Some(p) = &server.provider {
         out.push_str(&format!(
             "  Identity provider:            {} (--provider {})\n",

@@ -326,7 +326,26 @@ async function phaseOidcProviderOpaque() {
   }
 }
 
-async function opaqueWireChecks(label, { mcp, prm, issuer }) {
+// The development AS in opaque mode (`--token-format opaque`): the example introspects at it
+// with the credentials it generated; the SDK's full flow and step-ups, and rmcp's. (Its
+// revocation is covered by examples/mcp-server/tests/opaque_tokens.rs.)
+async function phaseDevAsOpaque() {
+  const label = 'dev-as-opaque';
+  if (ONLY && !['http/', 'sdk/', 'rmcp/'].some((p) => `${p}${label}`.includes(ONLY))) return;
+  const asPort = await freePort();
+  const server = await startExample(label, ['--dev-as-bind', `127.0.0.1:${asPort}`, '--auto-approve', '--token-format', 'opaque', '--introspection-max-cache', String(OPAQUE_MAX_CACHE_S)]);
+  const issuer = `http://127.0.0.1:${asPort}`;
+  const ctx = { ...server, issuer };
+  try {
+    await opaqueWireChecks(`http/${label}`, ctx, { revoke: false });
+    await runClient(`sdk/${label}`, NODE, [path.join(HERE, 'clients', 'sdk-client.mjs'), '--mcp', server.mcp, '--issuer', issuer, '--label', `sdk/${label}`, '--step-up', '--opaque']);
+    await runRmcp(label, ctx);
+  } finally {
+    await server.proc.stop();
+  }
+}
+
+async function opaqueWireChecks(label, { mcp, prm, issuer }, { revoke = true } = {}) {
   const whoami = (token) => mcpPost(mcp, rpc.toolsCall('whoami'), { token });
   const invalidToken = (r) => {
     const ch = parseChallenge(r.headers.get('www-authenticate'));
@@ -347,7 +366,7 @@ async function opaqueWireChecks(label, { mcp, prm, issuer }) {
     assert(t.split('.').length !== 3, `a JWT from the AS: ${t.slice(0, 20)}...`);
     const r = await whoami(t);
     const me = r.body?.result?.structuredContent;
-    assert(r.status === 200 && me?.issuer === issuer && me.subject === 'interop-user', `${r.status} ${r.text.slice(0, 200)}`);
+    assert(r.status === 200 && me?.issuer === issuer && me.subject, `${r.status} ${r.text.slice(0, 200)}`);
     return `token ${t.length} chars; whoami: ${JSON.stringify(me)}`;
   });
 
@@ -365,6 +384,7 @@ async function opaqueWireChecks(label, { mcp, prm, issuer }) {
     return `${r.status}`;
   });
 
+  if (!revoke) return;
   await check(`${label}: a token revoked at oidc-provider (RFC 7009) is refused once the ${OPAQUE_MAX_CACHE_S} s maximum is over`, async () => {
     const t = (await obtainToken({ issuer, resource: mcp, scope: 'mcp:read' })).access_token;
     let r = await whoami(t);
@@ -435,6 +455,7 @@ for (const [name, phase] of [
   ['dev-as', phaseDevAs],
   ['oidc-provider', phaseOidcProvider],
   ['two-issuers', phaseTwoIssuers],
+  ['dev-as-opaque', phaseDevAsOpaque],
   ['oidc-provider-opaque', phaseOidcProviderOpaque],
 ]) {
   try {

@@ -20,11 +20,11 @@
 //! - `ready`              written last
 
 use mcp_auth_dev::{DevAuthorizationServer, TestAuthority, TokenFormat};
-use tower::ServiceExt as _;
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use tower::ServiceExt as _;
 
 /// Audience of every token: the canonical resource URI of the benchmarked MCP server.
 const RESOURCE: &str = "https://mcp.example.com/mcp";
@@ -66,7 +66,10 @@ async fn opaque_server() -> (mcp_auth_dev::RunningDevServer, String) {
         .await
         .expect("token body");
     let v: serde_json::Value = serde_json::from_slice(&body).expect("token JSON");
-    let token = v["access_token"].as_str().expect("an access token").to_owned();
+    let token = v["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned();
     assert!(!token.contains('.'), "an opaque token");
     (running, token)
 }

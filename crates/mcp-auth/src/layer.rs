@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) origins: Arc<OriginAllowList>,
     /// The rejection hook; `None` renders the layer's own bodies without a dynamic call.
     pub(crate) rejection: Option<Arc<dyn RenderRejection>>,
+    /// Rate limits and session bindings (issue 18); `None` when neither is configured.
+    pub(crate) operations: Option<Arc<crate::operations::Operations>>,
 }
 
 /// The challenge template, and the challenges rendered from it so far.

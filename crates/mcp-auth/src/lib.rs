@@ -107,7 +107,10 @@ mod issuer;
 mod layer;
 pub mod limit;
 mod metadata;
+mod operations;
 pub mod providers;
+#[cfg(feature = "redis")]
+mod redis_support;
 mod response;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
@@ -120,6 +123,9 @@ mod well_known;
 
 /// The pure building blocks, re-exported.
 pub use mcp_auth_core as core;
+/// The `redis` crate whose `aio::ConnectionManager` the Redis stores take (feature `redis`).
+#[cfg(feature = "redis")]
+pub use redis;
 
 pub use body::{RequestBody, ResponseBody};
 pub use builder::McpAuthBuilder;

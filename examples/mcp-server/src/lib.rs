@@ -33,6 +33,7 @@ pub mod policy;
 pub mod provider;
 pub mod server;
 pub mod token_mode;
+pub mod stateful;
 
 use axum::Router;
 use axum::extract::State;
@@ -102,6 +103,9 @@ pub struct Config {
     /// server ([`AuthorizationServer::External`], credentials required). `None`: JWTs only,
     /// or the defaults in opaque mode.
     pub introspection: Option<IntrospectionConfig>,
+    /// Serve MCP sessions (rmcp's session manager) with each session bound to the caller
+    /// that opened it ([`stateful`]). Off by default: stateless.
+    pub stateful: bool,
 }
 
 /// The authorization server whose tokens the MCP server accepts.
@@ -160,6 +164,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             debug_counters: false,
             introspection: None,
+            stateful: false,
         }
     }
 }
@@ -474,6 +479,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     if !config.scopes_supported.is_empty() {
         builder = builder.scopes_supported(config.scopes_supported.iter().cloned());
     }
+    if config.stateful {
+        builder = stateful::bind_sessions(builder);
+    }
     let auth = builder.build()?;
     match (auth.warm_up().await, &dev) {
         (Ok(()), _) => {}
@@ -491,7 +499,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 
     let shutdown = CancellationToken::new();
     let counters = Arc::new(Counters::default());
-    let mut router = router(&auth, local_addr, counters.clone(), shutdown.child_token());
+    let mut router = router(
+        &auth,
+        local_addr,
+        counters.clone(),
+        shutdown.child_token(),
+        config.stateful,
+    );
     if config.debug_counters {
         let c = counters.clone();
         router = router.route(
@@ -597,6 +611,7 @@ fn router(
     local_addr: SocketAddr,
     counters: Arc<Counters>,
     shutdown: CancellationToken,
+    stateful: bool,
 ) -> Router {
     let resource = auth.resource();
     let path = match resource.path() {
@@ -605,19 +620,23 @@ fn router(
     };
     let notes = Arc::new(NoteStore::new());
     let handler = NotesServer::new(notes);
-    let mcp = StreamableHttpService::new(
-        move || Ok(handler.clone()),
-        Arc::new(NeverSessionManager::default()),
-        StreamableHttpServerConfig::default()
+    let config = StreamableHttpServerConfig::default()
+        .with_json_response(true)
+        .with_allowed_hosts(allowed_hosts(resource.as_str(), local_addr))
+        .with_cancellation_token(shutdown);
+    let app = if stateful {
+        Router::new().route_service(path, stateful::service(handler, config))
+    } else {
+        let mcp = StreamableHttpService::new(
+            move || Ok(handler.clone()),
+            Arc::new(NeverSessionManager::default()),
             // Stateless (MCP 2026-07-28 is sessionless): any POST stands alone, so a single
             // `tools/call` works without `initialize`, and any instance can serve it.
-            .with_legacy_session_mode(false)
-            .with_json_response(true)
-            .with_allowed_hosts(allowed_hosts(resource.as_str(), local_addr))
-            .with_cancellation_token(shutdown),
-    );
-    let mut app = Router::new()
-        .route_service(path, mcp)
+            config.with_legacy_session_mode(false),
+        );
+        Router::new().route_service(path, mcp)
+    };
+    let mut app = app
         .route_layer(axum::middleware::from_fn_with_state(counters, count_inner))
         .route_layer(auth.clone());
     if path != "/" {

@@ -162,6 +162,10 @@ struct Args {
 
     #[command(flatten)]
     token_mode: example_mcp_server::token_mode::TokenModeArgs,
+    /// Serve MCP sessions (Mcp-Session-Id, rmcp's session manager), each bound to the user
+    /// that opened it: another user's token with that session id gets 404.
+    #[arg(long, env = "MCP_AUTH_STATEFUL")]
+    stateful: bool,
 }
 
 /// `ROLE=SCOPE SCOPE` (or `ROLE=SCOPE,SCOPE`).
@@ -236,6 +240,7 @@ impl Args {
             allowed_origins: self.allowed_origins.clone(),
             debug_counters: self.debug_counters,
             introspection: self.token_mode.introspection_config(),
+            stateful: self.stateful,
         }
     }
 }

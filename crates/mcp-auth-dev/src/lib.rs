@@ -17,6 +17,7 @@
 //!   dynamic registration, Client ID Metadata Documents, RFC 9207 `iss`, RFC 9068 JWT access
 //!   tokens or opaque ones, RFC 7662 introspection, RFC 7009 revocation, refresh token
 //!   rotation), as an axum `Router` or a standalone loopback server.
+//! - [`test_support`]: test-only helpers (a throwaway `redis-server`).
 //!
 //! # Example
 //!
@@ -42,6 +43,7 @@ mod background;
 mod keys;
 pub mod served;
 pub mod server;
+pub mod test_support;
 
 pub use authority::{TestAuthority, TokenBuilder};
 pub use keys::SigningKeyError;

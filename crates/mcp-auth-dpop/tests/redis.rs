@@ -1,111 +1,13 @@
 //! The Redis replay store against a real `redis-server` each test starts on a free loopback
-//! port. Without `redis-server` on the PATH the tests are skipped with a printed reason, unless
-//! `MCP_AUTH_REQUIRE_REDIS=1` (CI), which makes a missing Redis a failure.
+//! port (the shared starter, `mcp_auth_dev::test_support::redis`). Without `redis-server` on
+//! the PATH the tests are skipped with a printed reason, unless `MCP_AUTH_REQUIRE_REDIS=1`
+//! (CI), which makes a missing Redis a failure.
 #![cfg(feature = "redis")]
 
+use mcp_auth_dev::test_support::redis::RedisServer;
 use mcp_auth_dpop::{JtiHash, RedisReplayStore, Replay, ReplayStore, StoreError};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// A `redis-server` child process on 127.0.0.1, killed on drop.
-struct RedisServer {
-    bin: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    /// Starts one, or `None` (test skipped) when `redis-server` is not installed.
-    fn start(extra: &[&str]) -> Option<Self> {
-        let Some(bin) = find_redis_server() else {
-            if std::env::var("MCP_AUTH_REQUIRE_REDIS").as_deref() == Ok("1") {
-                panic!(
-                    "MCP_AUTH_REQUIRE_REDIS=1 but redis-server is not on the PATH (.ci/redis.sh installs it)"
-                );
-            }
-            eprintln!("skipped: redis-server is not on the PATH (install it with .ci/redis.sh)");
-            return None;
-        };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut s = Self {
-            bin,
-            port,
-            child: None,
-        };
-        s.spawn(extra);
-        Some(s)
-    }
-
-    fn spawn(&mut self, extra: &[&str]) {
-        let port = self.port.to_string();
-        let mut args = vec![
-            "--port",
-            &port,
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "yes",
-            "--maxmemory-policy",
-            "noeviction",
-        ];
-        args.extend_from_slice(extra);
-        let child = Command::new(&self.bin)
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("redis-server on port {} exited: {status}", self.port);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not listen in 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn find_redis_server() -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join("redis-server"))
-        .find(|p| p.is_file())
-}
 
 fn jti(n: u8) -> JtiHash {
     JtiHash::from_bytes([n; 32])
@@ -317,5 +219,45 @@ async fn no_redis_at_startup_is_unavailable() {
             .await
             .unwrap_err(),
         StoreError::Misconfigured(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_store_on_a_shared_connection_manager_sees_the_same_keys() {
+    let Some(server) = RedisServer::start(&[]) else {
+        return;
+    };
+    let conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
+    let shared = RedisReplayStore::from_connection(conn.clone())
+        .prefix("test:jti:")
+        .build()
+        .await
+        .unwrap();
+    let own = store(&server).await;
+    let until = now_s() + 360;
+    assert_eq!(
+        shared.check_and_insert(&jti(1), until).await,
+        Ok(Replay::Fresh)
+    );
+    assert_eq!(
+        own.check_and_insert(&jti(1), until).await,
+        Ok(Replay::Replayed)
+    );
+    // The eviction policy is still checked on a given connection.
+    let Some(evicting) = RedisServer::start(&["--maxmemory-policy", "allkeys-lru"]) else {
+        return;
+    };
+    let conn = redis::Client::open(evicting.url())
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
+    assert!(matches!(
+        RedisReplayStore::from_connection(conn).build().await,
+        Err(StoreError::Misconfigured(_))
     ));
 }

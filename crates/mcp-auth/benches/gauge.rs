@@ -76,7 +76,7 @@ const KC_KID: &str = "kc-rs256-1";
 /// Forged-kid tokens prepared (one per request, each `kid` new), whatever the iteration count.
 const FORGED_MAX: usize = 4096;
 
-const SCENARIOS: [&str; 17] = [
+const SCENARIOS: [&str; 18] = [
     "bare",
     "floor",
     "hit",
@@ -94,6 +94,7 @@ const SCENARIOS: [&str; 17] = [
     "hit_opaque",
     "cold_opaque",
     "hit_metrics",
+    "hit_limits",
 ];
 
 /// The opaque-token issuer of the issue 16 rows and its token (43 base64url chars, as a
@@ -441,6 +442,30 @@ fn main() {
             };
             let mut svc = layer.layer(inner);
             // Verified, then admitted to the cache (second use), then hits.
+            requests(&rt, &mut svc, 3, 200, |_| rs);
+            requests(&rt, &mut svc, n, 200, |_| rs);
+        }
+        "hit_limits" => {
+            // Issue 18: the hit with every rate limit on (per address, principal, client; in
+            // memory, rates never reached) and the client address in the extensions, as
+            // axum's ConnectInfo puts it there.
+            use mcp_auth::limit::{Limiter, Limits, Rate};
+            let high = Rate::new(1_000_000, std::time::Duration::from_secs(1), 1_000_000).unwrap();
+            let limits = Limits::new()
+                .per_address(high)
+                .per_principal(high)
+                .per_client(high);
+            let layer = builder_for_jwks(&f.jwks, 10_000)
+                .rate_limits(Limiter::in_memory(limits))
+                .build()
+                .unwrap();
+            let addr = mcp_auth::client_addr::ClientAddr("192.0.2.1:40000".parse().unwrap());
+            let mut svc = tower::ServiceBuilder::new()
+                .map_request(move |mut r: http::Request<axum::body::Body>| {
+                    r.extensions_mut().insert(addr);
+                    r
+                })
+                .service(layer.layer(inner));
             requests(&rt, &mut svc, 3, 200, |_| rs);
             requests(&rt, &mut svc, n, 200, |_| rs);
         }

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 mod key_source;
 mod mapping;
+mod operations;
 
 pub(crate) use mapping::MappingSettings;
 
@@ -71,6 +72,8 @@ pub struct McpAuthBuilder {
     allowed_origins: Vec<String>,
     loopback_origins: bool,
     rejection: Option<Arc<dyn RenderRejection>>,
+    /// Rate limits, trusted proxies and the session store ([`operations`]).
+    operations: crate::operations::Settings,
 }
 
 impl fmt::Debug for McpAuthBuilder {
@@ -118,6 +121,7 @@ impl McpAuthBuilder {
             allowed_origins: Vec::new(),
             loopback_origins: false,
             rejection: None,
+            operations: Default::default(),
         }
     }
 
@@ -768,6 +772,7 @@ impl McpAuthBuilder {
                 origins: Arc::new(origins),
                 rejection: self.rejection,
                 metrics: Default::default(),
+                operations: self.operations.build(),
             }),
         })
     }

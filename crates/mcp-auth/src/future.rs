@@ -1,6 +1,7 @@
 //! [`ResponseFuture`] of [`McpAuth`](crate::McpAuth).
 
 use crate::body::{RequestBody, ResponseBody};
+use crate::operations::{After, BoxFuture, Quick};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -28,6 +29,8 @@ pin_project! {
         #[pin]
         state: State<S::Future, B, ResBody>,
         inner: Option<S>,
+        // The session binding's response side, when sessions are on.
+        after: Option<After>,
     }
 }
 
@@ -37,6 +40,8 @@ pin_project! {
         Authorizing { fut: Authorizing<B, ResBody> },
         Inner { #[pin] fut: F },
         Rejected { res: Option<Response<ResponseBody<ResBody>>> },
+        // The response, after a session store's answer that was not ready at once.
+        Finishing { fut: BoxFuture<Response<ResponseBody<ResBody>>> },
     }
 }
 
@@ -49,6 +54,7 @@ where
         Self {
             state: State::Authorizing { fut },
             inner: Some(inner),
+            after: None,
         }
     }
 
@@ -57,7 +63,14 @@ where
         Self {
             state: State::Inner { fut },
             inner: None,
+            after: None,
         }
+    }
+
+    /// With the session binding's response side.
+    pub(crate) fn with_after(mut self, after: Option<After>) -> Self {
+        self.after = after;
+        self
     }
 
     /// Already refused.
@@ -65,6 +78,7 @@ where
         Self {
             state: State::Rejected { res: Some(res) },
             inner: None,
+            after: None,
         }
     }
 }
@@ -72,6 +86,7 @@ where
 impl<S, B, ResBody> Future for ResponseFuture<S, B, ResBody>
 where
     S: Service<Request<RequestBody<B>>, Response = Response<ResBody>>,
+    ResBody: Send + 'static,
 {
     type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
 
@@ -80,7 +95,11 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Authorizing { fut } => match ready!(fut.as_mut().poll(cx)) {
-                    Ok(req) => {
+                    Ok(mut req) => {
+                        // Decided after I/O: the session part rode in the extensions.
+                        if let Some(after) = req.extensions_mut().remove::<After>() {
+                            *this.after = Some(after);
+                        }
                         let mut inner = this
                             .inner
                             .take()
@@ -90,7 +109,17 @@ where
                     }
                     Err(rejection) => return Poll::Ready(Ok(rejection)),
                 },
-                StateProj::Inner { fut } => return fut.poll(cx).map_ok(answered),
+                StateProj::Inner { fut } => {
+                    let res = answered(ready!(fut.poll(cx))?);
+                    match this.after.take() {
+                        None => return Poll::Ready(Ok(res)),
+                        Some(after) => match after.answered(res) {
+                            Quick::Now(res) => return Poll::Ready(Ok(res)),
+                            Quick::Later(fut) => this.state.set(State::Finishing { fut }),
+                        },
+                    }
+                }
+                StateProj::Finishing { fut } => return fut.as_mut().poll(cx).map(Ok),
                 StateProj::Rejected { res } => {
                     let res = res.take().expect("ResponseFuture polled after completion");
                     return Poll::Ready(Ok(res));

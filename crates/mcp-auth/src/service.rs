@@ -23,6 +23,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower_service::Service;
 
+mod guarded;
+
 /// The middleware built by [`McpAuthLayer`](crate::McpAuthLayer). See the [crate docs](crate).
 ///
 /// Called with `Request<B>` for any body `B: http_body::Body<Data = Bytes>`, it calls the
@@ -106,6 +108,10 @@ where
                     Err(res) => ResponseFuture::rejected(res),
                 };
             }
+        }
+        // Rate limits and session bindings, when configured (see `crate::operations`).
+        if let Some(ops) = &self.shared.operations {
+            return guarded::call_guarded(&mut self.inner, &self.shared, ops, req);
         }
         // Taken apart once and put together once: the decision works on the parts in place
         // (a request is a few hundred bytes, and every move of it is a copy).

@@ -164,6 +164,12 @@ struct Args {
     /// port). See docs/operations.md, "Metrics".
     #[arg(long, env = "MCP_AUTH_METRICS_BIND", value_name = "ADDR")]
     metrics_bind: Option<SocketAddr>,
+    #[command(flatten)]
+    token_mode: example_mcp_server::token_mode::TokenModeArgs,
+    /// Serve MCP sessions (Mcp-Session-Id, rmcp's session manager), each bound to the user
+    /// that opened it: another user's token with that session id gets 404.
+    #[arg(long, env = "MCP_AUTH_STATEFUL")]
+    stateful: bool,
 }
 
 /// `ROLE=SCOPE SCOPE` (or `ROLE=SCOPE,SCOPE`).
@@ -213,6 +219,7 @@ impl Args {
             (None, None) => AuthorizationServer::Dev(DevAsConfig {
                 bind: self.dev_as_bind,
                 auto_approve: self.auto_approve,
+                token_format: self.token_mode.dev_token_format(),
                 ..DevAsConfig::default()
             }),
         };
@@ -236,6 +243,8 @@ impl Args {
                 .collect(),
             allowed_origins: self.allowed_origins.clone(),
             debug_counters: self.debug_counters,
+            introspection: self.token_mode.introspection_config(),
+            stateful: self.stateful,
         }
     }
 }
@@ -295,6 +304,7 @@ fn instructions(server: &RunningServer, auto_approve: bool) -> String {
         "  Protected resource metadata:  {}\n",
         server.metadata_url
     ));
+    out.extend(example_mcp_server::token_mode::instructions(server));
     if let Some(p) = &server.provider {
         out.push_str(&format!(
             "  Identity provider:            {} (--provider {})\n",

@@ -33,8 +33,8 @@ pub mod notes;
 pub mod policy;
 pub mod provider;
 pub mod server;
-pub mod token_mode;
 pub mod stateful;
+pub mod token_mode;
 
 use axum::Router;
 use axum::extract::State;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs Debian's redis-server, at a pinned version, for the Redis replay-store tests of
-# mcp-auth-dpop (crates/mcp-auth-dpop/tests/redis.rs). Those tests start their own
+# Installs Debian's redis-server, at a pinned version, for the Redis store tests (the replay
+# store, crates/mcp-auth-dpop/tests/redis.rs; the limit and session stores,
+# crates/mcp-auth/tests/redis_stores.rs and src/limit/redis/tests.rs). Those tests start their own
 # redis-server on a free 127.0.0.1 port (nothing here starts or enables a service); without
 # the binary they are skipped, unless MCP_AUTH_REQUIRE_REDIS=1, which makes them fail.
 #

@@ -17,7 +17,9 @@ impl Background {
     pub(crate) fn serve(listener: TcpListener, router: Router) -> Self {
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
+            // The peer address reaches handlers (the per-address limit of /register and /token).
+            let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = rx.await;
                 })

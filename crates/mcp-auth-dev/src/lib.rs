@@ -10,8 +10,6 @@
 //! - [`TestAuthority`]: signing keys (RS256, PS256, ES256, EdDSA), a public JWKS, and a
 //!   [`TokenBuilder`] for valid and deliberately malformed JWTs (wrong `aud`, expired,
 //!   `alg: none`, HS256 with the RSA public key, forged `kid`, ...).
-//! - [`redis_server::RedisServer`]: a `redis-server` on a free loopback port for the tests
-//!   that need one (skipped without it, unless `MCP_AUTH_REQUIRE_REDIS=1`).
 //! - [`ServedAuthority`]: the authority's RFC 8414 metadata and live JWKS over loopback HTTP,
 //!   with fetch counters.
 //! - [`DevAuthorizationServer`]: an OAuth 2.1 authorization server following the MCP
@@ -19,6 +17,7 @@
 //!   dynamic registration, Client ID Metadata Documents, RFC 9207 `iss`, RFC 9068 JWT access
 //!   tokens or opaque ones, RFC 7662 introspection, RFC 7009 revocation, refresh token
 //!   rotation), as an axum `Router` or a standalone loopback server.
+//! - [`test_support`]: test-only helpers (a throwaway `redis-server`).
 //!
 //! # Example
 //!
@@ -42,9 +41,9 @@
 pub mod authority;
 mod background;
 mod keys;
-pub mod redis_server;
 pub mod served;
 pub mod server;
+pub mod test_support;
 
 pub use authority::{TestAuthority, TokenBuilder};
 pub use keys::SigningKeyError;

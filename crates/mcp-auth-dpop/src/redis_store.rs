@@ -38,7 +38,7 @@ pub struct RedisReplayStore {
 /// Builds a [`RedisReplayStore`].
 #[must_use]
 pub struct RedisReplayStoreBuilder {
-    url: String,
+    source: Source,
     prefix: String,
     response_timeout: Duration,
     connection_timeout: Duration,
@@ -48,12 +48,30 @@ pub struct RedisReplayStoreBuilder {
     clock: Clock,
 }
 
+/// Where the builder's connection comes from.
+enum Source {
+    Url(String),
+    Connection(ConnectionManager),
+}
+
 impl RedisReplayStore {
     /// A builder for the Redis at `url` (`redis://host:port/db`, `rediss://` needs a TLS
     /// feature of the `redis` crate).
     pub fn builder(url: impl Into<String>) -> RedisReplayStoreBuilder {
+        Self::builder_from(Source::Url(url.into()))
+    }
+
+    /// A builder over an existing connection manager, so one connection serves this store and
+    /// others (mcp-auth's Redis session and rate-limit stores). The timeouts and retries are
+    /// the manager's own: the builder's connection settings do not apply;
+    /// [`build`](RedisReplayStoreBuilder::build) still checks the eviction policy.
+    pub fn from_connection(conn: ConnectionManager) -> RedisReplayStoreBuilder {
+        Self::builder_from(Source::Connection(conn))
+    }
+
+    fn builder_from(source: Source) -> RedisReplayStoreBuilder {
         RedisReplayStoreBuilder {
-            url: url.into(),
+            source,
             prefix: "mcp-auth:dpop:jti:".to_owned(),
             response_timeout: Duration::from_secs(1),
             connection_timeout: Duration::from_secs(1),
@@ -136,16 +154,22 @@ impl RedisReplayStoreBuilder {
             reason: describe(e),
             retry_after: self.retry_after,
         };
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|e| StoreError::Misconfigured(format!("bad Redis URL: {}", describe(&e))))?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(self.response_timeout))
-            .set_connection_timeout(Some(self.connection_timeout))
-            .set_number_of_retries(self.retries)
-            .set_max_delay(Duration::from_millis(500));
-        let mut conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(|e| unavailable(&e))?;
+        let mut conn = match self.source {
+            Source::Connection(conn) => conn,
+            Source::Url(url) => {
+                let client = redis::Client::open(url.as_str()).map_err(|e| {
+                    StoreError::Misconfigured(format!("bad Redis URL: {}", describe(&e)))
+                })?;
+                let config = ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(self.response_timeout))
+                    .set_connection_timeout(Some(self.connection_timeout))
+                    .set_number_of_retries(self.retries)
+                    .set_max_delay(Duration::from_millis(500));
+                ConnectionManager::new_with_config(client, config)
+                    .await
+                    .map_err(|e| unavailable(&e))?
+            }
+        };
         if self.require_noeviction {
             let policy: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
                 .arg("GET")

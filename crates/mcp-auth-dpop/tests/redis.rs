@@ -1,9 +1,10 @@
 //! The Redis replay store against a real `redis-server` each test starts on a free loopback
-//! port. Without `redis-server` on the PATH the tests are skipped with a printed reason, unless
-//! `MCP_AUTH_REQUIRE_REDIS=1` (CI), which makes a missing Redis a failure.
+//! port (the shared starter, `mcp_auth_dev::test_support::redis`). Without `redis-server` on
+//! the PATH the tests are skipped with a printed reason, unless `MCP_AUTH_REQUIRE_REDIS=1`
+//! (CI), which makes a missing Redis a failure.
 #![cfg(feature = "redis")]
 
-use mcp_auth_dev::redis_server::RedisServer;
+use mcp_auth_dev::test_support::redis::RedisServer;
 use mcp_auth_dpop::{JtiHash, RedisReplayStore, Replay, ReplayStore, StoreError};
 use std::net::TcpListener;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -218,5 +219,45 @@ async fn no_redis_at_startup_is_unavailable() {
             .await
             .unwrap_err(),
         StoreError::Misconfigured(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_store_on_a_shared_connection_manager_sees_the_same_keys() {
+    let Some(server) = RedisServer::start(&[]) else {
+        return;
+    };
+    let conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
+    let shared = RedisReplayStore::from_connection(conn.clone())
+        .prefix("test:jti:")
+        .build()
+        .await
+        .unwrap();
+    let own = store(&server).await;
+    let until = now_s() + 360;
+    assert_eq!(
+        shared.check_and_insert(&jti(1), until).await,
+        Ok(Replay::Fresh)
+    );
+    assert_eq!(
+        own.check_and_insert(&jti(1), until).await,
+        Ok(Replay::Replayed)
+    );
+    // The eviction policy is still checked on a given connection.
+    let Some(evicting) = RedisServer::start(&["--maxmemory-policy", "allkeys-lru"]) else {
+        return;
+    };
+    let conn = redis::Client::open(evicting.url())
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
+    assert!(matches!(
+        RedisReplayStore::from_connection(conn).build().await,
+        Err(StoreError::Misconfigured(_))
     ));
 }

@@ -28,6 +28,7 @@ use std::time::Duration;
 mod dpop;
 mod key_source;
 mod mapping;
+mod operations;
 
 pub(crate) use mapping::MappingSettings;
 
@@ -73,6 +74,8 @@ pub struct McpAuthBuilder {
     loopback_origins: bool,
     rejection: Option<Arc<dyn RenderRejection>>,
     dpop: Option<crate::decision::dpop::DpopConfig>,
+    /// Rate limits, trusted proxies and the session store ([`operations`]).
+    operations: crate::operations::Settings,
 }
 
 impl fmt::Debug for McpAuthBuilder {
@@ -121,6 +124,7 @@ impl McpAuthBuilder {
             loopback_origins: false,
             rejection: None,
             dpop: None,
+            operations: Default::default(),
         }
     }
 
@@ -775,6 +779,8 @@ impl McpAuthBuilder {
                 origins: Arc::new(origins),
                 rejection: self.rejection,
                 dpop: self.dpop,
+                metrics: Default::default(),
+                operations: self.operations.build(),
             }),
         })
     }

@@ -41,7 +41,6 @@ use mcp_auth_core::keys::KeyError;
 use mcp_auth_core::mcp::{
     Classification, HeaderMismatch, McpHeaders, Requirement, classify, protocol_defines_mcp_headers,
 };
-use mcp_auth_core::scope::ScopeSet;
 use mcp_auth_core::validation::{Resume, Step};
 use std::fmt;
 use std::sync::Arc;
@@ -114,9 +113,9 @@ pub(crate) type BoxIntrospectFuture = std::pin::Pin<
 pub(crate) enum Rejection {
     /// An authorization error.
     Auth(AuthError),
-    /// `insufficient_scope`, with the scopes the token holds (boxed: kept off the size of
-    /// every decision).
-    Scope(Box<(AuthError, ScopeSet)>),
+    /// `insufficient_scope`, with the caller (whose scopes the challenge names, and whom the
+    /// audit event names; boxed: kept off the size of every decision).
+    Scope(Box<(AuthError, AuthContext)>),
     /// `Mcp-Method`/`Mcp-Name` disagree with the body: the transport's -32020 response.
     Mismatch(HeaderMismatch),
     /// A refused DPoP proof or key binding (RFC 9449 §7.1): 401 with a `DPoP` challenge.
@@ -454,7 +453,7 @@ impl State {
             let needed = requirement.challenge_scopes(ctx.scopes(), hierarchy);
             return Err(Rejection::Scope(Box::new((
                 AuthError::insufficient_scope(needed),
-                ctx.scopes().clone(),
+                ctx,
             ))));
         }
         tracing::debug!(

@@ -1,6 +1,7 @@
 //! [`ResponseFuture`] of [`McpAuth`](crate::McpAuth).
 
 use crate::body::{RequestBody, ResponseBody};
+use crate::operations::{After, BoxFuture, Quick};
 use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -37,6 +38,8 @@ pin_project! {
         // A fresh `DPoP-Nonce` for the allowed request's response (boxed: every request's
         // future carries the slot).
         nonce: Option<Box<HeaderValue>>,
+        // The session binding's response side, when sessions are on.
+        after: Option<After>,
     }
 }
 
@@ -46,6 +49,8 @@ pin_project! {
         Authorizing { fut: Authorizing<B, ResBody> },
         Inner { #[pin] fut: F },
         Rejected { res: Option<Response<ResponseBody<ResBody>>> },
+        // The response, after a session store's answer that was not ready at once.
+        Finishing { fut: BoxFuture<Response<ResponseBody<ResBody>>> },
     }
 }
 
@@ -59,6 +64,7 @@ where
             state: State::Authorizing { fut },
             inner: Some(inner),
             nonce: None,
+            after: None,
         }
     }
 
@@ -69,7 +75,14 @@ where
             state: State::Inner { fut },
             inner: None,
             nonce,
+            after: None,
         }
+    }
+
+    /// With the session binding's response side.
+    pub(crate) fn with_after(mut self, after: Option<After>) -> Self {
+        self.after = after;
+        self
     }
 
     /// Already refused.
@@ -78,6 +91,7 @@ where
             state: State::Rejected { res: Some(res) },
             inner: None,
             nonce: None,
+            after: None,
         }
     }
 }
@@ -85,6 +99,7 @@ where
 impl<S, B, ResBody> Future for ResponseFuture<S, B, ResBody>
 where
     S: Service<Request<RequestBody<B>>, Response = Response<ResBody>>,
+    ResBody: Send + 'static,
 {
     type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
 
@@ -93,8 +108,12 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Authorizing { fut } => match ready!(fut.as_mut().poll(cx)) {
-                    Ok((req, nonce)) => {
+                    Ok((mut req, nonce)) => {
                         *this.nonce = nonce;
+                        // Decided after I/O: the session part rode in the extensions.
+                        if let Some(after) = req.extensions_mut().remove::<After>() {
+                            *this.after = Some(after);
+                        }
                         let mut inner = this
                             .inner
                             .take()
@@ -105,9 +124,16 @@ where
                     Err(rejection) => return Poll::Ready(Ok(rejection)),
                 },
                 StateProj::Inner { fut } => {
-                    let res = ready!(fut.poll(cx));
-                    return Poll::Ready(res.map(|r| answered(r, this.nonce.take())));
+                    let res = answered(ready!(fut.poll(cx))?, this.nonce.take());
+                    match this.after.take() {
+                        None => return Poll::Ready(Ok(res)),
+                        Some(after) => match after.answered(res) {
+                            Quick::Now(res) => return Poll::Ready(Ok(res)),
+                            Quick::Later(fut) => this.state.set(State::Finishing { fut }),
+                        },
+                    }
                 }
+                StateProj::Finishing { fut } => return fut.as_mut().poll(cx).map(Ok),
                 StateProj::Rejected { res } => {
                     let res = res.take().expect("ResponseFuture polled after completion");
                     return Poll::Ready(Ok(res));
@@ -128,8 +154,8 @@ where
 
 /// The one place that sees the inner service's response to a request the layer allowed,
 /// whichever way it was decided (in `call` or after I/O): where the layer's view of a
-/// response belongs (the session binding of a later issue records here the `Mcp-Session-Id`
-/// an `initialize` response carries). It sets the fresh `DPoP-Nonce` a DPoP request's
+/// response belongs (the session binding then records the `Mcp-Session-Id` an `initialize`
+/// response carries, through its `After` part). It sets the fresh `DPoP-Nonce` a DPoP request's
 /// proof made due (RFC 9449 §8.2: the slot of its nonce turned), and wraps the body.
 fn answered<ResBody>(
     mut res: Response<ResBody>,

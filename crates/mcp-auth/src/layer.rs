@@ -56,6 +56,10 @@ pub(crate) struct Shared {
     pub(crate) rejection: Option<Arc<dyn RenderRejection>>,
     /// DPoP (RFC 9449), unless its mode is off.
     pub(crate) dpop: Option<crate::decision::dpop::DpopConfig>,
+    /// The decision metrics' handles (crate::metrics).
+    pub(crate) metrics: crate::metrics::LayerMetrics,
+    /// Rate limits and session bindings (issue 18); `None` when neither is configured.
+    pub(crate) operations: Option<Arc<crate::operations::Operations>>,
 }
 
 /// The challenge template, and the challenges rendered from it so far.

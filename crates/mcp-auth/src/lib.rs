@@ -93,6 +93,7 @@
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod audit;
 mod body;
 mod builder;
 pub mod client_addr;
@@ -108,7 +109,11 @@ mod issuer;
 mod layer;
 pub mod limit;
 mod metadata;
+pub mod metrics;
+mod operations;
 pub mod providers;
+#[cfg(feature = "redis")]
+mod redis_support;
 mod response;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
@@ -121,6 +126,9 @@ mod well_known;
 
 /// The pure building blocks, re-exported.
 pub use mcp_auth_core as core;
+/// The `redis` crate whose `aio::ConnectionManager` the Redis stores take (feature `redis`).
+#[cfg(feature = "redis")]
+pub use redis;
 
 pub use body::{RequestBody, ResponseBody};
 pub use builder::McpAuthBuilder;

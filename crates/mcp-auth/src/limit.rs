@@ -40,9 +40,12 @@
 //!
 //! # Stores
 //!
-//! [`RateLimitStore`] is what a fleet-wide store (Redis, one atomic script per check)
-//! implements; its future resolves to an error when the store is unreachable, and the layer
-//! lets the request through (fail open) with a counter and a warning.
+//! [`RateLimitStore`] is what a fleet-wide store implements; its future resolves to an error
+//! when the store is unreachable, and the layer lets the request through (fail open) with a
+//! counter and a warning. `RedisLimitStore` (feature `redis`) is one: the same GCRA and the
+//! same answers as the memory store, all the checks of one request in one atomic Lua script,
+//! keys hashed under a secret the fleet shares and expiring when idle (see
+//! docs/operations.md for running it).
 //!
 //! # Example
 //!
@@ -66,7 +69,13 @@
 //! ```
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{DEFAULT_LIMIT_PREFIX, RedisLimitStore, RedisLimitStoreFuture};
+#[cfg(feature = "redis")]
+pub use crate::redis_support::WeakStoreSecret;
 pub use memory::{MemoryLimitStore, MemoryLimitStoreFuture};
 
 use crate::client_addr::AddrKey;
@@ -243,6 +252,11 @@ impl Limits {
     /// The configured bound.
     pub fn key_bound(&self) -> u64 {
         self.max_keys
+    }
+
+    /// The pre-auth rate per client address, if one is set.
+    pub fn address_rate(&self) -> Option<Rate> {
+        self.per_address
     }
 
     /// Whether any limit is set.

@@ -4,6 +4,7 @@ use crate::body::{RequestBody, ResponseBody};
 use crate::decision::{Decision, Io, Next, Rejection, Validation, dpop};
 use crate::future::{Authorizing, ResponseFuture};
 use crate::layer::Shared;
+use crate::metrics::{Path, Timer};
 use crate::response::{origin_rejection, rejection, rendered};
 use bytes::Bytes;
 use http::header::WWW_AUTHENTICATE;
@@ -22,6 +23,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower_service::Service;
+
+mod guarded;
 
 /// The middleware built by [`McpAuthLayer`](crate::McpAuthLayer). See the [crate docs](crate).
 ///
@@ -107,25 +110,38 @@ where
                 };
             }
         }
+        // Rate limits and session bindings, when configured (see `crate::operations`).
+        if let Some(ops) = &self.shared.operations {
+            return guarded::call_guarded(&mut self.inner, &self.shared, ops, req);
+        }
         // Taken apart once and put together once: the decision works on the parts in place
         // (a request is a few hundred bytes, and every move of it is a copy).
+        let timer = Timer::start();
         let (mut parts, body) = req.into_parts();
         let mut decision = Decision::new();
         let next = match decision.advance(&self.shared, &mut parts) {
             // Decided here: the service made ready by `poll_ready` is called at once, and a
             // rejection leaves it ready for the next request.
             Next::Allow => {
+                timer.allowed(&self.shared.metrics, Path::Memory);
                 let req = Request::from_parts(parts, RequestBody::new(body));
                 let fut = self.inner.call(req);
                 return ResponseFuture::inner(fut, decision.take_nonce());
             }
             Next::Reject(r) => {
-                return ResponseFuture::rejected(render(&self.shared, &parts, r));
+                let res = render(&self.shared, r, &parts, None, (timer, Path::Memory));
+                return ResponseFuture::rejected(res);
             }
             io => io,
         };
-        let later: Authorizing<B, ResBody> =
-            Box::pin(drive(self.shared.clone(), decision, parts, body, next));
+        let later: Authorizing<B, ResBody> = Box::pin(drive(
+            self.shared.clone(),
+            decision,
+            parts,
+            body,
+            next,
+            timer.for_io(),
+        ));
         // The future calls the inner service later: it takes the one that is ready and
         // leaves a clone, which may not be (tower docs, "Be careful when cloning inner
         // services").
@@ -143,6 +159,7 @@ async fn drive<B, ResBody>(
     mut parts: http::request::Parts,
     body: B,
     mut next: Next,
+    timer: Timer,
 ) -> Result<(Request<RequestBody<B>>, Option<Box<HeaderValue>>), Response<ResponseBody<ResBody>>>
 where
     B: Body<Data = Bytes> + Send + 'static,
@@ -152,6 +169,7 @@ where
     loop {
         next = match next {
             Next::Allow => {
+                timer.allowed(&shared.metrics, Path::Io);
                 let body = match (decision.take_body(), body) {
                     (Some(bytes), _) => RequestBody::from_bytes(bytes),
                     (None, Some(body)) => RequestBody::new(body),
@@ -159,7 +177,16 @@ where
                 };
                 return Ok((Request::from_parts(parts, body), decision.take_nonce()));
             }
-            Next::Reject(r) => return Err(render(&shared, &parts, r)),
+            Next::Reject(r) => {
+                let read = decision.take_body();
+                return Err(render(
+                    &shared,
+                    r,
+                    &parts,
+                    read.as_deref(),
+                    (timer, Path::Io),
+                ));
+            }
             Next::ReadBody { cap } => {
                 let read = match body.take() {
                     Some(body) => read_capped(body, cap).await,
@@ -196,20 +223,28 @@ where
     }
 }
 
-/// A rejection as a response: its challenge on the scheme of the request (RFC 9449 §7.1,
-/// when DPoP is on).
-fn render<R>(shared: &Shared, parts: &http::request::Parts, r: Rejection) -> Response<R>
+/// A rejection as a response, counted and audited (`decided`: when the request came in, and
+/// whether the decision waited for I/O); its challenge on the scheme of the request (RFC
+/// 9449 §7.1, when DPoP is on).
+fn render<R>(
+    shared: &Shared,
+    r: Rejection,
+    parts: &http::request::Parts,
+    body: Option<&[u8]>,
+    decided: (Timer, Path),
+) -> Response<R>
 where
     R: Default + From<Bytes>,
 {
+    crate::audit::decision_refused(&shared.metrics, &r, &parts.headers, body, decided);
     if shared.dpop.is_some() {
         return dpop_render(shared, parts, r);
     }
     match r {
         Rejection::Auth(e) => reject(shared, e, None),
         Rejection::Scope(denied) => {
-            let (e, granted) = *denied;
-            reject(shared, e, Some(&granted))
+            let (e, ctx) = *denied;
+            reject(shared, e, Some(ctx.scopes()))
         }
         Rejection::Mismatch(m) => header_mismatch_response(m),
         Rejection::Proof(e) => reject(shared, AuthError::dpop_refused(e), None),
@@ -227,7 +262,7 @@ where
     R: Default + From<Bytes>,
 {
     let template = &shared.challenges.template;
-    let (e, granted) = match r {
+    let (e, ctx) = match r {
         Rejection::Mismatch(m) => return header_mismatch_response(m),
         Rejection::Proof(p) => {
             let challenge = HeaderValue::from_str(&template.render_dpop_error(&p)).ok();
@@ -241,10 +276,11 @@ where
         }
         Rejection::Auth(e) => (e, None),
         Rejection::Scope(denied) => {
-            let (e, granted) = *denied;
-            (e, Some(granted))
+            let (e, ctx) = *denied;
+            (e, Some(ctx))
         }
     };
+    let granted = ctx.as_ref().map(|ctx| ctx.scopes());
     tracing::debug!(
         target: "mcp_auth::rejection",
         kind = ?e.kind(),
@@ -257,14 +293,14 @@ where
             .then(|| template.render_dpop(&e, None))
             .flatten()
             .and_then(|c| HeaderValue::from_str(&c).ok());
-        let mut res = reject(shared, e, granted.as_ref());
+        let mut res = reject(shared, e, granted);
         if let Some(v) = extra {
             res.headers_mut().append(WWW_AUTHENTICATE, v);
         }
         return res;
     }
     let challenge = template
-        .render_dpop(&e, granted.as_ref())
+        .render_dpop(&e, granted)
         .and_then(|c| HeaderValue::from_str(&c).ok());
     respond(shared, e, challenge)
 }
@@ -300,6 +336,7 @@ fn check_origin<R: From<Bytes>>(
         repeated = !single,
         "request rejected: Origin not allowed"
     );
+    crate::audit::refused_early(&AuthError::origin_not_allowed(), headers);
     Err(match &shared.rejection {
         None => origin_rejection(),
         Some(hook) => rendered(hook.as_ref(), AuthError::origin_not_allowed(), None),
@@ -339,20 +376,16 @@ where
             .iter()
             .any(|v| v.as_bytes() != b"0");
     if has_body {
-        return Err(reject(
-            shared,
-            AuthError::invalid_request("a CORS preflight must not have a body"),
-            None,
-        ));
+        let e = AuthError::invalid_request("a CORS preflight must not have a body");
+        crate::audit::refused_early(&e, &parts.headers);
+        return Err(reject(shared, e, None));
     }
     if credentials::query_has_access_token(parts.uri.query()) {
-        return Err(reject(
-            shared,
-            AuthError::invalid_request(
-                "access tokens are accepted only in the Authorization header",
-            ),
-            None,
-        ));
+        let e = AuthError::invalid_request(
+            "access tokens are accepted only in the Authorization header",
+        );
+        crate::audit::refused_early(&e, &parts.headers);
+        return Err(reject(shared, e, None));
     }
     for name in &PREFLIGHT_STRIPPED {
         parts.headers.remove(name);

@@ -1,7 +1,7 @@
 //! A fleet behind a load balancer (issue 17): two layers sharing one Redis replay store
 //! refuse at B a DPoP proof used at A (RFC 9449 §11.1), and Redis stopped is 503 with
 //! `Retry-After`, never an acceptance. Each test starts its own `redis-server` on a free
-//! loopback port (mcp_auth_dev::redis_server); without it the tests skip, unless
+//! loopback port (mcp_auth_dev::test_support::redis); without it the tests skip, unless
 //! `MCP_AUTH_REQUIRE_REDIS=1`.
 #![cfg(feature = "redis")]
 
@@ -11,7 +11,7 @@ use common::{assert_rejected, builder, send};
 
 use mcp_auth::McpAuthLayer;
 use mcp_auth::dpop::{DpopMode, DpopPolicy, RedisReplayStore, ReplayStore};
-use mcp_auth_dev::redis_server::RedisServer;
+use mcp_auth_dev::test_support::redis::RedisServer;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -18,12 +18,14 @@ use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
+use mcp_auth::client_addr::ClientAddr;
 use mcp_auth::core::jwk::{JwkError, KeySet};
 use mcp_auth::core::jws::Algorithm;
 use mcp_auth::core::keys::StaticKeySource;
 use mcp_auth::core::mcp::{McpPolicy, PolicyError};
 use mcp_auth::{AuthContext, ConfigError, McpAuthLayer, RequestBody, ResponseBody};
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceExt};
 
@@ -103,21 +105,26 @@ pub async fn handler(
 pub async fn serve(listener: TcpListener, auth: McpAuthLayer) -> std::io::Result<()> {
     let mcp = auth.layer(tower::service_fn(handler));
     let metadata = auth.metadata_service();
-    let app = tower::service_fn(move |req: Request<Incoming>| {
+    let app = move |peer: SocketAddr| {
         let (mcp, metadata) = (mcp.clone(), metadata.clone());
-        async move {
-            if req.uri().path() == MCP_PATH {
-                let res = mcp.oneshot(req).await?;
-                Ok::<_, Infallible>(res.map(Either::Left))
-            } else {
-                let res = metadata.oneshot(req).await?;
-                Ok(res.map(Either::Right))
+        tower::service_fn(move |mut req: Request<Incoming>| {
+            // The socket's address, for the layer's per-address rate limit (if configured).
+            req.extensions_mut().insert(ClientAddr(peer));
+            let (mcp, metadata) = (mcp.clone(), metadata.clone());
+            async move {
+                if req.uri().path() == MCP_PATH {
+                    let res = mcp.oneshot(req).await?;
+                    Ok::<_, Infallible>(res.map(Either::Left))
+                } else {
+                    let res = metadata.oneshot(req).await?;
+                    Ok(res.map(Either::Right))
+                }
             }
-        }
-    });
+        })
+    };
     loop {
-        let (stream, _) = listener.accept().await?;
-        let service = TowerToHyperService::new(app.clone());
+        let (stream, peer) = listener.accept().await?;
+        let service = TowerToHyperService::new(app(peer));
         tokio::spawn(async move {
             // A connection that fails (a client that goes away) ends its own task only.
             let _ = hyper::server::conn::http1::Builder::new()

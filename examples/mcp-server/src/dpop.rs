@@ -93,7 +93,7 @@ impl DpopSettings {
 mod tests {
     use super::*;
     use crate::{Config, start};
-    use mcp_auth_dev::redis_server::RedisServer;
+    use mcp_auth_dev::test_support::redis::RedisServer;
 
     async fn metadata(settings: DpopSettings) -> (serde_json::Value, reqwest::Response) {
         let server = start(Config {

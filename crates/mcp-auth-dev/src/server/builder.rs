@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use mcp_auth_core::dpop::{DpopConfigError, DpopPolicy, Nonces};
 
 use super::dpop::DpopSettings;
+use super::limit::{AddrLimiter, DevRateLimit};
 use super::options::{DEFAULT_RESOURCE_SERVER_CLIENT_ID, ResourceServerClient, TokenFormat};
 use super::store::Store;
 use super::{Config, DevAuthorizationServer, NowFn, RunningDevServer, Shared, rules};
@@ -76,6 +77,7 @@ pub struct DevAuthorizationServerBuilder {
     resource_server: Option<ResourceServerClient>,
     require_dpop: bool,
     dpop_nonce_slot: Option<Duration>,
+    rate_limit: Option<DevRateLimit>,
 }
 
 impl fmt::Debug for DevAuthorizationServerBuilder {
@@ -89,6 +91,7 @@ impl fmt::Debug for DevAuthorizationServerBuilder {
             .field("resource_server", &self.resource_server)
             .field("require_dpop", &self.require_dpop)
             .field("dpop_nonce_slot", &self.dpop_nonce_slot)
+            .field("rate_limit", &self.rate_limit)
             .field("clock", &self.clock.as_ref().map(|_| "<fn>"))
             .finish_non_exhaustive()
     }
@@ -118,6 +121,7 @@ impl Default for DevAuthorizationServerBuilder {
             resource_server: None,
             require_dpop: false,
             dpop_nonce_slot: None,
+            rate_limit: Some(DevRateLimit::default()),
         }
     }
 }
@@ -289,6 +293,16 @@ impl DevAuthorizationServerBuilder {
         self
     }
 
+    /// The per-address limit of `/register` and `/token` (default [`DevRateLimit::default`]:
+    /// 10 per second, 100 at once, per address and endpoint; `None` turns it off). Refusals
+    /// are `429 Too Many Requests` with `Retry-After` and
+    /// `{"error": "temporarily_unavailable", ..}`. The address is the TCP peer, which
+    /// [`serve`](Self::serve) provides; a router served without connect info is not limited.
+    pub fn rate_limit(mut self, limit: Option<DevRateLimit>) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
     /// Replaces the clock (Unix seconds) used for code, token and cache expiry, for tests.
     pub fn clock(mut self, now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(now));
@@ -389,6 +403,7 @@ impl DevAuthorizationServerBuilder {
                 clock: self
                     .clock
                     .unwrap_or_else(|| Arc::new(crate::keys::now_unix)),
+                limiter: self.rate_limit.map(|l| Arc::new(AddrLimiter::new(l))),
             }),
         })
     }

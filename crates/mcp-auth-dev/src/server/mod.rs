@@ -19,6 +19,11 @@
 //! | `POST /revoke` | RFC 7009 revocation of access and refresh tokens |
 //! | `POST /admin/rotate` | key rotation, only with [`admin_endpoints(true)`](DevAuthorizationServerBuilder::admin_endpoints) |
 //!
+//! `/register` and `/token` are limited per client address (IPv6 per /64): by default
+//! [`DEFAULT_RATE_LIMIT_PER_SECOND`] requests per second with a burst of
+//! [`DEFAULT_RATE_LIMIT_BURST`], each endpoint apart; past it `429` with `Retry-After` and
+//! an OAuth JSON error ([`rate_limit`](DevAuthorizationServerBuilder::rate_limit)).
+//!
 //! A `client_id` that is an `https` URL is treated as a Client ID Metadata Document and
 //! fetched (5 s timeout, 64 KiB cap, no redirects), validated and cached.
 //!
@@ -113,6 +118,7 @@ mod client_auth;
 mod dpop;
 mod error;
 mod introspect;
+mod limit;
 mod metadata;
 mod options;
 mod params;
@@ -139,12 +145,17 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::TestAuthority;
 use crate::keys::{SigningKeyError, Slot};
+use limit::Endpoint;
 use store::{
     AUTH_BASIC, AUTH_NONE, Client, ClientSource, GRANT_CLIENT_CREDENTIALS, GRANT_CODE,
     GRANT_REFRESH, Store,
 };
 
 pub use builder::{DEFAULT_DPOP_NONCE_SLOT, DevAuthorizationServerBuilder, DevServerError};
+pub use limit::{
+    DEFAULT_RATE_LIMIT_BURST, DEFAULT_RATE_LIMIT_MAX_ADDRESSES, DEFAULT_RATE_LIMIT_PER_SECOND,
+    DevRateLimit,
+};
 pub use options::{
     DEFAULT_RESOURCE_SERVER_CLIENT_ID, ResourceServerClient, TokenFormat, UnknownTokenFormat,
 };
@@ -204,6 +215,8 @@ pub(crate) struct Shared {
     store: Mutex<Store>,
     pub(crate) http: reqwest::Client,
     clock: NowFn,
+    /// The per-address limit of `/register` and `/token`, unless turned off.
+    limiter: Option<Arc<limit::AddrLimiter>>,
 }
 
 impl Shared {
@@ -386,9 +399,15 @@ impl DevAuthorizationServer {
                 get(metadata::metadata),
             )
             .route(&s.route("/jwks"), get(metadata::jwks))
-            .route(&s.route("/token"), post(token::token))
+            .route(
+                &s.route("/token"),
+                limited(s, post(token::token), Endpoint::Token),
+            )
             .route(&s.route("/revoke"), post(introspect::revoke))
-            .route(&s.route("/register"), post(register::register));
+            .route(
+                &s.route("/register"),
+                limited(s, post(register::register), Endpoint::Register),
+            );
         if !p.is_empty() {
             // Some clients also try the path-appended RFC 8414 form.
             api = api.route(
@@ -432,6 +451,21 @@ impl DevAuthorizationServer {
             server: self.clone(),
             background: crate::background::Background::serve(listener, router),
         })
+    }
+}
+
+/// `route` behind the per-address limit, if one is configured.
+fn limited(
+    s: &Arc<Shared>,
+    route: axum::routing::MethodRouter<Arc<Shared>>,
+    endpoint: Endpoint,
+) -> axum::routing::MethodRouter<Arc<Shared>> {
+    match &s.limiter {
+        Some(l) => route.route_layer(axum::middleware::from_fn_with_state(
+            (Arc::clone(l), endpoint),
+            limit::limit,
+        )),
+        None => route,
     }
 }
 

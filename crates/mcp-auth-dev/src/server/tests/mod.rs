@@ -15,6 +15,7 @@ mod cimd;
 mod dpop;
 mod flow;
 mod introspect;
+mod limit;
 mod metadata;
 mod register;
 mod revoke;

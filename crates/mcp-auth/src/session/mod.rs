@@ -36,6 +36,12 @@
 //! # }
 //! ```
 
+#[cfg(feature = "redis")]
+mod redis;
+
+#[cfg(feature = "redis")]
+pub use self::redis::{DEFAULT_SESSION_PREFIX, RedisSessionFuture, RedisSessionStore};
+
 use aws_lc_rs::hmac;
 use mcp_auth_core::sealed::Principal;
 use moka::sync::Cache;
@@ -73,7 +79,8 @@ impl SessionStoreError {
     }
 }
 
-/// Where session bindings live: in memory ([`MemorySessionStore`]) or fleet-wide (Redis).
+/// Where session bindings live: in memory ([`MemorySessionStore`]) or fleet-wide (Redis,
+/// `RedisSessionStore` with the feature `redis`).
 /// The futures own what they need (`'static`).
 pub trait SessionStore: Send + Sync + 'static {
     /// The answer of each method.

@@ -1,17 +1,31 @@
-//! A `redis-server` child process on a free loopback port, for the tests that need a real
-//! Redis (the DPoP replay store of a fleet). Without `redis-server` on the `PATH`,
-//! [`RedisServer::start`] answers `None` (the test skips, with a printed reason), unless
-//! `MCP_AUTH_REQUIRE_REDIS=1` (CI), which makes a missing Redis a failure.
+//! A throwaway `redis-server` for tests. **Test-only.**
 //!
-//! The server binds 127.0.0.1 only, keeps nothing on disk and runs with
-//! `maxmemory-policy noeviction` (what a replay store requires) unless `extra` overrides it.
+//! Each [`RedisServer`] is a child process on 127.0.0.1 and a free port, without persistence
+//! (`--save ""`, no AOF) and with `maxmemory-policy noeviction` (what the stores require),
+//! killed when dropped. Without `redis-server` on the `PATH`, [`RedisServer::start`] answers
+//! `None` and prints why, so the test can return early (skipped); with
+//! `MCP_AUTH_REQUIRE_REDIS=1` (CI, after `.ci/redis.sh` installed it) a missing binary is a
+//! panic instead, so a skipped Redis test cannot hide in a green run.
+//!
+//! ```no_run
+//! use mcp_auth_dev::test_support::redis::RedisServer;
+//!
+//! let Some(server) = RedisServer::start(&[]) else {
+//!     return; // skipped: no redis-server
+//! };
+//! let url = server.url(); // redis://127.0.0.1:<port>/
+//! # let _ = url;
+//! ```
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A `redis-server` child process on 127.0.0.1, killed on drop.
+/// The environment variable that turns a missing `redis-server` into a failure.
+pub const REQUIRE_REDIS_ENV: &str = "MCP_AUTH_REQUIRE_REDIS";
+
+/// A `redis-server` child process on 127.0.0.1, killed on drop. **Test-only.**
 #[derive(Debug)]
 pub struct RedisServer {
     bin: PathBuf,
@@ -20,23 +34,27 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts one with the extra command-line arguments `extra`, or `None` (test skipped)
-    /// when `redis-server` is not installed. Panics when `MCP_AUTH_REQUIRE_REDIS=1` and it is
-    /// not, or when the server does not listen within 10 s.
+    /// Starts one with the default arguments plus `extra` (later arguments win, e.g.
+    /// `["--maxmemory-policy", "allkeys-lru"]`), or `None` (test skipped) when `redis-server`
+    /// is not installed.
+    ///
+    /// # Panics
+    ///
+    /// When `MCP_AUTH_REQUIRE_REDIS=1` and `redis-server` is missing, or when the server does
+    /// not start listening within 10 s.
     pub fn start(extra: &[&str]) -> Option<Self> {
         let Some(bin) = find_redis_server() else {
-            if std::env::var("MCP_AUTH_REQUIRE_REDIS").as_deref() == Ok("1") {
+            if std::env::var(REQUIRE_REDIS_ENV).as_deref() == Ok("1") {
                 panic!(
-                    "MCP_AUTH_REQUIRE_REDIS=1 but redis-server is not on the PATH (.ci/redis.sh installs it)"
+                    "{REQUIRE_REDIS_ENV}=1 but redis-server is not on the PATH (.ci/redis.sh installs it)"
                 );
             }
             eprintln!("skipped: redis-server is not on the PATH (install it with .ci/redis.sh)");
             return None;
         };
         let port = TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
             .port();
         let mut s = Self {
             bin,
@@ -47,7 +65,12 @@ impl RedisServer {
         Some(s)
     }
 
-    /// Starts the server (again, after [`stop`](Self::stop)) on the same port.
+    /// Starts the server again on the same port (after [`stop`](Self::stop)); it comes back
+    /// empty (no persistence).
+    ///
+    /// # Panics
+    ///
+    /// When it exits or does not listen within 10 s.
     pub fn spawn(&mut self, extra: &[&str]) {
         let port = self.port.to_string();
         let mut args = vec![
@@ -89,7 +112,7 @@ impl RedisServer {
         }
     }
 
-    /// Kills the server (its port stays this one's, for [`spawn`](Self::spawn)).
+    /// Kills the server (a Redis outage); [`spawn`](Self::spawn) brings it back.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();

@@ -1,0 +1,6 @@
+//! Helpers for the workspace's tests. **Test-only**: nothing here is for a deployment.
+//!
+//! - [`redis`]: a throwaway `redis-server` on a free loopback port, for the Redis store tests
+//!   of mcp-auth-dpop and mcp-auth.
+
+pub mod redis;

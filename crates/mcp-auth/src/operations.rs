@@ -1,0 +1,278 @@
+//! The layer's operational checks around the token decision (issue 18): the pre-auth rate
+//! limit per client address, the post-auth limits per principal and client id, and the
+//! binding of `Mcp-Session-Id` to the principal that opened the session.
+//!
+//! On the request path ([`McpAuth`](crate::McpAuth)), in this order:
+//!
+//! 1. the `Origin` check;
+//! 2. the per-address limit ([`crate::limit`]), before any token work: the address is the
+//!    socket's (axum's `ConnectInfo`, or a [`ClientAddr`](crate::client_addr::ClientAddr)
+//!    extension), or the one a configured trusted proxy forwarded
+//!    ([`TrustedProxies`]); 429 with `Retry-After`;
+//! 3. the token decision;
+//! 4. the per-principal and per-client limits, at the rate of the token's tier; 429;
+//! 5. the session check, when the request carries `Mcp-Session-Id` and a
+//!    [`SessionStore`](crate::session::SessionStore) is configured: unknown, ended, expired
+//!    or another principal's session is 404, the same answer in every case; a store error is
+//!    503;
+//! 6. the inner service; on its response, a new `Mcp-Session-Id` is bound to the principal
+//!    (a failed binding turns the response into 503, so the client never learns an id no
+//!    store vouches for), and a successful `DELETE` of a bound session ends the binding.
+//!
+//! A rate-limit store that cannot answer lets the request through (fail open) with a warning;
+//! a session store that cannot answer refuses it (503): a session id is never taken as
+//! bound without the store saying so.
+//!
+//! Store futures that are ready at once (the memory stores) are answered while the request
+//! is being called, without boxing the rest of the request; without any limit or session
+//! store, nothing here runs.
+
+mod answers;
+mod session;
+
+pub(crate) use session::After;
+
+use crate::AuthContext;
+use crate::client_addr::{TrustedProxies, client_ip};
+use crate::limit::{Decision, LimitStoreError, Limiter, RateLimitStore};
+use crate::session::{Binding, SessionStore, SessionStoreError};
+use bytes::Bytes;
+use http::{Extensions, HeaderMap, Method, Response};
+use mcp_auth_core::sealed::Principal;
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
+
+/// The session header of the MCP Streamable HTTP transport (2025-06-18, 2025-11-25).
+pub(crate) const MCP_SESSION_ID: http::HeaderName = http::HeaderName::from_static("mcp-session-id");
+
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A store's answer: at once, or later.
+pub(crate) enum Quick<T> {
+    Now(T),
+    Later(BoxFuture<T>),
+}
+
+impl<T: Send + 'static> Quick<T> {
+    /// Polled once with a waker that does nothing: a future that is ready at once (a memory
+    /// store's) is answered here; any other is kept, and polled again with the task's waker
+    /// (a future re-registers its waker on every poll).
+    fn of<F: Future<Output = T> + Send + 'static>(fut: F) -> Self {
+        let mut fut = Box::pin(fut);
+        match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => Self::Now(v),
+            Poll::Pending => Self::Later(fut),
+        }
+    }
+
+    /// The answer, awaited if need be.
+    async fn get(self) -> T {
+        match self {
+            Self::Now(v) => v,
+            Self::Later(f) => f.await,
+        }
+    }
+}
+
+/// [`Limiter`] behind a pointer, whatever its store.
+trait DynLimiter: Send + Sync + 'static {
+    fn address(&self, ip: IpAddr) -> Option<Quick<Result<Decision, LimitStoreError>>>;
+    fn principal(&self, ctx: &AuthContext) -> Option<Quick<Result<Decision, LimitStoreError>>>;
+    fn has_address_limit(&self) -> bool;
+}
+
+impl<S: RateLimitStore> DynLimiter for Limiter<S> {
+    fn address(&self, ip: IpAddr) -> Option<Quick<Result<Decision, LimitStoreError>>> {
+        self.check_address(ip).map(Quick::of)
+    }
+
+    fn principal(&self, ctx: &AuthContext) -> Option<Quick<Result<Decision, LimitStoreError>>> {
+        self.check_context(ctx).map(Quick::of)
+    }
+
+    fn has_address_limit(&self) -> bool {
+        self.limits().address_rate().is_some()
+    }
+}
+
+/// A [`SessionStore`] behind a pointer.
+pub(crate) trait DynSessions: Send + Sync + 'static {
+    fn check(&self, id: &str, who: &Principal<'_>) -> Quick<Result<Binding, SessionStoreError>>;
+    fn bind(&self, id: &str, who: &Principal<'_>) -> Quick<Result<Binding, SessionStoreError>>;
+    fn end(&self, id: &str) -> Quick<Result<(), SessionStoreError>>;
+}
+
+impl<T: SessionStore> DynSessions for T {
+    fn check(&self, id: &str, who: &Principal<'_>) -> Quick<Result<Binding, SessionStoreError>> {
+        Quick::of(SessionStore::check(self, id, who))
+    }
+
+    fn bind(&self, id: &str, who: &Principal<'_>) -> Quick<Result<Binding, SessionStoreError>> {
+        Quick::of(SessionStore::bind(self, id, who))
+    }
+
+    fn end(&self, id: &str) -> Quick<Result<(), SessionStoreError>> {
+        Quick::of(SessionStore::end(self, id))
+    }
+}
+
+/// What the builder collected; [`build`](Self::build) is `None` when nothing is configured,
+/// so the layer's request path is the one without these checks.
+#[derive(Default)]
+pub(crate) struct Settings {
+    limiter: Option<Arc<dyn DynLimiter>>,
+    proxies: TrustedProxies,
+    sessions: Option<Arc<dyn DynSessions>>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("rate_limits", &self.limiter.is_some())
+            .field("trusted_proxies", &self.proxies)
+            .field("sessions", &self.sessions.is_some())
+            .finish()
+    }
+}
+
+impl Settings {
+    pub(crate) fn set_limiter<S: RateLimitStore>(&mut self, limiter: Limiter<S>) {
+        self.limiter = (!limiter.limits().is_empty()).then(|| Arc::new(limiter) as _);
+    }
+
+    pub(crate) fn set_proxies(&mut self, proxies: TrustedProxies) {
+        self.proxies = proxies;
+    }
+
+    pub(crate) fn set_sessions<T: SessionStore>(&mut self, store: T) {
+        self.sessions = Some(Arc::new(store));
+    }
+
+    pub(crate) fn build(self) -> Option<Arc<Operations>> {
+        if self.limiter.is_none() && self.sessions.is_none() {
+            return None;
+        }
+        let address_limit = self.limiter.as_ref().is_some_and(|l| l.has_address_limit());
+        Some(Arc::new(Operations {
+            limiter: self.limiter,
+            address_limit,
+            proxies: self.proxies,
+            sessions: self.sessions,
+            warned_no_address: AtomicBool::new(false),
+        }))
+    }
+}
+
+/// The configured checks, shared by every clone of the layer.
+pub(crate) struct Operations {
+    limiter: Option<Arc<dyn DynLimiter>>,
+    address_limit: bool,
+    proxies: TrustedProxies,
+    sessions: Option<Arc<dyn DynSessions>>,
+    /// The missing-address warning is logged once, not per request.
+    warned_no_address: AtomicBool,
+}
+
+/// The outcome of a check: go on, or this response.
+pub(crate) type Checked<T, R> = Result<T, Response<R>>;
+
+impl Operations {
+    /// Step 2: the per-address limit, before any token work.
+    pub(crate) fn before<R: From<Bytes>>(
+        &self,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+    ) -> Quick<Checked<(), R>> {
+        let Some(limiter) = self.limiter.as_ref().filter(|_| self.address_limit) else {
+            return Quick::Now(Ok(()));
+        };
+        let Some(ip) = client_ip(headers, extensions, &self.proxies) else {
+            if !self.warned_no_address.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    target: "mcp_auth::limit",
+                    "per-address rate limit configured but a request has no client address \
+                     (serve with axum's ConnectInfo or insert mcp_auth::client_addr::ClientAddr): \
+                     not limited"
+                );
+            }
+            return Quick::Now(Ok(()));
+        };
+        match limiter.address(ip) {
+            None => Quick::Now(Ok(())),
+            Some(Quick::Now(answer)) => Quick::Now(limited(answer, "address")),
+            Some(Quick::Later(f)) => {
+                Quick::Later(Box::pin(async move { limited(f.await, "address") }))
+            }
+        }
+    }
+
+    /// Steps 4 and 5, once the decision allowed: the post-auth limits, then the session
+    /// check. `Ok` with what the response side needs (when sessions are on).
+    pub(crate) fn after_auth<R: From<Bytes> + Send + 'static>(
+        self: &Arc<Self>,
+        method: &Method,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+    ) -> Quick<Checked<Option<After>, R>> {
+        let Some(ctx) = extensions.get::<AuthContext>() else {
+            // The decision inserts the context whenever it allows; without one there is no
+            // principal to bind or check a session against.
+            return Quick::Now(
+                match headers.contains_key(MCP_SESSION_ID) && self.sessions.is_some() {
+                    true => Err(answers::unknown_session()),
+                    false => Ok(None),
+                },
+            );
+        };
+        let limit = self.limiter.as_ref().and_then(|l| l.principal(ctx));
+        let session = match &self.sessions {
+            None => None,
+            Some(store) => match session::Pending::new(store, method, headers, ctx) {
+                Ok(p) => Some(p),
+                Err(res) => return Quick::Now(Err(res)),
+            },
+        };
+        match limit {
+            None => session::check(session),
+            Some(Quick::Now(answer)) => match limited(answer, "principal") {
+                Ok(()) => session::check(session),
+                Err(res) => Quick::Now(Err(res)),
+            },
+            Some(Quick::Later(f)) => Quick::Later(Box::pin(async move {
+                limited(f.await, "principal")?;
+                session::check(session).get().await
+            })),
+        }
+    }
+}
+
+/// A limit's answer as the request's fate: 429 when over; through, with a warning, when the
+/// store could not answer (fail open, see [`crate::limit`]).
+fn limited<R: From<Bytes>>(
+    answer: Result<Decision, LimitStoreError>,
+    which: &str,
+) -> Checked<(), R> {
+    match answer {
+        Ok(d) => match d.retry_after_secs() {
+            None => Ok(()),
+            Some(secs) => {
+                tracing::debug!(target: "mcp_auth::limit", which, retry_after = secs, "request rate limited");
+                Err(answers::too_many_requests(secs))
+            }
+        },
+        Err(e) => {
+            tracing::warn!(
+                target: "mcp_auth::limit",
+                which,
+                error = %e,
+                "rate-limit store unavailable: request let through (fail open)"
+            );
+            Ok(())
+        }
+    }
+}

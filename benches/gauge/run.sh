@@ -52,6 +52,7 @@ SCENARIOS=(
   "raw_es256 20 220"
   "hit_opaque 200 2248"
   "cold_opaque 20 220"
+  "hit_metrics 200 2248"
   "hit_limits 200 2248"
 )
 # ratio numerator denominator gate|report|max=BOUND. gate: may not grow by more than the
@@ -71,6 +72,7 @@ RATIOS=(
   "cold_two_issuers_rs256/cold_rs256 cold_two_issuers_rs256 cold_rs256 report"
   "hit_opaque/hit hit_opaque hit max=1.30"
   "cold_opaque/cold_rs256 cold_opaque cold_rs256 report"
+  "hit_metrics/hit hit_metrics hit max=1.10"
   "hit_limits/hit hit_limits hit report"
 )
 

@@ -18,6 +18,7 @@ BACKEND = {
     "floor": "none (knows the token; not a peer)",
     "mcp-auth": "aws-lc-rs",
     "mcp-auth-nocache": "aws-lc-rs",
+    "mcp-auth-opaque": "RFC 7662 introspection (reqwest), cached",
     "oauth-resource-server": "jsonwebtoken 9 / ring (its only backend)",
     "tower-oauth2-resource-server": "jsonwebtoken 11 / aws-lc-rs (`jwt-aws-lc-rs`)",
     "noauth07": "- (axum 0.7)",
@@ -30,6 +31,7 @@ WORKLOAD_TITLE = {
     "distinct": "Cold path: 10,000 distinct valid RS256 tokens, round-robin",
     "forged": "Forged-kid flood: 10,000 tokens, each with its own unknown `kid` (all must be 401)",
     "rss": "Memory: 100,000 distinct valid tokens, each sent once",
+    "opaque-repeated": "Opaque token, repeated (issue 16: introspected once, then from the caches)",
 }
 # Design budget of the verified-token cache, fixed before the first run: 10,000 entries
 # (the default capacity) x 4 KiB, on top of the no-auth process.
@@ -212,6 +214,9 @@ def main():
             detail = ", ".join(f"{pf} {v[0]:.2f}x; cpu {v[2]:.2f}x" for pf, v in ratios.items())
             keys = [("mcp-auth", "repeated")] + [(pf, "repeated") for pf in peers_r]
             p(f"| repeated token >= 3x every peer | {detail} | {verdict(worst >= 3, *keys)} |")
+    if get("mcp-auth-opaque", "opaque-repeated") and get("noauth", "opaque-repeated"):
+        r0, rounds0, c0 = rx("mcp-auth-opaque", "noauth", "opaque-repeated")
+        p(f"| (issue 16, reported) opaque token repeated / no-auth | {r0:.2f}x{rounds0}; cpu {c0:.2f}x | - |")
     if get("mcp-auth", "forged") and get("noauth", "forged"):
         r0, rounds0, c0 = rx("mcp-auth", "noauth", "forged")
         # Every round is a new server: each may fetch once after its start-up load.

@@ -28,8 +28,8 @@ RSS_MAX_SECS=${RSS_MAX_SECS:-40}   # cap on the rss workload (it stops after RSS
 BUDGET_SECS=${BUDGET_SECS:-1200}   # no new measurement starts after this (whole run ~18 min)
 ATTEMPTS=${ATTEMPTS:-2}            # a measurement is repeated (best kept) while it is noisy
 NOISE_MAX=${NOISE_MAX:-0.10}       # noisy: other processes took more than this share of a CPU
-FLAVOURS=${FLAVOURS:-"noauth mcp-auth floor mcp-auth-nocache oauth-resource-server tower-oauth2-resource-server noauth07 jwt-authorizer"}
-WORKLOADS=${WORKLOADS:-"repeated distinct forged rss"}
+FLAVOURS=${FLAVOURS:-"noauth mcp-auth floor mcp-auth-nocache oauth-resource-server tower-oauth2-resource-server noauth07 jwt-authorizer mcp-auth-opaque"}
+WORKLOADS=${WORKLOADS:-"repeated distinct forged rss opaque-repeated"}
 DATA=${DATA:-$CARGO_TARGET_DIR/data}
 RESULTS=${RESULTS:-$HERE/results}
 STAMP=${STAMP:-$(date -u +%Y-%m-%dT%H%M%SZ)}
@@ -85,12 +85,14 @@ taskset -apc "$LOAD_CPU" "$AUTH_PID" >/dev/null
 ISSUER=$(head -n1 "$DATA/issuer.txt")
 TOKEN1=$(head -n1 "$DATA/tokens_1.txt")
 FORGED1=$(head -n1 "$DATA/forged_kid.txt")
+OPAQUE_ISSUER=$(head -n1 "$DATA/opaque_issuer.txt")
 echo "   issuer $ISSUER; $(grep -c . "$DATA/tokens_$RSS_TOKENS.txt") distinct tokens"
 
 server_cmd() { # flavour port
   case "$1" in
     noauth07|jwt-authorizer) echo "$BIN/server-axum07 --flavour $1 --port $2 --issuer $ISSUER" ;;
     floor) echo "$BIN/server --flavour $1 --port $2 --issuer $ISSUER --token-file $DATA/tokens_1.txt" ;;
+    mcp-auth-opaque) echo "$BIN/server --flavour $1 --port $2 --issuer $ISSUER --opaque-issuer $OPAQUE_ISSUER" ;;
     *) echo "$BIN/server --flavour $1 --port $2 --issuer $ISSUER" ;;
   esac
 }
@@ -121,9 +123,12 @@ echo "flavour,workload,requests,duration_s,rps,p50_us,p90_us,p99_us,max_us,non2x
 # measured wrk, samples /proc, stops the server; prints one CSV row (without newline) on
 # stdout, or nothing if the flavour could not be measured.
 measure() {
-  local flavour=$1 workload=$2 attempt=$3 port=$4 lua tokens limit dur
+  local flavour=$1 workload=$2 attempt=$3 port=$4 lua tokens limit dur warm=$DATA/tokens_1.txt
   case "$workload" in
     repeated) lua=repeated.lua; tokens=$DATA/tokens_1.txt; limit=0; dur=$DURATION ;;
+    # Issue 16: one opaque token (of the authority's opaque-token server) on every request:
+    # introspected once, then answered from the caches until the 60 s maximum; warmed with it.
+    opaque-repeated) lua=repeated.lua; tokens=$DATA/opaque_1.txt; warm=$tokens; limit=0; dur=$DURATION ;;
     distinct) lua=tokens.lua; tokens=$DATA/tokens_10000.txt; limit=0; dur=$DURATION ;;
     forged) lua=tokens.lua; tokens=$DATA/forged_kid.txt; limit=0; dur=$DURATION ;;
     # Each of the $RSS_TOKENS tokens once; the last $CONNS requests (re)use the first tokens so
@@ -155,7 +160,7 @@ measure() {
   sleep 0.1
   f_startup=$(( $(fetches) - f_boot ))
   # Warm-up: connections, allocator, caches of the key set; not measured.
-  LUA_DIR=$HERE/lua TOKENS=$DATA/tokens_1.txt taskset -c "$LOAD_CPU" \
+  LUA_DIR=$HERE/lua TOKENS=$warm taskset -c "$LOAD_CPU" \
     wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$HERE/lua/repeated.lua" "http://127.0.0.1:$port/mcp" >/dev/null
   sleep 0.2
   local f0 c0 a0 b0 t0 s0 lb0 lt0 f1 c1 a1 b1 t1 s1 lb1 lt1 wpid wrk_cpu
@@ -243,6 +248,10 @@ for workload in $WORKLOADS; do
     for flavour in $order; do
       # The floor knows one token: it is a reference for the repeated-token workload only.
       [ "$flavour" = floor ] && [ "$workload" != repeated ] && continue
+      # The opaque-token flavour is measured on its workload only, and that workload on it
+      # and its baseline only (the other flavours would refuse the token).
+      [ "$flavour" = mcp-auth-opaque ] && [ "$workload" != opaque-repeated ] && continue
+      [ "$workload" = opaque-repeated ] && [ "$flavour" != noauth ] && [ "$flavour" != mcp-auth-opaque ] && continue
       best=""; best_noise=""
       for attempt in $(seq 1 "$ATTEMPTS"); do
         if [ $(( $(date +%s) - t_start )) -gt "$BUDGET_SECS" ]; then

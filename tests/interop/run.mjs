@@ -9,6 +9,7 @@
 // absent), CHROMIUM (default /usr/bin/chromium), INTEROP_ONLY (a substring: run only the
 // phases/checks whose label contains it), INTEROP_VERBOSE=1 (details on PASS lines too).
 
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,11 +96,11 @@ async function runClient(label, cmd, args, { timeoutMs = 120_000, env } = {}) {
 }
 
 // ---- servers
-async function startExample(label, args) {
+async function startExample(label, args, env = {}) {
   const port = await freePort();
   const mcp = `http://127.0.0.1:${port}/mcp`;
   const proc = startProcess(`example-mcp-server/${label}`, SERVER_BIN, ['--bind', `127.0.0.1:${port}`, '--debug-counters', ...args], {
-    env: { RUST_LOG: 'warn,example_mcp_server=info,mcp_auth=info', NO_COLOR: '1' },
+    env: { RUST_LOG: 'warn,example_mcp_server=info,mcp_auth=info', NO_COLOR: '1', ...env },
     log,
   });
   const prm = `http://127.0.0.1:${port}/.well-known/oauth-protected-resource/mcp`;
@@ -117,9 +118,9 @@ async function startExample(label, args) {
   return { proc, mcp, prm, port };
 }
 
-async function startOidcAs() {
+async function startOidcAs(extra = []) {
   const port = await freePort();
-  const proc = startProcess('oidc-provider', NODE, [path.join(HERE, 'test-as', 'oidc-as.mjs'), '--port', String(port)], { log });
+  const proc = startProcess('oidc-provider', NODE, [path.join(HERE, 'test-as', 'oidc-as.mjs'), '--port', String(port), ...extra], { log });
   const m = await proc.waitFor(/oidc-as ready (\S+)/, 20_000);
   await waitForHttp(`${m[1]}/.well-known/openid-configuration`);
   return { proc, issuer: m[1] };
@@ -291,6 +292,127 @@ async function phaseTwoIssuers() {
   }
 }
 
+// Opaque access tokens (issue 16): oidc-provider issues opaque tokens and answers RFC 7662
+// introspection; the example runs with `--introspection` (its credentials from the
+// environment, the endpoint from oidc-provider's RFC 8414 metadata, a 3 s maximum so the
+// revocation is seen quickly). The wire checks here, the SDK's full OAuth flow with its
+// step-ups, rmcp's, and a token revoked at oidc-provider (RFC 7009) refused once the maximum
+// is over.
+const OPAQUE_RS = { id: 'interop-mcp-rs', secret: 'interop-mcp-rs-secret-not-secret' }; // test-as/oidc-as.mjs
+const OPAQUE_MAX_CACHE_S = 3;
+
+async function phaseOidcProviderOpaque() {
+  const label = 'oidc-provider-opaque';
+  if (ONLY && !['http/', 'sdk/', 'rmcp/'].some((p) => `${p}${label}`.includes(ONLY))) return;
+  const as = await startOidcAs(['--opaque']);
+  let server;
+  try {
+    server = await startExample(
+      label,
+      ['--issuer', as.issuer, '--introspection', '--introspection-client-id', OPAQUE_RS.id, '--introspection-max-cache', String(OPAQUE_MAX_CACHE_S)],
+      { MCP_AUTH_INTROSPECTION_SECRET: OPAQUE_RS.secret },
+    );
+    const ctx = { ...server, issuer: as.issuer };
+    await opaqueWireChecks(`http/${label}`, ctx);
+    await runClient(`sdk/${label}`, NODE, [
+      path.join(HERE, 'clients', 'sdk-client.mjs'),
+      '--mcp', server.mcp, '--issuer', as.issuer, '--label', `sdk/${label}`, '--step-up',
+      '--opaque-introspection', `${OPAQUE_RS.id}:${OPAQUE_RS.secret}`,
+    ]);
+    await runRmcp(label, ctx);
+  } finally {
+    await server?.proc.stop();
+    await as.proc.stop();
+  }
+}
+
+// The development AS in opaque mode (`--token-format opaque`): the example introspects at it
+// with the credentials it generated; the SDK's full flow and step-ups, and rmcp's. (Its
+// revocation is covered by examples/mcp-server/tests/opaque_tokens.rs.)
+async function phaseDevAsOpaque() {
+  const label = 'dev-as-opaque';
+  if (ONLY && !['http/', 'sdk/', 'rmcp/'].some((p) => `${p}${label}`.includes(ONLY))) return;
+  const asPort = await freePort();
+  const server = await startExample(label, ['--dev-as-bind', `127.0.0.1:${asPort}`, '--auto-approve', '--token-format', 'opaque', '--introspection-max-cache', String(OPAQUE_MAX_CACHE_S)]);
+  const issuer = `http://127.0.0.1:${asPort}`;
+  const ctx = { ...server, issuer };
+  try {
+    await opaqueWireChecks(`http/${label}`, ctx, { revoke: false });
+    await runClient(`sdk/${label}`, NODE, [path.join(HERE, 'clients', 'sdk-client.mjs'), '--mcp', server.mcp, '--issuer', issuer, '--label', `sdk/${label}`, '--step-up', '--opaque']);
+    await runRmcp(label, ctx);
+  } finally {
+    await server.proc.stop();
+  }
+}
+
+async function opaqueWireChecks(label, { mcp, prm, issuer }, { revoke = true } = {}) {
+  const whoami = (token) => mcpPost(mcp, rpc.toolsCall('whoami'), { token });
+  const invalidToken = (r) => {
+    const ch = parseChallenge(r.headers.get('www-authenticate'));
+    return r.status === 401 && ch.params.error === 'invalid_token' && ch.params.resource_metadata === prm;
+  };
+
+  await check(`${label}: 401 names resource_metadata (RFC 9728); the metadata names this resource and AS`, async () => {
+    const r = await mcpPost(mcp, rpc.initialize());
+    const ch = parseChallenge(r.headers.get('www-authenticate'));
+    assert(r.status === 401 && ch.params.resource_metadata === prm, `${r.status} ${r.headers.get('www-authenticate')}`);
+    const doc = await getJson(prm);
+    assert(doc.json?.resource === mcp && doc.json.authorization_servers?.[0] === issuer, `metadata ${doc.text}`);
+    return r.headers.get('www-authenticate');
+  });
+
+  await check(`${label}: an opaque token for this resource is introspected and works`, async () => {
+    const t = (await obtainToken({ issuer, resource: mcp, scope: 'mcp:read' })).access_token;
+    assert(t.split('.').length !== 3, `a JWT from the AS: ${t.slice(0, 20)}...`);
+    const r = await whoami(t);
+    const me = r.body?.result?.structuredContent;
+    assert(r.status === 200 && me?.issuer === issuer && me.subject, `${r.status} ${r.text.slice(0, 200)}`);
+    return `token ${t.length} chars; whoami: ${JSON.stringify(me)}`;
+  });
+
+  await check(`${label}: an opaque token for another resource (aud in the answer) is refused with 401 invalid_token`, async () => {
+    const other = `http://127.0.0.1:${await freePort()}/mcp`;
+    const t = (await obtainToken({ issuer, resource: other, scope: 'mcp:read' })).access_token;
+    const r = await whoami(t);
+    assert(invalidToken(r), `${r.status} ${r.headers.get('www-authenticate')}`);
+    return `aud ${other} -> ${r.status} ${r.headers.get('www-authenticate')}`;
+  });
+
+  await check(`${label}: an opaque token the AS never issued is refused with 401 invalid_token`, async () => {
+    const r = await whoami(randomBytes(32).toString('base64url'));
+    assert(invalidToken(r), `${r.status} ${r.headers.get('www-authenticate')}`);
+    return `${r.status}`;
+  });
+
+  if (!revoke) return;
+  await check(`${label}: a token revoked at oidc-provider (RFC 7009) is refused once the ${OPAQUE_MAX_CACHE_S} s maximum is over`, async () => {
+    const t = (await obtainToken({ issuer, resource: mcp, scope: 'mcp:read' })).access_token;
+    let r = await whoami(t);
+    assert(r.status === 200, `before revocation: ${r.status}`);
+    const md = (await getJson(`${issuer}/.well-known/oauth-authorization-server`)).json;
+    const rev = await fetch(md.revocation_endpoint, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from('interop-service:interop-service-secret-not-secret').toString('base64')}`,
+      },
+      body: new URLSearchParams({ token: t, token_type_hint: 'access_token' }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    await rev.arrayBuffer();
+    assert(rev.status === 200, `revocation ${rev.status}`);
+    const revokedAt = Date.now();
+    // Within the maximum the kept answer may still be used (the revocation delay).
+    r = await whoami(t);
+    const within = Date.now() - revokedAt < OPAQUE_MAX_CACHE_S * 1000 ? r.status : 'late';
+    await new Promise((res) => setTimeout(res, OPAQUE_MAX_CACHE_S * 1000 + 700));
+    r = await whoami(t);
+    assert(invalidToken(r), `after the maximum: ${r.status} ${r.headers.get('www-authenticate')}`);
+    assert(within === 200 || within === 'late', `within the maximum: ${within}`);
+    return `within the maximum: ${within}; after it: ${r.status} ${r.headers.get('www-authenticate')}`;
+  });
+}
+
 async function runRmcp(label, { mcp, issuer }) {
   if (ONLY && !`rmcp/${label}`.includes(ONLY)) return;
   if (!existsSync(RMCP_BIN)) {
@@ -333,6 +455,8 @@ for (const [name, phase] of [
   ['dev-as', phaseDevAs],
   ['oidc-provider', phaseOidcProvider],
   ['two-issuers', phaseTwoIssuers],
+  ['dev-as-opaque', phaseDevAsOpaque],
+  ['oidc-provider-opaque', phaseOidcProviderOpaque],
 ]) {
   try {
     await phase();

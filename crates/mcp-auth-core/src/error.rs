@@ -145,6 +145,26 @@ impl AuthError {
         e
     }
 
+    /// 503: the DPoP replay store (RFC 9449 §11.1) cannot say whether a proof was used
+    /// before (full, or its backend unreachable): never an acceptance, and never a 401 for a
+    /// proof that may be fine. `retry_after` is in seconds.
+    pub fn replay_store_unavailable(retry_after: u32) -> Self {
+        let mut e = Self::new(
+            ErrorKind::KeySourceUnavailable,
+            "the DPoP replay store is unavailable",
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    /// 401 for a refused DPoP proof or key binding (RFC 9449 §7.1), with the proof error's
+    /// fixed description. The challenge (`invalid_dpop_proof`, `use_dpop_nonce` or
+    /// `invalid_token` on the `DPoP` scheme) is rendered from the [`DpopError`](crate::dpop::DpopError)
+    /// itself ([`ChallengeTemplate::render_dpop_error`](crate::challenge::ChallengeTemplate::render_dpop_error)).
+    pub fn dpop_refused(e: crate::dpop::DpopError) -> Self {
+        Self::new(ErrorKind::InvalidToken, e.description())
+    }
+
     /// 413: body too large to inspect.
     pub fn payload_too_large() -> Self {
         Self::new(ErrorKind::PayloadTooLarge, "request body too large")

@@ -28,7 +28,10 @@
 //! A present member is checked as in a JWT: `exp` not past, `nbf`/`iat` not in the future (each
 //! with the leeway), `iss` equal to the issuer asked, `aud` naming this resource, `token_type`
 //! `Bearer` (case-insensitive), and no `cnf` (a sender-constrained token needs a proof the
-//! Bearer scheme does not carry, RFC 9449 §7.2).
+//! Bearer scheme does not carry, RFC 9449 §7.2). Only rules made
+//! [`with_dpop_bound_tokens`](IntrospectionRules::with_dpop_bound_tokens) (by a layer with
+//! DPoP on) keep `cnf` and take `token_type` `DPoP`, for the layer to match `cnf.jkt` with
+//! the request's proof (RFC 9449 §6.2) and to refuse the token on the `Bearer` scheme.
 //!
 //! # Errors
 //!
@@ -238,6 +241,8 @@ pub struct IntrospectionRules {
     max_cache: Duration,
     retry_after: u32,
     signed: Option<SignedAnswers>,
+    /// `cnf` and `token_type` `DPoP` kept ([`with_dpop_bound_tokens`](Self::with_dpop_bound_tokens)).
+    dpop_bound: bool,
 }
 
 impl IntrospectionRules {
@@ -258,6 +263,7 @@ impl IntrospectionRules {
             max_cache: DEFAULT_MAX_CACHE,
             retry_after: DEFAULT_RETRY_AFTER,
             signed: None,
+            dpop_bound: false,
         })
     }
 
@@ -272,6 +278,20 @@ impl IntrospectionRules {
     #[must_use]
     pub fn with_retry_after(mut self, secs: u32) -> Self {
         self.retry_after = secs;
+        self
+    }
+
+    /// Keeps `cnf` and takes `token_type` `DPoP` (RFC 9449 §6.2) instead of refusing them:
+    /// only for a caller that then requires, on the `DPoP` scheme, that `cnf.jkt` is the
+    /// thumbprint of the request's proof key, and refuses a token with `cnf` on the `Bearer`
+    /// scheme (the layer does both when DPoP is on). Off by default. On, it also sets the
+    /// claims policy's [`allow_cnf`](ClaimsPolicy::allow_cnf).
+    #[must_use]
+    pub fn with_dpop_bound_tokens(mut self, on: bool) -> Self {
+        self.dpop_bound = on;
+        if on {
+            self.claims.allow_cnf = true;
+        }
         self
     }
 
@@ -356,16 +376,18 @@ impl IntrospectionRules {
             Claims::from_json_with(body, &self.claims.mapping).map_err(|_| self.unusable())?;
         // RFC 7662 §2.2 `token_type` (optional, RFC 6749 §7.1 types are case-insensitive):
         // on the Bearer scheme only a bearer token.
-        if head
-            .token_type
-            .as_deref()
-            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
-        {
+        // With DPoP-bound tokens taken, a `DPoP` token (RFC 9449 §6.2) too.
+        let dpop = self.dpop_bound;
+        if head.token_type.as_deref().is_some_and(|t| {
+            !(t.eq_ignore_ascii_case("bearer") || (dpop && t.eq_ignore_ascii_case("dpop")))
+        }) {
             return Err(AuthError::invalid_token("token type is not Bearer"));
         }
         // RFC 9449 §7.2 / RFC 8705 §3: a sender-constrained token presented as a bearer token
-        // without its proof must be refused, whatever the policy says of DPoP.
-        if claims.cnf.is_some() {
+        // without its proof must be refused, whatever the policy says of DPoP. Only rules
+        // that take DPoP-bound tokens keep the `cnf`, for the caller (a layer with DPoP on)
+        // to match `cnf.jkt` with the proof, and to refuse it on the `Bearer` scheme.
+        if claims.cnf.is_some() && !dpop {
             return Err(AuthError::invalid_token(
                 "sender-constrained token presented without proof of possession",
             ));

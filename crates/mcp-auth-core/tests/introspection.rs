@@ -533,3 +533,33 @@ proptest::proptest! {
         }
     }
 }
+
+/// Rules made for a layer with DPoP on keep `cnf` and take `token_type` `DPoP` (RFC 9449
+/// §6.2): the layer matches `cnf.jkt` with the proof and refuses the token on `Bearer`.
+#[test]
+fn dpop_bound_answers_only_when_the_rules_take_them() {
+    let bound = with("cnf", json!({"jkt": "0ZcOCORZNYy"}));
+    let dpop = with("token_type", json!("DPoP"));
+    let r = rules().with_dpop_bound_tokens(true);
+    let ok = r
+        .check_answer(TOKEN, &serde_json::to_vec(&bound).unwrap(), NOW)
+        .unwrap();
+    assert_eq!(ok.verified.claims.cnf, Some(json!({"jkt": "0ZcOCORZNYy"})));
+    assert_eq!(check_with(&r, &dpop).map(drop), Ok(()));
+    // Still no other token type.
+    assert_eq!(
+        refusal(check_with(&r, &with("token_type", json!("mac")))),
+        invalid("token type is not Bearer")
+    );
+    // Off (the default, and explicitly): refused as before.
+    for r in [rules(), rules().with_dpop_bound_tokens(false)] {
+        assert_eq!(
+            refusal(check_with(&r, &bound)),
+            invalid("sender-constrained token presented without proof of possession")
+        );
+        assert_eq!(
+            refusal(check_with(&r, &dpop)),
+            invalid("token type is not Bearer")
+        );
+    }
+}

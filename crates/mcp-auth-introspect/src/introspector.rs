@@ -3,6 +3,7 @@
 use crate::ConfigError;
 use crate::client_auth::ClientAuth;
 use crate::http::{self, Failure, Post};
+use crate::metrics::Outcome;
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
 use mcp_auth_core::credentials::DEFAULT_MAX_TOKEN_LEN;
@@ -116,6 +117,7 @@ struct Inner {
     hasher: hmac::Key,
     signed_keys: Option<Arc<dyn KeySource>>,
     stats: Counters,
+    metrics: crate::metrics::Keys,
 }
 
 /// An RFC 7662 introspection client for one issuer, with its cache. Cheap to clone (one
@@ -255,6 +257,7 @@ impl IntrospectorBuilder {
             .max_capacity(self.capacity)
             .expire_after(ByAnswer)
             .build();
+        let metrics = crate::metrics::Keys::new(self.rules.issuer());
         Ok(Introspector {
             inner: Arc::new(Inner {
                 http: http::client(self.timeout).map_err(ConfigError::HttpClient)?,
@@ -272,6 +275,7 @@ impl IntrospectorBuilder {
                 hasher,
                 signed_keys: self.signed_keys,
                 stats: Counters::default(),
+                metrics,
             }),
         })
     }
@@ -354,6 +358,7 @@ impl Introspector {
             .map_err(|e| (*e).clone())?;
         if !called {
             bump(&inner.stats.hits);
+            inner.metrics.hit();
         }
         match &entry.outcome {
             Ok(answer) => {
@@ -377,6 +382,7 @@ impl Introspector {
         let inner = &self.inner;
         let Ok(_permit) = inner.in_flight.clone().try_acquire_owned() else {
             bump(&inner.stats.overloaded);
+            inner.metrics.call(Outcome::Overloaded);
             tracing::warn!(
                 target: "mcp_auth::introspection",
                 issuer = inner.rules.issuer(),
@@ -416,6 +422,11 @@ impl Introspector {
                 } else {
                     &inner.stats.unavailable
                 });
+                inner.metrics.call(if matches!(failure, Failure::Timeout) {
+                    Outcome::Timeout
+                } else {
+                    Outcome::Unavailable
+                });
                 tracing::error!(
                     target: "mcp_auth::introspection",
                     issuer = inner.rules.issuer(),
@@ -433,6 +444,7 @@ impl Introspector {
         match judged {
             Ok(answer) => {
                 bump(&inner.stats.active);
+                inner.metrics.call(Outcome::Active);
                 Ok(Arc::new(Entry {
                     ttl: answer.cache_for,
                     outcome: Ok(Arc::new(answer)),
@@ -440,6 +452,7 @@ impl Introspector {
             }
             Err(e) if e.kind() == ErrorKind::KeySourceUnavailable => {
                 bump(&inner.stats.unavailable);
+                inner.metrics.call(Outcome::Unavailable);
                 tracing::error!(
                     target: "mcp_auth::introspection",
                     issuer = inner.rules.issuer(),
@@ -449,6 +462,7 @@ impl Introspector {
             }
             Err(e) => {
                 bump(&inner.stats.refused);
+                inner.metrics.call(Outcome::Refused);
                 tracing::debug!(
                     target: "mcp_auth::introspection",
                     reason = e.description(),

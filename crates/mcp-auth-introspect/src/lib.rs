@@ -54,6 +54,7 @@
 mod client_auth;
 mod http;
 mod introspector;
+pub mod metrics;
 
 pub use client_auth::{AssertionKey, ClientAuth, JWT_BEARER_ASSERTION};
 pub use introspector::{

@@ -532,3 +532,63 @@ async fn signed_answers_are_asked_for_and_verified_with_the_issuers_keys() {
         .unwrap_err();
     assert_eq!(e, ConfigError::SignedAnswers);
 }
+
+/// Issue 18: `mcp_auth_introspect::metrics`, exact values after a scripted sequence, labelled
+/// by the configured issuer only (no token, subject or client id in any label).
+#[tokio::test(flavor = "current_thread")]
+async fn calls_are_counted_by_outcome_and_cache_hits_by_issuer() {
+    use mcp_auth_introspect::metrics::{CACHE_HITS, CALLS};
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use std::collections::BTreeMap;
+
+    let recorder = DebuggingRecorder::new();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let server = As::start().await;
+    let i = introspector(&server, rules(&server));
+    i.introspect("token-one").await.unwrap();
+    i.introspect("token-one").await.unwrap(); // kept answer
+    server.set(Mode::Inactive);
+    assert!(i.introspect("token-two").await.is_err());
+    server.set(Mode::Status(500));
+    assert_eq!(
+        kind(&i.introspect("token-three").await.unwrap_err()),
+        UNAVAILABLE
+    );
+
+    let mut seen = BTreeMap::new();
+    for (key, _, _, value) in recorder.snapshotter().snapshot().into_vec() {
+        let key = key.key();
+        let labels: Vec<(String, String)> = key
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        for (_, v) in &labels {
+            assert!(!v.contains("token-") && v != "u1" && v != "c1", "label {v}");
+        }
+        let DebugValue::Counter(n) = value else {
+            panic!("not a counter")
+        };
+        seen.insert((key.name().to_owned(), labels), n);
+    }
+    let iss = ("issuer".to_owned(), server.base.clone());
+    let call = |outcome: &str| {
+        (
+            CALLS.to_owned(),
+            vec![iss.clone(), ("outcome".to_owned(), outcome.to_owned())],
+        )
+    };
+    assert_eq!(
+        seen,
+        BTreeMap::from([
+            (call("active"), 1),
+            (call("refused"), 1),
+            (call("unavailable"), 1),
+            ((CACHE_HITS.to_owned(), vec![iss.clone()]), 1),
+        ])
+    );
+    let stats = i.stats();
+    assert_eq!(
+        (stats.active, stats.refused, stats.unavailable, stats.hits),
+        (1, 1, 1, 1)
+    );
+}

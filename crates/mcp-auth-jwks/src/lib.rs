@@ -148,6 +148,7 @@ pub mod __fuzz;
 mod clock;
 mod error;
 mod fetch;
+pub mod metrics;
 #[cfg(feature = "reqwest")]
 mod reqwest_fetcher;
 mod rules;

@@ -158,6 +158,7 @@ impl Inner {
         }
         if now >= cached.expires_at {
             bump(&self.stats.stale_serves);
+            crate::metrics::stale_serve(&iss.name);
             trace!(issuer = &*iss.name, "serving keys past their lifetime");
         }
         if now >= cached.refresh_at
@@ -212,6 +213,7 @@ impl Inner {
             drop(st);
             if now >= cached.expires_at {
                 bump(&self.stats.stale_serves);
+                crate::metrics::stale_serve(&iss.name);
             }
         }
         bump(&self.stats.hits);
@@ -253,12 +255,14 @@ impl Inner {
                 st.last_kid_refetch = Some(now);
                 iss.refetch.cool_until(self.nanos(later(now, cooldown)));
                 bump(&self.stats.kid_refetches);
+                crate::metrics::refresh(&iss.name, true);
                 debug!(issuer = &*iss.name, "unknown kid: refetching JWKS");
                 Some(self.start_load(&mut st, iss).0)
             }
         };
         let Some(load) = load else {
             bump(&self.stats.cooldown_rejections);
+            crate::metrics::cooldown_refusal(&iss.name);
             trace!(
                 issuer = &*iss.name,
                 "unknown kid within the cooldown: not refetching"

@@ -25,6 +25,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod dpop;
 mod key_source;
 mod mapping;
 mod operations;
@@ -72,6 +73,7 @@ pub struct McpAuthBuilder {
     allowed_origins: Vec<String>,
     loopback_origins: bool,
     rejection: Option<Arc<dyn RenderRejection>>,
+    dpop: Option<crate::decision::dpop::DpopConfig>,
     /// Rate limits, trusted proxies and the session store ([`operations`]).
     operations: crate::operations::Settings,
 }
@@ -121,6 +123,7 @@ impl McpAuthBuilder {
             allowed_origins: Vec::new(),
             loopback_origins: false,
             rejection: None,
+            dpop: None,
             operations: Default::default(),
         }
     }
@@ -658,16 +661,18 @@ impl McpAuthBuilder {
         // trusted issuer entry (RFC 8725 §3.8: each issuer judged by its own rules).
         let mut entries = Vec::with_capacity(1 + self.trusted.len());
         if !self.issuers.is_empty() {
-            entries.push(
+            let (header, mut claims) =
                 self.defaults
-                    .policies(&resource, &self.issuers, self.max_token_len)?,
-            );
+                    .policies(&resource, &self.issuers, self.max_token_len)?;
+            dpop::take_cnf(self.dpop.as_ref(), &mut claims);
+            entries.push((header, claims));
         }
         let mut routes = crate::introspection::Routes::default();
         for t in &mut self.trusted {
-            let (header, claims) =
+            let (header, mut claims) =
                 t.settings
                     .policies(&resource, &t.issuers, self.max_token_len)?;
+            dpop::take_cnf(self.dpop.as_ref(), &mut claims);
             if let Some(introspection) = t.introspection.take() {
                 let [issuer] = t.issuers.as_slice() else {
                     return Err(ConfigError::Introspection(
@@ -723,6 +728,8 @@ impl McpAuthBuilder {
         metadata.scopes_supported = supported;
         metadata.resource_name = self.resource_name;
         metadata.resource_documentation = self.resource_documentation;
+        let challenge = ChallengeTemplate::new(resource.metadata_url(), challenge_scopes);
+        let challenge = dpop::advertised(self.dpop.as_ref(), &mut metadata, challenge);
         metadata.validate(Some(&resource))?;
         let metadata_service = MetadataService::new(metadata.clone());
         let metadata_service = if self.metadata_at_root {
@@ -731,7 +738,7 @@ impl McpAuthBuilder {
             metadata_service
         };
 
-        let mut challenge = ChallengeTemplate::new(resource.metadata_url(), challenge_scopes)
+        let mut challenge = challenge
             .with_granted_scopes_in_403(self.granted_in_403)
             .with_error_description(self.error_description);
         if let Some(realm) = self.realm {
@@ -771,6 +778,8 @@ impl McpAuthBuilder {
                 trust_mcp_headers: self.trust_mcp_headers,
                 origins: Arc::new(origins),
                 rejection: self.rejection,
+                dpop: self.dpop,
+                metrics: Default::default(),
                 operations: self.operations.build(),
             }),
         })

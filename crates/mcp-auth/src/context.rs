@@ -17,6 +17,9 @@ use std::sync::Arc;
 pub struct AuthContext {
     inner: Arc<Inner>,
     policy: Option<Arc<ScopePolicy>>,
+    /// The thumbprint of the key whose DPoP proof this request carried (RFC 9449): per
+    /// request, never in the verified-token cache.
+    dpop_jkt: Option<Arc<str>>,
 }
 
 #[derive(Debug)]
@@ -44,7 +47,28 @@ impl AuthContext {
                 token_hash,
             }),
             policy: None,
+            dpop_jkt: None,
         }
+    }
+
+    /// The same context for a request whose DPoP proof, by the key of thumbprint `jkt`,
+    /// verified (and was not a replay).
+    pub(crate) fn with_dpop(mut self, jkt: &str) -> Self {
+        self.dpop_jkt = Some(Arc::from(jkt));
+        self
+    }
+
+    /// Whether the request was sender-constrained: made with the `DPoP` scheme, its proof
+    /// checked (RFC 9449 §4.3), the token's `cnf.jkt` that proof's key, the proof not a
+    /// replay. A handler can require it for one tool.
+    pub fn is_sender_constrained(&self) -> bool {
+        self.dpop_jkt.is_some()
+    }
+
+    /// The RFC 7638 SHA-256 thumbprint (base64url) of the key the request proved possession
+    /// of: the token's `cnf.jkt`. `None` for a `Bearer` request.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.dpop_jkt.as_deref()
     }
 
     pub(crate) fn with_policy(mut self, policy: Arc<ScopePolicy>) -> Self {

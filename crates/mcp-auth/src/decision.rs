@@ -13,6 +13,9 @@
 //!    ([`credentials::locate`]); the verified-token cache ([`crate::token_cache`]) first, on
 //!    the token's raw bytes, then the syntax check, then the validation: the JWT state
 //!    machine ([`mcp_auth_core::validation`]), or a custom [`ValidateToken`] as one step.
+//!    With DPoP on ([`dpop`]): the scheme rules first, then, on the `DPoP` scheme, the proof
+//!    (RFC 9449 §4.3, on every request, cache hit or not) once the token is known, and the
+//!    replay check ([`Next::ReplayCheck`]) once both verified.
 //! 3. **Classification** (when an [`McpPolicy`] is set): what the JSON-RPC message does, from
 //!    the trusted `Mcp-Method`/`Mcp-Name` headers or from the body (read, capped).
 //! 4. **Grant**: the scope check (403 `insufficient_scope` naming what is missing), then the
@@ -38,10 +41,11 @@ use mcp_auth_core::keys::KeyError;
 use mcp_auth_core::mcp::{
     Classification, HeaderMismatch, McpHeaders, Requirement, classify, protocol_defines_mcp_headers,
 };
-use mcp_auth_core::scope::ScopeSet;
 use mcp_auth_core::validation::{Resume, Step};
 use std::fmt;
 use std::sync::Arc;
+
+pub(crate) mod dpop;
 
 /// How the layer validates tokens.
 pub(crate) enum Validation {
@@ -92,6 +96,12 @@ pub(crate) enum Next {
     Validate(BoxValidateFuture),
     /// Await the introspection of an opaque token (RFC 7662), then [`Io::Introspected`].
     Introspect(BoxIntrospectFuture),
+    /// Await the DPoP replay store's `check_and_insert(jti, until)` (RFC 9449 §11.1), then
+    /// [`Io::Replay`].
+    ReplayCheck {
+        jti: mcp_auth_core::dpop::JtiHash,
+        until: i64,
+    },
 }
 
 /// An introspection, owned: the introspector and the token it was given.
@@ -103,11 +113,13 @@ pub(crate) type BoxIntrospectFuture = std::pin::Pin<
 pub(crate) enum Rejection {
     /// An authorization error.
     Auth(AuthError),
-    /// `insufficient_scope`, with the scopes the token holds (boxed: kept off the size of
-    /// every decision).
-    Scope(Box<(AuthError, ScopeSet)>),
+    /// `insufficient_scope`, with the caller (whose scopes the challenge names, and whom the
+    /// audit event names; boxed: kept off the size of every decision).
+    Scope(Box<(AuthError, AuthContext)>),
     /// `Mcp-Method`/`Mcp-Name` disagree with the body: the transport's -32020 response.
     Mismatch(HeaderMismatch),
+    /// A refused DPoP proof or key binding (RFC 9449 §7.1): 401 with a `DPoP` challenge.
+    Proof(mcp_auth_core::dpop::DpopError),
 }
 
 impl From<AuthError> for Rejection {
@@ -137,11 +149,22 @@ pub(crate) enum Waiting {
 /// what a decision computed is kept, boxed, only when it stops for I/O.
 pub(crate) struct Decision {
     saved: Option<Box<State>>,
+    /// A fresh `DPoP-Nonce` for the response (RFC 9449 §8.2), when the proof's slot turned
+    /// (boxed: the decision of every request carries the slot).
+    nonce: Option<Box<http::HeaderValue>>,
 }
 
 impl Decision {
     pub(crate) fn new() -> Self {
-        Self { saved: None }
+        Self {
+            saved: None,
+            nonce: None,
+        }
+    }
+
+    /// The `DPoP-Nonce` the allowed request's response carries, if one is due.
+    pub(crate) fn take_nonce(&mut self) -> Option<Box<http::HeaderValue>> {
+        self.nonce.take()
     }
 
     /// The bytes of a body that had to be read, for the inner service.
@@ -155,6 +178,8 @@ impl Decision {
         let next = state.advance(shared, parts);
         if !matches!(next, Next::Allow | Next::Reject(_)) {
             self.saved = Some(Box::new(state));
+        } else if state.nonce_due {
+            self.nonce = dpop::fresh_nonce(shared).map(Box::new);
         }
         next
     }
@@ -164,12 +189,17 @@ impl Decision {
         let Some(state) = self.saved.as_mut() else {
             return Next::Reject(unknown_step_error().into());
         };
-        match io {
+        let next = match io {
             Io::Body(read) => state.body_read(shared, parts, read),
             Io::Keys(answer) => state.keys_arrived(shared, parts, answer),
             Io::Validated(outcome) => state.validated(shared, parts, outcome),
             Io::Introspected(answer) => state.introspected(shared, parts, answer),
+            Io::Replay(answer) => state.replay_answered(shared, parts, answer),
+        };
+        if matches!(next, Next::Allow) && state.nonce_due {
+            self.nonce = dpop::fresh_nonce(shared).map(Box::new);
         }
+        next
     }
 }
 
@@ -183,6 +213,8 @@ pub(crate) enum Io {
     Validated(Result<AuthContext, AuthError>),
     /// The introspector's answer to [`Next::Introspect`].
     Introspected(Result<Arc<Introspected>, AuthError>),
+    /// The replay store's answer to [`Next::ReplayCheck`].
+    Replay(Result<mcp_auth_dpop::Replay, mcp_auth_dpop::StoreError>),
 }
 
 /// What a decision computed so far.
@@ -200,6 +232,10 @@ struct State {
     /// The `Mcp-*` headers to cross-check with the body being read.
     mcp_headers: Option<Box<McpHeaders>>,
     requirement: Option<Requirement>,
+    /// The DPoP proof's key thumbprint, while its `jti` is checked by the replay store.
+    proof_jkt: Option<Box<str>>,
+    /// The proof's nonce is from the previous slot: a fresh one goes on the response.
+    nonce_due: bool,
 }
 
 impl State {
@@ -213,6 +249,8 @@ impl State {
             waiting: None,
             mcp_headers: None,
             requirement: None,
+            proof_jkt: None,
+            nonce_due: false,
         }
     }
 
@@ -260,12 +298,9 @@ impl State {
         let Some(raw) = credentials::locate(parts, shared.max_token_len)? else {
             return Err(AuthError::missing_credentials().into());
         };
+        dpop::gate(shared, raw.scheme, parts)?;
         match token_step(shared, raw, parts, self.bypass_cache) {
-            TokenStep::Known(ctx, grants_route) => {
-                self.ctx = Some(ctx);
-                self.grants_route = grants_route;
-                Ok(None)
-            }
+            TokenStep::Known(ctx, grants_route) => self.accepted(shared, parts, ctx, grants_route),
             TokenStep::Refused(e) => Err(e.into()),
             TokenStep::Keys {
                 issuer,
@@ -304,7 +339,8 @@ impl State {
         let Some(waiting) = self.waiting.take() else {
             return Next::Reject(unknown_step_error().into());
         };
-        match resume_token(shared, bearer_token(parts, shared), waiting, answer) {
+        let (token, scheme) = presented(parts, shared);
+        match resume_token(shared, token, scheme, waiting, answer) {
             Some(step) => self.token_outcome(shared, parts, step),
             None => {
                 // A cache hit whose verifying key left the set: the entry is gone,
@@ -321,7 +357,8 @@ impl State {
         parts: &mut Parts,
         outcome: Result<AuthContext, AuthError>,
     ) -> Next {
-        let step = validated_step(shared, bearer_token(parts, shared), outcome);
+        let (token, scheme) = presented(parts, shared);
+        let step = validated_step(shared, token, scheme, outcome);
         self.token_outcome(shared, parts, step)
     }
 
@@ -331,15 +368,19 @@ impl State {
         parts: &mut Parts,
         answer: Result<Arc<Introspected>, AuthError>,
     ) -> Next {
-        let step = introspected_step(shared, bearer_token(parts, shared), answer);
+        let (token, scheme) = presented(parts, shared);
+        let step = introspected_step(shared, token, scheme, answer);
         self.token_outcome(shared, parts, step)
     }
 
     fn token_outcome(&mut self, shared: &Shared, parts: &mut Parts, step: TokenStep) -> Next {
         match step {
             TokenStep::Known(ctx, grants_route) => {
-                self.grants_route = grants_route;
-                self.known(shared, parts, ctx)
+                match self.accepted(shared, parts, ctx, grants_route) {
+                    Ok(Some(next)) => next,
+                    Ok(None) => self.known(shared, parts),
+                    Err(r) => Next::Reject(r),
+                }
             }
             TokenStep::Refused(e) => Next::Reject(e.into()),
             TokenStep::Keys {
@@ -355,8 +396,7 @@ impl State {
         }
     }
 
-    fn known(&mut self, shared: &Shared, parts: &mut Parts, ctx: AuthContext) -> Next {
-        self.ctx = Some(ctx);
+    pub(super) fn known(&mut self, shared: &Shared, parts: &mut Parts) -> Next {
         self.stage = Stage::Classify;
         self.advance(shared, parts)
     }
@@ -413,7 +453,7 @@ impl State {
             let needed = requirement.challenge_scopes(ctx.scopes(), hierarchy);
             return Err(Rejection::Scope(Box::new((
                 AuthError::insufficient_scope(needed),
-                ctx.scopes().clone(),
+                ctx,
             ))));
         }
         tracing::debug!(
@@ -503,20 +543,24 @@ pub(crate) fn token_step(
         Ok(creds) => creds,
         Err(e) => return TokenStep::Refused(e),
     };
+    // With DPoP on, `DPoP` tokens are cached too, each entry answering only its scheme.
+    let dpop = creds.scheme == Scheme::DPoP;
     let cache = shared
         .cache
         .as_ref()
-        .filter(|_| !bypass_cache && creds.scheme == Scheme::Bearer);
+        .filter(|_| !bypass_cache && (!dpop || shared.dpop.is_some()));
     let v = match &shared.validation {
         Validation::Jwt(v) => v,
         Validation::Custom(custom) => {
-            if let Some(hit) = cache.and_then(|c| c.lookup(creds.expose().as_bytes(), None, now)) {
+            if let Some(hit) =
+                cache.and_then(|c| c.lookup(creds.expose().as_bytes(), None, now, dpop))
+            {
                 return hit_step(hit);
             }
             return TokenStep::Validate(custom.validate(creds.to_credentials(), parts));
         }
     };
-    if creds.scheme == Scheme::DPoP {
+    if dpop && shared.dpop.is_none() {
         return TokenStep::Refused(dpop_not_configured());
     }
     let token = creds.expose();
@@ -531,13 +575,13 @@ pub(crate) fn token_step(
             else {
                 return TokenStep::Refused(e);
             };
-            if let Some(hit) = cache.and_then(|c| c.lookup(token.as_bytes(), None, now)) {
+            if let Some(hit) = cache.and_then(|c| c.lookup(token.as_bytes(), None, now, dpop)) {
                 return hit_step(hit);
             }
             return introspect(introspector, token);
         }
     };
-    if let Some(hit) = cache.and_then(|c| c.lookup(token.as_bytes(), Some(keys), now)) {
+    if let Some(hit) = cache.and_then(|c| c.lookup(token.as_bytes(), Some(keys), now, dpop)) {
         return hit_step(hit);
     }
     // An issuer that introspects its JWTs too: routed by the unverified `iss` (only ever to
@@ -549,7 +593,8 @@ pub(crate) fn token_step(
     {
         return introspect(introspector, token);
     }
-    jwt_outcome(shared, Some(token), v.rules().start_compact(jws, keys, now))
+    let step = v.rules().start_compact(jws, keys, now);
+    jwt_outcome(shared, Some(token), creds.scheme, step)
 }
 
 /// The introspection of `token` by `introspector`, as an owned future (the token copied
@@ -566,13 +611,22 @@ fn introspect(introspector: &Arc<dyn TokenIntrospector>, token: &str) -> TokenSt
 pub(crate) fn introspected_step(
     shared: &Shared,
     token: Option<&str>,
+    scheme: Scheme,
     answer: Result<Arc<Introspected>, AuthError>,
 ) -> TokenStep {
     match answer {
         Ok(answer) => {
             let ctx = context(answer.verified.clone());
+            // RFC 9449 §7.2: never a bound token on `Bearer` (the answer keeps `cnf` only
+            // on a layer with DPoP on), and refused before the cache could admit it.
+            if scheme == Scheme::Bearer
+                && let Some(e) = dpop::bound_on_bearer(&ctx)
+            {
+                return TokenStep::Refused(e);
+            }
             if let (Some(cache), Some(token)) = (&shared.cache, token) {
-                cache.admit_introspected(token, &ctx, answer.reusable_until(), |ctx| {
+                let dpop = scheme == Scheme::DPoP;
+                cache.admit_introspected(token, &ctx, answer.reusable_until(), dpop, |ctx| {
                     grants_route(shared, ctx)
                 });
             }
@@ -588,11 +642,12 @@ pub(crate) fn introspected_step(
 pub(crate) fn resume_token(
     shared: &Shared,
     token: Option<&str>,
+    scheme: Scheme,
     waiting: Waiting,
     answer: Result<Arc<KeySet>, KeyError>,
 ) -> Option<TokenStep> {
     match waiting {
-        Waiting::Token(resume) => Some(jwt_outcome(shared, token, (*resume).keys(answer))),
+        Waiting::Token(resume) => Some(jwt_outcome(shared, token, scheme, (*resume).keys(answer))),
         Waiting::Hit(entry) => match shared.cache.as_ref()?.confirm(&entry, answer)? {
             Hit::NeedKeys(_) => None,
             hit => Some(hit_step(hit)),
@@ -604,12 +659,22 @@ pub(crate) fn resume_token(
 pub(crate) fn validated_step(
     shared: &Shared,
     token: Option<&str>,
+    scheme: Scheme,
     outcome: Result<AuthContext, AuthError>,
 ) -> TokenStep {
     match outcome {
         Ok(ctx) => {
+            // With DPoP on, a custom validator's bound token on `Bearer` is refused too
+            // (without DPoP, the validator alone decides, as it always did).
+            if shared.dpop.is_some()
+                && scheme == Scheme::Bearer
+                && let Some(e) = dpop::bound_on_bearer(&ctx)
+            {
+                return TokenStep::Refused(e);
+            }
             if let (Some(cache), Some(token)) = (&shared.cache, token) {
-                cache.admit(token, &ctx, None, |ctx| grants_route(shared, ctx));
+                let dpop = scheme == Scheme::DPoP;
+                cache.admit(token, &ctx, None, dpop, |ctx| grants_route(shared, ctx));
             }
             TokenStep::Known(ctx, false)
         }
@@ -639,13 +704,23 @@ fn hit_step(hit: Hit) -> TokenStep {
 
 /// A JWT state machine step, as the token stage sees it; an accepted token is offered to
 /// the cache.
-fn jwt_outcome(shared: &Shared, token: Option<&str>, step: Step) -> TokenStep {
+fn jwt_outcome(shared: &Shared, token: Option<&str>, scheme: Scheme, step: Step) -> TokenStep {
     match step {
         Step::Done(Ok(verified)) => {
             let key = verified.key;
             let ctx = context(verified);
+            // RFC 9449 §7.2: with DPoP on the claims policy takes `cnf`; on `Bearer` a bound
+            // token is still refused, before the cache could admit it.
+            if scheme == Scheme::Bearer
+                && let Some(e) = dpop::bound_on_bearer(&ctx)
+            {
+                return TokenStep::Refused(e);
+            }
             if let (Some(cache), Some(token)) = (&shared.cache, token) {
-                cache.admit(token, &ctx, Some(key), |ctx| grants_route(shared, ctx));
+                let dpop = scheme == Scheme::DPoP;
+                cache.admit(token, &ctx, Some(key), dpop, |ctx| {
+                    grants_route(shared, ctx)
+                });
             }
             TokenStep::Known(ctx, false)
         }
@@ -663,13 +738,19 @@ fn jwt_outcome(shared: &Shared, token: Option<&str>, step: Step) -> TokenStep {
     }
 }
 
-/// The request's `Bearer` token again (it stays in the head until the grant), for the cache.
-fn bearer_token<'p>(parts: &'p Parts, shared: &Shared) -> Option<&'p str> {
-    let raw = credentials::locate(parts, shared.max_token_len).ok()??;
-    if raw.scheme != Scheme::Bearer {
-        return None;
+/// The request's token and scheme again (the token stays in the head until the grant), for
+/// the cache and the DPoP proof. A `DPoP` token only on a layer with DPoP on.
+fn presented<'p>(parts: &'p Parts, shared: &Shared) -> (Option<&'p str>, Scheme) {
+    let Some(raw) = credentials::locate(parts, shared.max_token_len)
+        .ok()
+        .flatten()
+    else {
+        return (None, Scheme::Bearer);
+    };
+    if raw.scheme == Scheme::DPoP && shared.dpop.is_none() {
+        return (None, raw.scheme);
     }
-    raw.check().ok().map(|c| c.expose())
+    (raw.check().ok().map(|c| c.expose()), raw.scheme)
 }
 
 #[cfg(test)]

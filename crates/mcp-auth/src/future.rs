@@ -2,7 +2,7 @@
 
 use crate::body::{RequestBody, ResponseBody};
 use crate::operations::{After, BoxFuture, Quick};
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
@@ -10,10 +10,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use tower_service::Service;
 
+/// The decision after I/O: the request for the inner service and the `DPoP-Nonce` its
+/// response carries (RFC 9449 §8.2), or the rejection.
 pub(crate) type Authorizing<B, ResBody> = Pin<
     Box<
-        dyn Future<Output = Result<Request<RequestBody<B>>, Response<ResponseBody<ResBody>>>>
-            + Send,
+        dyn Future<
+                Output = Result<
+                    (Request<RequestBody<B>>, Option<Box<HeaderValue>>),
+                    Response<ResponseBody<ResBody>>,
+                >,
+            > + Send,
     >,
 >;
 
@@ -29,6 +35,9 @@ pin_project! {
         #[pin]
         state: State<S::Future, B, ResBody>,
         inner: Option<S>,
+        // A fresh `DPoP-Nonce` for the allowed request's response (boxed: every request's
+        // future carries the slot).
+        nonce: Option<Box<HeaderValue>>,
         // The session binding's response side, when sessions are on.
         after: Option<After>,
     }
@@ -54,15 +63,18 @@ where
         Self {
             state: State::Authorizing { fut },
             inner: Some(inner),
+            nonce: None,
             after: None,
         }
     }
 
-    /// Already allowed: the inner service's future.
-    pub(crate) fn inner(fut: S::Future) -> Self {
+    /// Already allowed: the inner service's future, and the `DPoP-Nonce` its response
+    /// carries, if one is due.
+    pub(crate) fn inner(fut: S::Future, nonce: Option<Box<HeaderValue>>) -> Self {
         Self {
             state: State::Inner { fut },
             inner: None,
+            nonce,
             after: None,
         }
     }
@@ -78,6 +90,7 @@ where
         Self {
             state: State::Rejected { res: Some(res) },
             inner: None,
+            nonce: None,
             after: None,
         }
     }
@@ -95,7 +108,8 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Authorizing { fut } => match ready!(fut.as_mut().poll(cx)) {
-                    Ok(mut req) => {
+                    Ok((mut req, nonce)) => {
+                        *this.nonce = nonce;
                         // Decided after I/O: the session part rode in the extensions.
                         if let Some(after) = req.extensions_mut().remove::<After>() {
                             *this.after = Some(after);
@@ -110,7 +124,7 @@ where
                     Err(rejection) => return Poll::Ready(Ok(rejection)),
                 },
                 StateProj::Inner { fut } => {
-                    let res = answered(ready!(fut.poll(cx))?);
+                    let res = answered(ready!(fut.poll(cx))?, this.nonce.take());
                     match this.after.take() {
                         None => return Poll::Ready(Ok(res)),
                         Some(after) => match after.answered(res) {
@@ -140,8 +154,16 @@ where
 
 /// The one place that sees the inner service's response to a request the layer allowed,
 /// whichever way it was decided (in `call` or after I/O): where the layer's view of a
-/// response belongs (the session binding of a later issue records here the `Mcp-Session-Id`
-/// an `initialize` response carries). Today it only wraps the body.
-fn answered<ResBody>(res: Response<ResBody>) -> Response<ResponseBody<ResBody>> {
+/// response belongs (the session binding then records the `Mcp-Session-Id` an `initialize`
+/// response carries, through its `After` part). It sets the fresh `DPoP-Nonce` a DPoP request's
+/// proof made due (RFC 9449 §8.2: the slot of its nonce turned), and wraps the body.
+fn answered<ResBody>(
+    mut res: Response<ResBody>,
+    nonce: Option<Box<HeaderValue>>,
+) -> Response<ResponseBody<ResBody>> {
+    if let Some(nonce) = nonce {
+        res.headers_mut()
+            .insert(crate::decision::dpop::DPOP_NONCE, *nonce);
+    }
     res.map(ResponseBody::new)
 }

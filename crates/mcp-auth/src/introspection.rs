@@ -207,6 +207,9 @@ impl Routes {
         if let Some(max) = introspection.max_cache {
             rules = rules.with_max_cache(max);
         }
+        // A layer with DPoP on takes `cnf` in its claims policies (and only then): its
+        // answers keep `cnf.jkt`, which the layer matches with the proof (RFC 9449 §6.2).
+        rules = rules.with_dpop_bound_tokens(claims.allow_cnf);
         let introspector: Arc<dyn TokenIntrospector> = match introspection.source {
             #[cfg(feature = "introspection")]
             Source::Http {

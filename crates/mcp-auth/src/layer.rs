@@ -54,6 +54,10 @@ pub(crate) struct Shared {
     pub(crate) origins: Arc<OriginAllowList>,
     /// The rejection hook; `None` renders the layer's own bodies without a dynamic call.
     pub(crate) rejection: Option<Arc<dyn RenderRejection>>,
+    /// DPoP (RFC 9449), unless its mode is off.
+    pub(crate) dpop: Option<crate::decision::dpop::DpopConfig>,
+    /// The decision metrics' handles (crate::metrics).
+    pub(crate) metrics: crate::metrics::LayerMetrics,
     /// Rate limits and session bindings (issue 18); `None` when neither is configured.
     pub(crate) operations: Option<Arc<crate::operations::Operations>>,
 }
@@ -140,10 +144,10 @@ impl McpAuthLayer {
                     }
                     TokenStep::Refused(e) => return Err(e),
                     TokenStep::Validate(fut) => {
-                        validated_step(&shared, Some(token.expose()), fut.await)
+                        validated_step(&shared, Some(token.expose()), Scheme::Bearer, fut.await)
                     }
                     TokenStep::Introspect(fut) => {
-                        introspected_step(&shared, Some(token.expose()), fut.await)
+                        introspected_step(&shared, Some(token.expose()), Scheme::Bearer, fut.await)
                     }
                     TokenStep::Keys {
                         issuer,
@@ -154,7 +158,8 @@ impl McpAuthLayer {
                             return Err(AuthError::key_source_unavailable(30));
                         };
                         let answer = v.key_source().keys(&issuer, kid.as_deref()).await;
-                        match resume_token(&shared, Some(token.expose()), waiting, answer) {
+                        let token_str = Some(token.expose());
+                        match resume_token(&shared, token_str, Scheme::Bearer, waiting, answer) {
                             Some(next) => next,
                             // A cache hit whose key left the set: validate again, uncached.
                             None => {

@@ -93,12 +93,14 @@
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod audit;
 mod body;
 mod builder;
 pub mod client_addr;
 mod config_error;
 mod context;
 mod decision;
+pub mod dpop;
 #[cfg(feature = "axum")]
 mod extract;
 mod future;
@@ -107,6 +109,7 @@ mod issuer;
 mod layer;
 pub mod limit;
 mod metadata;
+pub mod metrics;
 mod operations;
 pub mod providers;
 #[cfg(feature = "redis")]

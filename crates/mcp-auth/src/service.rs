@@ -1,15 +1,17 @@
 //! [`McpAuth`]: the middleware service.
 
 use crate::body::{RequestBody, ResponseBody};
-use crate::decision::{Decision, Io, Next, Rejection, Validation};
+use crate::decision::{Decision, Io, Next, Rejection, Validation, dpop};
 use crate::future::{Authorizing, ResponseFuture};
 use crate::layer::Shared;
+use crate::metrics::{Path, Timer};
 use crate::response::{origin_rejection, rejection, rendered};
 use bytes::Bytes;
+use http::header::WWW_AUTHENTICATE;
 use http::header::{
     AUTHORIZATION, CONTENT_LENGTH, COOKIE, ORIGIN, PROXY_AUTHORIZATION, TRANSFER_ENCODING,
 };
-use http::{HeaderName, Method, Request, Response};
+use http::{HeaderName, HeaderValue, Method, Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 use mcp_auth_core::credentials;
@@ -103,7 +105,7 @@ where
             // token through).
             if is_cors_preflight(&req) {
                 return match preflight(&self.shared, req) {
-                    Ok(req) => ResponseFuture::inner(self.inner.call(req)),
+                    Ok(req) => ResponseFuture::inner(self.inner.call(req), None),
                     Err(res) => ResponseFuture::rejected(res),
                 };
             }
@@ -114,20 +116,32 @@ where
         }
         // Taken apart once and put together once: the decision works on the parts in place
         // (a request is a few hundred bytes, and every move of it is a copy).
+        let timer = Timer::start();
         let (mut parts, body) = req.into_parts();
         let mut decision = Decision::new();
         let next = match decision.advance(&self.shared, &mut parts) {
             // Decided here: the service made ready by `poll_ready` is called at once, and a
             // rejection leaves it ready for the next request.
             Next::Allow => {
+                timer.allowed(&self.shared.metrics, Path::Memory);
                 let req = Request::from_parts(parts, RequestBody::new(body));
-                return ResponseFuture::inner(self.inner.call(req));
+                let fut = self.inner.call(req);
+                return ResponseFuture::inner(fut, decision.take_nonce());
             }
-            Next::Reject(r) => return ResponseFuture::rejected(render(&self.shared, r)),
+            Next::Reject(r) => {
+                let res = render(&self.shared, r, &parts, None, (timer, Path::Memory));
+                return ResponseFuture::rejected(res);
+            }
             io => io,
         };
-        let later: Authorizing<B, ResBody> =
-            Box::pin(drive(self.shared.clone(), decision, parts, body, next));
+        let later: Authorizing<B, ResBody> = Box::pin(drive(
+            self.shared.clone(),
+            decision,
+            parts,
+            body,
+            next,
+            timer.for_io(),
+        ));
         // The future calls the inner service later: it takes the one that is ready and
         // leaves a clone, which may not be (tower docs, "Be careful when cloning inner
         // services").
@@ -137,14 +151,16 @@ where
 }
 
 /// The rest of a decision that needs I/O: each step's one piece of I/O, handed back to the
-/// [`Decision`], until it decides. `Ok` with the request for the inner service.
+/// [`Decision`], until it decides. `Ok` with the request for the inner service (and the
+/// `DPoP-Nonce` its response carries, if one is due).
 async fn drive<B, ResBody>(
     shared: Arc<Shared>,
     mut decision: Decision,
     mut parts: http::request::Parts,
     body: B,
     mut next: Next,
-) -> Result<Request<RequestBody<B>>, Response<ResponseBody<ResBody>>>
+    timer: Timer,
+) -> Result<(Request<RequestBody<B>>, Option<Box<HeaderValue>>), Response<ResponseBody<ResBody>>>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -153,14 +169,24 @@ where
     loop {
         next = match next {
             Next::Allow => {
+                timer.allowed(&shared.metrics, Path::Io);
                 let body = match (decision.take_body(), body) {
                     (Some(bytes), _) => RequestBody::from_bytes(bytes),
                     (None, Some(body)) => RequestBody::new(body),
                     (None, None) => RequestBody::empty(),
                 };
-                return Ok(Request::from_parts(parts, body));
+                return Ok((Request::from_parts(parts, body), decision.take_nonce()));
             }
-            Next::Reject(r) => return Err(render(&shared, r)),
+            Next::Reject(r) => {
+                let read = decision.take_body();
+                return Err(render(
+                    &shared,
+                    r,
+                    &parts,
+                    read.as_deref(),
+                    (timer, Path::Io),
+                ));
+            }
             Next::ReadBody { cap } => {
                 let read = match body.take() {
                     Some(body) => read_capped(body, cap).await,
@@ -184,22 +210,110 @@ where
                 let answer = introspection.await;
                 decision.resume(&shared, &mut parts, Io::Introspected(answer))
             }
+            Next::ReplayCheck { jti, until } => {
+                let answer = match &shared.dpop {
+                    Some(d) => d.store.check_and_insert(&jti, until).await,
+                    None => Err(mcp_auth_dpop::StoreError::Misconfigured(
+                        "no DPoP replay store".to_owned(),
+                    )),
+                };
+                decision.resume(&shared, &mut parts, Io::Replay(answer))
+            }
         };
     }
 }
 
-/// A rejection as a response.
-fn render<R>(shared: &Shared, r: Rejection) -> Response<R>
+/// A rejection as a response, counted and audited (`decided`: when the request came in, and
+/// whether the decision waited for I/O); its challenge on the scheme of the request (RFC
+/// 9449 §7.1, when DPoP is on).
+fn render<R>(
+    shared: &Shared,
+    r: Rejection,
+    parts: &http::request::Parts,
+    body: Option<&[u8]>,
+    decided: (Timer, Path),
+) -> Response<R>
 where
     R: Default + From<Bytes>,
 {
+    crate::audit::decision_refused(&shared.metrics, &r, &parts.headers, body, decided);
+    if shared.dpop.is_some() {
+        return dpop_render(shared, parts, r);
+    }
     match r {
         Rejection::Auth(e) => reject(shared, e, None),
         Rejection::Scope(denied) => {
-            let (e, granted) = *denied;
-            reject(shared, e, Some(&granted))
+            let (e, ctx) = *denied;
+            reject(shared, e, Some(ctx.scopes()))
         }
         Rejection::Mismatch(m) => header_mismatch_response(m),
+        Rejection::Proof(e) => reject(shared, AuthError::dpop_refused(e), None),
+    }
+}
+
+/// [`render`] on a layer with DPoP on: a refused proof is 401 with its `DPoP` challenge
+/// (and a fresh `DPoP-Nonce` for `use_dpop_nonce`, RFC 9449 §9); every other rejection is
+/// rendered on the request's scheme ([`dpop::on_dpop_scheme`]); a 401 without credentials
+/// in allowed mode carries a `Bearer` and a `DPoP` challenge.
+#[cold]
+#[inline(never)]
+fn dpop_render<R>(shared: &Shared, parts: &http::request::Parts, r: Rejection) -> Response<R>
+where
+    R: Default + From<Bytes>,
+{
+    let template = &shared.challenges.template;
+    let (e, ctx) = match r {
+        Rejection::Mismatch(m) => return header_mismatch_response(m),
+        Rejection::Proof(p) => {
+            let challenge = HeaderValue::from_str(&template.render_dpop_error(&p)).ok();
+            let mut res = respond(shared, AuthError::dpop_refused(p), challenge);
+            if p.needs_nonce()
+                && let Some(nonce) = dpop::fresh_nonce(shared)
+            {
+                res.headers_mut().insert(dpop::DPOP_NONCE, nonce);
+            }
+            return res;
+        }
+        Rejection::Auth(e) => (e, None),
+        Rejection::Scope(denied) => {
+            let (e, ctx) = *denied;
+            (e, Some(ctx))
+        }
+    };
+    let granted = ctx.as_ref().map(|ctx| ctx.scopes());
+    tracing::debug!(
+        target: "mcp_auth::rejection",
+        kind = ?e.kind(),
+        reason = e.description(),
+        "request rejected"
+    );
+    if !dpop::on_dpop_scheme(shared, parts) {
+        let both = e.kind() == ErrorKind::MissingCredentials && dpop::both_schemes(shared);
+        let extra = both
+            .then(|| template.render_dpop(&e, None))
+            .flatten()
+            .and_then(|c| HeaderValue::from_str(&c).ok());
+        let mut res = reject(shared, e, granted);
+        if let Some(v) = extra {
+            res.headers_mut().append(WWW_AUTHENTICATE, v);
+        }
+        return res;
+    }
+    let challenge = template
+        .render_dpop(&e, granted)
+        .and_then(|c| HeaderValue::from_str(&c).ok());
+    respond(shared, e, challenge)
+}
+
+/// A rejection with the given challenge, its body from the hook if one is set.
+fn respond<R: Default + From<Bytes>>(
+    shared: &Shared,
+    e: AuthError,
+    challenge: Option<HeaderValue>,
+) -> Response<R> {
+    match &shared.rejection {
+        None => rejection(e, challenge),
+        Some(hook) => rendered(hook.as_ref(), e, challenge),
     }
 }
 
@@ -222,6 +336,7 @@ fn check_origin<R: From<Bytes>>(
         repeated = !single,
         "request rejected: Origin not allowed"
     );
+    crate::audit::refused_early(&AuthError::origin_not_allowed(), headers);
     Err(match &shared.rejection {
         None => origin_rejection(),
         Some(hook) => rendered(hook.as_ref(), AuthError::origin_not_allowed(), None),
@@ -261,20 +376,16 @@ where
             .iter()
             .any(|v| v.as_bytes() != b"0");
     if has_body {
-        return Err(reject(
-            shared,
-            AuthError::invalid_request("a CORS preflight must not have a body"),
-            None,
-        ));
+        let e = AuthError::invalid_request("a CORS preflight must not have a body");
+        crate::audit::refused_early(&e, &parts.headers);
+        return Err(reject(shared, e, None));
     }
     if credentials::query_has_access_token(parts.uri.query()) {
-        return Err(reject(
-            shared,
-            AuthError::invalid_request(
-                "access tokens are accepted only in the Authorization header",
-            ),
-            None,
-        ));
+        let e = AuthError::invalid_request(
+            "access tokens are accepted only in the Authorization header",
+        );
+        crate::audit::refused_early(&e, &parts.headers);
+        return Err(reject(shared, e, None));
     }
     for name in &PREFLIGHT_STRIPPED {
         parts.headers.remove(name);

@@ -21,7 +21,10 @@
 //!   the layer awaits before the hit is confirmed.
 //! - The header (algorithm, `typ`, `crit`) is part of the compared bytes and was checked when
 //!   the entry was made.
-//! - Only `Bearer` tokens are cached: a DPoP-bound token's acceptance depends on its proof.
+//! - An entry remembers the scheme it was verified on (`Bearer`, or `DPoP` on a layer with
+//!   DPoP on) and answers only for that scheme: a token verified on a DPoP request is never
+//!   answered from here when presented as `Bearer`. A hit for a `DPoP` request only stands
+//!   for the token: its proof is checked on every request, hit or not.
 //! - For a custom validator ([`ValidateToken`](crate::ValidateToken)) the cache is off unless
 //!   asked for; then a hit re-checks the time claims only, so enable it only for a validator
 //!   whose answer depends on the token's bytes alone.
@@ -101,6 +104,9 @@ pub(crate) struct Entry {
     /// Which of the cache's claims policies (one per trusted issuer entry) admitted it: the
     /// one whose timed part every hit re-checks.
     pub(crate) policy: usize,
+    /// Verified on a `DPoP` request: answers only `DPoP` requests (and `Bearer` ones only
+    /// entries verified on `Bearer`).
+    pub(crate) dpop: bool,
 }
 
 /// What a hit comes to, once re-checked.
@@ -174,22 +180,24 @@ impl TokenCache {
         if !self.present.may_contain(key) {
             return None;
         }
-        match self.lend_slot(key, token, |entry| self.judge(key, entry, keys, now))? {
+        match self.lend_slot(key, token, false, |entry| self.judge(key, entry, keys, now))? {
             Some(Hit::NeedKeys(_)) | None => None,
             hit => hit,
         }
     }
 
-    /// The entry of `token` (a checked token), re-checked: `None` when there is none, or
-    /// when its key left the issuer's set (the entry is then dropped).
+    /// The entry of `token` (a checked token) verified on the same scheme (`dpop`),
+    /// re-checked: `None` when there is none, or when its key left the issuer's set (the
+    /// entry is then dropped).
     pub(crate) fn lookup(
         &self,
         token: &[u8],
         keys: Option<&dyn KeySource>,
         now: i64,
+        dpop: bool,
     ) -> Option<Hit> {
         let key = self.key(token);
-        let entry = self.get(key, token)?;
+        let entry = self.get_as(key, token, dpop)?;
         self.judge(key, &entry, keys, now)
     }
 
@@ -259,13 +267,15 @@ impl TokenCache {
         None
     }
 
-    /// Offers a token just accepted (admitted on its second use, see the module docs);
-    /// `grants_route` is asked only when it is admitted.
+    /// Offers a token just accepted on a `Bearer` (`dpop` false) or `DPoP` request
+    /// (admitted on its second use, see the module docs); `grants_route` is asked only when
+    /// it is admitted.
     pub(crate) fn admit(
         &self,
         token: &str,
         ctx: &AuthContext,
         verified_by: Option<[u8; 32]>,
+        dpop: bool,
         grants_route: impl FnOnce(&AuthContext) -> bool,
     ) {
         self.offer(self.key(token.as_bytes()), || Entry {
@@ -276,16 +286,18 @@ impl TokenCache {
             introspected: false,
             grants_route: grants_route(ctx),
             policy: self.policy_of(ctx.issuer()),
+            dpop,
         });
     }
 
     /// Offers a token an introspection answer accepted, reusable until `until` (seconds
-    /// since the epoch; see [`Entry::exp`]).
+    /// since the epoch; see [`Entry::exp`]), on a `Bearer` (`dpop` false) or `DPoP` request.
     pub(crate) fn admit_introspected(
         &self,
         token: &str,
         ctx: &AuthContext,
         until: i64,
+        dpop: bool,
         grants_route: impl FnOnce(&AuthContext) -> bool,
     ) {
         self.offer(self.key(token.as_bytes()), || Entry {
@@ -296,6 +308,7 @@ impl TokenCache {
             introspected: true,
             grants_route: grants_route(ctx),
             policy: self.policy_of(ctx.issuer()),
+            dpop,
         });
     }
 
@@ -318,20 +331,27 @@ impl TokenCache {
             .hash_one((token.len(), &token[token.len().saturating_sub(KEY_TAIL)..]))
     }
 
-    /// The entry of `key` if it holds exactly `token`: behind the presence filter, from its
-    /// hot slot, else from moka, which then fills the slot.
+    /// The `Bearer` entry of `key` if it holds exactly `token` ([`get_as`](Self::get_as)).
+    #[cfg(test)]
     pub(crate) fn get(&self, key: u64, token: &[u8]) -> Option<Arc<Entry>> {
+        self.get_as(key, token, false)
+    }
+
+    /// The entry of `key` if it holds exactly `token`, verified on the same scheme (`dpop`):
+    /// behind the presence filter, from its hot slot, else from moka, which then fills the
+    /// slot.
+    pub(crate) fn get_as(&self, key: u64, token: &[u8], dpop: bool) -> Option<Arc<Entry>> {
         // An entry in a slot is (but for the race described above) also in the filter.
         if !self.present.may_contain(key) {
             return None;
         }
-        if let Some(hit) = self.lend_slot(key, token, Arc::clone) {
+        if let Some(hit) = self.lend_slot(key, token, dpop, Arc::clone) {
             return Some(hit);
         }
         let hit = self
             .map
             .get(&key)
-            .filter(|hit| hit.token.as_bytes() == token)?;
+            .filter(|hit| hit.token.as_bytes() == token && hit.dpop == dpop)?;
         self.hot.slot(key).store(Some(Arc::clone(&hit)));
         Some(hit)
     }
@@ -342,10 +362,13 @@ impl TokenCache {
         &self,
         key: u64,
         token: &[u8],
+        dpop: bool,
         answer: impl FnOnce(&Arc<Entry>) -> R,
     ) -> Option<R> {
         let slot = self.hot.slot(key).load();
-        let hit = slot.as_ref().filter(|hit| hit.token.as_bytes() == token)?;
+        let hit = slot
+            .as_ref()
+            .filter(|hit| hit.token.as_bytes() == token && hit.dpop == dpop)?;
         if touch_now() {
             let _ = self.map.get(&key);
         }
@@ -508,6 +531,7 @@ mod tests {
             introspected: false,
             grants_route: false,
             policy: 0,
+            dpop: false,
         }
     }
 
@@ -575,6 +599,36 @@ mod tests {
         let key = cache.key(b"cached-1");
         assert!(cache.get(key, b"cached-1").is_some());
         assert!(cache.get(key, b"cached-1x").is_none());
+    }
+
+    /// An entry verified on a `DPoP` request answers only `DPoP` lookups, from moka and
+    /// from its hot slot alike, and a `Bearer` entry only `Bearer` ones.
+    #[test]
+    fn an_entry_answers_only_its_scheme() {
+        let cache = cache(1000);
+        let dpop_entry = |t: &str| Entry {
+            dpop: true,
+            ..entry(t)
+        };
+        let key = cache.key(b"bound");
+        cache.offer(key, || dpop_entry("bound"));
+        cache.offer(key, || dpop_entry("bound"));
+        assert!(cache.get_as(key, b"bound", false).is_none(), "moka");
+        assert!(cache.get_as(key, b"bound", true).is_some(), "moka");
+        // Now in its hot slot too.
+        assert!(cache.get_as(key, b"bound", false).is_none(), "hot slot");
+        assert!(cache.get_as(key, b"bound", true).is_some(), "hot slot");
+        assert!(
+            cache.recall(b"bound", None, 0).is_none(),
+            "recall is Bearer only"
+        );
+        let key = cache.key(b"plain");
+        cache.offer(key, || entry("plain"));
+        cache.offer(key, || entry("plain"));
+        assert!(cache.get_as(key, b"plain", true).is_none());
+        assert!(cache.get_as(key, b"plain", false).is_some());
+        assert!(cache.lookup(b"plain", None, 0, true).is_none());
+        assert!(cache.lookup(b"plain", None, 0, false).is_some());
     }
 
     /// A token found in moka fills its hot slot and is then answered from it; whatever

@@ -160,11 +160,17 @@ impl JwtValidator {
             .start(token, self.inner.keys.as_ref(), self.now())
     }
 
-    /// Validates a raw token: [`step`](Self::step), then the key fetches it asks for.
+    /// Validates a raw token as a bearer token: [`step`](Self::step), then the key fetches
+    /// it asks for. A token bound to a key (`cnf`, which the claims policy of a layer with
+    /// DPoP on takes) is refused: it needs its proof (RFC 9449 §7.2).
     pub async fn validate_token(&self, token: &str) -> Result<AuthContext, AuthError> {
-        drive(self.inner.keys.as_ref(), self.step(token))
+        let ctx = drive(self.inner.keys.as_ref(), self.step(token))
             .await
-            .map(context)
+            .map(context)?;
+        match crate::decision::dpop::bound_on_bearer(&ctx) {
+            Some(e) => Err(e),
+            None => Ok(ctx),
+        }
     }
 }
 

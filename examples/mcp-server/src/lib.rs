@@ -28,11 +28,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod dpop;
+pub mod metrics;
 pub mod notes;
 pub mod policy;
 pub mod provider;
 pub mod server;
 pub mod stateful;
+pub mod token_mode;
 
 use axum::Router;
 use axum::extract::State;
@@ -51,10 +54,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use mcp_auth_dev::TokenFormat;
 pub use notes::NoteStore;
 pub use policy::{OperationPolicy, ScopeTable};
 pub use provider::{ProviderConfig, ProviderError, ProviderKind, TrustedProvider};
 pub use server::NotesServer;
+pub use token_mode::{IntrospectionConfig, TokenModeError};
 
 /// Default address of the MCP server.
 pub const DEFAULT_BIND: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
@@ -95,9 +100,16 @@ pub struct Config {
     /// Serve `GET /debug/counters`, how many requests got through the auth layer to the MCP
     /// service (tests: a refused request must not be counted). Off by default.
     pub debug_counters: bool,
+    /// Opaque tokens judged by RFC 7662 introspection ([`token_mode`]): at the development
+    /// server in [`TokenFormat::Opaque`] mode (credentials: its own), or at the external
+    /// server ([`AuthorizationServer::External`], credentials required). `None`: JWTs only,
+    /// or the defaults in opaque mode.
+    pub introspection: Option<IntrospectionConfig>,
     /// Serve MCP sessions (rmcp's session manager) with each session bound to the caller
     /// that opened it ([`stateful`]). Off by default: stateless.
     pub stateful: bool,
+    /// DPoP (RFC 9449) on the layer (`--dpop`, `--redis`). Default: off.
+    pub dpop: dpop::DpopSettings,
 }
 
 /// The authorization server whose tokens the MCP server accepts.
@@ -120,6 +132,9 @@ pub struct DevAsConfig {
     pub auto_approve: bool,
     /// Accept `http://` loopback Client ID Metadata Document URLs (tests; local clients).
     pub allow_loopback_cimd: bool,
+    /// The form of the access tokens it issues: JWTs (default) or opaque strings that the
+    /// MCP server introspects at it (`--token-format opaque`).
+    pub token_format: TokenFormat,
 }
 
 impl Default for DevAsConfig {
@@ -128,6 +143,7 @@ impl Default for DevAsConfig {
             bind: DEFAULT_DEV_AS_BIND,
             auto_approve: false,
             allow_loopback_cimd: true,
+            token_format: TokenFormat::Jwt,
         }
     }
 }
@@ -151,7 +167,9 @@ impl Default for Config {
             also_trust: Vec::new(),
             allowed_origins: Vec::new(),
             debug_counters: false,
+            introspection: None,
             stateful: false,
+            dpop: dpop::DpopSettings::default(),
         }
     }
 }
@@ -167,6 +185,7 @@ impl Config {
                 bind: any,
                 auto_approve: true,
                 allow_loopback_cimd: true,
+                token_format: TokenFormat::Jwt,
             }),
             ..Self::default()
         }
@@ -205,6 +224,12 @@ pub enum StartError {
     /// The identity provider's parameters are incomplete or do not apply to it.
     #[error("{0}")]
     Provider(#[from] ProviderError),
+    /// The opaque-token settings are incomplete or do not apply ([`token_mode`]).
+    #[error("{0}")]
+    TokenMode(#[from] TokenModeError),
+    /// The DPoP flags do not fit together, or the Redis replay store cannot be reached.
+    #[error("DPoP: {0}")]
+    Dpop(String),
 }
 
 /// The running example. Dropping it stops both servers; prefer [`shutdown`](Self::shutdown),
@@ -220,6 +245,7 @@ pub struct RunningServer {
     pub provider: Option<TrustedProvider>,
     /// Where the MCP server listens.
     pub local_addr: SocketAddr,
+    introspection: Option<token_mode::Introspected>,
     counters: Arc<Counters>,
     dev: Option<Dev>,
     shutdown: CancellationToken,
@@ -262,6 +288,11 @@ impl RunningServer {
         self.counters.inner_requests.load(Ordering::SeqCst)
     }
 
+    /// Where and how the main issuer's opaque tokens are introspected, if they are.
+    pub fn introspection(&self) -> Option<&token_mode::Introspected> {
+        self.introspection.as_ref()
+    }
+
     /// The embedded development authorization server, if it runs.
     pub fn dev_authorization_server(&self) -> Option<&DevAuthorizationServer> {
         self.dev.as_ref().map(|d| d.running.server())
@@ -275,10 +306,15 @@ impl RunningServer {
 
     /// A fresh access token from the embedded authorization server's keys, for this server's
     /// resource, with `scope` (space-separated), `sub` [`DEV_SUBJECT`], `client_id`
-    /// [`DEMO_MINT_CLIENT_ID`], valid one hour. `None` with an external authorization server.
+    /// [`DEMO_MINT_CLIENT_ID`], valid one hour. `None` with an external authorization server,
+    /// and when the embedded one issues opaque tokens (a minted token is a JWT: get an
+    /// opaque one from its token endpoint, e.g. with [`demo_client`](Self::demo_client)).
     pub fn mint_token(&self, scope: &str) -> Option<String> {
-        self.dev_authorization_server()?
-            .authority()
+        let dev = self.dev_authorization_server()?;
+        if dev.token_format() != TokenFormat::Jwt {
+            return None;
+        }
+        dev.authority()
             .token()
             .aud(&self.mcp_url)
             .scope(scope)
@@ -372,6 +408,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         AuthorizationServer::Provider(p) => Some((p, p.trusted_issuer()?)),
         _ => None,
     };
+    token_mode::check(&config.authorization_server, config.introspection.as_ref())?;
     let (issuer, dev) = match &config.authorization_server {
         AuthorizationServer::Dev(dev) => {
             let (dev, issuer) = start_dev_as(dev, &config.scopes_supported).await?;
@@ -396,14 +433,29 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         // as MCP Inspector) and what the configuration adds; any other Origin is 403.
         .allow_loopback_origins(true)
         .allowed_origins(config.allowed_origins.iter().cloned());
+    // Opaque tokens of the main issuer introspected (token_mode): its entry, listed first.
+    let introspected = token_mode::main_issuer(
+        &config.authorization_server,
+        config.introspection.as_ref(),
+        dev.as_ref().map(|d| d.running.server()),
+    )?;
+    let introspects = introspected.is_some();
+    let mut introspection = None;
+    if let Some((trusted, summary)) = introspected {
+        introspection = Some(summary);
+        for url in std::iter::once(&issuer).chain(config.also_trust.iter().map(|e| &e.issuer)) {
+            builder = builder.authorization_server(url);
+        }
+        builder = builder.trusted_issuer(trusted);
+    }
     // The main issuer first: clients take the metadata's first authorization server.
     let external = match &config.authorization_server {
-        AuthorizationServer::Dev(_) => {
+        AuthorizationServer::Dev(_) if !introspects => {
             builder = builder.issuer(&issuer);
             None
         }
-        AuthorizationServer::External(ext) => Some(ext),
-        AuthorizationServer::Provider(_) => None,
+        AuthorizationServer::External(ext) if !introspects => Some(ext),
+        _ => None,
     };
     let mut provider = None;
     if let Some((p, trusted)) = preset {
@@ -438,6 +490,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     if config.stateful {
         builder = stateful::bind_sessions(builder);
     }
+    let builder = config.dpop.apply(builder).await?;
     let auth = builder.build()?;
     match (auth.warm_up().await, &dev) {
         (Ok(()), _) => {}
@@ -488,6 +541,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         as_issuer: issuer,
         provider,
         local_addr,
+        introspection,
         counters,
         dev,
         shutdown,
@@ -509,7 +563,8 @@ async fn start_dev_as(
         .issuer(&issuer)
         .subject(DEV_SUBJECT)
         .auto_approve(config.auto_approve)
-        .allow_loopback_cimd(config.allow_loopback_cimd);
+        .allow_loopback_cimd(config.allow_loopback_cimd)
+        .token_format(config.token_format);
     if !scopes.is_empty() {
         builder = builder.scopes_supported(scopes.iter().cloned());
     }

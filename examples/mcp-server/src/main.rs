@@ -159,7 +159,15 @@ struct Args {
     /// Serve GET /debug/counters: how many requests got through the auth layer (tests).
     #[arg(long, env = "MCP_AUTH_DEBUG_COUNTERS")]
     debug_counters: bool,
+    #[command(flatten)]
+    dpop: example_mcp_server::dpop::DpopArgs,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics (a loopback address; port 0: any free
+    /// port). See docs/operations.md, "Metrics".
+    #[arg(long, env = "MCP_AUTH_METRICS_BIND", value_name = "ADDR")]
+    metrics_bind: Option<SocketAddr>,
+    #[command(flatten)]
+    token_mode: example_mcp_server::token_mode::TokenModeArgs,
     /// Serve MCP sessions (Mcp-Session-Id, rmcp's session manager), each bound to the user
     /// that opened it: another user's token with that session id gets 404.
     #[arg(long, env = "MCP_AUTH_STATEFUL")]
@@ -213,6 +221,7 @@ impl Args {
             (None, None) => AuthorizationServer::Dev(DevAsConfig {
                 bind: self.dev_as_bind,
                 auto_approve: self.auto_approve,
+                token_format: self.token_mode.dev_token_format(),
                 ..DevAsConfig::default()
             }),
         };
@@ -236,6 +245,8 @@ impl Args {
                 .collect(),
             allowed_origins: self.allowed_origins.clone(),
             debug_counters: self.debug_counters,
+            dpop: self.dpop.settings(),
+            introspection: self.token_mode.introspection_config(),
             stateful: self.stateful,
         }
     }
@@ -253,6 +264,12 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
+    if let Some(bind) = args.metrics_bind
+        && let Err(e) = example_mcp_server::metrics::serve(bind).await
+    {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let server = match example_mcp_server::start(args.config()).await {
         Ok(s) => s,
         Err(e) => {
@@ -290,6 +307,7 @@ fn instructions(server: &RunningServer, auto_approve: bool) -> String {
         "  Protected resource metadata:  {}\n",
         server.metadata_url
     ));
+    out.extend(example_mcp_server::token_mode::instructions(server));
     if let Some(p) = &server.provider {
         out.push_str(&format!(
             "  Identity provider:            {} (--provider {})\n",
@@ -713,6 +731,14 @@ mod tests {
         );
         assert!(!args.config().debug_counters);
         assert!(args.config().also_trust.is_empty());
+    }
+
+    #[test]
+    fn metrics_bind_is_off_unless_given() {
+        assert_eq!(parse(&[]).unwrap().metrics_bind, None);
+        let args = parse(&["--metrics-bind", "127.0.0.1:9464"]).unwrap();
+        assert_eq!(args.metrics_bind, Some("127.0.0.1:9464".parse().unwrap()));
+        assert!(parse(&["--metrics-bind", "localhost"]).is_err());
     }
 
     #[test]

@@ -9,6 +9,10 @@
 // what went over the wire, not only on the SDK's word.
 //
 // Usage: node sdk-client.mjs --mcp <url> --issuer <issuer> --label <name> [--step-up]
+//        [--opaque-introspection <client_id>:<secret>] (opaque access tokens: the token check
+//        introspects at the AS with these credentials instead of decoding a JWT)
+//        [--opaque] (opaque access tokens, no credentials at hand: the token check only sees
+//        that it is not a JWT and is a Bearer token)
 // Output: one `RESULT {"check":..,"ok":..,"detail":..}` line per check; exit 0 if all passed.
 
 import { randomBytes } from 'node:crypto';
@@ -28,8 +32,26 @@ const { values: opts } = parseArgs({
     // insufficient_scope by refreshing when it holds a refresh token, which cannot widen the
     // scope, and then gives up; an AS that issues refresh tokens unasked needs this).
     'drop-refresh-token': { type: 'boolean', default: false },
+    'opaque-introspection': { type: 'string' },
+    opaque: { type: 'boolean', default: false },
   },
 });
+const OPAQUE = opts['opaque-introspection'] ?? (opts.opaque ? '' : undefined);
+
+/** RFC 7662 introspection of `token` at the AS, with the resource server's credentials. */
+async function introspect(token) {
+  const [id, secret] = OPAQUE.split(':');
+  const md = await (await fetch(`${ISSUER}/.well-known/oauth-authorization-server`, { signal: AbortSignal.timeout(10_000) })).json();
+  assert(md.introspection_endpoint, 'no introspection_endpoint in the AS metadata');
+  const r = await fetch(md.introspection_endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` },
+    body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert(r.status === 200, `introspection ${r.status}`);
+  return r.json();
+}
 const MCP = opts.mcp;
 const ISSUER = opts.issuer;
 const PRM = (() => {
@@ -219,7 +241,7 @@ await step('authorization request: PKCE S256, resource, scope of the challenge',
   return `${u.origin}${u.pathname}?scope=${p.get('scope')}&resource=${p.get('resource')}&code_challenge_method=S256`;
 });
 
-await step('token request with code_verifier and resource; RFC 9068 token for this resource', async () => {
+await step(`token request with code_verifier and resource; ${OPAQUE !== undefined ? 'opaque token introspected (RFC 7662) for this resource' : 'RFC 9068 token for this resource'}`, async () => {
   const t = tokenRequests()[0];
   assert(t?.status === 200, `token request ${t?.status}`);
   const body = new URLSearchParams(t.body);
@@ -227,6 +249,19 @@ await step('token request with code_verifier and resource; RFC 9068 token for th
   assert(body.get('code_verifier'), 'no code_verifier');
   assert(body.get('resource') === MCP, `resource ${body.get('resource')}`);
   const at = provider.savedTokens[0]?.access_token;
+  if (OPAQUE !== undefined) {
+    // Opaque: nothing to decode; the AS says what it is.
+    assert(at && at.split('.').length !== 3, 'a JWT, not an opaque token');
+    const type = provider.savedTokens[0]?.token_type;
+    assert(String(type).toLowerCase() === 'bearer', `token_type ${type}`);
+    if (!OPAQUE) return `opaque (${at.length} chars), token_type ${type}`;
+    const i = await introspect(at);
+    assert(i.active === true, `introspection ${JSON.stringify(i)}`);
+    assert(i.aud === MCP || (Array.isArray(i.aud) && i.aud.includes(MCP)), `aud ${JSON.stringify(i.aud)}`);
+    assert(i.iss === ISSUER, `iss ${i.iss}`);
+    assert(String(i.token_type).toLowerCase() === 'bearer', `token_type ${i.token_type}`);
+    return `opaque (${at.length} chars); introspected: aud ${i.aud}, scope "${i.scope}", client_id ${i.client_id}`;
+  }
   const h = jwtHeader(at);
   const c = jwtPayload(at);
   assert(h?.typ?.toLowerCase() === 'at+jwt', `typ ${h?.typ}`);
@@ -279,7 +314,7 @@ async function stepUp(tool, args, challenge) {
   assert(reauth.length === 1, `${reauth.length} new authorization requests (refreshed instead of re-authorizing?)`);
   assert(reauth[0].searchParams.get('scope') === ch.params.scope, `re-authorization scope ${reauth[0].searchParams.get('scope')}, challenge ${ch.params.scope}`);
   assert(!r.isError, `${tool} after step-up: ${JSON.stringify(r.content)}`);
-  const granted = jwtPayload(provider.tokenSet.access_token)?.scope;
+  const granted = OPAQUE !== undefined ? provider.tokenSet.scope : jwtPayload(provider.tokenSet.access_token)?.scope;
   return { r, detail: `403 scope="${ch.params.scope}" -> re-authorized with scope="${reauth[0].searchParams.get('scope')}" -> ${tool} ok (token scope "${granted}")` };
 }
 

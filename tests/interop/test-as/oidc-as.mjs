@@ -12,7 +12,11 @@
 //   one it registered with (oidc-provider would refuse a step-up with `invalid_scope`; MCP
 //   clients register with the scope of their first challenge and step up later).
 //
-// Usage: node oidc-as.mjs --port <port> [--scopes "mcp:read mcp:write mcp:admin"]
+// With --opaque (issue 16): opaque access tokens instead of JWTs, the RFC 7662 introspection
+// endpoint enabled (advertised in the metadata) for one confidential resource-server client
+// (OPAQUE_RS_CLIENT below, client_secret_basic), and RFC 7009 revocation.
+//
+// Usage: node oidc-as.mjs --port <port> [--scopes "mcp:read mcp:write mcp:admin"] [--opaque]
 // Prints `oidc-as ready <issuer>` once it accepts connections. For tests only.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -28,8 +32,14 @@ const { values: opts } = parseArgs({
     // oidc-provider's own behaviour (a client may only ever get the scope it registered with),
     // to see the step-up fail with invalid_scope.
     'no-widen': { type: 'boolean', default: false },
+    opaque: { type: 'boolean', default: false },
   },
 });
+const OPAQUE = opts.opaque;
+/** The MCP server's credentials at the introspection endpoint (--opaque; run.mjs has them too). */
+const OPAQUE_RS_CLIENT = { id: 'interop-mcp-rs', secret: 'interop-mcp-rs-secret-not-secret' };
+/** The suite's own confidential client (tokens for chosen resources, revocation). */
+const SERVICE_CLIENT_ID = 'interop-service';
 const RESOURCE_SCOPES = opts.scopes.split(/[\s,]+/).filter(Boolean);
 const SUBJECT = opts.subject;
 
@@ -131,11 +141,26 @@ const provider = new Provider(issuer, {
     {
       client_id: 'interop-service',
       client_secret: 'interop-service-secret-not-secret',
+      // Explicit: clientDefaults below would make it `none`, and its secret unusable.
+      token_endpoint_auth_method: 'client_secret_basic',
       grant_types: ['client_credentials'],
       redirect_uris: [],
       response_types: [],
       scope: RESOURCE_SCOPES.join(' '),
     },
+    // The MCP server, introspecting (--opaque only): it obtains no tokens of its own.
+    ...(OPAQUE
+      ? [
+          {
+            client_id: OPAQUE_RS_CLIENT.id,
+            client_secret: OPAQUE_RS_CLIENT.secret,
+            grant_types: [],
+            redirect_uris: [],
+            response_types: [],
+            token_endpoint_auth_method: 'client_secret_basic',
+          },
+        ]
+      : []),
   ],
   clientDefaults: {
     grant_types: ['authorization_code'],
@@ -147,8 +172,17 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: false },
     registration: { enabled: true },
     clientCredentials: { enabled: true },
-    introspection: { enabled: false },
-    revocation: { enabled: true },
+    introspection: {
+      enabled: OPAQUE,
+      // Only the MCP server may read an answer (the default also lets any confidential
+      // client introspect any token).
+      allowedPolicy: (_ctx, client) => client.clientId === OPAQUE_RS_CLIENT.id,
+    },
+    revocation: {
+      enabled: true,
+      // A token's own client, or the suite's service client (which revokes in the tests).
+      allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId || client.clientId === SERVICE_CLIENT_ID,
+    },
     resourceIndicators: {
       enabled: true,
       // One resource per token; a request without `resource` gets no access token audience
@@ -161,8 +195,9 @@ const provider = new Provider(issuer, {
           scope: RESOURCE_SCOPES.join(' '),
           audience: resourceIndicator,
           accessTokenTTL: 3600,
-          accessTokenFormat: 'jwt', // RFC 9068
-          jwt: { sign: { alg: 'RS256' } },
+          ...(OPAQUE
+            ? { accessTokenFormat: 'opaque' } // RFC 7662 introspection
+            : { accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } }), // RFC 9068
         };
       },
     },

@@ -84,6 +84,7 @@ impl Inner {
             return None;
         }
         bump(&self.stats.background_refreshes);
+        crate::metrics::refresh(&iss.name, false);
         debug!(issuer = &*iss.name, "refreshing JWKS in the background");
         let (load, driven) = self.start_load(&mut st, iss);
         (!driven).then_some(load)
@@ -153,6 +154,7 @@ impl Inner {
                 let had_keys = iss.loaded().is_some();
                 drop(st);
                 bump(&self.stats.fetch_errors);
+                crate::metrics::fetch_error(&iss.name);
                 if had_keys {
                     warn!(issuer = &*iss.name, error = %e, "JWKS refresh failed; serving the last good keys");
                 } else {
@@ -188,6 +190,7 @@ impl Inner {
 
     async fn fetch_jwks(&self, issuer: &str, url: &str) -> Result<(KeySet, Duration), JwksError> {
         bump(&self.stats.fetches);
+        crate::metrics::fetch(issuer);
         debug!(issuer, url, "fetching JWKS");
         let resp = self.fetcher.get(url, self.cfg.max_response_bytes).await?;
         self.check_response(url, &resp)?;

@@ -38,6 +38,7 @@ impl Inner {
         let reason = unusable_reason(self, st.last_error.as_deref().map(ToString::to_string));
         drop(st);
         bump(&self.stats.staleness_refusals);
+        crate::metrics::staleness_refusal(&iss.name);
         Some(KeyError::Unavailable {
             retry_after: retry_after_secs(until - now),
             reason,
@@ -63,6 +64,7 @@ impl Inner {
             Ok(fresh) => Ok(fresh),
             Err(e) => {
                 bump(&self.stats.staleness_refusals);
+                crate::metrics::staleness_refusal(&iss.name);
                 Err(KeyError::Unavailable {
                     retry_after: retry_after_secs(self.cfg.retry_backoff),
                     reason: unusable_reason(self, Some(e.to_string())),

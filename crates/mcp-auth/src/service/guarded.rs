@@ -7,6 +7,7 @@ use crate::body::{RequestBody, ResponseBody};
 use crate::decision::{Decision, Next};
 use crate::future::{Authorizing, ResponseFuture};
 use crate::layer::Shared;
+use crate::metrics::{Path, Timer};
 use crate::operations::{After, Checked, Operations, Quick};
 use bytes::Bytes;
 use http::{Request, Response};
@@ -32,6 +33,7 @@ where
         Quick::Now(Err(res)) => return ResponseFuture::rejected(res),
         Quick::Later(f) => Some(f),
     };
+    let timer = Timer::start();
     let (mut parts, body) = req.into_parts();
     let mut decision = Decision::new();
     let later: Authorizing<B, ResBody> = match pre {
@@ -41,31 +43,41 @@ where
             Box::pin(async move {
                 pre.await?;
                 let next = decision.advance(&shared, &mut parts);
-                let req = drive(shared, decision, parts, body, next).await?;
-                checked(&ops, req).await
+                let (req, nonce) =
+                    drive(shared, decision, parts, body, next, timer.for_io()).await?;
+                Ok((checked(&ops, req).await?, nonce))
             })
         }
         None => match decision.advance(shared, &mut parts) {
-            Next::Allow => match ops.after_auth(&parts.method, &parts.headers, &parts.extensions) {
-                Quick::Now(Ok(after)) => {
-                    let req = Request::from_parts(parts, RequestBody::new(body));
-                    return ResponseFuture::inner(inner.call(req)).with_after(after);
+            Next::Allow => {
+                timer.allowed(&shared.metrics, Path::Memory);
+                match ops.after_auth(&parts.method, &parts.headers, &parts.extensions) {
+                    Quick::Now(Ok(after)) => {
+                        let req = Request::from_parts(parts, RequestBody::new(body));
+                        let nonce = decision.take_nonce();
+                        return ResponseFuture::inner(inner.call(req), nonce).with_after(after);
+                    }
+                    Quick::Now(Err(res)) => return ResponseFuture::rejected(res),
+                    Quick::Later(f) => {
+                        let nonce = decision.take_nonce();
+                        Box::pin(async move {
+                            let after = f.await?;
+                            let req = Request::from_parts(parts, RequestBody::new(body));
+                            Ok((with_after(req, after), nonce))
+                        })
+                    }
                 }
-                Quick::Now(Err(res)) => return ResponseFuture::rejected(res),
-                Quick::Later(f) => Box::pin(async move {
-                    let after = f.await?;
-                    Ok(with_after(
-                        Request::from_parts(parts, RequestBody::new(body)),
-                        after,
-                    ))
-                }),
-            },
-            Next::Reject(r) => return ResponseFuture::rejected(render(shared, r)),
+            }
+            Next::Reject(r) => {
+                let res = render(shared, r, &parts, None, (timer, Path::Memory));
+                return ResponseFuture::rejected(res);
+            }
             io => {
                 let (shared, ops) = (shared.clone(), ops.clone());
                 Box::pin(async move {
-                    let req = drive(shared, decision, parts, body, io).await?;
-                    checked(&ops, req).await
+                    let (req, nonce) =
+                        drive(shared, decision, parts, body, io, timer.for_io()).await?;
+                    Ok((checked(&ops, req).await?, nonce))
                 })
             }
         },

@@ -3,6 +3,7 @@
 // Each test file uses only some of these helpers.
 #![allow(dead_code)]
 
+pub(crate) mod dpop;
 pub(crate) mod providers;
 
 use axum::body::Body;

@@ -13,18 +13,66 @@
 //! - `tokens_100000.txt`  distinct valid tokens (first 10,000 = `tokens_10000.txt`)
 //! - `tokens_10000.txt`   distinct valid tokens (the cold-path workload)
 //! - `forged_kid.txt`     valid-looking tokens, each with its own unknown `kid`
+//! - `opaque_issuer.txt`  the issuer of the opaque-token server (issue 16): a
+//!   `DevAuthorizationServer` issuing opaque tokens, with RFC 7662 introspection for the
+//!   resource-server client [`OPAQUE_RS_CLIENT`]
+//! - `opaque_1.txt`       one of its opaque tokens (the "opaque-repeated" workload)
 //! - `ready`              written last
 
-use mcp_auth_dev::TestAuthority;
+use mcp_auth_dev::{DevAuthorizationServer, TestAuthority, TokenFormat};
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use tower::ServiceExt as _;
 
 /// Audience of every token: the canonical resource URI of the benchmarked MCP server.
 const RESOURCE: &str = "https://mcp.example.com/mcp";
 /// Token lifetime: longer than any run.
 const LIFETIME_SECS: i64 = 4 * 3600;
+/// The credentials the `mcp-auth-opaque` server flavour introspects with (loopback only;
+/// `server.rs` has the same).
+const OPAQUE_RS_CLIENT: (&str, &str) = ("load-bench-rs", "load-bench-rs-secret-not-secret");
+
+/// The opaque-token authorization server, serving, and one of its tokens for [`RESOURCE`]
+/// (from its token endpoint, client credentials, called in process).
+async fn opaque_server() -> (mcp_auth_dev::RunningDevServer, String) {
+    let running = DevAuthorizationServer::builder()
+        .token_format(TokenFormat::Opaque)
+        .resource_server_client(OPAQUE_RS_CLIENT.0, OPAQUE_RS_CLIENT.1)
+        .scopes_supported(["mcp:read", "mcp:write"])
+        .access_token_lifetime(Duration::from_secs(LIFETIME_SECS as u64))
+        .serve()
+        .await
+        .expect("serve the opaque-token server");
+    let server = running.server();
+    server.register_confidential_client("load-bench-client", "load-bench-client-secret", &[]);
+    let req = axum::http::Request::post("/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "authorization",
+            mcp_auth::core::introspection::basic_authorization(
+                "load-bench-client",
+                "load-bench-client-secret",
+            ),
+        )
+        .body(axum::body::Body::from(
+            "grant_type=client_credentials&scope=mcp%3Aread%20mcp%3Awrite\
+             &resource=https%3A%2F%2Fmcp.example.com%2Fmcp",
+        ))
+        .expect("token request");
+    let res = server.router().oneshot(req).await.expect("token endpoint");
+    let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+        .await
+        .expect("token body");
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("token JSON");
+    let token = v["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned();
+    assert!(!token.contains('.'), "an opaque token");
+    (running, token)
+}
 
 struct Args {
     out: PathBuf,
@@ -154,6 +202,9 @@ async fn main() {
         &distinct,
     );
     write_lines(&out.join("forged_kid.txt"), &forged);
+    let (opaque, opaque_token) = opaque_server().await;
+    write_atomic(out, "opaque_issuer.txt", &format!("{}\n", opaque.issuer()));
+    write_lines(&out.join("opaque_1.txt"), &[opaque_token]);
     write_atomic(out, "jwks_fetches", "0\n");
     write_atomic(out, "ready", &format!("{issuer}\n"));
     eprintln!("authority: ready");

@@ -11,6 +11,7 @@
 //! | `oauth-resource-server` | `oauth_resource_server::axum::AuthLayer` (0.4.1), JWKS by discovery |
 //! | `tower-oauth2-resource-server` | `OAuth2ResourceServer::into_layer` (0.12.5), JWKS by discovery, `jwt-aws-lc-rs` |
 //! | `floor` | [`Floor`]: the least any bearer layer does for a token it already knows (not a peer) |
+//! | `mcp-auth-opaque` | `mcp-auth` plus the opaque-token issuer `--opaque-issuer`, introspected over HTTP (RFC 7662, `client_secret_basic`, endpoint from its metadata, answers kept 60 s) |
 //!
 //! Every flavour: issuer `<ISS>`, audience `https://mcp.example.com/mcp`, scope `mcp:read`
 //! required where the layer can check scopes. The runtime is tokio's multi-thread scheduler
@@ -110,7 +111,11 @@ struct Args {
     port: u16,
     issuer: String,
     token_file: String,
+    opaque_issuer: String,
 }
+
+/// The credentials `mcp-auth-opaque` introspects with (`authority.rs` registers them).
+const OPAQUE_RS_CLIENT: (&str, &str) = ("load-bench-rs", "load-bench-rs-secret-not-secret");
 
 fn parse_args() -> Args {
     let mut a = Args {
@@ -118,6 +123,7 @@ fn parse_args() -> Args {
         port: 18080,
         issuer: String::new(),
         token_file: String::new(),
+        opaque_issuer: String::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -127,6 +133,7 @@ fn parse_args() -> Args {
             "--port" => a.port = val().parse().expect("--port N"),
             "--issuer" => a.issuer = val(),
             "--token-file" => a.token_file = val(),
+            "--opaque-issuer" => a.opaque_issuer = val(),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -140,6 +147,28 @@ async fn mcp_auth(issuer: &str, cache: u64) -> Router {
         .scopes_supported(["mcp:read", "mcp:write"])
         .require_scopes(["mcp:read"])
         .token_cache(cache)
+        .build()
+        .expect("mcp-auth config");
+    auth.warm_up().await.expect("mcp-auth warm_up");
+    app().route_layer(auth)
+}
+
+/// `mcp-auth` (JWTs of `issuer`, cache 10,000) plus the opaque tokens of `opaque_issuer`,
+/// introspected with the HTTP introspector (defaults: 60 s maximum, single flight).
+async fn mcp_auth_opaque(issuer: &str, opaque_issuer: &str) -> Router {
+    use mcp_auth::introspection::{ClientAuth, Introspection};
+    assert!(!opaque_issuer.is_empty(), "--opaque-issuer is required");
+    let auth = mcp_auth::McpAuthLayer::builder(RESOURCE)
+        .issuer(issuer)
+        .trusted_issuer(mcp_auth::TrustedIssuer::new(opaque_issuer).introspection(
+            Introspection::new(ClientAuth::client_secret_basic(
+                OPAQUE_RS_CLIENT.0,
+                OPAQUE_RS_CLIENT.1,
+            )),
+        ))
+        .scopes_supported(["mcp:read", "mcp:write"])
+        .require_scopes(["mcp:read"])
+        .token_cache(10_000)
         .build()
         .expect("mcp-auth config");
     auth.warm_up().await.expect("mcp-auth warm_up");
@@ -202,6 +231,7 @@ async fn main() {
         "noauth" => app(),
         "mcp-auth" => mcp_auth(&args.issuer, 10_000).await,
         "mcp-auth-nocache" => mcp_auth(&args.issuer, 0).await,
+        "mcp-auth-opaque" => mcp_auth_opaque(&args.issuer, &args.opaque_issuer).await,
         "oauth-resource-server" => oauth_resource_server(&args.issuer).await,
         "tower-oauth2-resource-server" => tower_oauth2_resource_server(&args.issuer).await,
         "floor" => floor(&args.token_file),

@@ -1,0 +1,174 @@
+//! `--dpop off|allowed|required` and `--redis URL`: DPoP (RFC 9449) on the example's layer
+//! ([`mcp_auth::dpop`]). The development authorization server binds a token to the key of
+//! the DPoP proof its token request carries (`cnf.jkt`, `token_type: DPoP`); this server
+//! then takes it with `Authorization: DPoP` and a fresh proof per request. Proofs' `jti`s are
+//! kept in memory, or, with `--redis`, in a Redis every instance behind a load balancer
+//! shares (which must run with `maxmemory-policy noeviction`, docs/security.md).
+
+use crate::StartError;
+use mcp_auth::McpAuthBuilder;
+use mcp_auth::dpop::{DpopMode, DpopPolicy, MemoryReplayStore, RedisReplayStore};
+
+/// Proof `jti`s the in-memory store holds: 600 proofs a second for the default window.
+const MEMORY_RECORDS: usize = 400_000;
+
+/// The `--dpop` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DpopFlag {
+    /// Bearer tokens only (DPoP-bound tokens are refused).
+    #[default]
+    Off,
+    /// Bearer and DPoP.
+    Allowed,
+    /// DPoP only (the metadata says `dpop_bound_access_tokens_required: true`).
+    Required,
+}
+
+/// The command-line flags, flattened into the example's arguments.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DpopArgs {
+    /// DPoP-bound access tokens (RFC 9449): off, allowed (beside Bearer) or required.
+    #[arg(long = "dpop", env = "MCP_AUTH_DPOP", value_enum, default_value_t = DpopFlag::Off)]
+    pub mode: DpopFlag,
+    /// Keep the proofs' jti in this Redis (redis://host:port/), shared by every instance,
+    /// instead of in memory. Needs --dpop allowed or required.
+    #[arg(long, env = "MCP_AUTH_REDIS", value_name = "URL")]
+    pub redis: Option<String>,
+}
+
+/// DPoP in the example's [`Config`](crate::Config).
+#[derive(Debug, Clone, Default)]
+pub struct DpopSettings {
+    /// Which schemes the layer takes.
+    pub mode: DpopFlag,
+    /// The Redis replay store's URL; `None`: in memory.
+    pub redis: Option<String>,
+}
+
+impl DpopArgs {
+    /// The settings these flags ask for.
+    pub fn settings(&self) -> DpopSettings {
+        DpopSettings {
+            mode: self.mode,
+            redis: self.redis.clone(),
+        }
+    }
+}
+
+impl DpopSettings {
+    /// `builder` with DPoP as configured: nothing for off (a `--redis` without DPoP is
+    /// refused, it would be silently unused), the replay store connected now otherwise.
+    pub(crate) async fn apply(
+        &self,
+        builder: McpAuthBuilder,
+    ) -> Result<McpAuthBuilder, StartError> {
+        let mode = match self.mode {
+            DpopFlag::Off if self.redis.is_some() => {
+                return Err(StartError::Dpop(
+                    "--redis needs --dpop allowed or required".to_owned(),
+                ));
+            }
+            DpopFlag::Off => return Ok(builder),
+            DpopFlag::Allowed => DpopMode::Allowed,
+            DpopFlag::Required => DpopMode::Required,
+        };
+        Ok(match &self.redis {
+            None => builder.dpop(
+                mode,
+                DpopPolicy::new(),
+                MemoryReplayStore::new(MEMORY_RECORDS),
+            ),
+            Some(url) => {
+                let store = RedisReplayStore::builder(url.as_str())
+                    .build()
+                    .await
+                    .map_err(|e| StartError::Dpop(format!("Redis replay store: {e}")))?;
+                builder.dpop(mode, DpopPolicy::new(), store)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, start};
+    use mcp_auth_dev::test_support::redis::RedisServer;
+
+    async fn metadata(settings: DpopSettings) -> (serde_json::Value, reqwest::Response) {
+        let server = start(Config {
+            dpop: settings,
+            ..Config::ephemeral()
+        })
+        .await
+        .unwrap();
+        let client = reqwest::Client::new();
+        let doc = client
+            .get(&server.metadata_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = server.mint_token(crate::policy::SCOPE_READ).unwrap();
+        let res = client
+            .post(&server.mcp_url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+            .send()
+            .await
+            .unwrap();
+        server.shutdown().await;
+        (doc, res)
+    }
+
+    #[tokio::test]
+    async fn required_refuses_bearer_and_says_so_in_the_metadata() {
+        let (doc, res) = metadata(DpopSettings {
+            mode: DpopFlag::Required,
+            redis: None,
+        })
+        .await;
+        assert_eq!(doc["dpop_bound_access_tokens_required"], true);
+        assert!(doc["dpop_signing_alg_values_supported"].is_array());
+        assert_eq!(res.status(), 401);
+        let challenge = res.headers()["www-authenticate"].to_str().unwrap();
+        assert!(challenge.starts_with("DPoP algs="), "{challenge}");
+    }
+
+    #[tokio::test]
+    async fn off_is_the_example_as_it_was() {
+        let (doc, res) = metadata(DpopSettings::default()).await;
+        assert!(doc.get("dpop_signing_alg_values_supported").is_none());
+        assert_eq!(res.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn redis_without_dpop_is_refused_and_with_it_connects() {
+        let refused = start(Config {
+            dpop: DpopSettings {
+                mode: DpopFlag::Off,
+                redis: Some("redis://127.0.0.1:1/".to_owned()),
+            },
+            ..Config::ephemeral()
+        })
+        .await;
+        let Err(err) = refused else {
+            panic!("--redis without --dpop started");
+        };
+        assert!(err.to_string().contains("--redis needs --dpop"), "{err}");
+        let Some(redis) = RedisServer::start(&[]) else {
+            return;
+        };
+        let (doc, _) = metadata(DpopSettings {
+            mode: DpopFlag::Allowed,
+            redis: Some(redis.url()),
+        })
+        .await;
+        assert!(doc["dpop_signing_alg_values_supported"].is_array());
+        assert!(doc.get("dpop_bound_access_tokens_required").is_none());
+    }
+}

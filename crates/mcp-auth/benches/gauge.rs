@@ -36,9 +36,11 @@
 //! | `cold_two_issuers_rs256` | `cold_rs256` with two [`TrustedIssuer`] entries, the token from the second ([`two_issuers_layer`]) |
 //! | `hit_opaque` | `hit` with an opaque token (43 base64url chars) of an introspected issuer ([`opaque_layer`]), in steady state |
 //! | `cold_opaque` | the same request with the layer's cache off: every request introspected, the in-process introspector answering at once |
+//! | `hit_dpop_es256`, `raw_dpop_proof_es256`, `hit_dpop_allowed` | issue 17's DPoP rows: see `gauge_dpop/mod.rs` (`gauge mint-dpop` prints its `fixture_dpop.json`) |
 
 #[path = "common/mod.rs"]
 mod common;
+mod gauge_dpop;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -395,17 +397,19 @@ fn main() {
     match scenario {
         "mint" => return mint(),
         "mint-keycloak" => return mint_keycloak(),
+        "mint-dpop" => return gauge_dpop::mint(),
         "list" => {
-            for s in SCENARIOS {
+            for s in SCENARIOS.iter().chain(&gauge_dpop::SCENARIOS) {
                 println!("{s}");
             }
             return;
         }
-        s if SCENARIOS.contains(&s) => {}
+        s if SCENARIOS.contains(&s) || gauge_dpop::SCENARIOS.contains(&s) => {}
         _ => {
             eprintln!(
-                "usage: gauge <{}|list|mint|mint-keycloak> <iterations>",
-                SCENARIOS.join("|")
+                "usage: gauge <{}|{}|list|mint|mint-keycloak|mint-dpop> <iterations>",
+                SCENARIOS.join("|"),
+                gauge_dpop::SCENARIOS.join("|")
             );
             std::process::exit(2);
         }
@@ -425,6 +429,7 @@ fn main() {
     let inner = tower::service_fn(echo::<mcp_auth::RequestBody<axum::body::Body>>);
     let rs = f.rs256.as_str();
     match scenario {
+        s if gauge_dpop::SCENARIOS.contains(&s) => gauge_dpop::run(&rt, s, n, rs, &f.jwks),
         "bare" => requests(&rt, bare, n, 200, |_| rs),
         "floor" => {
             let mut svc = floor(rs);

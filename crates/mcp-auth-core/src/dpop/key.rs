@@ -4,10 +4,10 @@
 use super::DpopError;
 use crate::jwk::{JwkError, VerifyingKey};
 use crate::jws::Algorithm;
+use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 /// JWK members that hold private or symmetric key material (RFC 7518 §6.2.2, §6.3.2, §6.4.1;
 /// RFC 8037 §2): a proof's key MUST NOT contain a private key (RFC 9449 §4.3).
@@ -55,7 +55,8 @@ pub fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
         json.push_str(&serde_json::to_string(value).ok()?);
     }
     json.push('}');
-    Some(URL_SAFE_NO_PAD.encode(Sha256::digest(json.as_bytes())))
+    // aws-lc's SHA-256: fewer instructions than sha2's on every proof (see `ath`).
+    Some(URL_SAFE_NO_PAD.encode(digest(&SHA256, json.as_bytes())))
 }
 
 #[cfg(test)]

@@ -37,15 +37,23 @@ impl Steady {
     fn new() -> Self {
         let now = Arc::new(AtomicI64::new(1_800_000_000));
         let clock = Arc::clone(&now);
-        let store = MemoryReplayStore::new(100_000).with_clock(move || clock.load(Ordering::Relaxed));
-        let mut s = Self { store, now, next: 0 };
+        let store =
+            MemoryReplayStore::new(100_000).with_clock(move || clock.load(Ordering::Relaxed));
+        let mut s = Self {
+            store,
+            now,
+            next: 0,
+        };
         // Two full keeps: the map holds 660 × RATE and expiry runs at its steady rate.
         for _ in 0..(2 * KEEP as u64 * RATE) {
             let (h, until) = s.fresh();
             assert_eq!(s.store.check_in_memory(&h, until), Some(Ok(Replay::Fresh)));
         }
         let len = s.store.len();
-        assert!((KEEP as usize * RATE as usize..=(KEEP as usize + 1) * RATE as usize).contains(&len), "fill {len}");
+        assert!(
+            (KEEP as usize * RATE as usize..=(KEEP as usize + 1) * RATE as usize).contains(&len),
+            "fill {len}"
+        );
         s
     }
 
@@ -60,7 +68,10 @@ impl Steady {
         let mut h = [0u8; 32];
         h[..8].copy_from_slice(&i.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
         h[8..16].copy_from_slice(&i.to_le_bytes());
-        (JtiHash::from_bytes(h), self.now.load(Ordering::Relaxed) + KEEP)
+        (
+            JtiHash::from_bytes(h),
+            self.now.load(Ordering::Relaxed) + KEEP,
+        )
     }
 }
 

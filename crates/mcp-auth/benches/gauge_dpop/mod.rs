@@ -29,7 +29,8 @@ pub(crate) const PROOFS: usize = 256;
 /// Records in the replay store before the measured requests.
 const PREFILL: u32 = 3072;
 
-pub(crate) const SCENARIOS: [&str; 3] = ["hit_dpop_es256", "raw_dpop_proof_es256", "hit_dpop_allowed"];
+pub(crate) const SCENARIOS: [&str; 3] =
+    ["hit_dpop_es256", "raw_dpop_proof_es256", "hit_dpop_allowed"];
 
 struct Dpop {
     jwks: serde_json::Value,
@@ -154,7 +155,9 @@ pub(crate) fn run(
         .unwrap();
     let iat = now();
     // Three for the warm-up (verified, admitted to the cache, a hit), then one per request.
-    let proofs: Vec<String> = (0..PROOFS + 3).map(|i| proof(&d.key, &d.token, iat, i)).collect();
+    let proofs: Vec<String> = (0..PROOFS + 3)
+        .map(|i| proof(&d.key, &d.token, iat, i))
+        .collect();
     assert!(proofs.iter().all(|p| p.len() == proofs[0].len()));
     match scenario {
         "hit_dpop_es256" => {
@@ -181,7 +184,12 @@ pub(crate) fn run(
                     let h = URL_SAFE_NO_PAD.decode(&p[..p.find('.').unwrap()]).unwrap();
                     let h: serde_json::Value = serde_json::from_slice(&h).unwrap();
                     let c = |m: &str| h["jwk"][m].as_str().unwrap().to_owned();
-                    (input.to_owned(), URL_SAFE_NO_PAD.decode(s).unwrap(), c("x"), c("y"))
+                    (
+                        input.to_owned(),
+                        URL_SAFE_NO_PAD.decode(s).unwrap(),
+                        c("x"),
+                        c("y"),
+                    )
                 })
                 .collect();
             for (input, s, x, y) in &parts[3..3 + n] {

@@ -19,6 +19,7 @@ BACKEND = {
     "mcp-auth": "aws-lc-rs",
     "mcp-auth-nocache": "aws-lc-rs",
     "mcp-auth-opaque": "RFC 7662 introspection (reqwest), cached",
+    "mcp-auth-dpop": "aws-lc-rs; DPoP allowed (memory replay store)",
     "oauth-resource-server": "jsonwebtoken 9 / ring (its only backend)",
     "tower-oauth2-resource-server": "jsonwebtoken 11 / aws-lc-rs (`jwt-aws-lc-rs`)",
     "noauth07": "- (axum 0.7)",
@@ -32,6 +33,7 @@ WORKLOAD_TITLE = {
     "forged": "Forged-kid flood: 10,000 tokens, each with its own unknown `kid` (all must be 401)",
     "rss": "Memory: 100,000 distinct valid tokens, each sent once",
     "opaque-repeated": "Opaque token, repeated (issue 16: introspected once, then from the caches)",
+    "dpop": "DPoP (issue 17): one bound token, a fresh ES256 proof on every request (each once)",
 }
 # Design budget of the verified-token cache, fixed before the first run: 10,000 entries
 # (the default capacity) x 4 KiB, on top of the no-auth process.
@@ -217,6 +219,17 @@ def main():
     if get("mcp-auth-opaque", "opaque-repeated") and get("noauth", "opaque-repeated"):
         r0, rounds0, c0 = rx("mcp-auth-opaque", "noauth", "opaque-repeated")
         p(f"| (issue 16, reported) opaque token repeated / no-auth | {r0:.2f}x{rounds0}; cpu {c0:.2f}x | - |")
+    if get("mcp-auth-dpop", "dpop") and get("noauth", "dpop"):
+        r0, rounds0, c0 = rx("mcp-auth-dpop", "noauth", "dpop")
+        p(f"| (issue 17, reported) DPoP, fresh proof per request / no-auth | {r0:.2f}x{rounds0}; cpu {c0:.2f}x | - |")
+        if get("mcp-auth", "repeated"):
+            # Different workloads, so no per-round ratio: the medians' ratio.
+            d, b = get("mcp-auth-dpop", "dpop"), get("mcp-auth", "repeated")
+            p(f"| (issue 17, reported) DPoP / Bearer cache hit (mcp-auth, repeated), medians | "
+              f"{d / b:.2f}x ({f(d)} / {f(b)} req/s) | - |")
+    if get("mcp-auth-dpop", "repeated") and get("mcp-auth", "repeated"):
+        r0, rounds0, c0 = rx("mcp-auth-dpop", "mcp-auth", "repeated")
+        p(f"| (issue 17, reported) Bearer cache hit, DPoP allowed / DPoP off | {r0:.2f}x{rounds0}; cpu {c0:.2f}x | - |")
     if get("mcp-auth", "forged") and get("noauth", "forged"):
         r0, rounds0, c0 = rx("mcp-auth", "noauth", "forged")
         # Every round is a new server: each may fetch once after its start-up load.

@@ -24,12 +24,13 @@ CONNS=${CONNS:-32}           # wrk connections (one wrk thread)
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 RSS_TOKENS=${RSS_TOKENS:-100000}
+DPOP_PROOFS=${DPOP_PROOFS:-100000} # proofs for the dpop workload (each sent once per measurement)
 RSS_MAX_SECS=${RSS_MAX_SECS:-40}   # cap on the rss workload (it stops after RSS_TOKENS requests)
 BUDGET_SECS=${BUDGET_SECS:-1200}   # no new measurement starts after this (whole run ~18 min)
 ATTEMPTS=${ATTEMPTS:-2}            # a measurement is repeated (best kept) while it is noisy
 NOISE_MAX=${NOISE_MAX:-0.10}       # noisy: other processes took more than this share of a CPU
-FLAVOURS=${FLAVOURS:-"noauth mcp-auth floor mcp-auth-nocache oauth-resource-server tower-oauth2-resource-server noauth07 jwt-authorizer mcp-auth-opaque"}
-WORKLOADS=${WORKLOADS:-"repeated distinct forged rss opaque-repeated"}
+FLAVOURS=${FLAVOURS:-"noauth mcp-auth floor mcp-auth-nocache oauth-resource-server tower-oauth2-resource-server noauth07 jwt-authorizer mcp-auth-opaque mcp-auth-dpop"}
+WORKLOADS=${WORKLOADS:-"repeated distinct forged rss opaque-repeated dpop"}
 DATA=${DATA:-$CARGO_TARGET_DIR/data}
 RESULTS=${RESULTS:-$HERE/results}
 STAMP=${STAMP:-$(date -u +%Y-%m-%dT%H%M%SZ)}
@@ -71,7 +72,7 @@ taskset -pc "$LOAD_CPU" $$ >/dev/null
 echo "== token authority on CPU $LOAD_CPU (mints $RSS_TOKENS + 10,000 forged + 1 RS256 tokens)"
 rm -f "$DATA/ready"
 # Minting uses both CPUs; once it is serving, the authority is pinned to the load CPU.
-taskset -c "$SERVER_CPU,$LOAD_CPU" "$BIN/authority" --out "$DATA" --distinct "$RSS_TOKENS" --forged 10000 --threads 2 \
+taskset -c "$SERVER_CPU,$LOAD_CPU" "$BIN/authority" --out "$DATA" --distinct "$RSS_TOKENS" --forged 10000 --dpop "$DPOP_PROOFS" --threads 2 \
   2>"$LOGS/authority.log" &
 AUTH_PID=$!
 PIDS+=("$AUTH_PID")
@@ -129,6 +130,11 @@ measure() {
     # Issue 16: one opaque token (of the authority's opaque-token server) on every request:
     # introspected once, then answered from the caches until the 60 s maximum; warmed with it.
     opaque-repeated) lua=repeated.lua; tokens=$DATA/opaque_1.txt; warm=$tokens; limit=0; dur=$DURATION ;;
+    # Issue 17: the DPoP-bound token with a fresh proof on every request (each proof once:
+    # the DPoP server stops $CONNS x 2 short of the file, so requests in flight stay fresh;
+    # no-auth ignores the proof and takes the file round-robin). Warmed with the Bearer token.
+    dpop) lua=dpop.lua; tokens=$DATA/dpop_proofs.txt; dur=$DURATION
+      limit=0; [ "$flavour" = mcp-auth-dpop ] && limit=$((DPOP_PROOFS - 2 * CONNS)) ;;
     distinct) lua=tokens.lua; tokens=$DATA/tokens_10000.txt; limit=0; dur=$DURATION ;;
     forged) lua=tokens.lua; tokens=$DATA/forged_kid.txt; limit=0; dur=$DURATION ;;
     # Each of the $RSS_TOKENS tokens once; the last $CONNS requests (re)use the first tokens so
@@ -168,7 +174,7 @@ measure() {
   read -r b0 t0 s0 < <(cpu_line "$SERVER_CPU"); read -r lb0 lt0 _ < <(cpu_line "$LOAD_CPU")
   rm -f "$log.stop" "$log.time"
   # /usr/bin/time: wrk's own CPU time, to tell the load CPU's noise from wrk.
-  LUA_DIR=$HERE/lua TOKENS=$tokens LIMIT=$limit STOP_FILE=$log.stop taskset -c "$LOAD_CPU" \
+  LUA_DIR=$HERE/lua TOKENS=$tokens DPOP_TOKEN=$DATA/dpop_token.txt LIMIT=$limit STOP_FILE=$log.stop taskset -c "$LOAD_CPU" \
     /usr/bin/time -o "$log.time" -f '%U %S' \
     wrk -t1 -c"$CONNS" -d"${dur}s" --timeout 5s --latency -s "$HERE/lua/$lua" \
     "http://127.0.0.1:$port/mcp" >"$log.wrk.txt" 2>&1 &
@@ -252,6 +258,10 @@ for workload in $WORKLOADS; do
       # and its baseline only (the other flavours would refuse the token).
       [ "$flavour" = mcp-auth-opaque ] && [ "$workload" != opaque-repeated ] && continue
       [ "$workload" = opaque-repeated ] && [ "$flavour" != noauth ] && [ "$flavour" != mcp-auth-opaque ] && continue
+      # The DPoP flavour on the repeated (Bearer) workload and its own; that one on it and
+      # its baseline only.
+      [ "$flavour" = mcp-auth-dpop ] && [ "$workload" != repeated ] && [ "$workload" != dpop ] && continue
+      [ "$workload" = dpop ] && [ "$flavour" != noauth ] && [ "$flavour" != mcp-auth-dpop ] && continue
       best=""; best_noise=""
       for attempt in $(seq 1 "$ATTEMPTS"); do
         if [ $(( $(date +%s) - t_start )) -gt "$BUDGET_SECS" ]; then

@@ -17,6 +17,10 @@
 //!   `DevAuthorizationServer` issuing opaque tokens, with RFC 7662 introspection for the
 //!   resource-server client [`OPAQUE_RS_CLIENT`]
 //! - `opaque_1.txt`       one of its opaque tokens (the "opaque-repeated" workload)
+//! - `dpop_token.txt`     one valid token bound (`cnf.jkt`) to a client P-256 key (issue 17)
+//! - `dpop_proofs.txt`    `--dpop` ES256 proofs of that key for `POST <resource>` with that
+//!   token, each with its own `jti` (the "dpop" workload sends each once); dated
+//!   [`DPOP_AHEAD_SECS`] ahead, so they stay inside the ±300 s `iat` window for ~10 minutes
 //! - `ready`              written last
 
 use mcp_auth_dev::{DevAuthorizationServer, TestAuthority, TokenFormat};
@@ -74,8 +78,53 @@ async fn opaque_server() -> (mcp_auth_dev::RunningDevServer, String) {
     (running, token)
 }
 
+/// How far ahead of minting the proofs are dated: a proof is accepted while its `iat` is
+/// within ±300 s (RFC 9449 §11.1, the policy's maximum window) of the server's clock, so a
+/// file minted at start serves a run of up to 590 s.
+const DPOP_AHEAD_SECS: i64 = 290;
+
+/// A DPoP client: its P-256 key and its public JWK.
+struct DpopClient {
+    key: aws_lc_rs::signature::EcdsaKeyPair,
+    jwk: serde_json::Value,
+}
+
+fn b64(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+impl DpopClient {
+    fn new() -> Self {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+        let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key");
+        let p = key.public_key().as_ref().to_vec();
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..])});
+        Self { key, jwk }
+    }
+
+    /// An RFC 9449 §4.2 proof for `POST <RESOURCE>` with `token`, dated `iat`.
+    fn proof(&self, token: &str, iat: i64, jti: &str) -> String {
+        let ath =
+            b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref());
+        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
+        let claims = json!({"jti": jti, "htm": "POST", "htu": RESOURCE, "iat": iat, "ath": ath});
+        let input = format!(
+            "{}.{}",
+            b64(&serde_json::to_vec(&header).expect("header")),
+            b64(&serde_json::to_vec(&claims).expect("claims"))
+        );
+        let sig = self
+            .key
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes())
+            .expect("sign");
+        format!("{input}.{}", b64(sig.as_ref()))
+    }
+}
+
 struct Args {
     out: PathBuf,
+    dpop: usize,
     distinct: usize,
     forged: usize,
     threads: usize,
@@ -86,6 +135,7 @@ fn parse_args() -> Args {
         out: PathBuf::from("benches/load/target-data"),
         distinct: 100_000,
         forged: 10_000,
+        dpop: 100_000,
         threads: 2,
     };
     let mut it = std::env::args().skip(1);
@@ -95,6 +145,7 @@ fn parse_args() -> Args {
             "--out" => a.out = PathBuf::from(val()),
             "--distinct" => a.distinct = val().parse().expect("--distinct N"),
             "--forged" => a.forged = val().parse().expect("--forged N"),
+            "--dpop" => a.dpop = val().parse().expect("--dpop N"),
             "--threads" => a.threads = val().parse().expect("--threads N"),
             other => panic!("unknown flag {other}"),
         }
@@ -179,6 +230,28 @@ async fn main() {
             .expires_in(LIFETIME_SECS)
             .sign()
     });
+    let client = DpopClient::new();
+    let jkt = mcp_auth::dpop::jwk_thumbprint(client.jwk.as_object().expect("jwk")).expect("jkt");
+    let dpop_token = a
+        .token()
+        .aud(RESOURCE)
+        .scope("mcp:read mcp:write")
+        .subject("248289761001")
+        .client_id("s6BhdRkqt3")
+        .claim("auth_time", json!(1_700_000_000))
+        .claim("acr", json!("urn:mace:incommon:iap:silver"))
+        .claim("jti", json!("bench-dpop"))
+        .cnf_jkt(&jkt)
+        .expires_in(LIFETIME_SECS)
+        .sign();
+    let iat = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+        + DPOP_AHEAD_SECS;
+    let proofs = mint(args.dpop, args.threads, |i| {
+        client.proof(&dpop_token, iat, &format!("bench-dpop-{i:07}"))
+    });
     eprintln!(
         "authority: minted {} tokens in {:.1}s",
         1 + distinct.len() + forged.len(),
@@ -202,6 +275,11 @@ async fn main() {
         &distinct,
     );
     write_lines(&out.join("forged_kid.txt"), &forged);
+    write_lines(
+        &out.join("dpop_token.txt"),
+        std::slice::from_ref(&dpop_token),
+    );
+    write_lines(&out.join("dpop_proofs.txt"), &proofs);
     let (opaque, opaque_token) = opaque_server().await;
     write_atomic(out, "opaque_issuer.txt", &format!("{}\n", opaque.issuer()));
     write_lines(&out.join("opaque_1.txt"), &[opaque_token]);

@@ -11,6 +11,7 @@
 //! | `oauth-resource-server` | `oauth_resource_server::axum::AuthLayer` (0.4.1), JWKS by discovery |
 //! | `tower-oauth2-resource-server` | `OAuth2ResourceServer::into_layer` (0.12.5), JWKS by discovery, `jwt-aws-lc-rs` |
 //! | `floor` | [`Floor`]: the least any bearer layer does for a token it already knows (not a peer) |
+//! | `mcp-auth-dpop` | `mcp-auth` with DPoP allowed (RFC 9449: default policy, in-memory replay store of 1,000,000) |
 //! | `mcp-auth-opaque` | `mcp-auth` plus the opaque-token issuer `--opaque-issuer`, introspected over HTTP (RFC 7662, `client_secret_basic`, endpoint from its metadata, answers kept 60 s) |
 //!
 //! Every flavour: issuer `<ISS>`, audience `https://mcp.example.com/mcp`, scope `mcp:read`
@@ -142,13 +143,25 @@ fn parse_args() -> Args {
 }
 
 async fn mcp_auth(issuer: &str, cache: u64) -> Router {
-    let auth = mcp_auth::McpAuthLayer::builder(RESOURCE)
+    mcp_auth_with(issuer, cache, false).await
+}
+
+/// `mcp-auth`, with DPoP allowed when `dpop` (issue 17's load workload).
+async fn mcp_auth_with(issuer: &str, cache: u64, dpop: bool) -> Router {
+    use mcp_auth::dpop::{DpopMode, DpopPolicy, MemoryReplayStore};
+    let mut b = mcp_auth::McpAuthLayer::builder(RESOURCE)
         .issuer(issuer)
         .scopes_supported(["mcp:read", "mcp:write"])
         .require_scopes(["mcp:read"])
-        .token_cache(cache)
-        .build()
-        .expect("mcp-auth config");
+        .token_cache(cache);
+    if dpop {
+        b = b.dpop(
+            DpopMode::Allowed,
+            DpopPolicy::new(),
+            MemoryReplayStore::new(1_000_000),
+        );
+    }
+    let auth = b.build().expect("mcp-auth config");
     auth.warm_up().await.expect("mcp-auth warm_up");
     app().route_layer(auth)
 }
@@ -231,6 +244,7 @@ async fn main() {
         "noauth" => app(),
         "mcp-auth" => mcp_auth(&args.issuer, 10_000).await,
         "mcp-auth-nocache" => mcp_auth(&args.issuer, 0).await,
+        "mcp-auth-dpop" => mcp_auth_with(&args.issuer, 10_000, true).await,
         "mcp-auth-opaque" => mcp_auth_opaque(&args.issuer, &args.opaque_issuer).await,
         "oauth-resource-server" => oauth_resource_server(&args.issuer).await,
         "tower-oauth2-resource-server" => tower_oauth2_resource_server(&args.issuer).await,

@@ -62,7 +62,7 @@ impl Steady {
     fn fresh(&mut self) -> (JtiHash, i64) {
         let i = self.next;
         self.next += 1;
-        if i % RATE == 0 {
+        if i.is_multiple_of(RATE) {
             self.now.fetch_add(1, Ordering::Relaxed);
         }
         let mut h = [0u8; 32];

@@ -54,6 +54,7 @@ SCENARIOS=(
   "cold_opaque 20 220"
   "hit_metrics 200 2248"
   "hit_limits 200 2248"
+  "hit_limits_metrics 200 2248"
 )
 # ratio numerator denominator gate|report|max=BOUND. gate: may not grow by more than the
 # tolerance over its baseline. max=BOUND: gated so, and may not exceed BOUND either (issue
@@ -74,6 +75,7 @@ RATIOS=(
   "cold_opaque/cold_rs256 cold_opaque cold_rs256 report"
   "hit_metrics/hit hit_metrics hit max=1.10"
   "hit_limits/hit hit_limits hit report"
+  "hit_limits_metrics/hit hit_limits_metrics hit report"
 )
 
 step() { printf '== gauge: %s\n' "$*"; }

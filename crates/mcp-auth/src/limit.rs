@@ -92,7 +92,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The default bound on the keys a [`MemoryLimitStore`] retains.
@@ -291,6 +291,7 @@ impl Limits {
         subject: Option<&'a str>,
         client_id: Option<&'a str>,
         scopes: &ScopeSet,
+        memo: Option<&'a KeyMemo>,
     ) -> [Option<LimitCheck<'a>>; 2] {
         let (slot, principal, client) =
             match self.tiers.iter().position(|t| scopes.contains(&t.scope)) {
@@ -303,11 +304,13 @@ impl Limits {
                 key: LimitKey::Principal { issuer, subject },
                 rate,
                 slot,
+                memo: Memo(memo),
             }),
             client.zip(client_id).map(|(rate, client_id)| LimitCheck {
                 key: LimitKey::Client { issuer, client_id },
                 rate,
                 slot: slot.saturating_add(1),
+                memo: Memo(memo),
             }),
         ]
     }
@@ -352,6 +355,60 @@ pub struct LimitCheck<'a> {
     key: LimitKey<'a>,
     rate: Rate,
     slot: u16,
+    memo: Memo<'a>,
+}
+
+/// A verified token's keyed hashes of its principal and client id, as one
+/// [`MemoryLimitStore`] computes them: kept in the token's [`AuthContext`](crate::AuthContext)
+/// (shared by every hit of the verified-token cache), so a cached token's keys are hashed
+/// once, not on every request. Only the keyed hash is kept (never the identifier), with the
+/// id of the store whose seeds made it: another store computes its own, uncached.
+#[derive(Default)]
+pub(crate) struct KeyMemo {
+    principal: OnceLock<(u64, [u64; 2])>,
+    client: OnceLock<(u64, [u64; 2])>,
+}
+
+impl fmt::Debug for KeyMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyMemo(..)")
+    }
+}
+
+impl KeyMemo {
+    /// The principal's (or the client's) hash for `store`, computed by `hash` when not kept
+    /// for that store yet.
+    fn get(&self, client: bool, store: u64, hash: impl Fn() -> [u64; 2]) -> [u64; 2] {
+        let cell = if client { &self.client } else { &self.principal };
+        match cell.get() {
+            Some(&(id, h)) if id == store => h,
+            Some(_) => hash(),
+            None => {
+                let h = hash();
+                let _ = cell.set((store, h));
+                h
+            }
+        }
+    }
+}
+
+/// A check's [`KeyMemo`], when the check is for a verified context: a cache, not part of
+/// what the check is (checks compare equal whatever their memo).
+#[derive(Clone, Copy, Default)]
+struct Memo<'a>(Option<&'a KeyMemo>);
+
+impl PartialEq for Memo<'_> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Memo<'_> {}
+
+impl fmt::Debug for Memo<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "cached" } else { "none" })
+    }
 }
 
 impl<'a> LimitCheck<'a> {
@@ -503,6 +560,7 @@ impl<S: RateLimitStore> Limiter<S> {
                 key: LimitKey::Address(AddrKey::new(ip)),
                 rate,
                 slot: 0,
+                memo: Memo(None),
             }],
         ))
     }
@@ -516,7 +574,7 @@ impl<S: RateLimitStore> Limiter<S> {
         client_id: Option<&str>,
         scopes: &ScopeSet,
     ) -> Option<S::Future> {
-        self.on_principal(issuer, subject, client_id, scopes, |store, checks| {
+        self.on_principal(issuer, subject, client_id, scopes, None, |store, checks| {
             store.check(checks)
         })
     }
@@ -528,9 +586,10 @@ impl<S: RateLimitStore> Limiter<S> {
         subject: Option<&str>,
         client_id: Option<&str>,
         scopes: &ScopeSet,
+        memo: Option<&KeyMemo>,
         f: impl FnOnce(&S, &[LimitCheck<'_>]) -> R,
     ) -> Option<R> {
-        let checks = self.limits.post_auth(issuer, subject, client_id, scopes);
+        let checks = self.limits.post_auth(issuer, subject, client_id, scopes, memo);
         match checks {
             [None, None] => None,
             [Some(a), Some(b)] => Some(f(&self.store, &[a, b])),
@@ -540,7 +599,10 @@ impl<S: RateLimitStore> Limiter<S> {
 
     /// [`check_principal`](Self::check_principal) of an accepted token.
     pub fn check_context(&self, ctx: &crate::AuthContext) -> Option<S::Future> {
-        self.check_principal(ctx.issuer(), ctx.subject(), ctx.client_id(), ctx.scopes())
+        let (sub, client, memo) = (ctx.subject(), ctx.client_id(), Some(ctx.limit_memo()));
+        self.on_principal(ctx.issuer(), sub, client, ctx.scopes(), memo, |store, checks| {
+            store.check(checks)
+        })
     }
 }
 

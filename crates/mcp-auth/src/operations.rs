@@ -93,8 +93,8 @@ impl<S: RateLimitStore> DynLimiter for Limiter<S> {
     }
 
     fn principal(&self, ctx: &AuthContext) -> Option<Quick<Result<Decision, LimitStoreError>>> {
-        let (sub, client) = (ctx.subject(), ctx.client_id());
-        self.on_principal(ctx.issuer(), sub, client, ctx.scopes(), ask)
+        let (sub, client, memo) = (ctx.subject(), ctx.client_id(), Some(ctx.limit_memo()));
+        self.on_principal(ctx.issuer(), sub, client, ctx.scopes(), memo, ask)
     }
 
     fn has_address_limit(&self) -> bool {

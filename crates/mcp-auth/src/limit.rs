@@ -92,6 +92,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -291,7 +292,7 @@ impl Limits {
         subject: Option<&'a str>,
         client_id: Option<&'a str>,
         scopes: &ScopeSet,
-        memo: Option<&'a KeyMemo>,
+        memo: Memo<'a>,
     ) -> [Option<LimitCheck<'a>>; 2] {
         let (slot, principal, client) =
             match self.tiers.iter().position(|t| scopes.contains(&t.scope)) {
@@ -304,13 +305,13 @@ impl Limits {
                 key: LimitKey::Principal { issuer, subject },
                 rate,
                 slot,
-                memo: Memo(memo),
+                memo,
             }),
             client.zip(client_id).map(|(rate, client_id)| LimitCheck {
                 key: LimitKey::Client { issuer, client_id },
                 rate,
                 slot: slot.saturating_add(1),
-                memo: Memo(memo),
+                memo,
             }),
         ]
     }
@@ -379,7 +380,11 @@ impl KeyMemo {
     /// The principal's (or the client's) hash for `store`, computed by `hash` when not kept
     /// for that store yet.
     fn get(&self, client: bool, store: u64, hash: impl Fn() -> [u64; 2]) -> [u64; 2] {
-        let cell = if client { &self.client } else { &self.principal };
+        let cell = if client {
+            &self.client
+        } else {
+            &self.principal
+        };
         match cell.get() {
             Some(&(id, h)) if id == store => h,
             Some(_) => hash(),
@@ -392,10 +397,36 @@ impl KeyMemo {
     }
 }
 
-/// A check's [`KeyMemo`], when the check is for a verified context: a cache, not part of
-/// what the check is (checks compare equal whatever their memo).
+/// One request's time on a memory store's clock: read by the request's first check and
+/// reused by its later ones while the request is answered without I/O (the pre-auth and
+/// post-auth checks of a cache hit see one clock read). GCRA is exact at the time it is
+/// given; a time a few microseconds old is one another thread could have read as well.
+/// Never carried across I/O: a request that waits gets a fresh read.
+#[derive(Default)]
+pub(crate) struct RequestTime(AtomicU64);
+
+impl RequestTime {
+    /// The time read (`0`: not read yet, read by `read` and kept).
+    fn get_or(&self, read: impl FnOnce() -> u64) -> u64 {
+        match self.0.load(Ordering::Relaxed) {
+            0 => {
+                let t = read();
+                self.0.store(t, Ordering::Relaxed);
+                t
+            }
+            t => t,
+        }
+    }
+}
+
+/// What a check carries for the memory store beside its key: the verified context's
+/// [`KeyMemo`] and the request's [`RequestTime`]. Caches, not part of what the check is
+/// (checks compare equal whatever their memo).
 #[derive(Clone, Copy, Default)]
-struct Memo<'a>(Option<&'a KeyMemo>);
+pub(crate) struct Memo<'a> {
+    pub(crate) keys: Option<&'a KeyMemo>,
+    pub(crate) now: Option<&'a RequestTime>,
+}
 
 impl PartialEq for Memo<'_> {
     fn eq(&self, _: &Self) -> bool {
@@ -407,7 +438,10 @@ impl Eq for Memo<'_> {}
 
 impl fmt::Debug for Memo<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() { "cached" } else { "none" })
+        f.debug_struct("Memo")
+            .field("keys", &self.keys.is_some())
+            .field("now", &self.now.is_some())
+            .finish()
     }
 }
 
@@ -553,6 +587,16 @@ impl<S: RateLimitStore> Limiter<S> {
         ip: IpAddr,
         f: impl FnOnce(&S, &[LimitCheck<'_>]) -> R,
     ) -> Option<R> {
+        self.on_address_at(ip, None, f)
+    }
+
+    /// [`on_address`](Self::on_address) at the request's time `now`.
+    pub(crate) fn on_address_at<R>(
+        &self,
+        ip: IpAddr,
+        now: Option<&RequestTime>,
+        f: impl FnOnce(&S, &[LimitCheck<'_>]) -> R,
+    ) -> Option<R> {
         let rate = self.limits.per_address?;
         Some(f(
             &self.store,
@@ -560,7 +604,7 @@ impl<S: RateLimitStore> Limiter<S> {
                 key: LimitKey::Address(AddrKey::new(ip)),
                 rate,
                 slot: 0,
-                memo: Memo(None),
+                memo: Memo { keys: None, now },
             }],
         ))
     }
@@ -574,7 +618,8 @@ impl<S: RateLimitStore> Limiter<S> {
         client_id: Option<&str>,
         scopes: &ScopeSet,
     ) -> Option<S::Future> {
-        self.on_principal(issuer, subject, client_id, scopes, None, |store, checks| {
+        let memo = Memo::default();
+        self.on_principal(issuer, subject, client_id, scopes, memo, |store, checks| {
             store.check(checks)
         })
     }
@@ -586,10 +631,12 @@ impl<S: RateLimitStore> Limiter<S> {
         subject: Option<&str>,
         client_id: Option<&str>,
         scopes: &ScopeSet,
-        memo: Option<&KeyMemo>,
+        memo: Memo<'_>,
         f: impl FnOnce(&S, &[LimitCheck<'_>]) -> R,
     ) -> Option<R> {
-        let checks = self.limits.post_auth(issuer, subject, client_id, scopes, memo);
+        let checks = self
+            .limits
+            .post_auth(issuer, subject, client_id, scopes, memo);
         match checks {
             [None, None] => None,
             [Some(a), Some(b)] => Some(f(&self.store, &[a, b])),
@@ -599,10 +646,19 @@ impl<S: RateLimitStore> Limiter<S> {
 
     /// [`check_principal`](Self::check_principal) of an accepted token.
     pub fn check_context(&self, ctx: &crate::AuthContext) -> Option<S::Future> {
-        let (sub, client, memo) = (ctx.subject(), ctx.client_id(), Some(ctx.limit_memo()));
-        self.on_principal(ctx.issuer(), sub, client, ctx.scopes(), memo, |store, checks| {
-            store.check(checks)
-        })
+        let (sub, client) = (ctx.subject(), ctx.client_id());
+        let memo = Memo {
+            keys: Some(ctx.limit_memo()),
+            now: None,
+        };
+        self.on_principal(
+            ctx.issuer(),
+            sub,
+            client,
+            ctx.scopes(),
+            memo,
+            |store, checks| store.check(checks),
+        )
     }
 }
 

@@ -34,7 +34,7 @@ pub(crate) use session::After;
 
 use crate::AuthContext;
 use crate::client_addr::{TrustedProxies, client_ip};
-use crate::limit::{Decision, LimitStoreError, Limiter, RateLimitStore};
+use crate::limit::{Decision, LimitStoreError, Limiter, Memo, RateLimitStore, RequestTime};
 use crate::metrics::LimitStage;
 use crate::session::{Binding, SessionStore, SessionStoreError};
 use bytes::Bytes;
@@ -82,18 +82,38 @@ impl<T: Send + 'static> Quick<T> {
 
 /// [`Limiter`] behind a pointer, whatever its store.
 trait DynLimiter: Send + Sync + 'static {
-    fn address(&self, ip: IpAddr) -> Option<Quick<Result<Decision, LimitStoreError>>>;
-    fn principal(&self, ctx: &AuthContext) -> Option<Quick<Result<Decision, LimitStoreError>>>;
+    fn address(
+        &self,
+        ip: IpAddr,
+        now: &RequestTime,
+    ) -> Option<Quick<Result<Decision, LimitStoreError>>>;
+    fn principal(
+        &self,
+        ctx: &AuthContext,
+        now: Option<&RequestTime>,
+    ) -> Option<Quick<Result<Decision, LimitStoreError>>>;
     fn has_address_limit(&self) -> bool;
 }
 
 impl<S: RateLimitStore> DynLimiter for Limiter<S> {
-    fn address(&self, ip: IpAddr) -> Option<Quick<Result<Decision, LimitStoreError>>> {
-        self.on_address(ip, ask)
+    fn address(
+        &self,
+        ip: IpAddr,
+        now: &RequestTime,
+    ) -> Option<Quick<Result<Decision, LimitStoreError>>> {
+        self.on_address_at(ip, Some(now), ask)
     }
 
-    fn principal(&self, ctx: &AuthContext) -> Option<Quick<Result<Decision, LimitStoreError>>> {
-        let (sub, client, memo) = (ctx.subject(), ctx.client_id(), Some(ctx.limit_memo()));
+    fn principal(
+        &self,
+        ctx: &AuthContext,
+        now: Option<&RequestTime>,
+    ) -> Option<Quick<Result<Decision, LimitStoreError>>> {
+        let (sub, client) = (ctx.subject(), ctx.client_id());
+        let memo = Memo {
+            keys: Some(ctx.limit_memo()),
+            now,
+        };
         self.on_principal(ctx.issuer(), sub, client, ctx.scopes(), memo, ask)
     }
 
@@ -196,11 +216,14 @@ pub(crate) struct Operations {
 pub(crate) type Checked<T, R> = Result<T, Response<R>>;
 
 impl Operations {
-    /// Step 2: the per-address limit, before any token work.
+    /// Step 2: the per-address limit, before any token work, at the request's time `now`
+    /// (read here by a memory store, for [`after_auth`](Self::after_auth) to reuse when no
+    /// I/O came between).
     pub(crate) fn before<R: From<Bytes>>(
         &self,
         headers: &HeaderMap,
         extensions: &Extensions,
+        now: &RequestTime,
     ) -> Quick<Checked<(), R>> {
         let Some(limiter) = self.limiter.as_ref().filter(|_| self.address_limit) else {
             return Quick::Now(Ok(()));
@@ -216,7 +239,7 @@ impl Operations {
             }
             return Quick::Now(Ok(()));
         };
-        match limiter.address(ip) {
+        match limiter.address(ip, now) {
             None => Quick::Now(Ok(())),
             Some(Quick::Now(answer)) => {
                 Quick::Now(limited(answer, LimitStage::PreAuth, None, headers))
@@ -233,12 +256,14 @@ impl Operations {
     }
 
     /// Steps 4 and 5, once the decision allowed: the post-auth limits, then the session
-    /// check. `Ok` with what the response side needs (when sessions are on).
+    /// check. `Ok` with what the response side needs (when sessions are on). `now`: the
+    /// time [`before`](Self::before) read, when the request did no I/O since.
     pub(crate) fn after_auth<R: From<Bytes> + Send + 'static>(
         self: &Arc<Self>,
         method: &Method,
         headers: &HeaderMap,
         extensions: &Extensions,
+        now: Option<&RequestTime>,
     ) -> Quick<Checked<Option<After>, R>> {
         let Some(ctx) = extensions.get::<AuthContext>() else {
             // The decision inserts the context whenever it allows; without one there is no
@@ -250,7 +275,7 @@ impl Operations {
                 },
             );
         };
-        let limit = self.limiter.as_ref().and_then(|l| l.principal(ctx));
+        let limit = self.limiter.as_ref().and_then(|l| l.principal(ctx, now));
         let session = match &self.sessions {
             None => None,
             Some(store) => match session::Pending::new(store, method, headers, ctx) {

@@ -364,11 +364,11 @@ impl MemoryLimitStore {
                     id,
                 }
             }
-            LimitKey::Principal { issuer, subject } => hashed(match check.memo.0 {
+            LimitKey::Principal { issuer, subject } => hashed(match check.memo.keys {
                 Some(m) => m.get(false, self.id, || self.hash128(b'p', issuer, subject)),
                 None => self.hash128(b'p', issuer, subject),
             }),
-            LimitKey::Client { issuer, client_id } => hashed(match check.memo.0 {
+            LimitKey::Client { issuer, client_id } => hashed(match check.memo.keys {
                 Some(m) => m.get(true, self.id, || self.hash128(b'c', issuer, client_id)),
                 None => self.hash128(b'c', issuer, client_id),
             }),
@@ -388,7 +388,10 @@ impl MemoryLimitStore {
 
     /// Every check at one clock read.
     fn answer(&self, checks: &[LimitCheck<'_>]) -> Result<Decision, LimitStoreError> {
-        let now = self.clock.now();
+        let now = match checks.first().and_then(|c| c.memo.now) {
+            Some(t) => t.get_or(|| self.clock.now()),
+            None => self.clock.now(),
+        };
         NOW.set(now);
         for check in checks {
             let Some(Some((rate, gcra))) = self.limiters.get(usize::from(check.slot)) else {

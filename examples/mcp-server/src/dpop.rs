@@ -7,7 +7,11 @@
 
 use crate::StartError;
 use mcp_auth::McpAuthBuilder;
-use mcp_auth::dpop::{DpopMode, DpopPolicy, MemoryReplayStore, RedisReplayStore};
+use mcp_auth::dpop::{DpopMode, DpopPolicy, MemoryReplayStore, Nonces, RedisReplayStore};
+use std::time::Duration;
+
+/// The slot length of `--dpop-nonce-secret` nonces: a nonce lives 5 to 10 minutes.
+const NONCE_SLOT: Duration = Duration::from_secs(300);
 
 /// Proof `jti`s the in-memory store holds: 600 proofs a second for the default window.
 const MEMORY_RECORDS: usize = 400_000;
@@ -34,6 +38,11 @@ pub struct DpopArgs {
     /// instead of in memory. Needs --dpop allowed or required.
     #[arg(long, env = "MCP_AUTH_REDIS", value_name = "URL")]
     pub redis: Option<String>,
+    /// Require a server-provided nonce in every proof (RFC 9449 §9): stateless nonces, an
+    /// HMAC with this secret (at least 32 bytes; the same on every instance) over 5-minute
+    /// slots. Needs --dpop allowed or required.
+    #[arg(long, env = "MCP_AUTH_DPOP_NONCE_SECRET", value_name = "SECRET")]
+    pub dpop_nonce_secret: Option<String>,
 }
 
 /// DPoP in the example's [`Config`](crate::Config).
@@ -43,6 +52,8 @@ pub struct DpopSettings {
     pub mode: DpopFlag,
     /// The Redis replay store's URL; `None`: in memory.
     pub redis: Option<String>,
+    /// The nonces' HMAC secret; `None`: no nonces.
+    pub nonce_secret: Option<String>,
 }
 
 impl DpopArgs {
@@ -51,6 +62,7 @@ impl DpopArgs {
         DpopSettings {
             mode: self.mode,
             redis: self.redis.clone(),
+            nonce_secret: self.dpop_nonce_secret.clone(),
         }
     }
 }
@@ -68,22 +80,29 @@ impl DpopSettings {
                     "--redis needs --dpop allowed or required".to_owned(),
                 ));
             }
+            DpopFlag::Off if self.nonce_secret.is_some() => {
+                return Err(StartError::Dpop(
+                    "--dpop-nonce-secret needs --dpop allowed or required".to_owned(),
+                ));
+            }
             DpopFlag::Off => return Ok(builder),
             DpopFlag::Allowed => DpopMode::Allowed,
             DpopFlag::Required => DpopMode::Required,
         };
+        let mut policy = DpopPolicy::new();
+        if let Some(secret) = &self.nonce_secret {
+            let nonces = Nonces::new([secret.as_bytes()], NONCE_SLOT)
+                .map_err(|e| StartError::Dpop(format!("--dpop-nonce-secret: {e}")))?;
+            policy = policy.with_nonces(nonces);
+        }
         Ok(match &self.redis {
-            None => builder.dpop(
-                mode,
-                DpopPolicy::new(),
-                MemoryReplayStore::new(MEMORY_RECORDS),
-            ),
+            None => builder.dpop(mode, policy, MemoryReplayStore::new(MEMORY_RECORDS)),
             Some(url) => {
                 let store = RedisReplayStore::builder(url.as_str())
                     .build()
                     .await
                     .map_err(|e| StartError::Dpop(format!("Redis replay store: {e}")))?;
-                builder.dpop(mode, DpopPolicy::new(), store)
+                builder.dpop(mode, policy, store)
             }
         })
     }
@@ -130,6 +149,7 @@ mod tests {
         let (doc, res) = metadata(DpopSettings {
             mode: DpopFlag::Required,
             redis: None,
+            nonce_secret: None,
         })
         .await;
         assert_eq!(doc["dpop_bound_access_tokens_required"], true);
@@ -152,6 +172,7 @@ mod tests {
             dpop: DpopSettings {
                 mode: DpopFlag::Off,
                 redis: Some("redis://127.0.0.1:1/".to_owned()),
+                nonce_secret: None,
             },
             ..Config::ephemeral()
         })
@@ -166,9 +187,39 @@ mod tests {
         let (doc, _) = metadata(DpopSettings {
             mode: DpopFlag::Allowed,
             redis: Some(redis.url()),
+            nonce_secret: None,
         })
         .await;
         assert!(doc["dpop_signing_alg_values_supported"].is_array());
         assert!(doc.get("dpop_bound_access_tokens_required").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_nonce_secret_needs_dpop_and_32_bytes_and_is_never_echoed() {
+        let start_with = |mode, secret: &str| {
+            start(Config {
+                dpop: DpopSettings {
+                    mode,
+                    redis: None,
+                    nonce_secret: Some(secret.to_owned()),
+                },
+                ..Config::ephemeral()
+            })
+        };
+        let Err(err) = start_with(DpopFlag::Off, &"s".repeat(32)).await else {
+            panic!("--dpop-nonce-secret without --dpop started");
+        };
+        assert!(err.to_string().contains("needs --dpop"), "{err}");
+        let short = "short-secret-31-bytes-long-xxxx";
+        let Err(err) = start_with(DpopFlag::Required, short).await else {
+            panic!("a 31-byte nonce secret started");
+        };
+        let msg = err.to_string();
+        assert!(msg.contains("--dpop-nonce-secret"), "{msg}");
+        assert!(!msg.contains(short), "the secret is in the error: {msg}");
+        let server = start_with(DpopFlag::Required, &"s".repeat(32))
+            .await
+            .unwrap();
+        server.shutdown().await;
     }
 }

@@ -36,6 +36,8 @@ struct Options {
     stateful: bool,
     /// `--rate-limit-per-address`.
     per_address: Option<&'static str>,
+    /// `--rate-limit-per-principal`.
+    per_principal: Option<&'static str>,
 }
 
 fn fleet_settings(redis: &RedisServer, o: Options) -> FleetSettings {
@@ -43,7 +45,7 @@ fn fleet_settings(redis: &RedisServer, o: Options) -> FleetSettings {
         redis: Some(redis.url()),
         secret: Some(SECRET.into()),
         per_address: o.per_address.map(|r| parse_rate(r).unwrap()),
-        per_principal: None,
+        per_principal: o.per_principal.map(|r| parse_rate(r).unwrap()),
     }
 }
 
@@ -388,6 +390,36 @@ async fn the_per_address_budget_is_one_for_the_fleet() {
             assert!((1..=60).contains(&secs), "Retry-After {secs}");
             assert!(!r.text.contains(&alice));
         }
+        b.shutdown().await;
+        a.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_per_principal_budget_is_one_for_the_fleet_and_each_users_own() {
+    let Some(redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    bounded(async {
+        let o = Options {
+            per_principal: Some("1/60:2"),
+            ..Options::default()
+        };
+        let a = server_a(&redis, o).await;
+        let b = server_b(&a, &redis, o).await;
+        let (alice, mallory) = (token(&a, "alice", None), token(&a, "mallory", None));
+        for url in [endpoint(&a), endpoint(&b)] {
+            let r = bearer_call(&url, &alice, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.text);
+        }
+        let r = bearer_call(&endpoint(&a), &alice, None).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+        assert!((1..=60).contains(&r.retry_after()));
+        // Another user, same address: a budget of their own.
+        let r = bearer_call(&endpoint(&b), &mallory, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(r.whoami().contains("mallory"), "{}", r.text);
         b.shutdown().await;
         a.shutdown().await;
     })

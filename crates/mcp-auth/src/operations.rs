@@ -35,6 +35,7 @@ pub(crate) use session::After;
 use crate::AuthContext;
 use crate::client_addr::{TrustedProxies, client_ip};
 use crate::limit::{Decision, LimitStoreError, Limiter, RateLimitStore};
+use crate::metrics::LimitStage;
 use crate::session::{Binding, SessionStore, SessionStoreError};
 use bytes::Bytes;
 use http::{Extensions, HeaderMap, Method, Response};
@@ -217,9 +218,16 @@ impl Operations {
         };
         match limiter.address(ip) {
             None => Quick::Now(Ok(())),
-            Some(Quick::Now(answer)) => Quick::Now(limited(answer, "address")),
+            Some(Quick::Now(answer)) => {
+                Quick::Now(limited(answer, LimitStage::PreAuth, None, headers))
+            }
             Some(Quick::Later(f)) => {
-                Quick::Later(Box::pin(async move { limited(f.await, "address") }))
+                // The store answers later: what the audit event of a refusal names goes
+                // along (a copy of the headers, on this path of I/O only).
+                let headers = headers.clone();
+                Quick::Later(Box::pin(async move {
+                    limited(f.await, LimitStage::PreAuth, None, &headers)
+                }))
             }
         }
     }
@@ -252,33 +260,51 @@ impl Operations {
         };
         match limit {
             None => session::check(session),
-            Some(Quick::Now(answer)) => match limited(answer, "principal") {
-                Ok(()) => session::check(session),
-                Err(res) => Quick::Now(Err(res)),
-            },
-            Some(Quick::Later(f)) => Quick::Later(Box::pin(async move {
-                limited(f.await, "principal")?;
-                session::check(session).get().await
-            })),
+            Some(Quick::Now(answer)) => {
+                match limited(answer, LimitStage::PostAuth, Some(ctx), headers) {
+                    Ok(()) => session::check(session),
+                    Err(res) => Quick::Now(Err(res)),
+                }
+            }
+            Some(Quick::Later(f)) => {
+                let (ctx, headers) = (ctx.clone(), headers.clone());
+                Quick::Later(Box::pin(async move {
+                    limited(f.await, LimitStage::PostAuth, Some(&ctx), &headers)?;
+                    session::check(session).get().await
+                }))
+            }
         }
     }
 }
 
-/// A limit's answer as the request's fate: 429 when over; through, with a warning, when the
-/// store could not answer (fail open, see [`crate::limit`]).
+/// A limit's answer as the request's fate: 429 when over (counted and audited); through,
+/// with a warning and a count, when the store could not answer (fail open, see
+/// [`crate::limit`]).
 fn limited<R: From<Bytes>>(
     answer: Result<Decision, LimitStoreError>,
-    which: &str,
+    stage: LimitStage,
+    verified: Option<&AuthContext>,
+    headers: &HeaderMap,
 ) -> Checked<(), R> {
+    let which = stage.as_str();
     match answer {
         Ok(d) => match d.retry_after_secs() {
             None => Ok(()),
             Some(secs) => {
                 tracing::debug!(target: "mcp_auth::limit", which, retry_after = secs, "request rate limited");
+                crate::metrics::rate_limited(stage);
+                crate::audit::operation_refused(
+                    "rate_limited",
+                    429,
+                    "too many requests",
+                    verified,
+                    headers,
+                );
                 Err(answers::too_many_requests(secs))
             }
         },
         Err(e) => {
+            crate::metrics::rate_limit_failed_open(stage);
             tracing::warn!(
                 target: "mcp_auth::limit",
                 which,

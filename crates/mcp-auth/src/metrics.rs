@@ -19,9 +19,9 @@
 //! | [`DECISIONS`] | counter | `outcome` (`allowed`, `refused`), `reason` ([`reason`]) |
 //! | [`DECISION_DURATION`] | histogram (seconds) | `path` (`memory`, `io`) |
 //! | [`DPOP_REPLAYS`] | counter | none |
-//! | [`RATE_LIMIT_REFUSALS`] | counter | `stage` ([`LimitStage`]) |
-//! | [`RATE_LIMIT_FAIL_OPEN`] | counter | `stage` ([`LimitStage`]) |
-//! | [`SESSION_REFUSALS`] | counter | `reason` ([`SessionRefusal`]) |
+//! | [`RATE_LIMIT_REFUSALS`] | counter | `stage` (`pre_auth`, `post_auth`) |
+//! | [`RATE_LIMIT_FAIL_OPEN`] | counter | `stage` (`pre_auth`, `post_auth`) |
+//! | [`SESSION_REFUSALS`] | counter | `reason` (`unknown`, `other_principal`, `store_unavailable`) |
 //!
 //! The key source (`mcp_auth_jwks::metrics`) and the introspector
 //! (`mcp_auth_introspect::metrics`) record their own, labelled by configured issuer.

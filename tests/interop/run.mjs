@@ -345,6 +345,59 @@ async function phaseDevAsOpaque() {
   }
 }
 
+// DPoP (RFC 9449, issue 17): panva's oauth4webapi (clients/dpop-client.mjs) gets a DPoP-bound
+// token (oidc-provider's `features.dPoP`, or the development AS) and calls the tools with DPoP
+// proofs; the refusals (Bearer, no proof, another key's proof, a replayed proof) with that
+// token. Required mode with server nonces at the example (`MCP_AUTH_DPOP_NONCE_SECRET`) and at
+// oidc-provider (`--dpop-nonce`), so both `use_dpop_nonce` retries run; allowed mode without.
+// A plain Bearer token (a token request without a proof) is the control: accepted when
+// allowed, refused when required.
+const DPOP_NONCE_SECRET = 'interop-dpop-nonce-secret-not-secret-0123456789';
+
+async function dpopPlainBearer(label, { mcp, issuer }, mode) {
+  await check(`${label}: a plain Bearer token (no proof at the AS) is ${mode === 'required' ? 'refused with 401' : 'accepted'}`, async () => {
+    const t = await obtainToken({ issuer, resource: mcp, scope: 'mcp:read' });
+    assert(t.token_type?.toLowerCase() === 'bearer', `token_type ${t.token_type}`);
+    const r = await mcpPost(mcp, rpc.toolsCall('whoami'), { token: t.access_token });
+    const www = r.headers.get('www-authenticate');
+    if (mode === 'required') assert(r.status === 401 && /^\s*DPoP\b/.test(www ?? '') && !r.body?.result, `${r.status} ${www}`);
+    else assert(r.status === 200 && r.body?.result?.structuredContent?.issuer === issuer, `${r.status} ${r.text.slice(0, 200)}`);
+    return `${r.status}${www ? ` ${www}` : ''}`;
+  });
+}
+
+async function phaseDpopOidcProvider(mode) {
+  const label = `oidc-provider-dpop-${mode}`;
+  if (ONLY && !`dpop/${label}`.includes(ONLY)) return;
+  const nonces = mode === 'required';
+  const as = await startOidcAs(nonces ? ['--dpop-nonce'] : []);
+  let server;
+  try {
+    server = await startExample(label, ['--issuer', as.issuer, '--dpop', mode], nonces ? { MCP_AUTH_DPOP_NONCE_SECRET: DPOP_NONCE_SECRET } : {});
+    const args = [path.join(HERE, 'clients', 'dpop-client.mjs'), '--mcp', server.mcp, '--label', `dpop/${label}`, '--mode', mode];
+    if (nonces) args.push('--rs-nonce', '--as-nonce');
+    await runClient(`dpop/${label}`, NODE, args);
+    await dpopPlainBearer(`dpop/${label}`, { ...server, issuer: as.issuer }, mode);
+  } finally {
+    await server?.proc.stop();
+    await as.proc.stop();
+  }
+}
+
+async function phaseDpopDevAs() {
+  const label = 'dev-as-dpop-required';
+  if (ONLY && !`dpop/${label}`.includes(ONLY)) return;
+  const asPort = await freePort();
+  const server = await startExample(label, ['--dev-as-bind', `127.0.0.1:${asPort}`, '--auto-approve', '--dpop', 'required'], { MCP_AUTH_DPOP_NONCE_SECRET: DPOP_NONCE_SECRET });
+  const issuer = `http://127.0.0.1:${asPort}`;
+  try {
+    await runClient(`dpop/${label}`, NODE, [path.join(HERE, 'clients', 'dpop-client.mjs'), '--mcp', server.mcp, '--label', `dpop/${label}`, '--mode', 'required', '--rs-nonce']);
+    await dpopPlainBearer(`dpop/${label}`, { ...server, issuer }, 'required');
+  } finally {
+    await server.proc.stop();
+  }
+}
+
 async function opaqueWireChecks(label, { mcp, prm, issuer }, { revoke = true } = {}) {
   const whoami = (token) => mcpPost(mcp, rpc.toolsCall('whoami'), { token });
   const invalidToken = (r) => {
@@ -446,7 +499,7 @@ const versions = () => {
       return '?';
     }
   };
-  return `node ${process.version}, @modelcontextprotocol/sdk ${v('@modelcontextprotocol/sdk')}, @modelcontextprotocol/conformance ${v('@modelcontextprotocol/conformance')}, oidc-provider ${v('oidc-provider')}, playwright-core ${v('playwright-core')}`;
+  return `node ${process.version}, @modelcontextprotocol/sdk ${v('@modelcontextprotocol/sdk')}, @modelcontextprotocol/conformance ${v('@modelcontextprotocol/conformance')}, oidc-provider ${v('oidc-provider')}, oauth4webapi ${v('oauth4webapi')}, playwright-core ${v('playwright-core')}`;
 };
 console.log(`interop: ${versions()}`);
 writeFileSync(path.join(OUT, 'versions.txt'), `${versions()}\n`);
@@ -457,6 +510,9 @@ for (const [name, phase] of [
   ['two-issuers', phaseTwoIssuers],
   ['dev-as-opaque', phaseDevAsOpaque],
   ['oidc-provider-opaque', phaseOidcProviderOpaque],
+  ['oidc-provider-dpop-required', () => phaseDpopOidcProvider('required')],
+  ['oidc-provider-dpop-allowed', () => phaseDpopOidcProvider('allowed')],
+  ['dev-as-dpop-required', phaseDpopDevAs],
 ]) {
   try {
     await phase();

@@ -37,6 +37,8 @@
 //! | `hit_opaque` | `hit` with an opaque token (43 base64url chars) of an introspected issuer ([`opaque_layer`]), in steady state |
 //! | `cold_opaque` | the same request with the layer's cache off: every request introspected, the in-process introspector answering at once |
 //! | `hit_dpop_es256`, `raw_dpop_proof_es256`, `hit_dpop_allowed` | issue 17's DPoP rows: see `gauge_dpop/mod.rs` (`gauge mint-dpop` prints its `fixture_dpop.json`) |
+//! | `hit_limits` | `hit` with every rate limit on in memory (per address, principal, client; never reached) and the client address inserted as an extension per request, as axum's `ConnectInfo` does |
+//! | `hit_limits_metrics` | `hit_limits` with a metrics recorder installed (metrics-util's atomic registry, as `hit_metrics`): issue 18's "limits on and metrics on" |
 
 #[path = "common/mod.rs"]
 mod common;
@@ -78,7 +80,7 @@ const KC_KID: &str = "kc-rs256-1";
 /// Forged-kid tokens prepared (one per request, each `kid` new), whatever the iteration count.
 const FORGED_MAX: usize = 4096;
 
-const SCENARIOS: [&str; 18] = [
+const SCENARIOS: [&str; 19] = [
     "bare",
     "floor",
     "hit",
@@ -97,6 +99,7 @@ const SCENARIOS: [&str; 18] = [
     "cold_opaque",
     "hit_metrics",
     "hit_limits",
+    "hit_limits_metrics",
 ];
 
 /// The opaque-token issuer of the issue 16 rows and its token (43 base64url chars, as a
@@ -450,7 +453,10 @@ fn main() {
             requests(&rt, &mut svc, 3, 200, |_| rs);
             requests(&rt, &mut svc, n, 200, |_| rs);
         }
-        "hit_limits" => {
+        "hit_limits" | "hit_limits_metrics" => {
+            if scenario == "hit_limits_metrics" {
+                install_recorder();
+            }
             // Issue 18: the hit with every rate limit on (per address, principal, client; in
             // memory, rates never reached) and the client address in the extensions, as
             // axum's ConnectInfo puts it there.

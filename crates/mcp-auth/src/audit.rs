@@ -230,6 +230,21 @@ pub(crate) fn refused_early(e: &AuthError, headers: &HeaderMap) {
     );
 }
 
+/// A refusal by the operational checks around the decision (issue 18: a rate limit, the
+/// session binding): audited like a decision's refusal, with `reason` one of
+/// `rate_limited`, `session_unknown` (unknown, ended, expired or another principal's session:
+/// one reason, as the answer is one), `session_unavailable`. `verified` is the caller's
+/// context once the token was verified (post-auth limits, sessions), `None` before.
+pub(crate) fn operation_refused(
+    reason: &'static str,
+    status: u16,
+    description: &'static str,
+    verified: Option<&AuthContext>,
+    headers: &HeaderMap,
+) {
+    refused(reason, status, description, verified, headers, None);
+}
+
 /// One refused request: its audit event (when [`TARGET`] is enabled at `INFO`).
 /// `verified` is the caller's context when the refusal came after the token was verified
 /// (and only then: no claim of an unverified token reaches this function).

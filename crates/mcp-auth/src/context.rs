@@ -27,6 +27,9 @@ struct Inner {
     claims: Claims,
     scopes: ScopeSet,
     token_hash: TokenHash,
+    /// The memory limit store's keyed hashes of this principal and client id, computed on
+    /// the first limited request (issue 18): a cached token's are not hashed again.
+    limit_memo: crate::limit::KeyMemo,
 }
 
 /// How [`AuthContext::require_scopes`] decides and what it answers with.
@@ -45,10 +48,16 @@ impl AuthContext {
                 claims,
                 scopes,
                 token_hash,
+                limit_memo: Default::default(),
             }),
             policy: None,
             dpop_jkt: None,
         }
+    }
+
+    /// The rate limiter's cached keyed hashes for this context ([`crate::limit`]).
+    pub(crate) fn limit_memo(&self) -> &crate::limit::KeyMemo {
+        &self.inner.limit_memo
     }
 
     /// The same context for a request whose DPoP proof, by the key of thumbprint `jkt`,

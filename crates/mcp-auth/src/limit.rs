@@ -92,7 +92,8 @@ use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The default bound on the keys a [`MemoryLimitStore`] retains.
@@ -291,6 +292,7 @@ impl Limits {
         subject: Option<&'a str>,
         client_id: Option<&'a str>,
         scopes: &ScopeSet,
+        memo: Memo<'a>,
     ) -> [Option<LimitCheck<'a>>; 2] {
         let (slot, principal, client) =
             match self.tiers.iter().position(|t| scopes.contains(&t.scope)) {
@@ -303,11 +305,13 @@ impl Limits {
                 key: LimitKey::Principal { issuer, subject },
                 rate,
                 slot,
+                memo,
             }),
             client.zip(client_id).map(|(rate, client_id)| LimitCheck {
                 key: LimitKey::Client { issuer, client_id },
                 rate,
                 slot: slot.saturating_add(1),
+                memo,
             }),
         ]
     }
@@ -352,6 +356,93 @@ pub struct LimitCheck<'a> {
     key: LimitKey<'a>,
     rate: Rate,
     slot: u16,
+    memo: Memo<'a>,
+}
+
+/// A verified token's keyed hashes of its principal and client id, as one
+/// [`MemoryLimitStore`] computes them: kept in the token's [`AuthContext`](crate::AuthContext)
+/// (shared by every hit of the verified-token cache), so a cached token's keys are hashed
+/// once, not on every request. Only the keyed hash is kept (never the identifier), with the
+/// id of the store whose seeds made it: another store computes its own, uncached.
+#[derive(Default)]
+pub(crate) struct KeyMemo {
+    principal: OnceLock<(u64, [u64; 2])>,
+    client: OnceLock<(u64, [u64; 2])>,
+}
+
+impl fmt::Debug for KeyMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyMemo(..)")
+    }
+}
+
+impl KeyMemo {
+    /// The principal's (or the client's) hash for `store`, computed by `hash` when not kept
+    /// for that store yet.
+    fn get(&self, client: bool, store: u64, hash: impl Fn() -> [u64; 2]) -> [u64; 2] {
+        let cell = if client {
+            &self.client
+        } else {
+            &self.principal
+        };
+        match cell.get() {
+            Some(&(id, h)) if id == store => h,
+            Some(_) => hash(),
+            None => {
+                let h = hash();
+                let _ = cell.set((store, h));
+                h
+            }
+        }
+    }
+}
+
+/// One request's time on a memory store's clock: read by the request's first check and
+/// reused by its later ones while the request is answered without I/O (the pre-auth and
+/// post-auth checks of a cache hit see one clock read). GCRA is exact at the time it is
+/// given; a time a few microseconds old is one another thread could have read as well.
+/// Never carried across I/O: a request that waits gets a fresh read.
+#[derive(Default)]
+pub(crate) struct RequestTime(AtomicU64);
+
+impl RequestTime {
+    /// The time read (`0`: not read yet, read by `read` and kept).
+    fn get_or(&self, read: impl FnOnce() -> u64) -> u64 {
+        match self.0.load(Ordering::Relaxed) {
+            0 => {
+                let t = read();
+                self.0.store(t, Ordering::Relaxed);
+                t
+            }
+            t => t,
+        }
+    }
+}
+
+/// What a check carries for the memory store beside its key: the verified context's
+/// [`KeyMemo`] and the request's [`RequestTime`]. Caches, not part of what the check is
+/// (checks compare equal whatever their memo).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Memo<'a> {
+    pub(crate) keys: Option<&'a KeyMemo>,
+    pub(crate) now: Option<&'a RequestTime>,
+}
+
+impl PartialEq for Memo<'_> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Memo<'_> {}
+
+impl fmt::Debug for Memo<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Memo")
+            .field("keys", &self.keys.is_some())
+            .field("now", &self.now.is_some())
+            .finish()
+    }
 }
 
 impl<'a> LimitCheck<'a> {
@@ -496,6 +587,16 @@ impl<S: RateLimitStore> Limiter<S> {
         ip: IpAddr,
         f: impl FnOnce(&S, &[LimitCheck<'_>]) -> R,
     ) -> Option<R> {
+        self.on_address_at(ip, None, f)
+    }
+
+    /// [`on_address`](Self::on_address) at the request's time `now`.
+    pub(crate) fn on_address_at<R>(
+        &self,
+        ip: IpAddr,
+        now: Option<&RequestTime>,
+        f: impl FnOnce(&S, &[LimitCheck<'_>]) -> R,
+    ) -> Option<R> {
         let rate = self.limits.per_address?;
         Some(f(
             &self.store,
@@ -503,6 +604,7 @@ impl<S: RateLimitStore> Limiter<S> {
                 key: LimitKey::Address(AddrKey::new(ip)),
                 rate,
                 slot: 0,
+                memo: Memo { keys: None, now },
             }],
         ))
     }
@@ -516,7 +618,8 @@ impl<S: RateLimitStore> Limiter<S> {
         client_id: Option<&str>,
         scopes: &ScopeSet,
     ) -> Option<S::Future> {
-        self.on_principal(issuer, subject, client_id, scopes, |store, checks| {
+        let memo = Memo::default();
+        self.on_principal(issuer, subject, client_id, scopes, memo, |store, checks| {
             store.check(checks)
         })
     }
@@ -528,9 +631,12 @@ impl<S: RateLimitStore> Limiter<S> {
         subject: Option<&str>,
         client_id: Option<&str>,
         scopes: &ScopeSet,
+        memo: Memo<'_>,
         f: impl FnOnce(&S, &[LimitCheck<'_>]) -> R,
     ) -> Option<R> {
-        let checks = self.limits.post_auth(issuer, subject, client_id, scopes);
+        let checks = self
+            .limits
+            .post_auth(issuer, subject, client_id, scopes, memo);
         match checks {
             [None, None] => None,
             [Some(a), Some(b)] => Some(f(&self.store, &[a, b])),
@@ -540,7 +646,19 @@ impl<S: RateLimitStore> Limiter<S> {
 
     /// [`check_principal`](Self::check_principal) of an accepted token.
     pub fn check_context(&self, ctx: &crate::AuthContext) -> Option<S::Future> {
-        self.check_principal(ctx.issuer(), ctx.subject(), ctx.client_id(), ctx.scopes())
+        let (sub, client) = (ctx.subject(), ctx.client_id());
+        let memo = Memo {
+            keys: Some(ctx.limit_memo()),
+            now: None,
+        };
+        self.on_principal(
+            ctx.issuer(),
+            sub,
+            client,
+            ctx.scopes(),
+            memo,
+            |store, checks| store.check(checks),
+        )
     }
 }
 

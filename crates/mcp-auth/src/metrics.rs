@@ -19,9 +19,9 @@
 //! | [`DECISIONS`] | counter | `outcome` (`allowed`, `refused`), `reason` ([`reason`]) |
 //! | [`DECISION_DURATION`] | histogram (seconds) | `path` (`memory`, `io`) |
 //! | [`DPOP_REPLAYS`] | counter | none |
-//! | [`RATE_LIMIT_REFUSALS`] | counter | `stage` ([`LimitStage`]) |
-//! | [`RATE_LIMIT_FAIL_OPEN`] | counter | `stage` ([`LimitStage`]) |
-//! | [`SESSION_REFUSALS`] | counter | `reason` ([`SessionRefusal`]) |
+//! | [`RATE_LIMIT_REFUSALS`] | counter | `stage` (`pre_auth`, `post_auth`) |
+//! | [`RATE_LIMIT_FAIL_OPEN`] | counter | `stage` (`pre_auth`, `post_auth`) |
+//! | [`SESSION_REFUSALS`] | counter | `reason` (`unknown`, `other_principal`, `store_unavailable`) |
 //!
 //! The key source (`mcp_auth_jwks::metrics`) and the introspector
 //! (`mcp_auth_introspect::metrics`) record their own, labelled by configured issuer.
@@ -245,48 +245,50 @@ pub(crate) fn dpop_replay() {
 
 /// Where a rate limit was checked: the `stage` label of [`RATE_LIMIT_REFUSALS`] and
 /// [`RATE_LIMIT_FAIL_OPEN`].
-#[allow(dead_code)] // Used by the limits wiring (issue 18, in progress beside this module).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LimitStage {
     /// `pre_auth`: per client address, before any token work.
     PreAuth,
-    /// `principal`: per issuer and subject, after the decision.
-    Principal,
-    /// `client`: per client id, after the decision.
-    Client,
+    /// `post_auth`: per principal (issuer and subject) and per client id, after the decision.
+    /// Both are counted by one store call, whose answer does not say which of them refused.
+    PostAuth,
 }
 
-static STAGE_LABELS: [[Label; 1]; 3] = [
+impl LimitStage {
+    /// The label value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::PreAuth => "pre_auth",
+            Self::PostAuth => "post_auth",
+        }
+    }
+}
+
+static STAGE_LABELS: [[Label; 1]; 2] = [
     labels!("stage" => "pre_auth"),
-    labels!("stage" => "principal"),
-    labels!("stage" => "client"),
+    labels!("stage" => "post_auth"),
 ];
-static LIMIT_REFUSAL_KEYS: [Key; 3] = [
+static LIMIT_REFUSAL_KEYS: [Key; 2] = [
     Key::from_static_parts(RATE_LIMIT_REFUSALS, &STAGE_LABELS[0]),
     Key::from_static_parts(RATE_LIMIT_REFUSALS, &STAGE_LABELS[1]),
-    Key::from_static_parts(RATE_LIMIT_REFUSALS, &STAGE_LABELS[2]),
 ];
-static FAIL_OPEN_KEYS: [Key; 3] = [
+static FAIL_OPEN_KEYS: [Key; 2] = [
     Key::from_static_parts(RATE_LIMIT_FAIL_OPEN, &STAGE_LABELS[0]),
     Key::from_static_parts(RATE_LIMIT_FAIL_OPEN, &STAGE_LABELS[1]),
-    Key::from_static_parts(RATE_LIMIT_FAIL_OPEN, &STAGE_LABELS[2]),
 ];
 
 /// A request refused with 429 at `stage` ([`RATE_LIMIT_REFUSALS`]).
-#[allow(dead_code)] // Called by the limits wiring (issue 18, in progress beside this module).
 pub(crate) fn rate_limited(stage: LimitStage) {
     count(&LIMIT_REFUSAL_KEYS[stage as usize]);
 }
 
 /// A limit check at `stage` let through because the store could not answer
 /// ([`RATE_LIMIT_FAIL_OPEN`]); the caller also logs its warning.
-#[allow(dead_code)] // Called by the limits wiring (issue 18, in progress beside this module).
 pub(crate) fn rate_limit_failed_open(stage: LimitStage) {
     count(&FAIL_OPEN_KEYS[stage as usize]);
 }
 
 /// Why the session binding refused a request: the `reason` label of [`SESSION_REFUSALS`].
-#[allow(dead_code)] // Used by the session wiring (issue 18, in progress beside this module).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SessionRefusal {
     /// `unknown`: no binding for the session id (never bound, expired, evicted, deleted).
@@ -309,7 +311,6 @@ static SESSION_KEYS: [Key; 3] = [
 ];
 
 /// A request refused by the session binding ([`SESSION_REFUSALS`]).
-#[allow(dead_code)] // Called by the session wiring (issue 18, in progress beside this module).
 pub(crate) fn session_refused(reason: SessionRefusal) {
     count(&SESSION_KEYS[reason as usize]);
 }
@@ -359,8 +360,8 @@ mod tests {
             dpop_replay();
             rate_limited(LimitStage::PreAuth);
             rate_limited(LimitStage::PreAuth);
-            rate_limited(LimitStage::Client);
-            rate_limit_failed_open(LimitStage::Principal);
+            rate_limited(LimitStage::PostAuth);
+            rate_limit_failed_open(LimitStage::PostAuth);
             session_refused(SessionRefusal::OtherPrincipal);
             refused_early(ErrorKind::OriginNotAllowed);
         });
@@ -378,12 +379,12 @@ mod tests {
                 (DPOP_REPLAYS.to_owned(), vec![], 1),
                 (
                     RATE_LIMIT_FAIL_OPEN.to_owned(),
-                    vec![pair("stage", "principal")],
+                    vec![pair("stage", "post_auth")],
                     1
                 ),
                 (
                     RATE_LIMIT_REFUSALS.to_owned(),
-                    vec![pair("stage", "client")],
+                    vec![pair("stage", "post_auth")],
                     1
                 ),
                 (

@@ -34,7 +34,8 @@ pub(crate) use session::After;
 
 use crate::AuthContext;
 use crate::client_addr::{TrustedProxies, client_ip};
-use crate::limit::{Decision, LimitStoreError, Limiter, RateLimitStore};
+use crate::limit::{Decision, LimitStoreError, Limiter, Memo, RateLimitStore, RequestTime};
+use crate::metrics::LimitStage;
 use crate::session::{Binding, SessionStore, SessionStoreError};
 use bytes::Bytes;
 use http::{Extensions, HeaderMap, Method, Response};
@@ -81,19 +82,39 @@ impl<T: Send + 'static> Quick<T> {
 
 /// [`Limiter`] behind a pointer, whatever its store.
 trait DynLimiter: Send + Sync + 'static {
-    fn address(&self, ip: IpAddr) -> Option<Quick<Result<Decision, LimitStoreError>>>;
-    fn principal(&self, ctx: &AuthContext) -> Option<Quick<Result<Decision, LimitStoreError>>>;
+    fn address(
+        &self,
+        ip: IpAddr,
+        now: &RequestTime,
+    ) -> Option<Quick<Result<Decision, LimitStoreError>>>;
+    fn principal(
+        &self,
+        ctx: &AuthContext,
+        now: Option<&RequestTime>,
+    ) -> Option<Quick<Result<Decision, LimitStoreError>>>;
     fn has_address_limit(&self) -> bool;
 }
 
 impl<S: RateLimitStore> DynLimiter for Limiter<S> {
-    fn address(&self, ip: IpAddr) -> Option<Quick<Result<Decision, LimitStoreError>>> {
-        self.on_address(ip, ask)
+    fn address(
+        &self,
+        ip: IpAddr,
+        now: &RequestTime,
+    ) -> Option<Quick<Result<Decision, LimitStoreError>>> {
+        self.on_address_at(ip, Some(now), ask)
     }
 
-    fn principal(&self, ctx: &AuthContext) -> Option<Quick<Result<Decision, LimitStoreError>>> {
+    fn principal(
+        &self,
+        ctx: &AuthContext,
+        now: Option<&RequestTime>,
+    ) -> Option<Quick<Result<Decision, LimitStoreError>>> {
         let (sub, client) = (ctx.subject(), ctx.client_id());
-        self.on_principal(ctx.issuer(), sub, client, ctx.scopes(), ask)
+        let memo = Memo {
+            keys: Some(ctx.limit_memo()),
+            now,
+        };
+        self.on_principal(ctx.issuer(), sub, client, ctx.scopes(), memo, ask)
     }
 
     fn has_address_limit(&self) -> bool {
@@ -195,11 +216,14 @@ pub(crate) struct Operations {
 pub(crate) type Checked<T, R> = Result<T, Response<R>>;
 
 impl Operations {
-    /// Step 2: the per-address limit, before any token work.
+    /// Step 2: the per-address limit, before any token work, at the request's time `now`
+    /// (read here by a memory store, for [`after_auth`](Self::after_auth) to reuse when no
+    /// I/O came between).
     pub(crate) fn before<R: From<Bytes>>(
         &self,
         headers: &HeaderMap,
         extensions: &Extensions,
+        now: &RequestTime,
     ) -> Quick<Checked<(), R>> {
         let Some(limiter) = self.limiter.as_ref().filter(|_| self.address_limit) else {
             return Quick::Now(Ok(()));
@@ -215,22 +239,31 @@ impl Operations {
             }
             return Quick::Now(Ok(()));
         };
-        match limiter.address(ip) {
+        match limiter.address(ip, now) {
             None => Quick::Now(Ok(())),
-            Some(Quick::Now(answer)) => Quick::Now(limited(answer, "address")),
+            Some(Quick::Now(answer)) => {
+                Quick::Now(limited(answer, LimitStage::PreAuth, None, headers))
+            }
             Some(Quick::Later(f)) => {
-                Quick::Later(Box::pin(async move { limited(f.await, "address") }))
+                // The store answers later: what the audit event of a refusal names goes
+                // along (a copy of the headers, on this path of I/O only).
+                let headers = headers.clone();
+                Quick::Later(Box::pin(async move {
+                    limited(f.await, LimitStage::PreAuth, None, &headers)
+                }))
             }
         }
     }
 
     /// Steps 4 and 5, once the decision allowed: the post-auth limits, then the session
-    /// check. `Ok` with what the response side needs (when sessions are on).
+    /// check. `Ok` with what the response side needs (when sessions are on). `now`: the
+    /// time [`before`](Self::before) read, when the request did no I/O since.
     pub(crate) fn after_auth<R: From<Bytes> + Send + 'static>(
         self: &Arc<Self>,
         method: &Method,
         headers: &HeaderMap,
         extensions: &Extensions,
+        now: Option<&RequestTime>,
     ) -> Quick<Checked<Option<After>, R>> {
         let Some(ctx) = extensions.get::<AuthContext>() else {
             // The decision inserts the context whenever it allows; without one there is no
@@ -242,7 +275,7 @@ impl Operations {
                 },
             );
         };
-        let limit = self.limiter.as_ref().and_then(|l| l.principal(ctx));
+        let limit = self.limiter.as_ref().and_then(|l| l.principal(ctx, now));
         let session = match &self.sessions {
             None => None,
             Some(store) => match session::Pending::new(store, method, headers, ctx) {
@@ -252,33 +285,51 @@ impl Operations {
         };
         match limit {
             None => session::check(session),
-            Some(Quick::Now(answer)) => match limited(answer, "principal") {
-                Ok(()) => session::check(session),
-                Err(res) => Quick::Now(Err(res)),
-            },
-            Some(Quick::Later(f)) => Quick::Later(Box::pin(async move {
-                limited(f.await, "principal")?;
-                session::check(session).get().await
-            })),
+            Some(Quick::Now(answer)) => {
+                match limited(answer, LimitStage::PostAuth, Some(ctx), headers) {
+                    Ok(()) => session::check(session),
+                    Err(res) => Quick::Now(Err(res)),
+                }
+            }
+            Some(Quick::Later(f)) => {
+                let (ctx, headers) = (ctx.clone(), headers.clone());
+                Quick::Later(Box::pin(async move {
+                    limited(f.await, LimitStage::PostAuth, Some(&ctx), &headers)?;
+                    session::check(session).get().await
+                }))
+            }
         }
     }
 }
 
-/// A limit's answer as the request's fate: 429 when over; through, with a warning, when the
-/// store could not answer (fail open, see [`crate::limit`]).
+/// A limit's answer as the request's fate: 429 when over (counted and audited); through,
+/// with a warning and a count, when the store could not answer (fail open, see
+/// [`crate::limit`]).
 fn limited<R: From<Bytes>>(
     answer: Result<Decision, LimitStoreError>,
-    which: &str,
+    stage: LimitStage,
+    verified: Option<&AuthContext>,
+    headers: &HeaderMap,
 ) -> Checked<(), R> {
+    let which = stage.as_str();
     match answer {
         Ok(d) => match d.retry_after_secs() {
             None => Ok(()),
             Some(secs) => {
                 tracing::debug!(target: "mcp_auth::limit", which, retry_after = secs, "request rate limited");
+                crate::metrics::rate_limited(stage);
+                crate::audit::operation_refused(
+                    "rate_limited",
+                    429,
+                    "too many requests",
+                    verified,
+                    headers,
+                );
                 Err(answers::too_many_requests(secs))
             }
         },
         Err(e) => {
+            crate::metrics::rate_limit_failed_open(stage);
             tracing::warn!(
                 target: "mcp_auth::limit",
                 which,

@@ -272,3 +272,174 @@ async fn request_text_in_an_audit_event_is_escaped() {
     );
     let _ = authority();
 }
+
+/// The operational refusals around the decision (issue 18 §1-2) are counted by stage and by
+/// reason, and audited: a pre-auth 429 with no principal, a post-auth 429 and the session
+/// refusals with the verified principal; a limit store that cannot answer is counted as a
+/// fail-open and lets the request through.
+#[tokio::test(flavor = "current_thread")]
+async fn limit_and_session_refusals_are_counted_and_audited() {
+    use mcp_auth::client_addr::ClientAddr;
+    use mcp_auth::core::sealed::Principal;
+    use mcp_auth::limit::{Limiter, Limits, Rate};
+    use mcp_auth::metrics::{RATE_LIMIT_FAIL_OPEN, RATE_LIMIT_REFUSALS, SESSION_REFUSALS};
+    use mcp_auth::session::{MemorySessionStore, SessionStore};
+    use std::time::Duration;
+
+    let slow = |burst| Rate::new(1, Duration::from_secs(60), burst).unwrap();
+    let store = MemorySessionStore::new(100, Duration::from_secs(600));
+    // "bob-session" belongs to bob; alice presents it below.
+    let bound = store
+        .bind("bob-session", &Principal::new(ISS, Some("bob"), None))
+        .await
+        .unwrap();
+    assert_eq!(bound, mcp_auth::session::Binding::Bound);
+    let layer = builder()
+        .rate_limits(Limiter::in_memory(
+            Limits::new().per_address(slow(2)).per_principal(slow(3)),
+        ))
+        .sessions(store)
+        .build()
+        .unwrap();
+    let from = |peer: &str, token: Option<&str>, session: Option<&str>| {
+        let mut req = call(token, "search");
+        req.extensions_mut()
+            .insert(ClientAddr(peer.parse().unwrap()));
+        if let Some(s) = session {
+            req.headers_mut()
+                .insert("mcp-session-id", s.parse().unwrap());
+        }
+        req
+    };
+    let alice = common::token().subject("alice").client_id("c-1").sign();
+
+    let recorder = DebuggingRecorder::new();
+    let audit = Audit::default();
+    let _tracing =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(audit.clone()));
+    let _metrics = metrics::set_default_local_recorder(&recorder);
+
+    // Per address: two, then 429 before any token work (no token needed to be refused).
+    for _ in 0..2 {
+        let ok = send(layer.clone(), from("10.0.0.1:1", Some(&alice), None)).await;
+        assert_eq!(ok.status, StatusCode::OK);
+    }
+    let pre = send(layer.clone(), from("10.0.0.1:1", None, None)).await;
+    assert_eq!(pre.status, StatusCode::TOO_MANY_REQUESTS);
+    // Per principal (3): alice's third call (from another address) passes, the fourth is 429.
+    let third = send(layer.clone(), from("10.0.0.2:1", Some(&alice), None)).await;
+    assert_eq!(third.status, StatusCode::OK);
+    let post = send(layer.clone(), from("10.0.0.3:1", Some(&alice), None)).await;
+    assert_eq!(post.status, StatusCode::TOO_MANY_REQUESTS);
+    // Sessions: bob's session with another principal's token, then an unknown one (a fresh
+    // principal each, so the per-principal limit is not what answers).
+    let carol = common::token().subject("carol").client_id("c-2").sign();
+    let hijack = send(
+        layer.clone(),
+        from("10.0.0.4:1", Some(&carol), Some("bob-session")),
+    )
+    .await;
+    assert_eq!(hijack.status, StatusCode::NOT_FOUND);
+    let dave = common::token().subject("dave").sign();
+    let unknown = send(
+        layer.clone(),
+        from("10.0.0.5:1", Some(&dave), Some("no-such-session")),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        hijack.body, unknown.body,
+        "a hijack reads as an unknown session"
+    );
+    drop(_metrics);
+
+    let (counters, _) = snapshot(&recorder);
+    let got = |name: &str, labels: &[(&str, &str)]| counters.get(&series(name, labels)).copied();
+    assert_eq!(got(RATE_LIMIT_REFUSALS, &[("stage", "pre_auth")]), Some(1));
+    assert_eq!(got(RATE_LIMIT_REFUSALS, &[("stage", "post_auth")]), Some(1));
+    assert_eq!(got(RATE_LIMIT_FAIL_OPEN, &[("stage", "pre_auth")]), None);
+    assert_eq!(
+        got(SESSION_REFUSALS, &[("reason", "other_principal")]),
+        Some(1)
+    );
+    assert_eq!(got(SESSION_REFUSALS, &[("reason", "unknown")]), Some(1));
+
+    let events = audit.0.lock().unwrap().clone();
+    let reasons: Vec<_> = events
+        .iter()
+        .map(|e| e.get("reason").cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "rate_limited",
+            "rate_limited",
+            "session_unknown",
+            "session_unknown"
+        ]
+    );
+    let field = |i: usize, name: &str| events[i].get(name).cloned();
+    // Before the token: nobody is named.
+    assert_eq!(field(0, "status").as_deref(), Some("429"));
+    assert_eq!(field(0, "principal"), None);
+    assert_eq!(field(0, "method").as_deref(), Some("tools/call"));
+    // After it: the verified principal (hashed) and client id.
+    assert_eq!(field(1, "status").as_deref(), Some("429"));
+    assert_eq!(
+        field(1, "principal"),
+        audit::principal_hash(ISS, "alice").map(|h| h.to_string())
+    );
+    assert_eq!(field(1, "client_id").as_deref(), Some("c-1"));
+    assert_eq!(field(1, "tool").as_deref(), Some("search"));
+    assert_eq!(field(2, "status").as_deref(), Some("404"));
+    assert_eq!(
+        field(2, "principal"),
+        audit::principal_hash(ISS, "carol").map(|h| h.to_string())
+    );
+    for event in &events {
+        for value in event.values() {
+            for secret in [alice.as_str(), carol.as_str(), dave.as_str(), "bob-session"] {
+                assert!(!value.contains(secret), "an audit field holds {secret:?}");
+            }
+        }
+    }
+}
+
+/// A limit store that cannot answer lets the request through, counted as a fail-open.
+#[tokio::test(flavor = "current_thread")]
+async fn a_limit_store_that_cannot_answer_is_counted_as_failing_open() {
+    use mcp_auth::client_addr::ClientAddr;
+    use mcp_auth::limit::{
+        Decision, LimitCheck, LimitStoreError, Limiter, Limits, Rate, RateLimitStore,
+    };
+    use mcp_auth::metrics::RATE_LIMIT_FAIL_OPEN;
+    use std::time::Duration;
+
+    struct Down;
+    impl RateLimitStore for Down {
+        type Future = std::future::Ready<Result<Decision, LimitStoreError>>;
+        fn check(&self, _: &[LimitCheck<'_>]) -> Self::Future {
+            std::future::ready(Err(LimitStoreError::new("connection refused")))
+        }
+    }
+    let rate = Rate::new(1, Duration::from_secs(60), 1).unwrap();
+    let layer = builder()
+        .rate_limits(Limiter::with_store(Limits::new().per_address(rate), Down))
+        .build()
+        .unwrap();
+    let recorder = DebuggingRecorder::new();
+    let _metrics = metrics::set_default_local_recorder(&recorder);
+    let token = common::token().sign();
+    for _ in 0..3 {
+        let mut req = call(Some(&token), "search");
+        req.extensions_mut()
+            .insert(ClientAddr("10.1.0.1:1".parse().unwrap()));
+        assert_eq!(send(layer.clone(), req).await.status, StatusCode::OK);
+    }
+    drop(_metrics);
+    let (counters, _) = snapshot(&recorder);
+    assert_eq!(
+        counters.get(&series(RATE_LIMIT_FAIL_OPEN, &[("stage", "pre_auth")])),
+        Some(&3)
+    );
+}

@@ -2,12 +2,18 @@
 //! ([`mcp_auth::dpop`]). The development authorization server binds a token to the key of
 //! the DPoP proof its token request carries (`cnf.jkt`, `token_type: DPoP`); this server
 //! then takes it with `Authorization: DPoP` and a fresh proof per request. Proofs' `jti`s are
-//! kept in memory, or, with `--redis`, in a Redis every instance behind a load balancer
-//! shares (which must run with `maxmemory-policy noeviction`, docs/security.md).
+//! kept in memory, or, with `--redis` ([`crate::fleet`]), in a Redis every instance behind a
+//! load balancer shares (which must run with `maxmemory-policy noeviction`, docs/security.md),
+//! over the connection the other fleet stores use.
 
 use crate::StartError;
+use crate::fleet::Fleet;
 use mcp_auth::McpAuthBuilder;
-use mcp_auth::dpop::{DpopMode, DpopPolicy, MemoryReplayStore, RedisReplayStore};
+use mcp_auth::dpop::{DpopMode, DpopPolicy, MemoryReplayStore, Nonces, RedisReplayStore};
+use std::time::Duration;
+
+/// The slot length of `--dpop-nonce-secret` nonces: a nonce lives 5 to 10 minutes.
+const NONCE_SLOT: Duration = Duration::from_secs(300);
 
 /// Proof `jti`s the in-memory store holds: 600 proofs a second for the default window.
 const MEMORY_RECORDS: usize = 400_000;
@@ -28,12 +34,14 @@ pub enum DpopFlag {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct DpopArgs {
     /// DPoP-bound access tokens (RFC 9449): off, allowed (beside Bearer) or required.
+    /// With --redis, the proofs' jti are kept there, shared by every instance.
     #[arg(long = "dpop", env = "MCP_AUTH_DPOP", value_enum, default_value_t = DpopFlag::Off)]
     pub mode: DpopFlag,
-    /// Keep the proofs' jti in this Redis (redis://host:port/), shared by every instance,
-    /// instead of in memory. Needs --dpop allowed or required.
-    #[arg(long, env = "MCP_AUTH_REDIS", value_name = "URL")]
-    pub redis: Option<String>,
+    /// Require a server-provided nonce in every proof (RFC 9449 §9): stateless nonces, an
+    /// HMAC with this secret (at least 32 bytes; the same on every instance) over 5-minute
+    /// slots. Needs --dpop allowed or required.
+    #[arg(long, env = "MCP_AUTH_DPOP_NONCE_SECRET", value_name = "SECRET")]
+    pub dpop_nonce_secret: Option<String>,
 }
 
 /// DPoP in the example's [`Config`](crate::Config).
@@ -41,8 +49,8 @@ pub struct DpopArgs {
 pub struct DpopSettings {
     /// Which schemes the layer takes.
     pub mode: DpopFlag,
-    /// The Redis replay store's URL; `None`: in memory.
-    pub redis: Option<String>,
+    /// The nonces' HMAC secret; `None`: no nonces.
+    pub nonce_secret: Option<String>,
 }
 
 impl DpopArgs {
@@ -50,40 +58,43 @@ impl DpopArgs {
     pub fn settings(&self) -> DpopSettings {
         DpopSettings {
             mode: self.mode,
-            redis: self.redis.clone(),
+            nonce_secret: self.dpop_nonce_secret.clone(),
         }
     }
 }
 
 impl DpopSettings {
-    /// `builder` with DPoP as configured: nothing for off (a `--redis` without DPoP is
-    /// refused, it would be silently unused), the replay store connected now otherwise.
+    /// `builder` with DPoP as configured: nothing for off, otherwise the replay store in
+    /// memory or on the fleet's Redis connection (its eviction policy checked now).
     pub(crate) async fn apply(
         &self,
         builder: McpAuthBuilder,
+        fleet: Option<&Fleet>,
     ) -> Result<McpAuthBuilder, StartError> {
         let mode = match self.mode {
-            DpopFlag::Off if self.redis.is_some() => {
+            DpopFlag::Off if self.nonce_secret.is_some() => {
                 return Err(StartError::Dpop(
-                    "--redis needs --dpop allowed or required".to_owned(),
+                    "--dpop-nonce-secret needs --dpop allowed or required".to_owned(),
                 ));
             }
             DpopFlag::Off => return Ok(builder),
             DpopFlag::Allowed => DpopMode::Allowed,
             DpopFlag::Required => DpopMode::Required,
         };
-        Ok(match &self.redis {
-            None => builder.dpop(
-                mode,
-                DpopPolicy::new(),
-                MemoryReplayStore::new(MEMORY_RECORDS),
-            ),
-            Some(url) => {
-                let store = RedisReplayStore::builder(url.as_str())
+        let mut policy = DpopPolicy::new();
+        if let Some(secret) = &self.nonce_secret {
+            let nonces = Nonces::new([secret.as_bytes()], NONCE_SLOT)
+                .map_err(|e| StartError::Dpop(format!("--dpop-nonce-secret: {e}")))?;
+            policy = policy.with_nonces(nonces);
+        }
+        Ok(match fleet {
+            None => builder.dpop(mode, policy, MemoryReplayStore::new(MEMORY_RECORDS)),
+            Some(fleet) => {
+                let store = RedisReplayStore::from_connection(fleet.connection())
                     .build()
                     .await
                     .map_err(|e| StartError::Dpop(format!("Redis replay store: {e}")))?;
-                builder.dpop(mode, DpopPolicy::new(), store)
+                builder.dpop(mode, policy, store)
             }
         })
     }
@@ -92,12 +103,21 @@ impl DpopSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::FleetSettings;
     use crate::{Config, start};
     use mcp_auth_dev::test_support::redis::RedisServer;
 
     async fn metadata(settings: DpopSettings) -> (serde_json::Value, reqwest::Response) {
+        metadata_in(settings, FleetSettings::default()).await
+    }
+
+    async fn metadata_in(
+        settings: DpopSettings,
+        fleet: FleetSettings,
+    ) -> (serde_json::Value, reqwest::Response) {
         let server = start(Config {
             dpop: settings,
+            fleet,
             ..Config::ephemeral()
         })
         .await
@@ -129,7 +149,7 @@ mod tests {
     async fn required_refuses_bearer_and_says_so_in_the_metadata() {
         let (doc, res) = metadata(DpopSettings {
             mode: DpopFlag::Required,
-            redis: None,
+            nonce_secret: None,
         })
         .await;
         assert_eq!(doc["dpop_bound_access_tokens_required"], true);
@@ -148,27 +168,69 @@ mod tests {
 
     #[tokio::test]
     async fn redis_without_dpop_is_refused_and_with_it_connects() {
+        let fleet = |url: String| FleetSettings {
+            redis: Some(url),
+            secret: Some("s".repeat(32).as_str().into()),
+            ..FleetSettings::default()
+        };
+        // Nothing else on (no --stateful, no rate limit): Redis would serve nothing.
         let refused = start(Config {
             dpop: DpopSettings {
                 mode: DpopFlag::Off,
-                redis: Some("redis://127.0.0.1:1/".to_owned()),
+                nonce_secret: None,
             },
+            fleet: fleet("redis://127.0.0.1:1/".to_owned()),
             ..Config::ephemeral()
         })
         .await;
         let Err(err) = refused else {
             panic!("--redis without --dpop started");
         };
-        assert!(err.to_string().contains("--redis needs --dpop"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("--redis needs --dpop allowed|required"),
+            "{err}"
+        );
         let Some(redis) = RedisServer::start(&[]) else {
             return;
         };
-        let (doc, _) = metadata(DpopSettings {
-            mode: DpopFlag::Allowed,
-            redis: Some(redis.url()),
-        })
+        let (doc, _) = metadata_in(
+            DpopSettings {
+                mode: DpopFlag::Allowed,
+                nonce_secret: None,
+            },
+            fleet(redis.url()),
+        )
         .await;
         assert!(doc["dpop_signing_alg_values_supported"].is_array());
         assert!(doc.get("dpop_bound_access_tokens_required").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_nonce_secret_needs_dpop_and_32_bytes_and_is_never_echoed() {
+        let start_with = |mode, secret: &str| {
+            start(Config {
+                dpop: DpopSettings {
+                    mode,
+                    nonce_secret: Some(secret.to_owned()),
+                },
+                ..Config::ephemeral()
+            })
+        };
+        let Err(err) = start_with(DpopFlag::Off, &"s".repeat(32)).await else {
+            panic!("--dpop-nonce-secret without --dpop started");
+        };
+        assert!(err.to_string().contains("needs --dpop"), "{err}");
+        let short = "short-secret-31-bytes-long-xxxx";
+        let Err(err) = start_with(DpopFlag::Required, short).await else {
+            panic!("a 31-byte nonce secret started");
+        };
+        let msg = err.to_string();
+        assert!(msg.contains("--dpop-nonce-secret"), "{msg}");
+        assert!(!msg.contains(short), "the secret is in the error: {msg}");
+        let server = start_with(DpopFlag::Required, &"s".repeat(32))
+            .await
+            .unwrap();
+        server.shutdown().await;
     }
 }

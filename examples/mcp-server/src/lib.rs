@@ -29,6 +29,7 @@
 //! ```
 
 pub mod dpop;
+pub mod fleet;
 pub mod metrics;
 pub mod notes;
 pub mod policy;
@@ -108,7 +109,10 @@ pub struct Config {
     /// Serve MCP sessions (rmcp's session manager) with each session bound to the caller
     /// that opened it ([`stateful`]). Off by default: stateless.
     pub stateful: bool,
-    /// DPoP (RFC 9449) on the layer (`--dpop`, `--redis`). Default: off.
+    /// Redis for the fleet stores, its secret, and the rate limits ([`fleet`]).
+    pub fleet: fleet::FleetSettings,
+    /// DPoP (RFC 9449) on the layer (`--dpop`; its replay store on Redis with `fleet`).
+    /// Default: off.
     pub dpop: dpop::DpopSettings,
 }
 
@@ -170,6 +174,7 @@ impl Default for Config {
             introspection: None,
             stateful: false,
             dpop: dpop::DpopSettings::default(),
+            fleet: fleet::FleetSettings::default(),
         }
     }
 }
@@ -230,6 +235,9 @@ pub enum StartError {
     /// The DPoP flags do not fit together, or the Redis replay store cannot be reached.
     #[error("DPoP: {0}")]
     Dpop(String),
+    /// The fleet flags do not fit together, or Redis cannot be reached ([`fleet`]).
+    #[error("fleet: {0}")]
+    Fleet(String),
 }
 
 /// The running example. Dropping it stops both servers; prefer [`shutdown`](Self::shutdown),
@@ -487,10 +495,19 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     if !config.scopes_supported.is_empty() {
         builder = builder.scopes_supported(config.scopes_supported.iter().cloned());
     }
+    let fleet = config
+        .fleet
+        .connect(config.dpop.mode != dpop::DpopFlag::Off, config.stateful)
+        .await?;
+    let rmcp_sessions = match (&fleet, config.stateful) {
+        (Some(f), true) => Some(f.rmcp_sessions(stateful::SESSION_IDLE)?),
+        _ => None,
+    };
     if config.stateful {
-        builder = stateful::bind_sessions(builder);
+        builder = stateful::bind_sessions(builder, fleet.as_ref())?;
     }
-    let builder = config.dpop.apply(builder).await?;
+    let builder = config.dpop.apply(builder, fleet.as_ref()).await?;
+    let builder = config.fleet.apply_limits(builder, fleet.as_ref())?;
     let auth = builder.build()?;
     match (auth.warm_up().await, &dev) {
         (Ok(()), _) => {}
@@ -514,6 +531,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         counters.clone(),
         shutdown.child_token(),
         config.stateful,
+        rmcp_sessions,
     );
     if config.debug_counters {
         let c = counters.clone();
@@ -527,7 +545,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     }
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, router)
+        // The peer's address reaches the layer (the per-address rate limit).
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(listener, app)
             .with_graceful_shutdown(async move { token.cancelled_owned().await });
         if let Err(e) = serve.await {
             tracing::error!("MCP server stopped: {e}");
@@ -621,6 +641,7 @@ fn router(
     counters: Arc<Counters>,
     shutdown: CancellationToken,
     stateful: bool,
+    rmcp_sessions: Option<Arc<dyn stateful::RmcpSessionStore>>,
 ) -> Router {
     let resource = auth.resource();
     let path = match resource.path() {
@@ -634,7 +655,7 @@ fn router(
         .with_allowed_hosts(allowed_hosts(resource.as_str(), local_addr))
         .with_cancellation_token(shutdown);
     let app = if stateful {
-        Router::new().route_service(path, stateful::service(handler, config))
+        Router::new().route_service(path, stateful::service(handler, config, rmcp_sessions))
     } else {
         let mcp = StreamableHttpService::new(
             move || Ok(handler.clone()),

@@ -172,6 +172,8 @@ struct Args {
     /// that opened it: another user's token with that session id gets 404.
     #[arg(long, env = "MCP_AUTH_STATEFUL")]
     stateful: bool,
+    #[command(flatten)]
+    fleet: example_mcp_server::fleet::FleetArgs,
 }
 
 /// `ROLE=SCOPE SCOPE` (or `ROLE=SCOPE,SCOPE`).
@@ -248,6 +250,7 @@ impl Args {
             dpop: self.dpop.settings(),
             introspection: self.token_mode.introspection_config(),
             stateful: self.stateful,
+            fleet: self.fleet.settings(),
         }
     }
 }

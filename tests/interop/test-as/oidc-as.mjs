@@ -16,7 +16,13 @@
 // endpoint enabled (advertised in the metadata) for one confidential resource-server client
 // (OPAQUE_RS_CLIENT below, client_secret_basic), and RFC 7009 revocation.
 //
+// DPoP (RFC 9449, issue 17): oidc-provider's `features.dPoP`, on by default and set explicitly
+// below: a token request with a DPoP proof gets `token_type: DPoP` and, in its JWT, `cnf.jkt`
+// (the proof key's thumbprint). With --dpop-nonce the token endpoint also wants a server
+// nonce in every proof (RFC 9449 §8: 400 `use_dpop_nonce` with `DPoP-Nonce` first).
+//
 // Usage: node oidc-as.mjs --port <port> [--scopes "mcp:read mcp:write mcp:admin"] [--opaque]
+//        [--dpop-nonce]
 // Prints `oidc-as ready <issuer>` once it accepts connections. For tests only.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -33,6 +39,7 @@ const { values: opts } = parseArgs({
     // to see the step-up fail with invalid_scope.
     'no-widen': { type: 'boolean', default: false },
     opaque: { type: 'boolean', default: false },
+    'dpop-nonce': { type: 'boolean', default: false },
   },
 });
 const OPAQUE = opts.opaque;
@@ -172,6 +179,11 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: false },
     registration: { enabled: true },
     clientCredentials: { enabled: true },
+    dPoP: {
+      enabled: true,
+      nonceSecret: randomBytes(32),
+      requireNonce: () => opts['dpop-nonce'],
+    },
     introspection: {
       enabled: OPAQUE,
       // Only the MCP server may read an answer (the default also lets any confidential

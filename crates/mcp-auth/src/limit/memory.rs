@@ -206,6 +206,9 @@ impl StateStore for Keys {
     }
 }
 
+/// Ids of [`MemoryLimitStore`]s, for [`KeyMemo`](super::KeyMemo).
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
 thread_local! {
     /// The time of the check running on this thread, read once per [`MemoryLimitStore`] call
     /// and given to governor by [`CallClock`], so the checks of one request see one clock read.
@@ -254,6 +257,9 @@ pub struct MemoryLimitStore {
     hash: [foldhash::quality::RandomState; 2],
     /// The map hash of addresses.
     map_hash: foldhash::fast::RandomState,
+    /// This store's id in a verified context's [`KeyMemo`](super::KeyMemo), whose hashes
+    /// are this store's seeds' (unique in the process).
+    id: u64,
 }
 
 impl fmt::Debug for MemoryLimitStore {
@@ -315,6 +321,7 @@ impl MemoryLimitStore {
             clock,
             hash: Default::default(),
             map_hash: Default::default(),
+            id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -357,8 +364,14 @@ impl MemoryLimitStore {
                     id,
                 }
             }
-            LimitKey::Principal { issuer, subject } => hashed(self.hash128(b'p', issuer, subject)),
-            LimitKey::Client { issuer, client_id } => hashed(self.hash128(b'c', issuer, client_id)),
+            LimitKey::Principal { issuer, subject } => hashed(match check.memo.keys {
+                Some(m) => m.get(false, self.id, || self.hash128(b'p', issuer, subject)),
+                None => self.hash128(b'p', issuer, subject),
+            }),
+            LimitKey::Client { issuer, client_id } => hashed(match check.memo.keys {
+                Some(m) => m.get(true, self.id, || self.hash128(b'c', issuer, client_id)),
+                None => self.hash128(b'c', issuer, client_id),
+            }),
         }
     }
 
@@ -375,7 +388,10 @@ impl MemoryLimitStore {
 
     /// Every check at one clock read.
     fn answer(&self, checks: &[LimitCheck<'_>]) -> Result<Decision, LimitStoreError> {
-        let now = self.clock.now();
+        let now = match checks.first().and_then(|c| c.memo.now) {
+            Some(t) => t.get_or(|| self.clock.now()),
+            None => self.clock.now(),
+        };
         NOW.set(now);
         for check in checks {
             let Some(Some((rate, gcra))) = self.limiters.get(usize::from(check.slot)) else {

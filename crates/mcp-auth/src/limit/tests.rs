@@ -269,3 +269,86 @@ fn governors_keyed_store_keeps_every_key_of_a_flood() {
     keyed.retain_recent();
     assert_eq!(keyed.len(), 100_000);
 }
+
+fn context(iss: &str, sub: &str, client: &str) -> crate::AuthContext {
+    let mut claims = mcp_auth_core::claims::Claims::default();
+    claims.iss = Some(iss.to_owned());
+    claims.sub = Some(sub.to_owned());
+    claims.client_id = Some(client.to_owned());
+    let hash = mcp_auth_core::TokenHash::of(b"t");
+    crate::AuthContext::new(claims, ScopeSet::new(), hash)
+}
+
+fn principal(l: &Limiter, iss: &str, sub: Option<&str>, client: Option<&str>) -> Decision {
+    now(l
+        .check_principal(iss, sub, client, &ScopeSet::new())
+        .unwrap())
+}
+
+#[test]
+fn a_contexts_cached_keys_are_the_stores_own_keys() {
+    // Issue 18: a verified context keeps the keyed hashes of its principal and client id
+    // (computed once); the memoized key must be the key the store computes without it, and
+    // a second store must compute its own, whatever the first one left in the context.
+    let limits = Limits::new()
+        .per_principal(rate(1, secs(60), 1))
+        .per_client(rate(1, secs(60), 2));
+    let ctx = context("https://as.example", "alice", "app");
+    let (a, _) = manual(limits.clone());
+    assert!(now(a.check_context(&ctx).unwrap()).is_allowed());
+    assert!(
+        !principal(&a, "https://as.example", Some("alice"), None).is_allowed(),
+        "the memoized principal key is the uncached one"
+    );
+    assert!(principal(&a, "https://as.example", None, Some("app")).is_allowed());
+    assert!(
+        !now(a.check_context(&ctx).unwrap()).is_allowed(),
+        "the memoized key is reused"
+    );
+    assert!(
+        !principal(&a, "https://as.example", None, Some("app")).is_allowed(),
+        "the memoized client key is the uncached one (its burst of 2 is spent)"
+    );
+    let (b, _) = manual(limits);
+    assert!(principal(&b, "https://as.example", Some("alice"), None).is_allowed());
+    assert!(
+        !now(b.check_context(&ctx).unwrap()).is_allowed(),
+        "another store keys the context with its own seeds"
+    );
+    let other = context("https://as.example", "bob", "app2");
+    assert!(now(b.check_context(&other).unwrap()).is_allowed());
+}
+
+#[test]
+fn a_request_time_is_read_once_and_reused() {
+    // The pre-auth and post-auth checks of one request without I/O share one clock read.
+    let limits = Limits::new()
+        .per_address(rate(1, secs(10), 1))
+        .per_principal(rate(1, secs(10), 1));
+    let (l, clock) = manual(limits);
+    let ip = "192.0.2.1".parse().unwrap();
+    let ask = |s: &MemoryLimitStore, c: &[LimitCheck<'_>]| s.check_now(c).unwrap().unwrap();
+    let t = RequestTime::default();
+    assert!(l.on_address_at(ip, Some(&t), ask).unwrap().is_allowed());
+    assert!(principal(&l, "i", Some("s"), None).is_allowed());
+    clock.advance(secs(10));
+    // Ten seconds later on the store's clock, but at the request's time: still refused.
+    let memo = Memo {
+        keys: None,
+        now: Some(&t),
+    };
+    let at_t = l.on_principal("i", Some("s"), None, &ScopeSet::new(), memo, ask);
+    assert_eq!(
+        at_t.unwrap().retry_after_secs(),
+        Some(10),
+        "answered at the time the request read first"
+    );
+    let fresh = l.on_principal("i", Some("s"), None, &ScopeSet::new(), Memo::default(), ask);
+    assert!(
+        fresh.unwrap().is_allowed(),
+        "without it, the store reads its clock"
+    );
+    // A new request reads the clock anew.
+    let t2 = RequestTime::default();
+    assert!(l.on_address_at(ip, Some(&t2), ask).unwrap().is_allowed());
+}

@@ -5,6 +5,7 @@
 use super::answers::{session_unavailable, unknown_session};
 use super::{Checked, DynSessions, MCP_SESSION_ID, Quick};
 use crate::AuthContext;
+use crate::metrics::SessionRefusal;
 use crate::session::{Binding, SessionStoreError};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response};
@@ -31,6 +32,7 @@ impl Pending {
         let mut all = headers.get_all(MCP_SESSION_ID).iter();
         let id = all.next().cloned();
         if all.next().is_some() || id.as_ref().is_some_and(|v| v.to_str().is_err()) {
+            refusal(SessionRefusal::Unknown, Some(ctx), headers);
             return Err(unknown_session());
         }
         Ok(Self {
@@ -63,26 +65,55 @@ pub(super) fn check<R: From<Bytes> + Send + 'static>(
         return Quick::Now(Ok(Some(pending.after())));
     };
     match pending.store.check(id, &pending.ctx.principal()) {
-        Quick::Now(answer) => Quick::Now(verdict(answer).map(|()| Some(pending.after()))),
+        Quick::Now(answer) => {
+            Quick::Now(verdict(answer, &pending.ctx).map(|()| Some(pending.after())))
+        }
         Quick::Later(f) => Quick::Later(Box::pin(async move {
-            verdict(f.await).map(|()| Some(pending.after()))
+            verdict(f.await, &pending.ctx).map(|()| Some(pending.after()))
         })),
     }
 }
 
-fn verdict<R: From<Bytes>>(answer: Result<Binding, SessionStoreError>) -> Checked<(), R> {
+fn verdict<R: From<Bytes>>(
+    answer: Result<Binding, SessionStoreError>,
+    ctx: &AuthContext,
+) -> Checked<(), R> {
     match answer {
         Ok(Binding::Bound) => Ok(()),
         // Unknown, ended, expired, evicted, or another principal's: one answer for all.
-        Ok(_) => {
+        Ok(other) => {
             tracing::debug!(target: "mcp_auth::session", "request refused: session not bound to this principal");
+            let why = match other {
+                Binding::OtherPrincipal => SessionRefusal::OtherPrincipal,
+                _ => SessionRefusal::Unknown,
+            };
+            refusal(why, Some(ctx), &HeaderMap::new());
             Err(unknown_session())
         }
         Err(e) => {
             tracing::warn!(target: "mcp_auth::session", error = %e, "session store unavailable: request refused (503)");
+            refusal(
+                SessionRefusal::StoreUnavailable,
+                Some(ctx),
+                &HeaderMap::new(),
+            );
             Err(session_unavailable())
         }
     }
+}
+
+/// A request the session binding refused: counted by why (the metric tells a hijack attempt
+/// from an unknown session; the response and the audit reason do not), and audited.
+/// `headers` name the MCP method and tool when the caller still has them.
+fn refusal(why: SessionRefusal, ctx: Option<&AuthContext>, headers: &HeaderMap) {
+    crate::metrics::session_refused(why);
+    let (reason, status, description) = match why {
+        SessionRefusal::StoreUnavailable => {
+            ("session_unavailable", 503, "session store unavailable")
+        }
+        _ => ("session_unknown", 404, "session not found"),
+    };
+    crate::audit::operation_refused(reason, status, description, ctx, headers);
 }
 
 /// What the response side needs of an allowed request when sessions are on.
@@ -152,10 +183,12 @@ fn bound<B: From<Bytes>>(r: Result<Binding, SessionStoreError>, res: Response<B>
         Ok(Binding::Bound) => res,
         Ok(_) => {
             tracing::warn!(target: "mcp_auth::session", "a new session id is already bound to another principal: answered 503");
+            crate::metrics::session_refused(SessionRefusal::OtherPrincipal);
             session_unavailable()
         }
         Err(e) => {
             tracing::warn!(target: "mcp_auth::session", error = %e, "session store unavailable: new session not bound, answered 503");
+            crate::metrics::session_refused(SessionRefusal::StoreUnavailable);
             session_unavailable()
         }
     }

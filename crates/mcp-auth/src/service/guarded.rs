@@ -7,6 +7,7 @@ use crate::body::{RequestBody, ResponseBody};
 use crate::decision::{Decision, Next};
 use crate::future::{Authorizing, ResponseFuture};
 use crate::layer::Shared;
+use crate::limit::RequestTime;
 use crate::metrics::{Path, Timer};
 use crate::operations::{After, Checked, Operations, Quick};
 use bytes::Bytes;
@@ -28,7 +29,9 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     ResBody: Send + 'static,
 {
-    let pre = match ops.before(req.headers(), req.extensions()) {
+    // One clock read for both limits while the request does no I/O.
+    let now = RequestTime::default();
+    let pre = match ops.before(req.headers(), req.extensions(), &now) {
         Quick::Now(Ok(())) => None,
         Quick::Now(Err(res)) => return ResponseFuture::rejected(res),
         Quick::Later(f) => Some(f),
@@ -51,7 +54,7 @@ where
         None => match decision.advance(shared, &mut parts) {
             Next::Allow => {
                 timer.allowed(&shared.metrics, Path::Memory);
-                match ops.after_auth(&parts.method, &parts.headers, &parts.extensions) {
+                match ops.after_auth(&parts.method, &parts.headers, &parts.extensions, Some(&now)) {
                     Quick::Now(Ok(after)) => {
                         let req = Request::from_parts(parts, RequestBody::new(body));
                         let nonce = decision.take_nonce();
@@ -94,7 +97,8 @@ async fn checked<B, ResBody>(
 where
     ResBody: Send + 'static,
 {
-    let q = ops.after_auth(req.method(), req.headers(), req.extensions());
+    // After I/O: the store reads its clock again.
+    let q = ops.after_auth(req.method(), req.headers(), req.extensions(), None);
     let after = match q {
         Quick::Now(r) => r?,
         Quick::Later(f) => f.await?,

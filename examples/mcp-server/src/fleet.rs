@@ -1,0 +1,407 @@
+//! `--redis URL`, `--fleet-secret` and the rate-limit flags: what several instances of the
+//! example behind one load balancer share (docs/operations.md, "Running a fleet").
+//!
+//! One Redis connection ([`ConnectionManager`], reconnecting) serves every fleet store:
+//!
+//! - the DPoP replay store (with `--dpop allowed|required`, [`crate::dpop`]): a proof used at
+//!   one instance is refused at every other (RFC 9449 §11.1); Redis down → 503 with
+//!   `Retry-After`;
+//! - the session bindings (with `--stateful`, [`crate::stateful`]): the layer's
+//!   [`RedisSessionStore`], so every instance knows which principal opened a session, and
+//!   rmcp's session state ([`RmcpSessionState`], the client's `initialize` parameters), so
+//!   any instance can resume a session another one opened; Redis down → 503;
+//! - the rate limits (with `--rate-limit-per-address` or `--rate-limit-per-principal`): the
+//!   layer's [`RedisLimitStore`], one budget per key for the whole fleet; Redis down → the
+//!   limits fail open (the request goes through, the layer counts and warns).
+//!
+//! Keys of the session and limit stores are keyed hashes (HMAC-SHA256) of session ids,
+//! principals and addresses, so every instance needs the same secret: `--fleet-secret` or,
+//! better (a command line is visible to every local user), `MCP_AUTH_FLEET_SECRET`. It is
+//! never printed, and one under [`MIN_SECRET_BYTES`] bytes is refused.
+
+use crate::StartError;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcp_auth::McpAuthBuilder;
+use mcp_auth::limit::{Limiter, Limits, Rate, RedisLimitStore};
+use mcp_auth::session::{RedisSessionStore, SessionHasher};
+use redis::AsyncCommands as _;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use rmcp::transport::streamable_http_server::session::store::{
+    SessionState, SessionStore as RmcpSessionStore, SessionStoreError as RmcpStoreError,
+};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The shortest fleet secret accepted: 32 bytes, what the stores' keyed hashes need.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// How long one Redis command may take before the store answers "unavailable".
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The prefix of rmcp's session state in Redis.
+pub const RMCP_SESSION_PREFIX: &str = "mcp-auth-example:rmcp-session:";
+
+/// The fleet's shared secret. Its `Debug` says nothing of it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct FleetSecret(String);
+
+impl fmt::Debug for FleetSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FleetSecret([redacted])")
+    }
+}
+
+impl FromStr for FleetSecret {
+    type Err = std::convert::Infallible;
+
+    /// Any text; its length is checked at start, where the error names no value (clap's
+    /// parse errors would quote it).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl From<&str> for FleetSecret {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+/// The command-line flags, flattened into the example's arguments.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FleetArgs {
+    /// Share the DPoP replay store, the session bindings (--stateful) and the rate limits
+    /// with every instance using this Redis (redis://host:port/; it must run with
+    /// maxmemory-policy noeviction). Needs --fleet-secret.
+    #[arg(long, env = "MCP_AUTH_REDIS", value_name = "URL")]
+    pub redis: Option<String>,
+    /// The secret (at least 32 bytes, the same on every instance) the Redis stores hash
+    /// session ids, principals and addresses with. Prefer the environment variable.
+    #[arg(
+        long,
+        env = "MCP_AUTH_FLEET_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub fleet_secret: Option<FleetSecret>,
+    /// Pre-auth limit per client address (IPv6 per /64): N requests per SECONDS on average,
+    /// BURST at once (default N); more get 429 with Retry-After.
+    #[arg(long, env = "MCP_AUTH_RATE_LIMIT_PER_ADDRESS", value_name = "N/SECONDS[:BURST]", value_parser = parse_rate)]
+    pub rate_limit_per_address: Option<Rate>,
+    /// Post-auth limit per principal (issuer and subject), in the same form.
+    #[arg(long, env = "MCP_AUTH_RATE_LIMIT_PER_PRINCIPAL", value_name = "N/SECONDS[:BURST]", value_parser = parse_rate)]
+    pub rate_limit_per_principal: Option<Rate>,
+}
+
+/// `N/SECONDS` or `N/SECONDS:BURST`.
+pub fn parse_rate(s: &str) -> Result<Rate, String> {
+    let bad = || format!("{s:?} is not N/SECONDS or N/SECONDS:BURST (e.g. 100/60:20)");
+    let (n, rest) = s.split_once('/').ok_or_else(bad)?;
+    let (secs, burst) = match rest.split_once(':') {
+        Some((secs, burst)) => (secs, Some(burst)),
+        None => (rest, None),
+    };
+    let n: u32 = n.trim().parse().map_err(|_| bad())?;
+    let secs: u64 = secs.trim().parse().map_err(|_| bad())?;
+    let burst: u32 = match burst {
+        Some(b) => b.trim().parse().map_err(|_| bad())?,
+        None => n,
+    };
+    Rate::new(n, Duration::from_secs(secs), burst).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// The fleet in the example's [`Config`](crate::Config).
+#[derive(Debug, Clone, Default)]
+pub struct FleetSettings {
+    /// The Redis every fleet store uses; `None`: each store in this process's memory.
+    pub redis: Option<String>,
+    /// The shared secret, required with `redis`.
+    pub secret: Option<FleetSecret>,
+    /// The pre-auth limit per client address.
+    pub per_address: Option<Rate>,
+    /// The post-auth limit per principal.
+    pub per_principal: Option<Rate>,
+}
+
+impl FleetArgs {
+    /// The settings these flags ask for.
+    pub fn settings(&self) -> FleetSettings {
+        FleetSettings {
+            redis: self.redis.clone(),
+            secret: self.fleet_secret.clone(),
+            per_address: self.rate_limit_per_address,
+            per_principal: self.rate_limit_per_principal,
+        }
+    }
+}
+
+/// The connection every fleet store shares, and the secret of their keyed hashes.
+#[derive(Clone)]
+pub(crate) struct Fleet {
+    conn: ConnectionManager,
+    secret: FleetSecret,
+}
+
+impl Fleet {
+    /// The connection (clones share it).
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    fn secret_bytes(&self) -> Vec<u8> {
+        self.secret.0.as_bytes().to_vec()
+    }
+
+    /// The layer's session bindings on Redis, dropped after `idle` without use.
+    pub(crate) fn session_store(&self, idle: Duration) -> Result<RedisSessionStore, StartError> {
+        let hasher = SessionHasher::new(self.secret_bytes()).map_err(weak)?;
+        Ok(RedisSessionStore::new(self.connection(), hasher, idle))
+    }
+
+    /// rmcp's session state on Redis, dropped after `idle`.
+    pub(crate) fn rmcp_sessions(
+        &self,
+        idle: Duration,
+    ) -> Result<Arc<dyn RmcpSessionStore>, StartError> {
+        // Its own key: the same secret, another label than the layer's binding hash.
+        let mut secret = self.secret_bytes();
+        secret.extend_from_slice(b" rmcp session state");
+        let hasher = SessionHasher::new(secret).map_err(weak)?;
+        Ok(Arc::new(RmcpSessionState {
+            conn: self.connection(),
+            hasher: Arc::new(hasher),
+            idle_ms: u64::try_from(idle.as_millis()).unwrap_or(u64::MAX).max(1),
+        }))
+    }
+}
+
+fn weak(e: impl fmt::Display) -> StartError {
+    StartError::Fleet(format!("--fleet-secret: {e}"))
+}
+
+impl FleetSettings {
+    /// The rates asked for, `None` when none is.
+    fn limits(&self) -> Option<Limits> {
+        let mut limits = Limits::new();
+        if let Some(rate) = self.per_address {
+            limits = limits.per_address(rate);
+        }
+        if let Some(rate) = self.per_principal {
+            limits = limits.per_principal(rate);
+        }
+        (!limits.is_empty()).then_some(limits)
+    }
+
+    /// Checks the flags fit together (`dpop` and `stateful`: whether those stores are on)
+    /// and connects to Redis if asked to. The errors name no secret and no URL (which may
+    /// hold a password).
+    pub(crate) async fn connect(
+        &self,
+        dpop: bool,
+        stateful: bool,
+    ) -> Result<Option<Fleet>, StartError> {
+        let Some(url) = &self.redis else {
+            if self.secret.is_some() {
+                return Err(StartError::Fleet("--fleet-secret needs --redis".to_owned()));
+            }
+            return Ok(None);
+        };
+        if !dpop && !stateful && self.limits().is_none() {
+            return Err(StartError::Fleet(
+                "--redis needs --dpop allowed|required, --stateful or a --rate-limit-* flag \
+                 (it would be unused)"
+                    .to_owned(),
+            ));
+        }
+        let Some(secret) = self.secret.clone() else {
+            return Err(StartError::Fleet(
+                "--redis needs --fleet-secret (or MCP_AUTH_FLEET_SECRET), the same on every instance"
+                    .to_owned(),
+            ));
+        };
+        if secret.0.len() < MIN_SECRET_BYTES {
+            return Err(StartError::Fleet(format!(
+                "the fleet secret has {} bytes, at least {MIN_SECRET_BYTES} are needed",
+                secret.0.len()
+            )));
+        }
+        let client = redis::Client::open(url.as_str())
+            .map_err(|e| StartError::Fleet(format!("bad --redis URL: {}", e.category())))?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| StartError::Fleet(format!("cannot reach Redis: {}", e.category())))?;
+        Ok(Some(Fleet { conn, secret }))
+    }
+
+    /// `builder` with the rate limits asked for: in memory, or on `fleet`'s Redis.
+    pub(crate) fn apply_limits(
+        &self,
+        builder: McpAuthBuilder,
+        fleet: Option<&Fleet>,
+    ) -> Result<McpAuthBuilder, StartError> {
+        let Some(limits) = self.limits() else {
+            return Ok(builder);
+        };
+        Ok(match fleet {
+            None => builder.rate_limits(Limiter::in_memory(limits)),
+            Some(f) => {
+                let store = RedisLimitStore::new(f.connection(), f.secret_bytes()).map_err(weak)?;
+                builder.rate_limits(Limiter::with_store(limits, store))
+            }
+        })
+    }
+}
+
+/// rmcp's session state (the client's `initialize` parameters) in Redis, so an instance
+/// that did not open a session resumes it (rmcp replays the handshake,
+/// [`StreamableHttpServerConfig::session_store`](rmcp::transport::streamable_http_server::StreamableHttpServerConfig)).
+/// Keys are keyed hashes of the session ids, so the ids (which a client presents as a
+/// credential of its session) are not in Redis. Who may use a session is the layer's
+/// binding's job, checked before rmcp sees the request.
+pub struct RmcpSessionState {
+    conn: ConnectionManager,
+    hasher: Arc<SessionHasher>,
+    idle_ms: u64,
+}
+
+impl fmt::Debug for RmcpSessionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RmcpSessionState")
+            .field("idle_ms", &self.idle_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RmcpSessionState {
+    fn key(&self, session_id: &str) -> String {
+        let mut key = RMCP_SESSION_PREFIX.to_owned();
+        URL_SAFE_NO_PAD.encode_string(self.hasher.session_id(session_id), &mut key);
+        key
+    }
+}
+
+#[async_trait::async_trait]
+impl RmcpSessionStore for RmcpSessionState {
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, RmcpStoreError> {
+        let mut conn = self.conn.clone();
+        let raw: Option<String> = redis::cmd("GETEX")
+            .arg(self.key(session_id))
+            .arg("PX")
+            .arg(self.idle_ms)
+            .query_async(&mut conn)
+            .await?;
+        Ok(match raw {
+            Some(json) => Some(serde_json::from_str(&json)?),
+            None => None,
+        })
+    }
+
+    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), RmcpStoreError> {
+        let mut conn = self.conn.clone();
+        let json = serde_json::to_string(state)?;
+        let () = conn
+            .pset_ex(self.key(session_id), json, self.idle_ms)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, session_id: &str) -> Result<(), RmcpStoreError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = conn.del(self.key(session_id)).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_with_and_without_a_burst() {
+        let r = parse_rate("100/60:20").unwrap();
+        assert_eq!(
+            (r.requests(), r.period(), r.burst()),
+            (100, Duration::from_secs(60), 20)
+        );
+        let r = parse_rate("5/1").unwrap();
+        assert_eq!((r.requests(), r.burst()), (5, 5));
+        for bad in ["", "5", "5/", "x/1", "5/1:", "0/1", "5/0", "5/1:0", "-1/1"] {
+            assert!(parse_rate(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn the_secret_is_never_in_debug() {
+        let s = FleetSecret::from("a-very-secret-value-of-many-bytes-0123");
+        assert_eq!(format!("{s:?}"), "FleetSecret([redacted])");
+        let args = FleetArgs {
+            fleet_secret: Some(s),
+            ..FleetArgs::default()
+        };
+        assert!(!format!("{args:?}").contains("very-secret"));
+    }
+
+    async fn refused(settings: FleetSettings, dpop: bool, stateful: bool) -> String {
+        match settings.connect(dpop, stateful).await {
+            Ok(_) => panic!("{settings:?} connected"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn flags_that_do_not_fit_are_refused_without_naming_the_secret() {
+        let secret = "short-secret-value";
+        let redis = Some("redis://127.0.0.1:1/".to_owned());
+        let e = refused(
+            FleetSettings {
+                redis: redis.clone(),
+                secret: Some(secret.into()),
+                ..FleetSettings::default()
+            },
+            true,
+            false,
+        )
+        .await;
+        assert!(e.contains("at least 32"), "{e}");
+        assert!(!e.contains(secret), "{e}");
+        let e = refused(
+            FleetSettings {
+                redis: redis.clone(),
+                ..FleetSettings::default()
+            },
+            false,
+            true,
+        )
+        .await;
+        assert!(e.contains("--redis needs --fleet-secret"), "{e}");
+        let e = refused(
+            FleetSettings {
+                redis,
+                secret: Some("x".repeat(32).as_str().into()),
+                ..FleetSettings::default()
+            },
+            false,
+            false,
+        )
+        .await;
+        assert!(e.contains("it would be unused"), "{e}");
+        let e = refused(
+            FleetSettings {
+                secret: Some("x".repeat(32).as_str().into()),
+                ..FleetSettings::default()
+            },
+            true,
+            true,
+        )
+        .await;
+        assert!(e.contains("--fleet-secret needs --redis"), "{e}");
+    }
+}

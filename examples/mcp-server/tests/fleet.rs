@@ -1,0 +1,480 @@
+//! Two example servers sharing one Redis over loopback (`--redis`, `--fleet-secret`): what a
+//! fleet behind a load balancer shares (issue 17's replay store, issue 18's session bindings
+//! and rate limits), and what happens when Redis stops.
+//!
+//! The setup: server A runs the embedded development authorization server; server B trusts
+//! A's issuer as an external authorization server (keys discovered from A's metadata) and
+//! serves the same resource URI (`--resource`, the fleet's public URL, so a token's `aud` and a
+//! proof's `htu` are the same at both). Requests go to each server's own socket. Every test
+//! starts its own `redis-server` on a free loopback port; without the binary the tests are
+//! skipped with a printed reason, unless `MCP_AUTH_REQUIRE_REDIS=1`.
+
+mod common;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{bounded, http, initialize, jsonrpc_body, tools_call};
+use example_mcp_server::dpop::{DpopFlag, DpopSettings};
+use example_mcp_server::fleet::{FleetSettings, parse_rate};
+use example_mcp_server::{AuthorizationServer, Config, ExternalAs, RunningServer};
+use mcp_auth_dev::test_support::redis::RedisServer;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const SECRET: &str = "fleet-test-secret-0123456789abcdefghij";
+
+/// What a server of the fleet runs besides the shared Redis.
+#[derive(Clone, Copy, Default)]
+struct Options {
+    dpop: DpopFlag,
+    stateful: bool,
+    /// `--rate-limit-per-address`.
+    per_address: Option<&'static str>,
+    /// `--rate-limit-per-principal`.
+    per_principal: Option<&'static str>,
+}
+
+fn fleet_settings(redis: &RedisServer, o: Options) -> FleetSettings {
+    FleetSettings {
+        redis: Some(redis.url()),
+        secret: Some(SECRET.into()),
+        per_address: o.per_address.map(|r| parse_rate(r).unwrap()),
+        per_principal: o.per_principal.map(|r| parse_rate(r).unwrap()),
+    }
+}
+
+/// Server A: the development authorization server beside it.
+async fn server_a(redis: &RedisServer, o: Options) -> RunningServer {
+    example_mcp_server::start(Config {
+        dpop: DpopSettings {
+            mode: o.dpop,
+            nonce_secret: None,
+        },
+        stateful: o.stateful,
+        debug_counters: true,
+        fleet: fleet_settings(redis, o),
+        ..Config::ephemeral()
+    })
+    .await
+    .expect("server A starts")
+}
+
+/// A server trusting A's issuer as an external authorization server, for A's resource URI.
+async fn server_b(a: &RunningServer, redis: &RedisServer, o: Options) -> RunningServer {
+    example_mcp_server::start(Config {
+        resource: Some(a.mcp_url.clone()),
+        authorization_server: AuthorizationServer::External(ExternalAs {
+            issuer: a.as_issuer.clone(),
+            jwks_uri: None,
+        }),
+        dpop: DpopSettings {
+            mode: o.dpop,
+            nonce_secret: None,
+        },
+        stateful: o.stateful,
+        debug_counters: true,
+        fleet: fleet_settings(redis, o),
+        ..Config::ephemeral()
+    })
+    .await
+    .expect("server B starts")
+}
+
+/// The MCP endpoint on `server`'s own socket (B's `mcp_url` is A's resource URI).
+fn endpoint(server: &RunningServer) -> String {
+    format!("http://{}/mcp", server.local_addr)
+}
+
+async fn inner_requests(server: &RunningServer) -> u64 {
+    let url = format!("http://{}/debug/counters", server.local_addr);
+    let v: Value = http().get(url).send().await.unwrap().json().await.unwrap();
+    v["inner_requests"].as_u64().unwrap()
+}
+
+/// A token of A's authorization server for the fleet's resource, `mcp:read`, for `sub`,
+/// bound to `jkt` if given.
+fn token(a: &RunningServer, sub: &str, jkt: Option<&str>) -> String {
+    let mut t = a
+        .dev_authorization_server()
+        .expect("A runs the dev AS")
+        .authority()
+        .token()
+        .aud(&a.mcp_url)
+        .scope("mcp:read")
+        .subject(sub)
+        .expires_in(600);
+    if let Some(jkt) = jkt {
+        t = t.cnf_jkt(jkt);
+    }
+    t.sign()
+}
+
+fn b64(b: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// A client's ES256 DPoP key (RFC 9449 §4.2), independent of the layer's code.
+struct ProofKey {
+    pair: EcdsaKeyPair,
+    jwk: Value,
+}
+
+impl ProofKey {
+    fn new() -> Self {
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let point = pair.public_key().as_ref().to_vec();
+        let jwk =
+            json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..])});
+        Self { pair, jwk }
+    }
+
+    /// The RFC 7638 thumbprint: the required members in lexicographic order, no spaces.
+    fn jkt(&self) -> String {
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":{},"y":{}}}"#,
+            self.jwk["x"], self.jwk["y"]
+        );
+        b64(&Sha256::digest(canonical.as_bytes()))
+    }
+
+    /// A fresh proof for `POST htu` with `token`.
+    fn proof(&self, htu: &str, token: &str) -> String {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
+        let claims = json!({
+            "jti": format!("fleet-{now}-{}", N.fetch_add(1, Ordering::SeqCst)),
+            "htm": "POST",
+            "htu": htu,
+            "iat": now,
+            "ath": b64(&Sha256::digest(token.as_bytes())),
+        });
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let sig = self
+            .pair
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", b64(sig.as_ref()))
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    fn whoami(&self) -> String {
+        let body = jsonrpc_body(self.header("content-type"), &self.text);
+        body["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// `Retry-After` in seconds (RFC 9110 §10.2.3), which must be there.
+    fn retry_after(&self) -> u64 {
+        let v = self.header("retry-after");
+        v.parse()
+            .unwrap_or_else(|_| panic!("Retry-After {v:?} on {}", self.status))
+    }
+}
+
+/// One request to `url`: `auth` is the whole `Authorization` value.
+async fn send(
+    url: &str,
+    method: Method,
+    auth: &str,
+    dpop: Option<&str>,
+    session: Option<&str>,
+    message: Option<&Value>,
+) -> Reply {
+    let mut req = http()
+        .request(method, url)
+        .header(AUTHORIZATION, auth)
+        .header(ACCEPT, "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25");
+    if let Some(m) = message {
+        req = req
+            .header(CONTENT_TYPE, "application/json")
+            .body(m.to_string());
+    }
+    if let Some(p) = dpop {
+        req = req.header("dpop", p);
+    }
+    if let Some(s) = session {
+        req = req.header("mcp-session-id", s);
+    }
+    let resp = req.send().await.expect("request");
+    Reply {
+        status: resp.status(),
+        headers: resp.headers().clone(),
+        text: resp.text().await.expect("body"),
+    }
+}
+
+async fn bearer_call(url: &str, token: &str, session: Option<&str>) -> Reply {
+    let call = tools_call(2, "whoami", json!({}));
+    send(
+        url,
+        Method::POST,
+        &format!("Bearer {token}"),
+        None,
+        session,
+        Some(&call),
+    )
+    .await
+}
+
+async fn dpop_call(url: &str, token: &str, proof: &str) -> Reply {
+    let call = tools_call(2, "whoami", json!({}));
+    send(
+        url,
+        Method::POST,
+        &format!("DPoP {token}"),
+        Some(proof),
+        None,
+        Some(&call),
+    )
+    .await
+}
+
+/// `initialize` then `notifications/initialized` at `url` as `token`: the session id.
+async fn open_session(url: &str, token: &str) -> String {
+    let auth = format!("Bearer {token}");
+    let r = send(url, Method::POST, &auth, None, None, Some(&initialize(1))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let id = r.header("mcp-session-id").to_owned();
+    assert!(!id.is_empty(), "a stateful server assigns a session");
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let r = send(url, Method::POST, &auth, None, Some(&id), Some(&note)).await;
+    assert!(r.status.is_success(), "{}: {}", r.status, r.text);
+    id
+}
+
+#[tokio::test]
+async fn a_dpop_proof_used_at_one_server_is_refused_at_the_other() {
+    let Some(redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    bounded(async {
+        let o = Options {
+            dpop: DpopFlag::Required,
+            ..Options::default()
+        };
+        let a = server_a(&redis, o).await;
+        let b = server_b(&a, &redis, o).await;
+        let key = ProofKey::new();
+        let token = token(&a, "alice", Some(&key.jkt()));
+        let proof = key.proof(&a.mcp_url, &token);
+
+        let first = dpop_call(&endpoint(&a), &token, &proof).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+        assert!(first.whoami().contains("alice"), "{}", first.text);
+
+        let before = inner_requests(&b).await;
+        let replayed = dpop_call(&endpoint(&b), &token, &proof).await;
+        assert_eq!(
+            replayed.status,
+            StatusCode::UNAUTHORIZED,
+            "{}",
+            replayed.text
+        );
+        let challenge = replayed.header("www-authenticate");
+        assert!(challenge.starts_with("DPoP "), "{challenge}");
+        assert!(
+            challenge.contains(r#"error="invalid_dpop_proof""#),
+            "{challenge}"
+        );
+        assert_eq!(inner_requests(&b).await, before, "the replay reached rmcp");
+
+        let fresh = dpop_call(&endpoint(&b), &token, &key.proof(&a.mcp_url, &token)).await;
+        assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.text);
+        assert!(fresh.whoami().contains("alice"), "{}", fresh.text);
+        assert_eq!(inner_requests(&b).await, before + 1);
+        b.shutdown().await;
+        a.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_session_opened_at_one_server_is_its_users_at_the_other_and_ends_everywhere() {
+    let Some(redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    bounded(async {
+        let o = Options {
+            stateful: true,
+            ..Options::default()
+        };
+        let a = server_a(&redis, o).await;
+        let b = server_b(&a, &redis, o).await;
+        let (alice, mallory) = (token(&a, "alice", None), token(&a, "mallory", None));
+        let id = open_session(&endpoint(&a), &alice).await;
+
+        // B never saw the session: rmcp resumes it from Redis, the layer finds alice's binding.
+        let at_b = bearer_call(&endpoint(&b), &alice, Some(&id)).await;
+        assert_eq!(at_b.status, StatusCode::OK, "{}", at_b.text);
+        assert!(at_b.whoami().contains("alice"), "{}", at_b.text);
+
+        // Mallory's valid token with alice's session id: exactly an unknown session's answer.
+        let before = inner_requests(&b).await;
+        let unknown = bearer_call(&endpoint(&b), &mallory, Some("no-such-session")).await;
+        let hijack = bearer_call(&endpoint(&b), &mallory, Some(&id)).await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text);
+        assert_eq!(hijack.status, unknown.status);
+        assert_eq!(hijack.text, unknown.text);
+        assert_eq!(
+            hijack.header("content-type"),
+            unknown.header("content-type")
+        );
+        assert_eq!(inner_requests(&b).await, before, "a hijack reached rmcp");
+
+        // DELETE at B ends the session at A too.
+        let auth = format!("Bearer {alice}");
+        let deleted = send(&endpoint(&b), Method::DELETE, &auth, None, Some(&id), None).await;
+        assert!(
+            deleted.status.is_success(),
+            "{}: {}",
+            deleted.status,
+            deleted.text
+        );
+        let after = bearer_call(&endpoint(&a), &alice, Some(&id)).await;
+        assert_eq!(after.status, StatusCode::NOT_FOUND, "{}", after.text);
+        assert_eq!(after.text, unknown.text);
+        b.shutdown().await;
+        a.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_per_address_budget_is_one_for_the_fleet() {
+    let Some(redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    bounded(async {
+        // 3 at once, then one a minute: the test runs well inside one refill.
+        let o = Options {
+            per_address: Some("1/60:3"),
+            ..Options::default()
+        };
+        let a = server_a(&redis, o).await;
+        let b = server_b(&a, &redis, o).await;
+        let alice = token(&a, "alice", None);
+        for url in [endpoint(&a), endpoint(&b), endpoint(&a)] {
+            let r = bearer_call(&url, &alice, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.text);
+        }
+        // The burst is spent across A and B: each server alone has seen at most 2.
+        for url in [endpoint(&b), endpoint(&a)] {
+            let r = bearer_call(&url, &alice, None).await;
+            assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{url}: {}", r.text);
+            let secs = r.retry_after();
+            assert!((1..=60).contains(&secs), "Retry-After {secs}");
+            assert!(!r.text.contains(&alice));
+        }
+        b.shutdown().await;
+        a.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_per_principal_budget_is_one_for_the_fleet_and_each_users_own() {
+    let Some(redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    bounded(async {
+        let o = Options {
+            per_principal: Some("1/60:2"),
+            ..Options::default()
+        };
+        let a = server_a(&redis, o).await;
+        let b = server_b(&a, &redis, o).await;
+        let (alice, mallory) = (token(&a, "alice", None), token(&a, "mallory", None));
+        for url in [endpoint(&a), endpoint(&b)] {
+            let r = bearer_call(&url, &alice, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.text);
+        }
+        let r = bearer_call(&endpoint(&a), &alice, None).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+        assert!((1..=60).contains(&r.retry_after()));
+        // Another user, same address: a budget of their own.
+        let r = bearer_call(&endpoint(&b), &mallory, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(r.whoami().contains("mallory"), "{}", r.text);
+        b.shutdown().await;
+        a.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn redis_stopped_dpop_and_sessions_are_503_and_limits_fail_open() {
+    let Some(mut redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    bounded(async {
+        let limited = Options {
+            dpop: DpopFlag::Allowed,
+            per_address: Some("1000/1"),
+            ..Options::default()
+        };
+        let a = server_a(&redis, limited).await;
+        let b = server_b(&a, &redis, limited).await;
+        let stateful = Options {
+            stateful: true,
+            ..Options::default()
+        };
+        let s = server_b(&a, &redis, stateful).await;
+        let key = ProofKey::new();
+        let bound = token(&a, "alice", Some(&key.jkt()));
+        let alice = token(&a, "alice", None);
+        let id = open_session(&endpoint(&s), &alice).await;
+        let ok = bearer_call(&endpoint(&s), &alice, Some(&id)).await;
+        assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+
+        redis.stop();
+
+        // DPoP: the replay store cannot say the proof is new, so it is not accepted.
+        let r = dpop_call(&endpoint(&b), &bound, &key.proof(&a.mcp_url, &bound)).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+        assert!(r.retry_after() >= 1);
+        // Sessions: the binding cannot be checked.
+        let r = bearer_call(&endpoint(&s), &alice, Some(&id)).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+        // Limits: fail open, the request goes through to the tool.
+        let before = inner_requests(&b).await;
+        let r = bearer_call(&endpoint(&b), &alice, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(r.whoami().contains("alice"), "{}", r.text);
+        assert_eq!(inner_requests(&b).await, before + 1);
+        s.shutdown().await;
+        b.shutdown().await;
+        a.shutdown().await;
+    })
+    .await;
+}

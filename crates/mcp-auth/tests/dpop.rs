@@ -5,7 +5,9 @@
 //! a fleet sharing one Redis.
 
 mod common;
-use common::dpop::{ALGS, ProofKey, b64, dpop_bare, dpop_request, now, proof_challenge, request};
+use common::dpop::{
+    ALGS, ProofKey, assert_used_once, b64, dpop_bare, dpop_request, now, proof_challenge, request,
+};
 use common::{MD, assert_rejected, builder, send, token};
 
 use mcp_auth::dpop::{
@@ -552,19 +554,7 @@ async fn a_replayed_proof_is_refused() {
     let t = key.token();
     let l = layer(DpopMode::Allowed);
     let proof = key.proof(&t);
-    assert_eq!(
-        send(l.clone(), dpop_request(&t, &[&proof])).await.status,
-        200
-    );
-    let o = send(l.clone(), dpop_request(&t, &[&proof])).await;
-    assert_rejected(
-        &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_dpop_proof",
-            "DPoP proof already used",
-        )),
-    );
+    assert_used_once(l.clone(), l.clone(), &t, &proof).await;
     // A fresh proof of the same key is fine.
     assert_eq!(
         send(l, dpop_request(&t, &[&key.proof(&t)])).await.status,

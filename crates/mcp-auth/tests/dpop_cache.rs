@@ -5,7 +5,7 @@
 //! and on Bearer an answer with `cnf` stays refused.
 
 mod common;
-use common::dpop::{ProofKey, dpop_request, now, proof_challenge};
+use common::dpop::{ProofKey, assert_used_once, dpop_request, now, proof_challenge};
 use common::{RES, assert_rejected, bearer, builder, invalid_token, send};
 
 use mcp_auth::core::introspection::{IntrospectFuture, IntrospectionRules, TokenIntrospector};
@@ -263,19 +263,7 @@ async fn the_proof_is_checked_after_awaited_keys() {
         .build()
         .unwrap();
     let proof = key.proof(&t);
-    assert_eq!(
-        send(l.clone(), dpop_request(&t, &[&proof])).await.status,
-        200
-    );
-    let o = send(l.clone(), dpop_request(&t, &[&proof])).await;
-    assert_rejected(
-        &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_dpop_proof",
-            "DPoP proof already used",
-        )),
-    );
+    assert_used_once(l.clone(), l.clone(), &t, &proof).await;
     let other = ProofKey::new();
     let o = send(l, dpop_request(&t, &[&other.proof(&t)])).await;
     assert_rejected(

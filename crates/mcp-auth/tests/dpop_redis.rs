@@ -6,7 +6,7 @@
 #![cfg(feature = "redis")]
 
 mod common;
-use common::dpop::{ProofKey, dpop_request, proof_challenge};
+use common::dpop::{ProofKey, assert_used_once, dpop_request, proof_challenge};
 use common::{assert_rejected, builder, send};
 
 use mcp_auth::McpAuthLayer;
@@ -44,19 +44,7 @@ async fn a_proof_used_at_one_instance_is_refused_at_the_other() {
     let key = ProofKey::new();
     let t = key.token();
     let proof = key.proof(&t);
-    assert_eq!(
-        send(a.clone(), dpop_request(&t, &[&proof])).await.status,
-        200
-    );
-    let o = send(b.clone(), dpop_request(&t, &[&proof])).await;
-    assert_rejected(
-        &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_dpop_proof",
-            "DPoP proof already used",
-        )),
-    );
+    assert_used_once(a.clone(), b.clone(), &t, &proof).await;
     // And the other way round, and with one store shared by two layers.
     let proof = key.proof(&t);
     assert_eq!(send(b, dpop_request(&t, &[&proof])).await.status, 200);

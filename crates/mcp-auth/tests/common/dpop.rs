@@ -142,3 +142,24 @@ pub(crate) fn dpop_bare() -> String {
 pub(crate) fn warm() {
     let _ = authority();
 }
+
+/// RFC 9449 §11.1: `proof` is accepted once at `first`, then refused as a replay at `second`
+/// (the same layer, or another one sharing the replay store).
+pub(crate) async fn assert_used_once(
+    first: mcp_auth::McpAuthLayer,
+    second: mcp_auth::McpAuthLayer,
+    token: &str,
+    proof: &str,
+) {
+    let o = super::send(first, dpop_request(token, &[proof])).await;
+    assert_eq!(o.status, 200, "{:?}", o.challenge);
+    let o = super::send(second, dpop_request(token, &[proof])).await;
+    super::assert_rejected(
+        &o,
+        401,
+        Some(&proof_challenge(
+            "invalid_dpop_proof",
+            "DPoP proof already used",
+        )),
+    );
+}

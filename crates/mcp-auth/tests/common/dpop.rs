@@ -163,3 +163,9 @@ pub(crate) async fn assert_used_once(
         )),
     );
 }
+
+/// A 401 whose challenge is the DPoP one (RFC 9449 §7.1) for `code` and `why`, the handler
+/// not called.
+pub(crate) fn assert_refused(o: &super::Outcome, code: &str, why: &str) {
+    super::assert_rejected(o, 401, Some(&proof_challenge(code, why)));
+}

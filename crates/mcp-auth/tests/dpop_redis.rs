@@ -6,7 +6,7 @@
 #![cfg(feature = "redis")]
 
 mod common;
-use common::dpop::{ProofKey, assert_used_once, dpop_request, proof_challenge};
+use common::dpop::{ProofKey, assert_used_once, dpop_request};
 use common::{assert_rejected, builder, send};
 
 use mcp_auth::McpAuthLayer;

@@ -99,6 +99,14 @@ fn assert_answered_as(r: &Reply, sub: &str) {
     assert!(r.whoami().contains(sub), "{}", r.text);
 }
 
+/// A `whoami` call as `token` at each of `urls`, in order, each answered 200.
+async fn assert_all_ok(urls: &[String], token: &str) {
+    for url in urls {
+        let r = bearer_call(url, token, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.text);
+    }
+}
+
 /// 429 from a one-minute budget (`1/60`): `Retry-After` (RFC 6585 §4) within the minute.
 fn assert_limited(r: &Reply, url: &str) {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{url}: {}", r.text);
@@ -398,10 +406,7 @@ async fn the_per_address_budget_is_one_for_the_fleet() {
         };
         let (a, b) = fleet(&redis, o).await;
         let alice = token(&a, "alice", None);
-        for url in [endpoint(&a), endpoint(&b), endpoint(&a)] {
-            let r = bearer_call(&url, &alice, None).await;
-            assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.text);
-        }
+        assert_all_ok(&[endpoint(&a), endpoint(&b), endpoint(&a)], &alice).await;
         // The burst is spent across A and B: each server alone has seen at most 2.
         for url in [endpoint(&b), endpoint(&a)] {
             let r = bearer_call(&url, &alice, None).await;
@@ -426,10 +431,7 @@ async fn the_per_principal_budget_is_one_for_the_fleet_and_each_users_own() {
         };
         let (a, b) = fleet(&redis, o).await;
         let (alice, mallory) = (token(&a, "alice", None), token(&a, "mallory", None));
-        for url in [endpoint(&a), endpoint(&b)] {
-            let r = bearer_call(&url, &alice, None).await;
-            assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.text);
-        }
+        assert_all_ok(&[endpoint(&a), endpoint(&b)], &alice).await;
         let url = endpoint(&a);
         let r = bearer_call(&url, &alice, None).await;
         assert_limited(&r, &url);

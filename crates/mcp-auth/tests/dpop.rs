@@ -6,7 +6,8 @@
 
 mod common;
 use common::dpop::{
-    ALGS, ProofKey, assert_refused, assert_used_once, b64, dpop_bare, dpop_request, now, request,
+    ALGS, ProofKey, assert_refused, assert_store_unavailable, assert_used_once, b64, dpop_bare,
+    dpop_request, now, request, send_fresh,
 };
 use common::{MD, assert_rejected, builder, send, token};
 
@@ -57,7 +58,7 @@ async fn a_good_dpop_request_is_allowed_sender_constrained() {
     let key = ProofKey::new();
     let t = key.token();
     let l = layer(DpopMode::Allowed);
-    let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
+    let o = send_fresh(l.clone(), &key, &t).await;
     assert_eq!(o.status, 200, "{:?}", o.challenge);
     assert_eq!(o.calls, 1);
     assert_eq!(o.body["authorization_seen"], json!(false));
@@ -335,11 +336,11 @@ async fn the_token_binding_is_checked() {
     // A token bound to another key.
     let other = ProofKey::new();
     let t = other.token();
-    let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
+    let o = send_fresh(l.clone(), &key, &t).await;
     assert_refused(&o, "invalid_token", "invalid DPoP key binding");
     // A token without cnf, with a good proof.
     let t = token().sign();
-    let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
+    let o = send_fresh(l.clone(), &key, &t).await;
     assert_refused(
         &o,
         "invalid_token",
@@ -371,7 +372,7 @@ async fn off_keeps_todays_refusals() {
     let l = builder().build().unwrap();
     let key = ProofKey::new();
     let t = key.token();
-    let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
+    let o = send_fresh(l.clone(), &key, &t).await;
     assert_rejected(
         &o,
         401,
@@ -487,12 +488,7 @@ async fn required_mode_refuses_bearer_with_a_dpop_challenge() {
     assert_rejected(&o, 401, Some(&dpop_bare()));
     let key = ProofKey::new();
     let t = key.token();
-    assert_eq!(
-        send(l.clone(), dpop_request(&t, &[&key.proof(&t)]))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(send_fresh(l.clone(), &key, &t).await.status, 200);
     let md = l.metadata();
     assert_eq!(md.dpop_bound_access_tokens_required, Some(true));
     assert_eq!(
@@ -528,10 +524,7 @@ async fn a_replayed_proof_is_refused() {
     let proof = key.proof(&t);
     assert_used_once(l.clone(), l.clone(), &t, &proof).await;
     // A fresh proof of the same key is fine.
-    assert_eq!(
-        send(l, dpop_request(&t, &[&key.proof(&t)])).await.status,
-        200
-    );
+    assert_eq!(send_fresh(l, &key, &t).await.status, 200);
 }
 
 /// A store that answers through its future (the async path), or fails, and counts calls.
@@ -567,13 +560,8 @@ async fn a_store_that_cannot_answer_is_503_never_an_acceptance() {
         ..Default::default()
     });
     let l = layer_at(DpopMode::Allowed, DpopPolicy::new(), down.clone(), now());
-    let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
-    assert_rejected(&o, 503, None);
-    assert_eq!(o.retry_after.as_deref(), Some("7"));
-    assert_eq!(
-        o.error.unwrap().description(),
-        "the DPoP replay store is unavailable"
-    );
+    let o = send_fresh(l.clone(), &key, &t).await;
+    assert_store_unavailable(o, "7");
     // The store is asked only once proof and token verified.
     assert_eq!(down.calls.load(Ordering::SeqCst), 1);
     let bad = key.token().replace('.', ".x");
@@ -590,13 +578,8 @@ async fn a_store_that_cannot_answer_is_503_never_an_acceptance() {
         MemoryReplayStore::new(1),
         now(),
     );
-    assert_eq!(
-        send(l.clone(), dpop_request(&t, &[&key.proof(&t)]))
-            .await
-            .status,
-        200
-    );
-    let o = send(l, dpop_request(&t, &[&key.proof(&t)])).await;
+    assert_eq!(send_fresh(l.clone(), &key, &t).await.status, 200);
+    let o = send_fresh(l, &key, &t).await;
     assert_rejected(&o, 503, None);
     assert!(o.retry_after.unwrap().parse::<u32>().unwrap() >= 1);
 

@@ -5,7 +5,7 @@
 //! and on Bearer an answer with `cnf` stays refused.
 
 mod common;
-use common::dpop::{ProofKey, assert_refused, assert_used_once, dpop_request, now};
+use common::dpop::{ProofKey, assert_refused, assert_used_once, dpop_request, now, send_fresh};
 use common::{RES, assert_rejected, bearer, builder, invalid_token, send};
 
 use mcp_auth::core::introspection::{IntrospectFuture, IntrospectionRules, TokenIntrospector};
@@ -34,7 +34,7 @@ async fn a_token_cached_on_dpop_is_never_answered_as_bearer() {
     let l = layer(DpopMode::Allowed);
     // Two uses admit it (admission on second use), the third is a hit.
     for _ in 0..3 {
-        let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
+        let o = send_fresh(l.clone(), &key, &t).await;
         assert_eq!(o.status, 200, "{:?}", o.challenge);
     }
     assert_eq!(l.token_cache_len(), 1);
@@ -44,7 +44,7 @@ async fn a_token_cached_on_dpop_is_never_answered_as_bearer() {
         assert_rejected(&o, 401, Some(&invalid_token(BOUND)));
     }
     // And the DPoP entry still answers DPoP requests.
-    let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
+    let o = send_fresh(l.clone(), &key, &t).await;
     assert_eq!(o.status, 200);
     assert_eq!(l.token_cache_len(), 1);
 }
@@ -59,7 +59,7 @@ async fn a_bearer_token_cached_on_bearer_is_no_dpop_token() {
     assert_eq!(l.token_cache_len(), 1);
     // Presented on DPoP with a good proof: refused, the token has no cnf.
     let key = ProofKey::new();
-    let o = send(l, dpop_request(&t, &[&key.proof(&t)])).await;
+    let o = send_fresh(l, &key, &t).await;
     assert_refused(
         &o,
         "invalid_token",

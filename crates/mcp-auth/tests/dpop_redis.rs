@@ -6,8 +6,10 @@
 #![cfg(feature = "redis")]
 
 mod common;
-use common::dpop::{ProofKey, assert_used_once, dpop_request};
-use common::{assert_rejected, builder, send};
+use common::dpop::{
+    ProofKey, assert_store_unavailable, assert_used_once, dpop_request, send_fresh,
+};
+use common::{builder, send};
 
 use mcp_auth::McpAuthLayer;
 use mcp_auth::dpop::{DpopMode, DpopPolicy, RedisReplayStore, ReplayStore};
@@ -64,20 +66,10 @@ async fn redis_stopped_is_503_never_an_acceptance() {
     let l = layer(store(&server).await);
     let key = ProofKey::new();
     let t = key.token();
-    assert_eq!(
-        send(l.clone(), dpop_request(&t, &[&key.proof(&t)]))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(send_fresh(l.clone(), &key, &t).await.status, 200);
     server.stop();
     for _ in 0..2 {
-        let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
-        assert_rejected(&o, 503, None);
-        assert_eq!(o.retry_after.as_deref(), Some("9"));
-        assert_eq!(
-            o.error.unwrap().description(),
-            "the DPoP replay store is unavailable"
-        );
+        let o = send_fresh(l.clone(), &key, &t).await;
+        assert_store_unavailable(o, "9");
     }
 }

@@ -169,3 +169,23 @@ pub(crate) async fn assert_used_once(
 pub(crate) fn assert_refused(o: &super::Outcome, code: &str, why: &str) {
     super::assert_rejected(o, 401, Some(&proof_challenge(code, why)));
 }
+
+/// `token` with a fresh proof of `key` through `l`.
+pub(crate) async fn send_fresh(
+    l: mcp_auth::McpAuthLayer,
+    key: &ProofKey,
+    token: &str,
+) -> super::Outcome {
+    super::send(l, dpop_request(token, &[&key.proof(token)])).await
+}
+
+/// 503 with `Retry-After: retry_after` and the fixed text: the replay store could not say the
+/// proof is new, so it is not accepted (RFC 9449 §11.1), the handler not called.
+pub(crate) fn assert_store_unavailable(o: super::Outcome, retry_after: &str) {
+    super::assert_rejected(&o, 503, None);
+    assert_eq!(o.retry_after.as_deref(), Some(retry_after));
+    assert_eq!(
+        o.error.unwrap().description(),
+        "the DPoP replay store is unavailable"
+    );
+}

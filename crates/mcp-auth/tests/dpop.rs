@@ -5,7 +5,10 @@
 //! a fleet sharing one Redis.
 
 mod common;
-use common::dpop::{ALGS, ProofKey, b64, dpop_bare, dpop_request, now, proof_challenge, request};
+use common::dpop::{
+    ALGS, ProofKey, assert_refused, assert_store_unavailable, assert_used_once, b64, dpop_bare,
+    dpop_request, now, request, send_fresh,
+};
 use common::{MD, assert_rejected, builder, send, token};
 
 use mcp_auth::dpop::{
@@ -34,16 +37,8 @@ fn bearer_invalid_token(why: &str) -> String {
     common::invalid_token(why)
 }
 
-#[tokio::test]
-async fn a_good_dpop_request_is_allowed_sender_constrained() {
-    let key = ProofKey::new();
-    let t = key.token();
-    let l = layer(DpopMode::Allowed);
-    let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
-    assert_eq!(o.status, 200, "{:?}", o.challenge);
-    assert_eq!(o.calls, 1);
-    assert_eq!(o.body["authorization_seen"], json!(false));
-    // The handler sees the binding.
+/// `req` through `l` to a handler that answers with the binding it sees in the context.
+async fn send_binding(l: McpAuthLayer, req: http::Request<axum::body::Body>) -> common::Outcome {
     let svc = tower::ServiceBuilder::new().layer(l).service_fn(
         |req: http::Request<mcp_auth::RequestBody<axum::body::Body>>| async move {
             let ctx = req.extensions().get::<mcp_auth::AuthContext>().unwrap();
@@ -54,189 +49,192 @@ async fn a_good_dpop_request_is_allowed_sender_constrained() {
         },
     );
     use tower::ServiceExt;
-    let res = svc
-        .oneshot(dpop_request(&t, &[&key.proof(&t)]))
-        .await
-        .unwrap();
-    let o = common::outcome(res.map(axum::body::Body::new), 1).await;
+    let res = svc.oneshot(req).await.unwrap();
+    common::outcome(res.map(axum::body::Body::new), 1).await
+}
+
+#[tokio::test]
+async fn a_good_dpop_request_is_allowed_sender_constrained() {
+    let key = ProofKey::new();
+    let t = key.token();
+    let l = layer(DpopMode::Allowed);
+    let o = send_fresh(l.clone(), &key, &t).await;
+    assert_eq!(o.status, 200, "{:?}", o.challenge);
+    assert_eq!(o.calls, 1);
+    assert_eq!(o.body["authorization_seen"], json!(false));
+    // The handler sees the binding.
+    let o = send_binding(l, dpop_request(&t, &[&key.proof(&t)])).await;
     assert_eq!(o.body, json!({"bound": true, "jkt": key.jkt()}));
 }
 
 #[tokio::test]
 async fn a_bearer_request_on_an_allowed_layer_is_not_sender_constrained() {
     let l = layer(DpopMode::Allowed);
-    let svc = tower::ServiceBuilder::new().layer(l).service_fn(
-        |req: http::Request<mcp_auth::RequestBody<axum::body::Body>>| async move {
-            let ctx = req.extensions().get::<mcp_auth::AuthContext>().unwrap();
-            let body = json!({"bound": ctx.is_sender_constrained(), "jkt": ctx.dpop_jkt()});
-            Ok::<_, std::convert::Infallible>(http::Response::new(axum::body::Body::from(
-                body.to_string(),
-            )))
-        },
-    );
-    use tower::ServiceExt;
-    let res = svc.oneshot(common::bearer(&token().sign())).await.unwrap();
-    let o = common::outcome(res.map(axum::body::Body::new), 1).await;
+    let o = send_binding(l, common::bearer(&token().sign())).await;
     assert_eq!(o.status, 200);
     assert_eq!(o.body, json!({"bound": false, "jkt": null}));
 }
 
-type Edit =
-    fn(&ProofKey, &str, &mut serde_json::Map<String, Value>, &mut serde_json::Map<String, Value>);
+/// Where a row of the §4.3 table edits the proof: its JOSE header, the header's `jwk`, or
+/// its claims.
+#[derive(Clone, Copy)]
+enum Part {
+    H,
+    Jwk,
+    C,
+}
 
-/// One row per rule of RFC 9449 §4.3: the proof breaks that rule only.
+/// One row per rule of RFC 9449 §4.3: the proof breaks that rule only (the member set to the
+/// value, or removed on `None`).
 #[tokio::test]
 async fn every_rule_of_section_4_3_refuses_its_own_broken_proof() {
-    let rows: Vec<(&str, Edit, &str)> = vec![
+    use Part::{C, H, Jwk};
+    let rows: Vec<(&str, Part, &str, Option<Value>, &str)> = vec![
         (
             "typ",
-            |_, _, h, _| {
-                h.insert("typ".into(), json!("jwt"));
-            },
+            H,
+            "typ",
+            Some(json!("jwt")),
             "DPoP proof type is not dpop+jwt",
         ),
-        (
-            "no typ",
-            |_, _, h, _| {
-                h.remove("typ");
-            },
-            "DPoP proof type is not dpop+jwt",
-        ),
+        ("no typ", H, "typ", None, "DPoP proof type is not dpop+jwt"),
         (
             "alg none",
-            |_, _, h, _| {
-                h.insert("alg".into(), json!("none"));
-            },
+            H,
+            "alg",
+            Some(json!("none")),
             "DPoP proof algorithm not allowed",
         ),
         (
             "alg HS256",
-            |_, _, h, _| {
-                h.insert("alg".into(), json!("HS256"));
-            },
+            H,
+            "alg",
+            Some(json!("HS256")),
             "DPoP proof algorithm not allowed",
         ),
         (
             "private jwk",
-            |_, _, h, _| {
-                h["jwk"]["d"] = json!(b64(&[7; 32]));
-            },
+            Jwk,
+            "d",
+            Some(json!(b64(&[7; 32]))),
             "DPoP proof key contains private key material",
         ),
         (
             "wrong family",
-            |_, _, h, _| {
-                h.insert("alg".into(), json!("RS256"));
-            },
+            H,
+            "alg",
+            Some(json!("RS256")),
             "DPoP proof key does not fit its algorithm",
         ),
-        (
-            "no jwk",
-            |_, _, h, _| {
-                h.remove("jwk");
-            },
-            "DPoP proof has no jwk header",
-        ),
+        ("no jwk", H, "jwk", None, "DPoP proof has no jwk header"),
         (
             "no jti",
-            |_, _, _, c| {
-                c.remove("jti");
-            },
+            C,
+            "jti",
+            None,
             "DPoP proof lacks a required claim: jti",
         ),
         (
             "no htm",
-            |_, _, _, c| {
-                c.remove("htm");
-            },
+            C,
+            "htm",
+            None,
             "DPoP proof lacks a required claim: htm",
         ),
         (
             "no htu",
-            |_, _, _, c| {
-                c.remove("htu");
-            },
+            C,
+            "htu",
+            None,
             "DPoP proof lacks a required claim: htu",
         ),
         (
             "no iat",
-            |_, _, _, c| {
-                c.remove("iat");
-            },
+            C,
+            "iat",
+            None,
             "DPoP proof lacks a required claim: iat",
         ),
         (
             "no ath",
-            |_, _, _, c| {
-                c.remove("ath");
-            },
+            C,
+            "ath",
+            None,
             "DPoP proof lacks a required claim: ath",
         ),
         (
             "htm",
-            |_, _, _, c| {
-                c.insert("htm".into(), json!("GET"));
-            },
+            C,
+            "htm",
+            Some(json!("GET")),
             "DPoP proof htm does not match the request method",
         ),
         (
             "htm case",
-            |_, _, _, c| {
-                c.insert("htm".into(), json!("post"));
-            },
+            C,
+            "htm",
+            Some(json!("post")),
             "DPoP proof htm does not match the request method",
         ),
         (
             "htu trailing slash",
-            |_, _, _, c| {
-                c.insert("htu".into(), json!("https://mcp.example.com/mcp/"));
-            },
+            C,
+            "htu",
+            Some(json!("https://mcp.example.com/mcp/")),
             "DPoP proof htu does not match the request URI",
         ),
         (
             "htu scheme",
-            |_, _, _, c| {
-                c.insert("htu".into(), json!("http://mcp.example.com/mcp"));
-            },
+            C,
+            "htu",
+            Some(json!("http://mcp.example.com/mcp")),
             "DPoP proof htu does not match the request URI",
         ),
         (
             "htu host",
-            |_, _, _, c| {
-                c.insert("htu".into(), json!("https://evil.example.com/mcp"));
-            },
+            C,
+            "htu",
+            Some(json!("https://evil.example.com/mcp")),
             "DPoP proof htu does not match the request URI",
         ),
         (
             "htu port",
-            |_, _, _, c| {
-                c.insert("htu".into(), json!("https://mcp.example.com:8443/mcp"));
-            },
+            C,
+            "htu",
+            Some(json!("https://mcp.example.com:8443/mcp")),
             "DPoP proof htu does not match the request URI",
         ),
         (
             "htu path case",
-            |_, _, _, c| {
-                c.insert("htu".into(), json!("https://mcp.example.com/MCP"));
-            },
+            C,
+            "htu",
+            Some(json!("https://mcp.example.com/MCP")),
             "DPoP proof htu does not match the request URI",
         ),
         (
             "ath",
-            |_, _, _, c| {
-                c.insert("ath".into(), json!(common::dpop::ath("another token")));
-            },
+            C,
+            "ath",
+            Some(json!(common::dpop::ath("another token"))),
             "DPoP proof ath does not match the access token",
         ),
     ];
     let key = ProofKey::new();
     let t = key.token();
     let l = layer(DpopMode::Allowed);
-    for (name, edit, why) in rows {
+    for (name, part, member, value, why) in rows {
         let (mut h, mut c) = (key.header(), key.claims(&t, now()));
-        edit(&key, &t, &mut h, &mut c);
+        let target = match part {
+            H => &mut h,
+            Jwk => h["jwk"].as_object_mut().unwrap(),
+            C => &mut c,
+        };
+        match value {
+            Some(v) => target.insert(member.into(), v),
+            None => target.remove(member),
+        };
         let o = send(l.clone(), dpop_request(&t, &[&key.sign(&h, &c)])).await;
-        assert_rejected(&o, 401, Some(&proof_challenge("invalid_dpop_proof", why)));
+        assert_refused(&o, "invalid_dpop_proof", why);
         assert_eq!(o.error.unwrap().description(), why, "{name}");
     }
     // The signature: another proof's signature on these bytes.
@@ -248,14 +246,7 @@ async fn every_rule_of_section_4_3_refuses_its_own_broken_proof() {
         other.rsplit_once('.').unwrap().1
     );
     let o = send(l.clone(), dpop_request(&t, &[&forged])).await;
-    assert_rejected(
-        &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_dpop_proof",
-            "DPoP proof signature invalid",
-        )),
-    );
+    assert_refused(&o, "invalid_dpop_proof", "DPoP proof signature invalid");
     // Not a JWS; two DPoP headers; none at all.
     for (proofs, why) in [
         (vec!["not-a-jws"], "DPoP proof is not a well-formed JWT"),
@@ -266,7 +257,7 @@ async fn every_rule_of_section_4_3_refuses_its_own_broken_proof() {
         (vec![], "no DPoP proof"),
     ] {
         let o = send(l.clone(), dpop_request(&t, &proofs)).await;
-        assert_rejected(&o, 401, Some(&proof_challenge("invalid_dpop_proof", why)));
+        assert_refused(&o, "invalid_dpop_proof", why);
     }
     // Each of these stayed unused: the good proofs are still fresh (nothing was recorded
     // for a refused request).
@@ -308,13 +299,10 @@ async fn htu_is_normalized_and_ignores_query_and_fragment() {
         request("/other", &format!("DPoP {t}"), &[&key.proof(&t)]),
     )
     .await;
-    assert_rejected(
+    assert_refused(
         &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_dpop_proof",
-            "DPoP proof htu does not match the request URI",
-        )),
+        "invalid_dpop_proof",
+        "DPoP proof htu does not match the request URI",
     );
 }
 
@@ -333,13 +321,10 @@ async fn iat_within_the_window_edges() {
     }
     for iat in [at - 61, at + 61] {
         let o = send(l.clone(), dpop_request(&t, &[&key.proof_at(&t, iat)])).await;
-        assert_rejected(
+        assert_refused(
             &o,
-            401,
-            Some(&proof_challenge(
-                "invalid_dpop_proof",
-                "DPoP proof iat outside the acceptance window",
-            )),
+            "invalid_dpop_proof",
+            "DPoP proof iat outside the acceptance window",
         );
     }
 }
@@ -351,25 +336,15 @@ async fn the_token_binding_is_checked() {
     // A token bound to another key.
     let other = ProofKey::new();
     let t = other.token();
-    let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
-    assert_rejected(
-        &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_token",
-            "invalid DPoP key binding",
-        )),
-    );
+    let o = send_fresh(l.clone(), &key, &t).await;
+    assert_refused(&o, "invalid_token", "invalid DPoP key binding");
     // A token without cnf, with a good proof.
     let t = token().sign();
-    let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
-    assert_rejected(
+    let o = send_fresh(l.clone(), &key, &t).await;
+    assert_refused(
         &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_token",
-            "access token is not bound to a DPoP key",
-        )),
+        "invalid_token",
+        "access token is not bound to a DPoP key",
     );
     // A bound token presented as Bearer (no DPoP header).
     let o = send(l.clone(), common::bearer(&key.token())).await;
@@ -397,7 +372,7 @@ async fn off_keeps_todays_refusals() {
     let l = builder().build().unwrap();
     let key = ProofKey::new();
     let t = key.token();
-    let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
+    let o = send_fresh(l.clone(), &key, &t).await;
     assert_rejected(
         &o,
         401,
@@ -513,12 +488,7 @@ async fn required_mode_refuses_bearer_with_a_dpop_challenge() {
     assert_rejected(&o, 401, Some(&dpop_bare()));
     let key = ProofKey::new();
     let t = key.token();
-    assert_eq!(
-        send(l.clone(), dpop_request(&t, &[&key.proof(&t)]))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(send_fresh(l.clone(), &key, &t).await.status, 200);
     let md = l.metadata();
     assert_eq!(md.dpop_bound_access_tokens_required, Some(true));
     assert_eq!(
@@ -552,24 +522,9 @@ async fn a_replayed_proof_is_refused() {
     let t = key.token();
     let l = layer(DpopMode::Allowed);
     let proof = key.proof(&t);
-    assert_eq!(
-        send(l.clone(), dpop_request(&t, &[&proof])).await.status,
-        200
-    );
-    let o = send(l.clone(), dpop_request(&t, &[&proof])).await;
-    assert_rejected(
-        &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_dpop_proof",
-            "DPoP proof already used",
-        )),
-    );
+    assert_used_once(l.clone(), l.clone(), &t, &proof).await;
     // A fresh proof of the same key is fine.
-    assert_eq!(
-        send(l, dpop_request(&t, &[&key.proof(&t)])).await.status,
-        200
-    );
+    assert_eq!(send_fresh(l, &key, &t).await.status, 200);
 }
 
 /// A store that answers through its future (the async path), or fails, and counts calls.
@@ -605,13 +560,8 @@ async fn a_store_that_cannot_answer_is_503_never_an_acceptance() {
         ..Default::default()
     });
     let l = layer_at(DpopMode::Allowed, DpopPolicy::new(), down.clone(), now());
-    let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
-    assert_rejected(&o, 503, None);
-    assert_eq!(o.retry_after.as_deref(), Some("7"));
-    assert_eq!(
-        o.error.unwrap().description(),
-        "the DPoP replay store is unavailable"
-    );
+    let o = send_fresh(l.clone(), &key, &t).await;
+    assert_store_unavailable(o, "7");
     // The store is asked only once proof and token verified.
     assert_eq!(down.calls.load(Ordering::SeqCst), 1);
     let bad = key.token().replace('.', ".x");
@@ -628,13 +578,8 @@ async fn a_store_that_cannot_answer_is_503_never_an_acceptance() {
         MemoryReplayStore::new(1),
         now(),
     );
-    assert_eq!(
-        send(l.clone(), dpop_request(&t, &[&key.proof(&t)]))
-            .await
-            .status,
-        200
-    );
-    let o = send(l, dpop_request(&t, &[&key.proof(&t)])).await;
+    assert_eq!(send_fresh(l.clone(), &key, &t).await.status, 200);
+    let o = send_fresh(l, &key, &t).await;
     assert_rejected(&o, 503, None);
     assert!(o.retry_after.unwrap().parse::<u32>().unwrap() >= 1);
 
@@ -650,14 +595,7 @@ async fn a_store_that_cannot_answer_is_503_never_an_acceptance() {
         200
     );
     let o = send(l, dpop_request(&t, &[&proof])).await;
-    assert_rejected(
-        &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_dpop_proof",
-            "DPoP proof already used",
-        )),
-    );
+    assert_refused(&o, "invalid_dpop_proof", "DPoP proof already used");
     assert_eq!(ok.calls.load(Ordering::SeqCst), 2);
 }
 
@@ -686,7 +624,7 @@ async fn nonces_required_stale_and_from_another_slot() {
         key.sign(&key.header(), &c)
     };
     let expect_nonce_error = |o: &common::Outcome, why: &str| {
-        assert_rejected(o, 401, Some(&proof_challenge("use_dpop_nonce", why)));
+        assert_refused(o, "use_dpop_nonce", why);
     };
     // No nonce: use_dpop_nonce and a DPoP-Nonce header with the current one.
     let res = raw(l.clone(), dpop_request(&t, &[&with_nonce(None)])).await;

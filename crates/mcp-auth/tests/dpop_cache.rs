@@ -5,7 +5,7 @@
 //! and on Bearer an answer with `cnf` stays refused.
 
 mod common;
-use common::dpop::{ProofKey, dpop_request, now, proof_challenge};
+use common::dpop::{ProofKey, assert_refused, assert_used_once, dpop_request, now, send_fresh};
 use common::{RES, assert_rejected, bearer, builder, invalid_token, send};
 
 use mcp_auth::core::introspection::{IntrospectFuture, IntrospectionRules, TokenIntrospector};
@@ -34,7 +34,7 @@ async fn a_token_cached_on_dpop_is_never_answered_as_bearer() {
     let l = layer(DpopMode::Allowed);
     // Two uses admit it (admission on second use), the third is a hit.
     for _ in 0..3 {
-        let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
+        let o = send_fresh(l.clone(), &key, &t).await;
         assert_eq!(o.status, 200, "{:?}", o.challenge);
     }
     assert_eq!(l.token_cache_len(), 1);
@@ -44,7 +44,7 @@ async fn a_token_cached_on_dpop_is_never_answered_as_bearer() {
         assert_rejected(&o, 401, Some(&invalid_token(BOUND)));
     }
     // And the DPoP entry still answers DPoP requests.
-    let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
+    let o = send_fresh(l.clone(), &key, &t).await;
     assert_eq!(o.status, 200);
     assert_eq!(l.token_cache_len(), 1);
 }
@@ -59,14 +59,11 @@ async fn a_bearer_token_cached_on_bearer_is_no_dpop_token() {
     assert_eq!(l.token_cache_len(), 1);
     // Presented on DPoP with a good proof: refused, the token has no cnf.
     let key = ProofKey::new();
-    let o = send(l, dpop_request(&t, &[&key.proof(&t)])).await;
-    assert_rejected(
+    let o = send_fresh(l, &key, &t).await;
+    assert_refused(
         &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_token",
-            "access token is not bound to a DPoP key",
-        )),
+        "invalid_token",
+        "access token is not bound to a DPoP key",
     );
 }
 
@@ -100,17 +97,10 @@ async fn the_proof_is_checked_on_every_cache_hit() {
         ),
     ] {
         let o = send(l.clone(), dpop_request(&t, &proofs)).await;
-        assert_rejected(&o, 401, Some(&proof_challenge(code, why)));
+        assert_refused(&o, code, why);
     }
     let o = send(l.clone(), dpop_request(&t, &[&other.proof(&t)])).await;
-    assert_rejected(
-        &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_token",
-            "invalid DPoP key binding",
-        )),
-    );
+    assert_refused(&o, "invalid_token", "invalid DPoP key binding");
 }
 
 /// Canned RFC 7662 answers, judged by the rules the layer made for the entry.
@@ -196,14 +186,7 @@ async fn an_opaque_dpop_token_is_bound_by_its_introspection_answer() {
         dpop_request("opaque-bound", &[&other.proof("opaque-bound")]),
     )
     .await;
-    assert_rejected(
-        &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_token",
-            "invalid DPoP key binding",
-        )),
-    );
+    assert_refused(&o, "invalid_token", "invalid DPoP key binding");
     // As Bearer: refused (cnf in the answer), not from the DPoP entry of the cache.
     let o = send(l.clone(), bearer("opaque-bound")).await;
     assert_rejected(&o, 401, Some(&invalid_token(BOUND)));
@@ -213,13 +196,10 @@ async fn an_opaque_dpop_token_is_bound_by_its_introspection_answer() {
         dpop_request("opaque-plain", &[&key.proof("opaque-plain")]),
     )
     .await;
-    assert_rejected(
+    assert_refused(
         &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_token",
-            "access token is not bound to a DPoP key",
-        )),
+        "invalid_token",
+        "access token is not bound to a DPoP key",
     );
     // And as Bearer it is the bearer token it always was.
     assert_eq!(send(l, bearer("opaque-plain")).await.status, 200);
@@ -263,29 +243,10 @@ async fn the_proof_is_checked_after_awaited_keys() {
         .build()
         .unwrap();
     let proof = key.proof(&t);
-    assert_eq!(
-        send(l.clone(), dpop_request(&t, &[&proof])).await.status,
-        200
-    );
-    let o = send(l.clone(), dpop_request(&t, &[&proof])).await;
-    assert_rejected(
-        &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_dpop_proof",
-            "DPoP proof already used",
-        )),
-    );
+    assert_used_once(l.clone(), l.clone(), &t, &proof).await;
     let other = ProofKey::new();
     let o = send(l, dpop_request(&t, &[&other.proof(&t)])).await;
-    assert_rejected(
-        &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_token",
-            "invalid DPoP key binding",
-        )),
-    );
+    assert_refused(&o, "invalid_token", "invalid DPoP key binding");
 }
 
 /// A custom validator gets `DPoP` credentials on a DPoP layer; the layer checks the proof
@@ -319,14 +280,7 @@ async fn a_custom_validators_context_is_bound_by_its_cnf() {
     assert_eq!(o.status, 200, "{:?}", o.challenge);
     let other = ProofKey::new();
     let o = send(l.clone(), dpop_request(t, &[&other.proof(t)])).await;
-    assert_rejected(
-        &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_token",
-            "invalid DPoP key binding",
-        )),
-    );
+    assert_refused(&o, "invalid_token", "invalid DPoP key binding");
     let o = send(l, bearer(t)).await;
     assert_rejected(&o, 401, Some(&invalid_token(BOUND)));
 }
@@ -355,10 +309,6 @@ async fn a_rejection_hook_keeps_the_dpop_challenge() {
         .build()
         .unwrap();
     let o = send(l, dpop_request(&t, &[])).await;
-    assert_rejected(
-        &o,
-        401,
-        Some(&proof_challenge("invalid_dpop_proof", "no DPoP proof")),
-    );
+    assert_refused(&o, "invalid_dpop_proof", "no DPoP proof");
     assert_eq!(o.body, json!({"error": "no DPoP proof"}));
 }

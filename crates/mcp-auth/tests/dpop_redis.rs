@@ -6,8 +6,10 @@
 #![cfg(feature = "redis")]
 
 mod common;
-use common::dpop::{ProofKey, dpop_request, proof_challenge};
-use common::{assert_rejected, builder, send};
+use common::dpop::{
+    ProofKey, assert_store_unavailable, assert_used_once, dpop_request, send_fresh,
+};
+use common::{builder, send};
 
 use mcp_auth::McpAuthLayer;
 use mcp_auth::dpop::{DpopMode, DpopPolicy, RedisReplayStore, ReplayStore};
@@ -44,19 +46,7 @@ async fn a_proof_used_at_one_instance_is_refused_at_the_other() {
     let key = ProofKey::new();
     let t = key.token();
     let proof = key.proof(&t);
-    assert_eq!(
-        send(a.clone(), dpop_request(&t, &[&proof])).await.status,
-        200
-    );
-    let o = send(b.clone(), dpop_request(&t, &[&proof])).await;
-    assert_rejected(
-        &o,
-        401,
-        Some(&proof_challenge(
-            "invalid_dpop_proof",
-            "DPoP proof already used",
-        )),
-    );
+    assert_used_once(a.clone(), b.clone(), &t, &proof).await;
     // And the other way round, and with one store shared by two layers.
     let proof = key.proof(&t);
     assert_eq!(send(b, dpop_request(&t, &[&proof])).await.status, 200);
@@ -76,20 +66,10 @@ async fn redis_stopped_is_503_never_an_acceptance() {
     let l = layer(store(&server).await);
     let key = ProofKey::new();
     let t = key.token();
-    assert_eq!(
-        send(l.clone(), dpop_request(&t, &[&key.proof(&t)]))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(send_fresh(l.clone(), &key, &t).await.status, 200);
     server.stop();
     for _ in 0..2 {
-        let o = send(l.clone(), dpop_request(&t, &[&key.proof(&t)])).await;
-        assert_rejected(&o, 503, None);
-        assert_eq!(o.retry_after.as_deref(), Some("9"));
-        assert_eq!(
-            o.error.unwrap().description(),
-            "the DPoP replay store is unavailable"
-        );
+        let o = send_fresh(l.clone(), &key, &t).await;
+        assert_store_unavailable(o, "9");
     }
 }

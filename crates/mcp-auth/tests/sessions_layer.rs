@@ -150,6 +150,37 @@ async fn open(l: &McpAuthLayer, s: &Server, token: &str) -> String {
     a.session().expect("a new session id").to_owned()
 }
 
+/// The status of `req(method, token, session)` through `l` to `s`.
+async fn status(
+    l: &McpAuthLayer,
+    s: &Server,
+    method: Method,
+    token: &str,
+    session: Option<&str>,
+) -> StatusCode {
+    send(l, s, req(method, token, session)).await.status
+}
+
+/// `token`'s DELETE of `id` is answered 200 and ends the session: `id` is unknown after.
+async fn assert_delete_ends(l: &McpAuthLayer, s: &Server, token: &str, id: &str) {
+    assert_eq!(
+        status(l, s, Method::DELETE, token, Some(id)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(l, s, Method::POST, token, Some(id)).await,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// Bob presenting `id` (a session of someone else) is answered as an unknown session asked
+/// for as `asker` is.
+async fn assert_hijack_like_unknown(l: &McpAuthLayer, s: &Server, id: &str, asker: &str) {
+    let unknown = send(l, s, req(Method::POST, asker, Some("never"))).await;
+    let hijack = send(l, s, req(Method::POST, &user("bob"), Some(id))).await;
+    assert_404_like_unknown(&hijack, &unknown);
+}
+
 fn assert_404_like_unknown(a: &Answer, unknown: &Answer) {
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     assert_eq!(
@@ -173,9 +204,7 @@ async fn a_session_is_bound_and_reused_by_its_principal() {
     let again = user("alice");
     assert_ne!(again, alice);
     assert_eq!(
-        send(&l, &s, req(Method::POST, &again, Some(&id)))
-            .await
-            .status,
+        status(&l, &s, Method::POST, &again, Some(&id)).await,
         StatusCode::OK
     );
 }
@@ -204,9 +233,7 @@ async fn a_hijack_with_another_users_valid_token_is_answered_as_an_unknown_sessi
     );
     // Alice's session still stands.
     assert_eq!(
-        send(&l, &s, req(Method::POST, &user("alice"), Some(&id)))
-            .await
-            .status,
+        status(&l, &s, Method::POST, &user("alice"), Some(&id)).await,
         StatusCode::OK
     );
 }
@@ -235,18 +262,7 @@ async fn delete_ends_the_binding() {
     let (l, s) = (layer(memory()), Server::new());
     let alice = user("alice");
     let id = open(&l, &s, &alice).await;
-    assert_eq!(
-        send(&l, &s, req(Method::DELETE, &alice, Some(&id)))
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        send(&l, &s, req(Method::POST, &alice, Some(&id)))
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
+    assert_delete_ends(&l, &s, &alice, &id).await;
 }
 
 #[tokio::test]
@@ -261,9 +277,7 @@ async fn a_delete_the_server_refused_keeps_the_binding() {
     let a = send(&l, &s, req(Method::DELETE, &alice, Some(&id))).await;
     assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(
-        send(&l, &s, req(Method::POST, &alice, Some(&id)))
-            .await
-            .status,
+        status(&l, &s, Method::POST, &alice, Some(&id)).await,
         StatusCode::OK
     );
 }
@@ -277,9 +291,7 @@ async fn an_idle_binding_expires_as_unknown() {
     let alice = user("alice");
     let id = open(&l, &s, &alice).await;
     assert_eq!(
-        send(&l, &s, req(Method::POST, &alice, Some(&id)))
-            .await
-            .status,
+        status(&l, &s, Method::POST, &alice, Some(&id)).await,
         StatusCode::OK
     );
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -348,26 +360,11 @@ async fn a_store_that_answers_later_binds_and_refuses_the_same() {
     let alice = user("alice");
     let id = open(&l, &s, &alice).await;
     assert_eq!(
-        send(&l, &s, req(Method::POST, &alice, Some(&id)))
-            .await
-            .status,
+        status(&l, &s, Method::POST, &alice, Some(&id)).await,
         StatusCode::OK
     );
-    let unknown = send(&l, &s, req(Method::POST, &alice, Some("never"))).await;
-    let hijack = send(&l, &s, req(Method::POST, &user("bob"), Some(&id))).await;
-    assert_404_like_unknown(&hijack, &unknown);
-    assert_eq!(
-        send(&l, &s, req(Method::DELETE, &alice, Some(&id)))
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        send(&l, &s, req(Method::POST, &alice, Some(&id)))
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
+    assert_hijack_like_unknown(&l, &s, &id, &alice).await;
+    assert_delete_ends(&l, &s, &alice, &id).await;
 }
 
 #[tokio::test]
@@ -388,9 +385,7 @@ async fn a_store_that_cannot_check_is_503_with_retry_after() {
     );
     store.check_down.store(false, Ordering::SeqCst);
     assert_eq!(
-        send(&l, &s, req(Method::POST, &alice, Some(&id)))
-            .await
-            .status,
+        status(&l, &s, Method::POST, &alice, Some(&id)).await,
         StatusCode::OK
     );
 }
@@ -445,14 +440,10 @@ async fn the_check_applies_after_a_decision_that_awaited_keys() {
     let s = Server::new();
     let id = open(&l, &s, &user("alice")).await;
     assert_eq!(
-        send(&l, &s, req(Method::POST, &user("alice"), Some(&id)))
-            .await
-            .status,
+        status(&l, &s, Method::POST, &user("alice"), Some(&id)).await,
         StatusCode::OK
     );
-    let unknown = send(&l, &s, req(Method::POST, &user("bob"), Some("never"))).await;
-    let hijack = send(&l, &s, req(Method::POST, &user("bob"), Some(&id))).await;
-    assert_404_like_unknown(&hijack, &unknown);
+    assert_hijack_like_unknown(&l, &s, &id, &user("bob")).await;
 }
 
 #[tokio::test]

@@ -86,6 +86,34 @@ async fn server_b(a: &RunningServer, redis: &RedisServer, o: Options) -> Running
     .expect("server B starts")
 }
 
+/// Servers A and B of one fleet, both with `o`.
+async fn fleet(redis: &RedisServer, o: Options) -> (RunningServer, RunningServer) {
+    let a = server_a(redis, o).await;
+    let b = server_b(&a, redis, o).await;
+    (a, b)
+}
+
+/// The tool answered 200, as `sub`.
+fn assert_answered_as(r: &Reply, sub: &str) {
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.whoami().contains(sub), "{}", r.text);
+}
+
+/// A `whoami` call as `token` at each of `urls`, in order, each answered 200.
+async fn assert_all_ok(urls: &[String], token: &str) {
+    for url in urls {
+        let r = bearer_call(url, token, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.text);
+    }
+}
+
+/// 429 from a one-minute budget (`1/60`): `Retry-After` (RFC 6585 §4) within the minute.
+fn assert_limited(r: &Reply, url: &str) {
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{url}: {}", r.text);
+    let secs = r.retry_after();
+    assert!((1..=60).contains(&secs), "Retry-After {secs}");
+}
+
 /// The MCP endpoint on `server`'s own socket (B's `mcp_url` is A's resource URI).
 fn endpoint(server: &RunningServer) -> String {
     format!("http://{}/mcp", server.local_addr)
@@ -283,15 +311,13 @@ async fn a_dpop_proof_used_at_one_server_is_refused_at_the_other() {
             dpop: DpopFlag::Required,
             ..Options::default()
         };
-        let a = server_a(&redis, o).await;
-        let b = server_b(&a, &redis, o).await;
+        let (a, b) = fleet(&redis, o).await;
         let key = ProofKey::new();
         let token = token(&a, "alice", Some(&key.jkt()));
         let proof = key.proof(&a.mcp_url, &token);
 
         let first = dpop_call(&endpoint(&a), &token, &proof).await;
-        assert_eq!(first.status, StatusCode::OK, "{}", first.text);
-        assert!(first.whoami().contains("alice"), "{}", first.text);
+        assert_answered_as(&first, "alice");
 
         let before = inner_requests(&b).await;
         let replayed = dpop_call(&endpoint(&b), &token, &proof).await;
@@ -310,8 +336,7 @@ async fn a_dpop_proof_used_at_one_server_is_refused_at_the_other() {
         assert_eq!(inner_requests(&b).await, before, "the replay reached rmcp");
 
         let fresh = dpop_call(&endpoint(&b), &token, &key.proof(&a.mcp_url, &token)).await;
-        assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.text);
-        assert!(fresh.whoami().contains("alice"), "{}", fresh.text);
+        assert_answered_as(&fresh, "alice");
         assert_eq!(inner_requests(&b).await, before + 1);
         b.shutdown().await;
         a.shutdown().await;
@@ -329,15 +354,13 @@ async fn a_session_opened_at_one_server_is_its_users_at_the_other_and_ends_every
             stateful: true,
             ..Options::default()
         };
-        let a = server_a(&redis, o).await;
-        let b = server_b(&a, &redis, o).await;
+        let (a, b) = fleet(&redis, o).await;
         let (alice, mallory) = (token(&a, "alice", None), token(&a, "mallory", None));
         let id = open_session(&endpoint(&a), &alice).await;
 
         // B never saw the session: rmcp resumes it from Redis, the layer finds alice's binding.
         let at_b = bearer_call(&endpoint(&b), &alice, Some(&id)).await;
-        assert_eq!(at_b.status, StatusCode::OK, "{}", at_b.text);
-        assert!(at_b.whoami().contains("alice"), "{}", at_b.text);
+        assert_answered_as(&at_b, "alice");
 
         // Mallory's valid token with alice's session id: exactly an unknown session's answer.
         let before = inner_requests(&b).await;
@@ -381,19 +404,13 @@ async fn the_per_address_budget_is_one_for_the_fleet() {
             per_address: Some("1/60:3"),
             ..Options::default()
         };
-        let a = server_a(&redis, o).await;
-        let b = server_b(&a, &redis, o).await;
+        let (a, b) = fleet(&redis, o).await;
         let alice = token(&a, "alice", None);
-        for url in [endpoint(&a), endpoint(&b), endpoint(&a)] {
-            let r = bearer_call(&url, &alice, None).await;
-            assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.text);
-        }
+        assert_all_ok(&[endpoint(&a), endpoint(&b), endpoint(&a)], &alice).await;
         // The burst is spent across A and B: each server alone has seen at most 2.
         for url in [endpoint(&b), endpoint(&a)] {
             let r = bearer_call(&url, &alice, None).await;
-            assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{url}: {}", r.text);
-            let secs = r.retry_after();
-            assert!((1..=60).contains(&secs), "Retry-After {secs}");
+            assert_limited(&r, &url);
             assert!(!r.text.contains(&alice));
         }
         b.shutdown().await;
@@ -412,20 +429,15 @@ async fn the_per_principal_budget_is_one_for_the_fleet_and_each_users_own() {
             per_principal: Some("1/60:2"),
             ..Options::default()
         };
-        let a = server_a(&redis, o).await;
-        let b = server_b(&a, &redis, o).await;
+        let (a, b) = fleet(&redis, o).await;
         let (alice, mallory) = (token(&a, "alice", None), token(&a, "mallory", None));
-        for url in [endpoint(&a), endpoint(&b)] {
-            let r = bearer_call(&url, &alice, None).await;
-            assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.text);
-        }
-        let r = bearer_call(&endpoint(&a), &alice, None).await;
-        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
-        assert!((1..=60).contains(&r.retry_after()));
+        assert_all_ok(&[endpoint(&a), endpoint(&b)], &alice).await;
+        let url = endpoint(&a);
+        let r = bearer_call(&url, &alice, None).await;
+        assert_limited(&r, &url);
         // Another user, same address: a budget of their own.
         let r = bearer_call(&endpoint(&b), &mallory, None).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        assert!(r.whoami().contains("mallory"), "{}", r.text);
+        assert_answered_as(&r, "mallory");
         b.shutdown().await;
         a.shutdown().await;
     })
@@ -469,8 +481,7 @@ async fn redis_stopped_dpop_and_sessions_are_503_and_limits_fail_open() {
         // Limits: fail open, the request goes through to the tool.
         let before = inner_requests(&b).await;
         let r = bearer_call(&endpoint(&b), &alice, None).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        assert!(r.whoami().contains("alice"), "{}", r.text);
+        assert_answered_as(&r, "alice");
         assert_eq!(inner_requests(&b).await, before + 1);
         s.shutdown().await;
         b.shutdown().await;

@@ -99,6 +99,12 @@ async fn open_session(server: &RunningServer, token: &str) -> String {
     id
 }
 
+/// A `whoami` tool call in `session` as `token`.
+async fn whoami(server: &RunningServer, token: &str, session: Option<&str>) -> Reply {
+    let call = tools_call(2, "whoami", json!({}));
+    post(server, reqwest::Method::POST, token, session, Some(&call)).await
+}
+
 fn whoami_text(r: &Reply) -> String {
     let ct = r
         .headers
@@ -119,35 +125,13 @@ async fn a_session_hijacked_with_another_users_valid_token_is_404_like_an_unknow
         let (alice, mallory) = (token_for(&server, "alice"), token_for(&server, "mallory"));
         let id = open_session(&server, &alice).await;
 
-        let call = tools_call(2, "whoami", json!({}));
-        let r = post(
-            &server,
-            reqwest::Method::POST,
-            &alice,
-            Some(&id),
-            Some(&call),
-        )
-        .await;
+        let r = whoami(&server, &alice, Some(&id)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert!(whoami_text(&r).contains("alice"), "{}", r.text);
 
         let before = inner_requests(&server).await;
-        let unknown = post(
-            &server,
-            reqwest::Method::POST,
-            &mallory,
-            Some("no-such-session"),
-            Some(&call),
-        )
-        .await;
-        let hijack = post(
-            &server,
-            reqwest::Method::POST,
-            &mallory,
-            Some(&id),
-            Some(&call),
-        )
-        .await;
+        let unknown = whoami(&server, &mallory, Some("no-such-session")).await;
+        let hijack = whoami(&server, &mallory, Some(&id)).await;
         assert_eq!(hijack.status, StatusCode::NOT_FOUND, "{}", hijack.text);
         assert_eq!(unknown.status, StatusCode::NOT_FOUND);
         assert_eq!(
@@ -174,25 +158,11 @@ async fn a_session_hijacked_with_another_users_valid_token_is_404_like_an_unknow
         );
 
         // Alice's session still works; her DELETE ends it, and then it is unknown.
-        let r = post(
-            &server,
-            reqwest::Method::POST,
-            &alice,
-            Some(&id),
-            Some(&call),
-        )
-        .await;
+        let r = whoami(&server, &alice, Some(&id)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let del = post(&server, reqwest::Method::DELETE, &alice, Some(&id), None).await;
         assert!(del.status.is_success(), "{}: {}", del.status, del.text);
-        let r = post(
-            &server,
-            reqwest::Method::POST,
-            &alice,
-            Some(&id),
-            Some(&call),
-        )
-        .await;
+        let r = whoami(&server, &alice, Some(&id)).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
     })
     .await;

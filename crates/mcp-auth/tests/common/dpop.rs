@@ -142,3 +142,50 @@ pub(crate) fn dpop_bare() -> String {
 pub(crate) fn warm() {
     let _ = authority();
 }
+
+/// RFC 9449 §11.1: `proof` is accepted once at `first`, then refused as a replay at `second`
+/// (the same layer, or another one sharing the replay store).
+pub(crate) async fn assert_used_once(
+    first: mcp_auth::McpAuthLayer,
+    second: mcp_auth::McpAuthLayer,
+    token: &str,
+    proof: &str,
+) {
+    let o = super::send(first, dpop_request(token, &[proof])).await;
+    assert_eq!(o.status, 200, "{:?}", o.challenge);
+    let o = super::send(second, dpop_request(token, &[proof])).await;
+    super::assert_rejected(
+        &o,
+        401,
+        Some(&proof_challenge(
+            "invalid_dpop_proof",
+            "DPoP proof already used",
+        )),
+    );
+}
+
+/// A 401 whose challenge is the DPoP one (RFC 9449 §7.1) for `code` and `why`, the handler
+/// not called.
+pub(crate) fn assert_refused(o: &super::Outcome, code: &str, why: &str) {
+    super::assert_rejected(o, 401, Some(&proof_challenge(code, why)));
+}
+
+/// `token` with a fresh proof of `key` through `l`.
+pub(crate) async fn send_fresh(
+    l: mcp_auth::McpAuthLayer,
+    key: &ProofKey,
+    token: &str,
+) -> super::Outcome {
+    super::send(l, dpop_request(token, &[&key.proof(token)])).await
+}
+
+/// 503 with `Retry-After: retry_after` and the fixed text: the replay store could not say the
+/// proof is new, so it is not accepted (RFC 9449 §11.1), the handler not called.
+pub(crate) fn assert_store_unavailable(o: super::Outcome, retry_after: &str) {
+    super::assert_rejected(&o, 503, None);
+    assert_eq!(o.retry_after.as_deref(), Some(retry_after));
+    assert_eq!(
+        o.error.unwrap().description(),
+        "the DPoP replay store is unavailable"
+    );
+}

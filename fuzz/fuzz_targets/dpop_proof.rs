@@ -10,9 +10,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
+use mcp_auth_core::AccessToken;
 use mcp_auth_core::dpop::{DpopPolicy, ProofRequest, cnf_jkt, jwk_thumbprint};
 use mcp_auth_core::resource::ResourceUri;
-use mcp_auth_core::AccessToken;
 
 const NOW: i64 = 1_800_000_000;
 
@@ -30,7 +30,11 @@ fn check(policy: &DpopPolicy, value: &HeaderValue) {
     );
     if let Ok(proof) = policy.check([value], &req) {
         let t = proof.thumbprint();
-        assert_eq!(t.len(), 43, "an RFC 7638 SHA-256 thumbprint is 43 base64url chars");
+        assert_eq!(
+            t.len(),
+            43,
+            "an RFC 7638 SHA-256 thumbprint is 43 base64url chars"
+        );
         assert!(URL_SAFE_NO_PAD.decode(t).is_ok());
         assert!(proof.remember_until() >= NOW);
     }

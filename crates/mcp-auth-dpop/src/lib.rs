@@ -43,7 +43,7 @@ mod redis_store;
 pub use mcp_auth_core::dpop::JtiHash;
 pub use memory::MemoryReplayStore;
 #[cfg(feature = "redis")]
-pub use redis_store::{RedisReplayStore, RedisReplayStoreBuilder};
+pub use redis_store::{RedisReplayStore, RedisReplayStoreBuilder, describe_redis_error};
 
 use std::fmt;
 use std::future::Future;

@@ -96,7 +96,7 @@ impl RedisReplayStore {
 
     fn unavailable(&self, e: &redis::RedisError) -> StoreError {
         StoreError::Unavailable {
-            reason: describe(e),
+            reason: describe_redis_error(e),
             retry_after: self.retry_after,
         }
     }
@@ -151,14 +151,17 @@ impl RedisReplayStoreBuilder {
     /// Connects (needs a tokio runtime) and checks the eviction policy.
     pub async fn build(self) -> Result<RedisReplayStore, StoreError> {
         let unavailable = |e: &redis::RedisError| StoreError::Unavailable {
-            reason: describe(e),
+            reason: describe_redis_error(e),
             retry_after: self.retry_after,
         };
         let mut conn = match self.source {
             Source::Connection(conn) => conn,
             Source::Url(url) => {
                 let client = redis::Client::open(url.as_str()).map_err(|e| {
-                    StoreError::Misconfigured(format!("bad Redis URL: {}", describe(&e)))
+                    StoreError::Misconfigured(format!(
+                        "bad Redis URL: {}",
+                        describe_redis_error(&e)
+                    ))
                 })?;
                 let config = ConnectionManagerConfig::new()
                     .set_response_timeout(Some(self.response_timeout))
@@ -189,7 +192,7 @@ impl RedisReplayStoreBuilder {
                 Err(e) if e.is_io_error() || e.is_timeout() => return Err(unavailable(&e)),
                 Err(e) => tracing::warn!(
                     target: "mcp_auth_dpop",
-                    error = %describe(&e),
+                    error = %describe_redis_error(&e),
                     "cannot read Redis maxmemory-policy; make sure it is noeviction"
                 ),
             }
@@ -203,8 +206,10 @@ impl RedisReplayStoreBuilder {
     }
 }
 
-/// A description of a Redis error for logs: its category, never a key or a URL.
-fn describe(e: &redis::RedisError) -> String {
+/// A description of a Redis error for logs and error sources: its category (`timed out`,
+/// `connection refused`, ...), never a key, a value or a URL. mcp-auth's Redis session and
+/// limit stores describe their errors with it too.
+pub fn describe_redis_error(e: &redis::RedisError) -> String {
     if e.is_timeout() {
         "timed out".to_owned()
     } else if e.is_connection_refusal() {

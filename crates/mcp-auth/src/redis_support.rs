@@ -90,20 +90,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// A Redis error for logs and error sources: its category, never a key, a value or a URL.
-pub(crate) fn describe(e: &redis::RedisError) -> String {
-    if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connection_refusal() {
-        "connection refused".to_owned()
-    } else if e.is_connection_dropped() {
-        "connection dropped".to_owned()
-    } else if e.is_io_error() {
-        "I/O error".to_owned()
-    } else {
-        format!("{:?}", e.kind())
-    }
-}
+/// A Redis error for logs and error sources: its category, never a key, a value or a URL
+/// (the replay store's own description, so every fleet store words its errors alike).
+pub(crate) use mcp_auth_dpop::describe_redis_error as describe;
 
 /// An error whose text is [`describe`]'s.
 #[derive(Debug, thiserror::Error)]

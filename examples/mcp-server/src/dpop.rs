@@ -7,7 +7,7 @@
 //! over the connection the other fleet stores use.
 
 use crate::StartError;
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, Secret};
 use mcp_auth::McpAuthBuilder;
 use mcp_auth::dpop::{DpopMode, DpopPolicy, MemoryReplayStore, Nonces, RedisReplayStore};
 use std::time::Duration;
@@ -40,8 +40,13 @@ pub struct DpopArgs {
     /// Require a server-provided nonce in every proof (RFC 9449 §9): stateless nonces, an
     /// HMAC with this secret (at least 32 bytes; the same on every instance) over 5-minute
     /// slots. Needs --dpop allowed or required.
-    #[arg(long, env = "MCP_AUTH_DPOP_NONCE_SECRET", value_name = "SECRET")]
-    pub dpop_nonce_secret: Option<String>,
+    #[arg(
+        long,
+        env = "MCP_AUTH_DPOP_NONCE_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub dpop_nonce_secret: Option<Secret>,
 }
 
 /// DPoP in the example's [`Config`](crate::Config).
@@ -50,7 +55,7 @@ pub struct DpopSettings {
     /// Which schemes the layer takes.
     pub mode: DpopFlag,
     /// The nonces' HMAC secret; `None`: no nonces.
-    pub nonce_secret: Option<String>,
+    pub nonce_secret: Option<Secret>,
 }
 
 impl DpopArgs {
@@ -83,7 +88,7 @@ impl DpopSettings {
         };
         let mut policy = DpopPolicy::new();
         if let Some(secret) = &self.nonce_secret {
-            let nonces = Nonces::new([secret.as_bytes()], NONCE_SLOT)
+            let nonces = Nonces::new([secret.expose().as_bytes()], NONCE_SLOT)
                 .map_err(|e| StartError::Dpop(format!("--dpop-nonce-secret: {e}")))?;
             policy = policy.with_nonces(nonces);
         }
@@ -208,11 +213,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_nonce_secret_needs_dpop_and_32_bytes_and_is_never_echoed() {
+        let long = "s".repeat(32);
+        let settings = DpopSettings {
+            mode: DpopFlag::Required,
+            nonce_secret: Some(long.as_str().into()),
+        };
+        assert!(
+            !format!("{settings:?}").contains(&long),
+            "the nonce secret is in a Debug print"
+        );
         let start_with = |mode, secret: &str| {
             start(Config {
                 dpop: DpopSettings {
                     mode,
-                    nonce_secret: Some(secret.to_owned()),
+                    nonce_secret: Some(secret.into()),
                 },
                 ..Config::ephemeral()
             })

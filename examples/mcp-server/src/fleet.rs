@@ -44,17 +44,25 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// The prefix of rmcp's session state in Redis.
 pub const RMCP_SESSION_PREFIX: &str = "mcp-auth-example:rmcp-session:";
 
-/// The fleet's shared secret. Its `Debug` says nothing of it.
+/// A secret flag value (the fleet's shared secret, the DPoP nonce secret). Its `Debug` says
+/// nothing of it, so a printed `Config` or argument list holds none.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct FleetSecret(String);
+pub struct Secret(String);
 
-impl fmt::Debug for FleetSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("FleetSecret([redacted])")
+impl Secret {
+    /// The secret itself, for the one place that keys a MAC with it.
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
 
-impl FromStr for FleetSecret {
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl FromStr for Secret {
     type Err = std::convert::Infallible;
 
     /// Any text; its length is checked at start, where the error names no value (clap's
@@ -64,7 +72,7 @@ impl FromStr for FleetSecret {
     }
 }
 
-impl From<&str> for FleetSecret {
+impl From<&str> for Secret {
     fn from(s: &str) -> Self {
         Self(s.to_owned())
     }
@@ -86,7 +94,7 @@ pub struct FleetArgs {
         hide_env_values = true,
         value_name = "SECRET"
     )]
-    pub fleet_secret: Option<FleetSecret>,
+    pub fleet_secret: Option<Secret>,
     /// Pre-auth limit per client address (IPv6 per /64): N requests per SECONDS on average,
     /// BURST at once (default N); more get 429 with Retry-After.
     #[arg(long, env = "MCP_AUTH_RATE_LIMIT_PER_ADDRESS", value_name = "N/SECONDS[:BURST]", value_parser = parse_rate)]
@@ -119,7 +127,7 @@ pub struct FleetSettings {
     /// The Redis every fleet store uses; `None`: each store in this process's memory.
     pub redis: Option<String>,
     /// The shared secret, required with `redis`.
-    pub secret: Option<FleetSecret>,
+    pub secret: Option<Secret>,
     /// The pre-auth limit per client address.
     pub per_address: Option<Rate>,
     /// The post-auth limit per principal.
@@ -142,7 +150,7 @@ impl FleetArgs {
 #[derive(Clone)]
 pub(crate) struct Fleet {
     conn: ConnectionManager,
-    secret: FleetSecret,
+    secret: Secret,
 }
 
 impl Fleet {
@@ -340,8 +348,8 @@ mod tests {
 
     #[test]
     fn the_secret_is_never_in_debug() {
-        let s = FleetSecret::from("a-very-secret-value-of-many-bytes-0123");
-        assert_eq!(format!("{s:?}"), "FleetSecret([redacted])");
+        let s = Secret::from("a-very-secret-value-of-many-bytes-0123");
+        assert_eq!(format!("{s:?}"), "Secret([redacted])");
         let args = FleetArgs {
             fleet_secret: Some(s),
             ..FleetArgs::default()

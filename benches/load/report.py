@@ -20,6 +20,7 @@ BACKEND = {
     "mcp-auth-nocache": "aws-lc-rs",
     "mcp-auth-opaque": "RFC 7662 introspection (reqwest), cached",
     "mcp-auth-dpop": "aws-lc-rs; DPoP allowed (memory replay store)",
+    "mcp-auth-limited": "aws-lc-rs; pre-auth limit per address (memory store)",
     "oauth-resource-server": "jsonwebtoken 9 / ring (its only backend)",
     "tower-oauth2-resource-server": "jsonwebtoken 11 / aws-lc-rs (`jwt-aws-lc-rs`)",
     "noauth07": "- (axum 0.7)",
@@ -31,6 +32,8 @@ WORKLOAD_TITLE = {
     "repeated": "Repeated token (one valid RS256 token on every request)",
     "distinct": "Cold path: 10,000 distinct valid RS256 tokens, round-robin",
     "forged": "Forged-kid flood: 10,000 tokens, each with its own unknown `kid` (all must be 401)",
+    "forged-many": "Forged-kid flood from many addresses (issue 18): the same tokens, each connection "
+                   "from a new address of 127.1.0.0/16 (flood client, not wrk)",
     "rss": "Memory: 100,000 distinct valid tokens, each sent once",
     "opaque-repeated": "Opaque token, repeated (issue 16: introspected once, then from the caches)",
     "dpop": "DPoP (issue 17): one bound token, a fresh ES256 proof on every request (each once)",
@@ -40,6 +43,8 @@ WORKLOAD_TITLE = {
 RSS_CAP_EXTRA_KIB = 40_000
 KID_COOLDOWN_SECS = 60
 NOISE_MAX = 0.10
+# The mcp-auth forged-kid ratio docs/benchmarks.md quoted before issue 18 (run 2026-11-30T145513Z).
+FORGED_RATIO_BEFORE = 0.88
 
 
 def noise(r):
@@ -59,6 +64,8 @@ def main():
     ap.add_argument("--settings", default="")
     ap.add_argument("--source", default="")
     ap.add_argument("--note", default="")
+    ap.add_argument("--flood", default="")
+    ap.add_argument("--flood-cpu-max", type=float, default=0.90)
     a = ap.parse_args()
 
     # (flavour, workload) -> {round: row}. Runs before rounds existed have one row each.
@@ -120,6 +127,8 @@ def main():
         p(f"- {a.rustc}; {a.wrk}")
     if a.settings:
         p(f"- {a.settings}")
+    if a.flood and any(w == "forged-many" for _, w in by_round):
+        p(f"- {a.flood}")
     if a.source:
         p(f"- crates under test: {a.source}")
     if a.note:
@@ -158,6 +167,8 @@ def main():
               f"{int(r['jwks_fetches_during'])} | {r['server_cpu_util']:.2f} | {nzs} |")
         reqs = ", ".join(f"{fl} {f(rows[(fl, w)]['requests'])}" for fl in order_f if (fl, w) in rows)
         p(f"\nrequests: {reqs}\n")
+        if w == "forged-many":
+            p_flood(p, by_round, order_f)
 
     # --- targets ---------------------------------------------------------------------------
     p("## Targets (issue 7)\n")
@@ -243,6 +254,8 @@ def main():
         p(f"| forged-kid flood: no JWKS fetch beyond the first per {KID_COOLDOWN_SECS} s cooldown | "
           f"{fetched} fetch(es) in {dur:.0f} s (allowed {allowed}; the worst of {len(by_round[('mcp-auth', 'forged')])} "
           f"server(s)) | {verdict(fetched <= allowed)} |")
+    if get("mcp-auth-limited", "forged-many") and get("noauth", "forged-many"):
+        targets_flood(p, by_round, rx, verdict, noisy, a.flood_cpu_max)
     if get("mcp-auth", "rss", "vmhwm_kb") and get("noauth", "rss", "vmhwm_kb"):
         hwm = max(r["vmhwm_kb"] for r in by_round[("mcp-auth", "rss")].values())
         base = min(r["vmhwm_kb"] for r in by_round[("noauth", "rss")].values())
@@ -264,6 +277,106 @@ def main():
           f"over no-auth) | {verdict(hwm <= limit)} |")
     p("")
     sys.stdout.write("\n".join(out) + "\n")
+
+
+def num(r, k):
+    """A numeric column of a row, None where the row has none (older CSVs, other workloads)."""
+    v = r.get(k)
+    return v if isinstance(v, float) else None
+
+
+def statuses(rs):
+    """The status histogram of the flood client's rows, summed: {status: count}."""
+    out = {}
+    for r in rs:
+        for part in str(r.get("status_codes") or "").split():
+            code, _, n = part.partition(":")
+            if code.isdigit() and n.isdigit():
+                out[int(code)] = out.get(int(code), 0) + int(n)
+    return out
+
+
+def p_flood(p, by_round, order_f):
+    """forged-many: the flood client's side of every flavour, over all rounds."""
+    p("The flood client's side, over all rounds: its CPU time / wall time on the load CPU (the "
+      "largest round), the server's (the smallest round), the distinct source addresses and "
+      "connections of one measurement, the 429s under the load, the 429s of the limit probe "
+      "(more than the limited flavour's burst from one address, after the measurement) and "
+      "every status the load got.\n")
+    p("| flavour | client CPU share (max) | server CPU util (min) | addresses per measurement | "
+      "connections | 429 under load | 429 of the probe | statuses |")
+    p("|---|--:|--:|--:|--:|--:|--:|---|")
+    for fl in order_f:
+        rs = list(by_round.get((fl, "forged-many"), {}).values())
+        if not rs:
+            continue
+        cpu = [num(r, "client_cpu_util") for r in rs if num(r, "client_cpu_util") is not None]
+        addrs = [num(r, "distinct_addrs") or 0 for r in rs]
+        conns = [num(r, "connections") or 0 for r in rs]
+        probe = [int(num(r, "limit_probe_429") or 0) for r in rs]
+        st = statuses(rs)
+        p(f"| {fl} | {max(cpu):.2f} | {min(r['server_cpu_util'] for r in rs):.2f} | "
+          f"{f(min(addrs))}-{f(max(addrs))} | {f(min(conns))}-{f(max(conns))} | "
+          f"{f(sum(num(r, 'status_429') or 0 for r in rs))} | {min(probe)}-{max(probe)} | "
+          f"{', '.join(f'{c}: {f(n)}' for c, n in sorted(st.items())) or '-'} |"
+          if cpu else f"| {fl} | - | - | - | - | - | - | - |")
+    p("")
+
+
+def targets_flood(p, by_round, rx, verdict, noisy, cpu_max):
+    """Issue 18's rows: the many-address flood with and without the pre-auth limit."""
+    w = "forged-many"
+    rl, rounds_l, cl = rx("mcp-auth-limited", "noauth", w)
+    keys = [("mcp-auth-limited", w), ("noauth", w)]
+    if by_round.get(("mcp-auth", w)):
+        rm, rounds_m, cm = rx("mcp-auth", "noauth", w)
+        rlm, rounds_lm, clm = rx("mcp-auth-limited", "mcp-auth", w)
+        p(f"| (issue 18, reported) forged-kid flood from many addresses / no-auth: mcp-auth; "
+          f"mcp-auth-limited; limited / mcp-auth | {rm:.2f}x{rounds_m}; cpu {cm:.2f}x; "
+          f"{rl:.2f}x{rounds_l}; cpu {cl:.2f}x; {rlm:.2f}x{rounds_lm}; cpu {clm:.2f}x | - |")
+    if by_round.get(("mcp-auth", "forged")) and by_round.get(("noauth", "forged")):
+        rf, _, _ = rx("mcp-auth", "noauth", "forged")
+        against = f"this run's mcp-auth forged-kid ratio (wrk, one address) {rf:.2f}x"
+        keys += [("mcp-auth", "forged"), ("noauth", "forged")]
+    else:
+        rf = FORGED_RATIO_BEFORE
+        against = f"{rf:.2f}x (the forged row was not measured in this run: the docs' figure)"
+    p(f"| forged-kid flood from many addresses with the pre-auth limit on >= the same run's "
+      f"mcp-auth forged-kid ratio (before: {FORGED_RATIO_BEFORE:.2f}x) | mcp-auth-limited "
+      f"{rl:.2f}x{rounds_l}; cpu {cl:.2f}x against {against} | {verdict(rl >= rf, *keys)} |")
+    # Every answer as expected: 401 from the auth flavours, 200 from no-auth, no 429 under the
+    # load (the limit is above its rate), and the limit on (the probe over the burst got 429s).
+    bad = []
+    for (fl, wl), rs in sorted(by_round.items()):
+        if wl != w:
+            continue
+        for rnd, r in sorted(rs.items()):
+            st = statuses([r])
+            want = int(r["expected_status"])
+            if set(st) != {want} or sum(st.values()) != int(r["requests"]):
+                bad.append(f"{fl} round {rnd}: statuses {st}, expected all {want}")
+            if r["socket_errors"]:
+                bad.append(f"{fl} round {rnd}: {int(r['socket_errors'])} socket errors")
+            probe = int(num(r, "limit_probe_429") or 0)
+            if (fl == "mcp-auth-limited") != (probe > 0):
+                bad.append(f"{fl} round {rnd}: the limit probe got {probe} x 429")
+    n = sum(len(rs) for (fl, wl), rs in by_round.items() if wl == w)
+    p(f"| forged-kid flood from many addresses: every answer 401 (no-auth 200), no 429 and no "
+      f"socket error under the load; the probe gets 429 from mcp-auth-limited only | "
+      f"{'; '.join(bad) if bad else f'as expected in all {n} measurements'} | {verdict(not bad)} |")
+    # The client is not the bottleneck: it had CPU to spare while the server's was saturated.
+    cpu = [(num(r, "client_cpu_util"), r["server_cpu_util"], fl)
+           for (fl, wl), rs in by_round.items() if wl == w for r in rs.values()]
+    cpu = [c for c in cpu if c[0] is not None]
+    if cpu:
+        worst = max(cpu)
+        util = min(c[1] for c in cpu)
+        wrk = [num(r, "client_cpu_util") for (fl, wl), rs in by_round.items() if wl == "forged"
+               for r in rs.values() if num(r, "client_cpu_util") is not None]
+        wrk_txt = f"; wrk on the forged workload: at most {max(wrk):.2f}" if wrk else ""
+        p(f"| flood client not the bottleneck: its CPU share < {cpu_max:.2f} in every forged-many "
+          f"measurement (the server's CPU util alongside) | client at most {worst[0]:.2f} ({worst[2]}), "
+          f"server util at least {util:.2f}{wrk_txt} | {verdict(worst[0] < cpu_max, *keys)} |")
 
 
 if __name__ == "__main__":

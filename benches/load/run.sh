@@ -6,7 +6,9 @@
 #
 # One run: every server flavour x every workload, one after the other, each on a freshly
 # started server process pinned to CPU $SERVER_CPU (taskset -c), loaded by wrk pinned to CPU
-# $LOAD_CPU (the token authority also lives on $LOAD_CPU). Loopback only.
+# $LOAD_CPU (the token authority also lives on $LOAD_CPU). Loopback only. The forged-many
+# workload (issue 18) is loaded by the harness's own client `flood` instead of wrk, which
+# cannot bind source addresses: the same request from many addresses in 127.0.0.0/8.
 #
 # Writes benches/load/results/<UTC stamp>.csv (one row per flavour x workload) and
 # benches/load/results/<UTC stamp>.md (tables and ratios, also printed).
@@ -20,7 +22,13 @@ DURATION=${DURATION:-4}      # seconds per measured wrk run
 ROUNDS=${ROUNDS:-5}          # every flavour once per round, round after round (rss: one round);
                              # even rounds run the flavours in reverse order
 WARMUP=${WARMUP:-1}          # seconds of repeated-token load before each measured run
-CONNS=${CONNS:-32}           # wrk connections (one wrk thread)
+CONNS=${CONNS:-32}           # wrk connections (one wrk thread); the flood client's too
+FLOOD_ADDRS=${FLOOD_ADDRS:-127.1.0.0/16}      # forged-many: source addresses of the measured load
+FLOOD_WARM_ADDRS=${FLOOD_WARM_ADDRS:-127.2.0.0/16} # and of its warm-up (so the measured ones are new)
+FLOOD_REQS_PER_CONN=${FLOOD_REQS_PER_CONN:-16}  # forged-many: requests per connection (= per address;
+                             # 16: ~10-20k new addresses per 4 s measurement)
+LIMIT_BURST=256              # mcp-auth-limited's per-address burst (server.rs ADDRESS_RATE)
+FLOOD_CPU_MAX=${FLOOD_CPU_MAX:-0.90} # the flood client must use less of its CPU than this
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 RSS_TOKENS=${RSS_TOKENS:-100000}
@@ -29,8 +37,8 @@ RSS_MAX_SECS=${RSS_MAX_SECS:-40}   # cap on the rss workload (it stops after RSS
 BUDGET_SECS=${BUDGET_SECS:-1200}   # no new measurement starts after this (whole run ~18 min)
 ATTEMPTS=${ATTEMPTS:-2}            # a measurement is repeated (best kept) while it is noisy
 NOISE_MAX=${NOISE_MAX:-0.10}       # noisy: other processes took more than this share of a CPU
-FLAVOURS=${FLAVOURS:-"noauth mcp-auth floor mcp-auth-nocache oauth-resource-server tower-oauth2-resource-server noauth07 jwt-authorizer mcp-auth-opaque mcp-auth-dpop"}
-WORKLOADS=${WORKLOADS:-"repeated distinct forged rss opaque-repeated dpop"}
+FLAVOURS=${FLAVOURS:-"noauth mcp-auth floor mcp-auth-nocache oauth-resource-server tower-oauth2-resource-server noauth07 jwt-authorizer mcp-auth-opaque mcp-auth-dpop mcp-auth-limited"}
+WORKLOADS=${WORKLOADS:-"repeated distinct forged forged-many rss opaque-repeated dpop"}
 DATA=${DATA:-$CARGO_TARGET_DIR/data}
 RESULTS=${RESULTS:-$HERE/results}
 STAMP=${STAMP:-$(date -u +%Y-%m-%dT%H%M%SZ)}
@@ -118,13 +126,19 @@ status_kb() { # pid field -> kB
 
 fetches() { cat "$DATA/jwks_fetches" 2>/dev/null || echo 0; }
 
-echo "flavour,workload,requests,duration_s,rps,p50_us,p90_us,p99_us,max_us,non2xx,socket_errors,server_cpu_us_per_req,server_cpu_util,vmhwm_kb,vmrss_kb,startup_vmhwm_kb,jwks_fetches_during,jwks_fetches_startup,other_server_cpu,other_load_cpu,steal,loadavg1,attempt,expected_status,round" >"$CSV"
+if [ "$FLOOD_REQS_PER_CONN" -lt 1 ] || [ "$FLOOD_REQS_PER_CONN" -gt "$LIMIT_BURST" ]; then
+  echo "FLOOD_REQS_PER_CONN must be 1 to $LIMIT_BURST (the limited flavour's burst)" >&2; exit 1
+fi
+
+# client_cpu_util: the load client's (wrk's or flood's) CPU time / wall time. distinct_addrs,
+# connections, status_429, limit_probe_429, status_codes: the flood client's (forged-many only).
+echo "flavour,workload,requests,duration_s,rps,p50_us,p90_us,p99_us,max_us,non2xx,socket_errors,server_cpu_us_per_req,server_cpu_util,vmhwm_kb,vmrss_kb,startup_vmhwm_kb,jwks_fetches_during,jwks_fetches_startup,other_server_cpu,other_load_cpu,steal,loadavg1,attempt,expected_status,client_cpu_util,distinct_addrs,connections,status_429,limit_probe_429,status_codes,round" >"$CSV"
 
 # measure <flavour> <workload> <attempt>: starts a fresh server, warms it up, runs the
 # measured wrk, samples /proc, stops the server; prints one CSV row (without newline) on
 # stdout, or nothing if the flavour could not be measured.
 measure() {
-  local flavour=$1 workload=$2 attempt=$3 port=$4 lua tokens limit dur warm=$DATA/tokens_1.txt
+  local flavour=$1 workload=$2 attempt=$3 port=$4 lua tokens limit dur warm=$DATA/tokens_1.txt client=wrk
   case "$workload" in
     repeated) lua=repeated.lua; tokens=$DATA/tokens_1.txt; limit=0; dur=$DURATION ;;
     # Issue 16: one opaque token (of the authority's opaque-token server) on every request:
@@ -137,6 +151,10 @@ measure() {
       limit=0; [ "$flavour" = mcp-auth-dpop ] && limit=$((DPOP_PROOFS - 2 * CONNS)) ;;
     distinct) lua=tokens.lua; tokens=$DATA/tokens_10000.txt; limit=0; dur=$DURATION ;;
     forged) lua=tokens.lua; tokens=$DATA/forged_kid.txt; limit=0; dur=$DURATION ;;
+    # Issue 18: the forged-kid tokens as in `forged`, sent by the flood client from a new
+    # address of $FLOOD_ADDRS every $FLOOD_REQS_PER_CONN requests; warmed up by it too (the
+    # valid token, from $FLOOD_WARM_ADDRS).
+    forged-many) client=flood; lua=-; tokens=$DATA/forged_kid.txt; limit=0; dur=$DURATION ;;
     # Each of the $RSS_TOKENS tokens once; the last $CONNS requests (re)use the first tokens so
     # that every distinct token's request has completed when wrk stops (in-flight ones are lost).
     rss) lua=tokens.lua; tokens=$DATA/tokens_$RSS_TOKENS.txt; limit=$((RSS_TOKENS + CONNS)); dur=$RSS_MAX_SECS ;;
@@ -166,18 +184,31 @@ measure() {
   sleep 0.1
   f_startup=$(( $(fetches) - f_boot ))
   # Warm-up: connections, allocator, caches of the key set; not measured.
-  LUA_DIR=$HERE/lua TOKENS=$warm taskset -c "$LOAD_CPU" \
-    wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$HERE/lua/repeated.lua" "http://127.0.0.1:$port/mcp" >/dev/null
+  if [ "$client" = flood ]; then
+    taskset -c "$LOAD_CPU" "$BIN/flood" --url "http://127.0.0.1:$port/mcp" --tokens "$warm" \
+      --conns "$CONNS" --duration "$WARMUP" --reqs-per-conn "$FLOOD_REQS_PER_CONN" \
+      --addrs "$FLOOD_WARM_ADDRS" >"$log.warm.txt" 2>&1 || true
+  else
+    LUA_DIR=$HERE/lua TOKENS=$warm taskset -c "$LOAD_CPU" \
+      wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$HERE/lua/repeated.lua" "http://127.0.0.1:$port/mcp" >/dev/null
+  fi
   sleep 0.2
   local f0 c0 a0 b0 t0 s0 lb0 lt0 f1 c1 a1 b1 t1 s1 lb1 lt1 wpid wrk_cpu
   f0=$(fetches); c0=$(cpu_ticks "$pid"); a0=$(cpu_ticks "$AUTH_PID")
   read -r b0 t0 s0 < <(cpu_line "$SERVER_CPU"); read -r lb0 lt0 _ < <(cpu_line "$LOAD_CPU")
   rm -f "$log.stop" "$log.time"
   # /usr/bin/time: wrk's own CPU time, to tell the load CPU's noise from wrk.
-  LUA_DIR=$HERE/lua TOKENS=$tokens DPOP_TOKEN=$DATA/dpop_token.txt LIMIT=$limit STOP_FILE=$log.stop taskset -c "$LOAD_CPU" \
-    /usr/bin/time -o "$log.time" -f '%U %S' \
-    wrk -t1 -c"$CONNS" -d"${dur}s" --timeout 5s --latency -s "$HERE/lua/$lua" \
-    "http://127.0.0.1:$port/mcp" >"$log.wrk.txt" 2>&1 &
+  if [ "$client" = flood ]; then
+    taskset -c "$LOAD_CPU" /usr/bin/time -o "$log.time" -f '%U %S' \
+      "$BIN/flood" --url "http://127.0.0.1:$port/mcp" --tokens "$tokens" --conns "$CONNS" \
+      --duration "$dur" --timeout 5 --reqs-per-conn "$FLOOD_REQS_PER_CONN" --addrs "$FLOOD_ADDRS" \
+      >"$log.wrk.txt" 2>&1 &
+  else
+    LUA_DIR=$HERE/lua TOKENS=$tokens DPOP_TOKEN=$DATA/dpop_token.txt LIMIT=$limit STOP_FILE=$log.stop taskset -c "$LOAD_CPU" \
+      /usr/bin/time -o "$log.time" -f '%U %S' \
+      wrk -t1 -c"$CONNS" -d"${dur}s" --timeout 5s --latency -s "$HERE/lua/$lua" \
+      "http://127.0.0.1:$port/mcp" >"$log.wrk.txt" 2>&1 &
+  fi
   wpid=$!
   if [ "$limit" -gt 0 ]; then
     # The script stops its thread after $limit requests and says so; end wrk (SIGINT: it
@@ -207,6 +238,19 @@ measure() {
   if [ "$c_none" != "$expect" ] || [ "$c_forged" != "$expect" ]; then
     echo "!! $flavour: no token -> $c_none, forged kid -> $c_forged (expected $expect)" >&2
   fi
+  # forged-many: is a per-address limit on? More than its burst from one address (one
+  # connection, as fast as it answers): mcp-auth-limited must answer some 429s, the others none.
+  local probe=""
+  if [ "$client" = flood ]; then
+    probe=$(taskset -c "$LOAD_CPU" "$BIN/flood" --url "http://127.0.0.1:$port/mcp" --tokens "$tokens" \
+      --conns 1 --duration 10 --requests $((LIMIT_BURST + 64)) --reqs-per-conn 0 --addrs 127.0.0.2/32 2>&1 |
+      sed -n 's/^RESULT.* status_429=\([0-9]*\).*/\1/p' || true)
+    probe=${probe:-0}
+    if { [ "$flavour" = mcp-auth-limited ] && [ "$probe" = 0 ]; } ||
+       { [ "$flavour" != mcp-auth-limited ] && [ "$probe" != 0 ]; }; then
+      echo "!! $flavour: $((LIMIT_BURST + 64)) requests from one address -> $probe x 429" >&2
+    fi
+  fi
   load1=$(cut -d' ' -f1 /proc/loadavg)
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
@@ -218,6 +262,11 @@ measure() {
   fi
   wrk_cpu=$(awk '{ printf "%.0f", ($1 + $2) * '"$CLK_TCK"' }' "$log.time" 2>/dev/null || echo 0)
   kv() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$line"; }
+  local client_util flood_cols=",,,,"
+  client_util=$(awk -v s="$(kv duration_us)" '{ if (s > 0) printf "%.3f", ($1 + $2) / (s / 1e6) }' "$log.time" 2>/dev/null || true)
+  if [ "$client" = flood ]; then
+    flood_cols="$(kv addresses),$(kv connections),$(kv status_429),$probe,$(sed -n 's/.* codes=\([0-9:,-]*\).*/\1/p' <<<"$line" | tr ',' ' ')"
+  fi
   local req dus non2xx sockerr row secs rps cpureq util other otherl steal
   req=$(kv requests); dus=$(kv duration_us)
   non2xx=$(kv status_errors)
@@ -234,7 +283,7 @@ measure() {
   printf '%-30s %-9s %9s req/s  p50 %6sus  p99 %7sus  cpu %7sus/req  util %s  hwm %7skB  jwks +%s  non2xx %s  other %s/%s%s\n' \
     "$flavour" "$workload" "$rps" "$(kv p50_us)" "$(kv p99_us)" "$cpureq" "$util" "$hwm" "$((f1 - f0))" "$non2xx" \
     "$other" "$otherl" "$( [ "$attempt" -gt 1 ] && echo " (attempt $attempt)")" >&2
-  printf '%s' "$flavour,$workload,$req,$secs,$rps,$(kv p50_us),$(kv p90_us),$(kv p99_us),$(kv max_us),$non2xx,$sockerr,$cpureq,$util,$hwm,$rss,$startup_hwm,$((f1 - f0)),$f_startup,$other,$otherl,$steal,$load1,$attempt,$expect"
+  printf '%s' "$flavour,$workload,$req,$secs,$rps,$(kv p50_us),$(kv p90_us),$(kv p99_us),$(kv max_us),$non2xx,$sockerr,$cpureq,$util,$hwm,$rss,$startup_hwm,$((f1 - f0)),$f_startup,$other,$otherl,$steal,$load1,$attempt,$expect,$client_util,$flood_cols"
 }
 
 t_start=$(date +%s)
@@ -262,6 +311,10 @@ for workload in $WORKLOADS; do
       # its baseline only.
       [ "$flavour" = mcp-auth-dpop ] && [ "$workload" != repeated ] && [ "$workload" != dpop ] && continue
       [ "$workload" = dpop ] && [ "$flavour" != noauth ] && [ "$flavour" != mcp-auth-dpop ] && continue
+      # The limited flavour (issue 18) on the many-address flood only (from one address,
+      # wrk's, it would answer 429); that workload on it, mcp-auth and their baseline.
+      [ "$flavour" = mcp-auth-limited ] && [ "$workload" != forged-many ] && continue
+      [ "$workload" = forged-many ] && [ "$flavour" != noauth ] && [ "$flavour" != mcp-auth ] && [ "$flavour" != mcp-auth-limited ] && continue
       best=""; best_noise=""
       for attempt in $(seq 1 "$ATTEMPTS"); do
         if [ $(( $(date +%s) - t_start )) -gt "$BUDGET_SECS" ]; then
@@ -295,6 +348,8 @@ python3 "$HERE/report.py" "$CSV" \
   --source "HEAD $GIT_HEAD; uncommitted changes in crates/: ${GIT_DIRTY:-none}${GIT_DIRTY:+ (diff sha256 $GIT_DIFF)}" \
   --note "${SKIPPED:+not measured (time budget):$SKIPPED}" \
   --settings "$ROUNDS rounds (rss: 1), duration ${DURATION}s, warm-up ${WARMUP}s, wrk -t1 -c$CONNS, server on CPU $SERVER_CPU, wrk + authority on CPU $LOAD_CPU, build ${t_build}s, measurement ${t_run}s" \
+  --flood "flood client (forged-many): $CONNS connections, one thread, $FLOOD_REQS_PER_CONN requests per connection, each connection from the next address of $FLOOD_ADDRS (warm-up from $FLOOD_WARM_ADDRS); limit probe $((LIMIT_BURST + 64)) requests from 127.0.0.2" \
+  --flood-cpu-max "$FLOOD_CPU_MAX" \
   >"$MD"
 cat "$MD"
 echo

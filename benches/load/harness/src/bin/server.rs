@@ -12,6 +12,7 @@
 //! | `tower-oauth2-resource-server` | `OAuth2ResourceServer::into_layer` (0.12.5), JWKS by discovery, `jwt-aws-lc-rs` |
 //! | `floor` | [`Floor`]: the least any bearer layer does for a token it already knows (not a peer) |
 //! | `mcp-auth-dpop` | `mcp-auth` with DPoP allowed (RFC 9449: default policy, in-memory replay store of 1,000,000) |
+//! | `mcp-auth-limited` | `mcp-auth` plus the pre-auth per-address limit ([`ADDRESS_RATE`], in memory, [`ADDRESS_MAX_KEYS`] keys), served with `ConnectInfo<SocketAddr>` (issue 18) |
 //! | `mcp-auth-opaque` | `mcp-auth` plus the opaque-token issuer `--opaque-issuer`, introspected over HTTP (RFC 7662, `client_secret_basic`, endpoint from its metadata, answers kept 60 s) |
 //!
 //! Every flavour: issuer `<ISS>`, audience `https://mcp.example.com/mcp`, scope `mcp:read`
@@ -142,6 +143,39 @@ fn parse_args() -> Args {
     a
 }
 
+/// The per-address rate of `mcp-auth-limited`: 100 requests per second on average, 256 at
+/// once (refill time 2.56 s). Above what the `forged-many` load sends from one address: the
+/// flood client sends 16 requests (`run.sh`'s `FLOOD_REQS_PER_CONN`, at most the burst) on one
+/// connection from each address and then moves on to the next of 65,536, so no request of the
+/// load is over the limit (the driver reports any 429), and `run.sh` checks that the limit is
+/// on by sending more than the burst from one address afterwards.
+const ADDRESS_RATE: (u32, Duration, u32) = (100, Duration::from_secs(1), 256);
+
+/// The key bound of `mcp-auth-limited`'s memory store (the default, set explicitly):
+/// docs/operations.md sizes it above twice the distinct clients within one refill time. Under
+/// the flood that is at most ~2.56 s x 150,000 req/s / 16 requests per address = 24,000
+/// addresses, so no key is forgotten early.
+const ADDRESS_MAX_KEYS: u64 = 100_000;
+
+/// `mcp-auth` (cache 10,000) with the pre-auth per-address limit on.
+async fn mcp_auth_limited(issuer: &str) -> Router {
+    use mcp_auth::limit::{Limiter, Limits, Rate};
+    let (requests, period, burst) = ADDRESS_RATE;
+    let limits = Limits::new()
+        .per_address(Rate::new(requests, period, burst).expect("rate"))
+        .max_keys(ADDRESS_MAX_KEYS);
+    let auth = mcp_auth::McpAuthLayer::builder(RESOURCE)
+        .issuer(issuer)
+        .scopes_supported(["mcp:read", "mcp:write"])
+        .require_scopes(["mcp:read"])
+        .token_cache(10_000)
+        .rate_limits(Limiter::in_memory(limits))
+        .build()
+        .expect("mcp-auth config");
+    auth.warm_up().await.expect("mcp-auth warm_up");
+    app().route_layer(auth)
+}
+
 async fn mcp_auth(issuer: &str, cache: u64) -> Router {
     mcp_auth_with(issuer, cache, false).await
 }
@@ -246,6 +280,7 @@ async fn main() {
         "mcp-auth-nocache" => mcp_auth(&args.issuer, 0).await,
         "mcp-auth-dpop" => mcp_auth_with(&args.issuer, 10_000, true).await,
         "mcp-auth-opaque" => mcp_auth_opaque(&args.issuer, &args.opaque_issuer).await,
+        "mcp-auth-limited" => mcp_auth_limited(&args.issuer).await,
         "oauth-resource-server" => oauth_resource_server(&args.issuer).await,
         "tower-oauth2-resource-server" => tower_oauth2_resource_server(&args.issuer).await,
         "floor" => floor(&args.token_file),
@@ -258,5 +293,11 @@ async fn main() {
         "server {} listening on 127.0.0.1:{}",
         args.flavour, args.port
     );
-    axum::serve(listener, router).await.expect("serve");
+    if args.flavour == "mcp-auth-limited" {
+        // The per-address limit needs the socket peer: axum's ConnectInfo (docs/operations.md).
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service).await.expect("serve");
+    } else {
+        axum::serve(listener, router).await.expect("serve");
+    }
 }

@@ -374,6 +374,13 @@ def targets_flood(p, by_round, rx, verdict, noisy, cpu_max):
         wrk = [num(r, "client_cpu_util") for (fl, wl), rs in by_round.items() if wl == "forged"
                for r in rs.values() if num(r, "client_cpu_util") is not None]
         wrk_txt = f"; wrk on the forged workload: at most {max(wrk):.2f}" if wrk else ""
+        nf = [r["rps"] for r in by_round.get(("noauth", w), {}).values()]
+        nw = [r["rps"] for r in by_round.get(("noauth", "forged"), {}).values()]
+        if nf and nw:
+            # Medians of different workloads (the flood also reconnects): no per-round pairing.
+            mf, mw = sorted(nf)[(len(nf) - 1) // 2], sorted(nw)[(len(nw) - 1) // 2]
+            wrk_txt += (f"; no-auth with the flood client / with wrk (forged), medians: "
+                        f"{mf / mw:.2f}x ({f(mf)} / {f(mw)} req/s)")
         p(f"| flood client not the bottleneck: its CPU share < {cpu_max:.2f} in every forged-many "
           f"measurement (the server's CPU util alongside) | client at most {worst[0]:.2f} ({worst[2]}), "
           f"server util at least {util:.2f}{wrk_txt} | {verdict(worst[0] < cpu_max, *keys)} |")

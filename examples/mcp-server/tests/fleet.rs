@@ -46,6 +46,7 @@ fn fleet_settings(redis: &RedisServer, o: Options) -> FleetSettings {
         secret: Some(SECRET.into()),
         per_address: o.per_address.map(|r| parse_rate(r).unwrap()),
         per_principal: o.per_principal.map(|r| parse_rate(r).unwrap()),
+        ..FleetSettings::default()
     }
 }
 

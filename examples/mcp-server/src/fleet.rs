@@ -383,11 +383,8 @@ impl RmcpSessionState {
         URL_SAFE_NO_PAD.encode_string(self.hasher.session_id(session_id), &mut key);
         key
     }
-}
 
-#[async_trait::async_trait]
-impl RmcpSessionStore for RmcpSessionState {
-    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, RmcpStoreError> {
+    async fn read(&self, session_id: &str) -> Result<Option<SessionState>, RmcpStoreError> {
         let mut conn = self.conn.clone();
         let raw: Option<String> = redis::cmd("GETEX")
             .arg(self.key(session_id))
@@ -401,7 +398,7 @@ impl RmcpSessionStore for RmcpSessionState {
         })
     }
 
-    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), RmcpStoreError> {
+    async fn write(&self, session_id: &str, state: &SessionState) -> Result<(), RmcpStoreError> {
         let mut conn = self.conn.clone();
         let json = serde_json::to_string(state)?;
         let () = conn
@@ -409,12 +406,32 @@ impl RmcpSessionStore for RmcpSessionState {
             .await?;
         Ok(())
     }
+}
+
+#[async_trait::async_trait]
+impl RmcpSessionStore for RmcpSessionState {
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, RmcpStoreError> {
+        noted(self.read(session_id).await)
+    }
+
+    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), RmcpStoreError> {
+        noted(self.write(session_id, state).await)
+    }
 
     async fn delete(&self, session_id: &str) -> Result<(), RmcpStoreError> {
         let mut conn = self.conn.clone();
-        let _: i64 = conn.del(self.key(session_id)).await?;
-        Ok(())
+        let deleted: Result<i64, redis::RedisError> = conn.del(self.key(session_id)).await;
+        noted(deleted.map(drop).map_err(Into::into))
     }
+}
+
+/// A failed command marks the request, so its 500 from rmcp becomes the example's 503
+/// ([`crate::unavailable`]).
+fn noted<T>(r: Result<T, RmcpStoreError>) -> Result<T, RmcpStoreError> {
+    if r.is_err() {
+        crate::unavailable::note_session_store_failure();
+    }
+    r
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ pub mod provider;
 pub mod server;
 pub mod stateful;
 pub mod token_mode;
+mod unavailable;
 
 use axum::Router;
 use axum::extract::State;
@@ -655,7 +656,10 @@ fn router(
         .with_allowed_hosts(allowed_hosts(resource.as_str(), local_addr))
         .with_cancellation_token(shutdown);
     let app = if stateful {
-        Router::new().route_service(path, stateful::service(handler, config, rmcp_sessions))
+        // rmcp's 500 for a session state it could not read from Redis is the 503 it means.
+        Router::new()
+            .route_service(path, stateful::service(handler, config, rmcp_sessions))
+            .route_layer(axum::middleware::from_fn(unavailable::session_store_errors))
     } else {
         let mcp = StreamableHttpService::new(
             move || Ok(handler.clone()),
@@ -668,7 +672,8 @@ fn router(
     };
     let mut app = app
         .route_layer(axum::middleware::from_fn_with_state(counters, count_inner))
-        .route_layer(auth.clone());
+        .route_layer(auth.clone())
+        .route_layer(axum::middleware::from_fn(unavailable::retry_after_on_503));
     if path != "/" {
         let page = index_page(resource.as_str(), &resource.metadata_url());
         app = app.route("/", get(move || std::future::ready(Html(page.clone()))));

@@ -17,7 +17,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{bounded, http, initialize, jsonrpc_body, tools_call};
 use example_mcp_server::dpop::{DpopFlag, DpopSettings};
-use example_mcp_server::fleet::{FleetSettings, parse_rate};
+use example_mcp_server::fleet::{FleetSettings, RMCP_SESSION_PREFIX, parse_rate};
 use example_mcp_server::{AuthorizationServer, Config, ExternalAs, RunningServer};
 use mcp_auth_dev::test_support::redis::RedisServer;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
@@ -302,6 +302,22 @@ async fn open_session(url: &str, token: &str) -> String {
     id
 }
 
+/// 503 for a session whose store could not answer: `Retry-After` of 5 s (what the layer
+/// sends for its session store), a JSON-RPC error body without an `id`, and nothing in it of
+/// the session id, the token or the fleet secret.
+fn assert_session_unavailable(r: &Reply, session_id: &str, token: &str) {
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.retry_after(), 5, "{}", r.text);
+    assert_eq!(r.header("content-type"), "application/json");
+    let body: Value = serde_json::from_str(&r.text).expect("a JSON body");
+    assert_eq!(body["jsonrpc"], "2.0", "{body}");
+    assert_eq!(body["error"]["code"], -32000, "{body}");
+    assert!(body.get("id").is_none(), "{body}");
+    for secret in [session_id, token, SECRET] {
+        assert!(!r.text.contains(secret), "{}", r.text);
+    }
+}
+
 #[tokio::test]
 async fn a_dpop_proof_used_at_one_server_is_refused_at_the_other() {
     let Some(redis) = RedisServer::start(&[]) else {
@@ -478,13 +494,85 @@ async fn redis_stopped_dpop_and_sessions_are_503_and_limits_fail_open() {
         assert!(r.retry_after() >= 1);
         // Sessions: the binding cannot be checked.
         let r = bearer_call(&endpoint(&s), &alice, Some(&id)).await;
-        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+        assert_session_unavailable(&r, &id, &alice);
         // Limits: fail open, the request goes through to the tool.
         let before = inner_requests(&b).await;
         let r = bearer_call(&endpoint(&b), &alice, None).await;
         assert_answered_as(&r, "alice");
         assert_eq!(inner_requests(&b).await, before + 1);
         s.shutdown().await;
+        b.shutdown().await;
+        a.shutdown().await;
+    })
+    .await;
+}
+
+/// The layer's binding check passes, then rmcp cannot read the session's state from Redis
+/// (here: its key holds a hash, so `GETEX` fails with WRONGTYPE, as any failed command
+/// would, e.g. Redis stopping between the two reads): rmcp's 500 with the store's error
+/// text becomes the layer's 503.
+#[tokio::test]
+async fn an_unreadable_rmcp_session_state_is_503_with_retry_after() {
+    let Some(redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    bounded(async {
+        let o = Options {
+            stateful: true,
+            ..Options::default()
+        };
+        let (a, b) = fleet(&redis, o).await;
+        let alice = token(&a, "alice", None);
+        let id = open_session(&endpoint(&a), &alice).await;
+
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let pattern = format!("{RMCP_SESSION_PREFIX}*");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(keys.len(), 1, "one session, one state: {keys:?}");
+        let key = &keys[0];
+        let saved: String = redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let () = redis::pipe()
+            .cmd("DEL")
+            .arg(key)
+            .ignore()
+            .cmd("HSET")
+            .arg(key)
+            .arg("not")
+            .arg("a string")
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+
+        let r = bearer_call(&endpoint(&b), &alice, Some(&id)).await;
+        assert_session_unavailable(&r, &id, &alice);
+        assert!(!r.text.contains("WRONGTYPE"), "{}", r.text);
+        // A, which holds the session in memory, still serves it.
+        let r = bearer_call(&endpoint(&a), &alice, Some(&id)).await;
+        assert_answered_as(&r, "alice");
+        // Once the state reads again, B resumes the session.
+        let () = redis::pipe()
+            .cmd("DEL")
+            .arg(key)
+            .ignore()
+            .cmd("SET")
+            .arg(key)
+            .arg(&saved)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let r = bearer_call(&endpoint(&b), &alice, Some(&id)).await;
+        assert_answered_as(&r, "alice");
         b.shutdown().await;
         a.shutdown().await;
     })

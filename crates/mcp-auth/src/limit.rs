@@ -285,6 +285,21 @@ impl Limits {
             .filter_map(|(i, r)| Some((u16::try_from(i).ok()?, r?)))
     }
 
+    /// The post-auth slot and rates (principal, client) for a token holding `scopes`: the
+    /// first tier whose scope it holds, else the default rates. The client's slot is
+    /// `slot + 1`.
+    fn post_auth_rates(&self, scopes: &ScopeSet) -> (u16, Option<Rate>, Option<Rate>) {
+        if self.tiers.is_empty() {
+            return (1, self.per_principal, self.per_client);
+        }
+        let (slot, principal, client) =
+            match self.tiers.iter().position(|t| scopes.contains(&t.scope)) {
+                Some(i) => (3 + 2 * i, self.tiers[i].principal, self.tiers[i].client),
+                None => (1, self.per_principal, self.per_client),
+            };
+        (u16::try_from(slot).unwrap_or(u16::MAX), principal, client)
+    }
+
     /// The post-auth checks for a token holding `scopes`.
     fn post_auth<'a>(
         &self,
@@ -294,12 +309,7 @@ impl Limits {
         scopes: &ScopeSet,
         memo: Memo<'a>,
     ) -> [Option<LimitCheck<'a>>; 2] {
-        let (slot, principal, client) =
-            match self.tiers.iter().position(|t| scopes.contains(&t.scope)) {
-                Some(i) => (3 + 2 * i, self.tiers[i].principal, self.tiers[i].client),
-                None => (1, self.per_principal, self.per_client),
-            };
-        let slot = u16::try_from(slot).unwrap_or(u16::MAX);
+        let (slot, principal, client) = self.post_auth_rates(scopes);
         [
             principal.zip(subject).map(|(rate, subject)| LimitCheck {
                 key: LimitKey::Principal { issuer, subject },

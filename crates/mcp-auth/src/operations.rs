@@ -33,13 +33,16 @@ mod session;
 pub(crate) use session::After;
 
 use crate::AuthContext;
-use crate::client_addr::{TrustedProxies, client_ip};
-use crate::limit::{Decision, LimitStoreError, Limiter, Memo, RateLimitStore, RequestTime};
+use crate::client_addr::{AddrKey, TrustedProxies, client_ip};
+use crate::limit::{
+    Decision, LimitStoreError, Limiter, Memo, MemoryLimitStore, RateLimitStore, RequestTime,
+};
 use crate::metrics::LimitStage;
 use crate::session::{Binding, SessionStore, SessionStoreError};
 use bytes::Bytes;
 use http::{Extensions, HeaderMap, Method, Response};
 use mcp_auth_core::sealed::Principal;
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
@@ -122,6 +125,36 @@ impl<S: RateLimitStore> DynLimiter for Limiter<S> {
     }
 }
 
+/// A [`Limiter`] over the memory store: the same checks, counted by the store's in-memory
+/// path ([`MemoryLimitStore::address_now`], [`MemoryLimitStore::context_now`]) without a
+/// check list, a closure or a future per request.
+struct InMemory(Limiter<MemoryLimitStore>);
+
+impl DynLimiter for InMemory {
+    fn address(
+        &self,
+        ip: IpAddr,
+        now: &RequestTime,
+    ) -> Option<Quick<Result<Decision, LimitStoreError>>> {
+        let rate = self.0.limits().address_rate()?;
+        let answer = self.0.store().address_now(rate, AddrKey::new(ip), now);
+        Some(Quick::Now(answer))
+    }
+
+    fn principal(
+        &self,
+        ctx: &AuthContext,
+        now: Option<&RequestTime>,
+    ) -> Option<Quick<Result<Decision, LimitStoreError>>> {
+        let store = self.0.store();
+        store.context_now(self.0.limits(), ctx, now).map(Quick::Now)
+    }
+
+    fn has_address_limit(&self) -> bool {
+        self.0.limits().address_rate().is_some()
+    }
+}
+
 /// A store's answer: its synchronous one when it has one (no future, no allocation), else
 /// its future's.
 fn ask<S: RateLimitStore>(
@@ -176,7 +209,20 @@ impl fmt::Debug for Settings {
 
 impl Settings {
     pub(crate) fn set_limiter<S: RateLimitStore>(&mut self, limiter: Limiter<S>) {
-        self.limiter = (!limiter.limits().is_empty()).then(|| Arc::new(limiter) as _);
+        if limiter.limits().is_empty() {
+            self.limiter = None;
+            return;
+        }
+        // The memory store takes its in-memory path; any other store its futures.
+        let mut slot = Some(limiter);
+        let memory = (&mut slot as &mut dyn Any)
+            .downcast_mut::<Option<Limiter<MemoryLimitStore>>>()
+            .and_then(Option::take);
+        self.limiter = match (memory, slot) {
+            (Some(m), _) => Some(Arc::new(InMemory(m))),
+            (None, Some(l)) => Some(Arc::new(l)),
+            (None, None) => None,
+        };
     }
 
     pub(crate) fn set_proxies(&mut self, proxies: TrustedProxies) {
@@ -240,7 +286,7 @@ impl Operations {
             return Quick::Now(Ok(()));
         };
         match limiter.address(ip, now) {
-            None => Quick::Now(Ok(())),
+            None | Some(Quick::Now(Ok(Decision::Allowed))) => Quick::Now(Ok(())),
             Some(Quick::Now(answer)) => {
                 Quick::Now(limited(answer, LimitStage::PreAuth, None, headers))
             }
@@ -284,7 +330,7 @@ impl Operations {
             },
         };
         match limit {
-            None => session::check(session),
+            None | Some(Quick::Now(Ok(Decision::Allowed))) => session::check(session),
             Some(Quick::Now(answer)) => {
                 match limited(answer, LimitStage::PostAuth, Some(ctx), headers) {
                     Ok(()) => session::check(session),
@@ -305,6 +351,7 @@ impl Operations {
 /// A limit's answer as the request's fate: 429 when over (counted and audited); through,
 /// with a warning and a count, when the store could not answer (fail open, see
 /// [`crate::limit`]).
+#[cold]
 fn limited<R: From<Bytes>>(
     answer: Result<Decision, LimitStoreError>,
     stage: LimitStage,

@@ -346,32 +346,36 @@ impl MemoryLimitStore {
 
     fn mem_key(&self, check: &LimitCheck<'_>) -> MemKey {
         let slot = check.slot;
-        let hashed = |id: [u64; 2]| MemKey {
-            // Already a keyed hash: mix the slot in rather than hash again.
-            hash: id[0] ^ u64::from(slot).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        match check.key {
+            LimitKey::Address(a) => self.address_key(slot, a),
+            LimitKey::Principal { issuer, subject } => hashed_key(
+                slot,
+                match check.memo.keys {
+                    Some(m) => m.get(false, self.id, || self.hash128(b'p', issuer, subject)),
+                    None => self.hash128(b'p', issuer, subject),
+                },
+            ),
+            LimitKey::Client { issuer, client_id } => hashed_key(
+                slot,
+                match check.memo.keys {
+                    Some(m) => m.get(true, self.id, || self.hash128(b'c', issuer, client_id)),
+                    None => self.hash128(b'c', issuer, client_id),
+                },
+            ),
+        }
+    }
+
+    /// An address's key: the address as is, under the map hash.
+    #[inline]
+    fn address_key(&self, slot: u16, a: AddrKey) -> MemKey {
+        let id = match a {
+            AddrKey::V4(o) => [1, u64::from(u32::from_be_bytes(o))],
+            AddrKey::V6Prefix(p) => [2, u64::from_be_bytes(p)],
+        };
+        MemKey {
+            hash: self.map_hash.hash_one((slot, id)),
             slot,
             id,
-        };
-        match check.key {
-            LimitKey::Address(a) => {
-                let id = match a {
-                    AddrKey::V4(o) => [1, u64::from(u32::from_be_bytes(o))],
-                    AddrKey::V6Prefix(p) => [2, u64::from_be_bytes(p)],
-                };
-                MemKey {
-                    hash: self.map_hash.hash_one((slot, id)),
-                    slot,
-                    id,
-                }
-            }
-            LimitKey::Principal { issuer, subject } => hashed(match check.memo.keys {
-                Some(m) => m.get(false, self.id, || self.hash128(b'p', issuer, subject)),
-                None => self.hash128(b'p', issuer, subject),
-            }),
-            LimitKey::Client { issuer, client_id } => hashed(match check.memo.keys {
-                Some(m) => m.get(true, self.id, || self.hash128(b'c', issuer, client_id)),
-                None => self.hash128(b'c', issuer, client_id),
-            }),
         }
     }
 
@@ -394,22 +398,104 @@ impl MemoryLimitStore {
         };
         NOW.set(now);
         for check in checks {
-            let Some(Some((rate, gcra))) = self.limiters.get(usize::from(check.slot)) else {
-                return Err(LimitStoreError::new("rate not configured in this store"));
-            };
-            if *rate != check.rate {
-                return Err(LimitStoreError::new("rate not configured in this store"));
-            }
-            if let Err(not_until) = gcra.check_key(&self.mem_key(check)) {
-                let retry_after = not_until.wait_time_from(Nanos::from(now));
-                return Ok(Decision::Limited {
-                    // governor answers zero only if the cell conforms now; never say "0".
-                    retry_after: retry_after.max(Duration::from_nanos(1)),
-                });
+            let d = self.gcra(check.slot, check.rate, &self.mem_key(check), now)?;
+            if !d.is_allowed() {
+                return Ok(d);
             }
         }
         Ok(Decision::Allowed)
     }
+
+    /// One key's GCRA at `now` (already in [`NOW`]), against the rate of `slot`, which must be
+    /// `rate`. Both request paths ([`answer`](Self::answer) and the layer's in-memory one)
+    /// count here.
+    #[inline]
+    fn gcra(
+        &self,
+        slot: u16,
+        rate: super::Rate,
+        key: &MemKey,
+        now: u64,
+    ) -> Result<Decision, LimitStoreError> {
+        match self.limiters.get(usize::from(slot)) {
+            Some(Some((r, gcra))) if *r == rate => match gcra.check_key(key) {
+                Ok(()) => Ok(Decision::Allowed),
+                Err(not_until) => Ok(Decision::Limited {
+                    // governor answers zero only if the cell conforms now; never say "0".
+                    retry_after: not_until
+                        .wait_time_from(Nanos::from(now))
+                        .max(Duration::from_nanos(1)),
+                }),
+            },
+            _ => Err(not_configured()),
+        }
+    }
+
+    /// The layer's pre-auth check when this store answers in memory: the same count and
+    /// answer as [`RateLimitStore::check`] of [`Limiter::check_address`](super::Limiter)'s
+    /// check, without building a check list.
+    pub(crate) fn address_now(
+        &self,
+        rate: super::Rate,
+        addr: AddrKey,
+        now: &super::RequestTime,
+    ) -> Result<Decision, LimitStoreError> {
+        let now = now.get_or(|| self.clock.now());
+        NOW.set(now);
+        self.gcra(0, rate, &self.address_key(0, addr), now)
+    }
+
+    /// The layer's post-auth checks when this store answers in memory (principal, then
+    /// client; the first refusal ends them), as [`RateLimitStore::check`] of
+    /// [`Limiter::check_context`](super::Limiter)'s checks. `None` when no limit applies.
+    pub(crate) fn context_now(
+        &self,
+        limits: &Limits,
+        ctx: &crate::AuthContext,
+        now: Option<&super::RequestTime>,
+    ) -> Option<Result<Decision, LimitStoreError>> {
+        let (slot, principal, client) = limits.post_auth_rates(ctx.scopes());
+        let principal = principal.zip(ctx.subject());
+        let client = client.zip(ctx.client_id());
+        if principal.is_none() && client.is_none() {
+            return None;
+        }
+        let now = match now {
+            Some(t) => t.get_or(|| self.clock.now()),
+            None => self.clock.now(),
+        };
+        NOW.set(now);
+        let (issuer, memo) = (ctx.issuer(), ctx.limit_memo());
+        if let Some((rate, subject)) = principal {
+            let id = memo.get(false, self.id, || self.hash128(b'p', issuer, subject));
+            match self.gcra(slot, rate, &hashed_key(slot, id), now) {
+                Ok(Decision::Allowed) => {}
+                other => return Some(other),
+            }
+        }
+        if let Some((rate, client_id)) = client {
+            let slot = slot.saturating_add(1);
+            let id = memo.get(true, self.id, || self.hash128(b'c', issuer, client_id));
+            return Some(self.gcra(slot, rate, &hashed_key(slot, id), now));
+        }
+        Some(Ok(Decision::Allowed))
+    }
+}
+
+/// A principal's or client's key: its 128-bit keyed hash, with the slot mixed in rather
+/// than hashed again.
+#[inline]
+fn hashed_key(slot: u16, id: [u64; 2]) -> MemKey {
+    MemKey {
+        hash: id[0] ^ u64::from(slot).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        slot,
+        id,
+    }
+}
+
+#[cold]
+fn not_configured() -> LimitStoreError {
+    LimitStoreError::new("rate not configured in this store")
 }
 
 impl RateLimitStore for MemoryLimitStore {

@@ -352,3 +352,82 @@ fn a_request_time_is_read_once_and_reused() {
     let t2 = RequestTime::default();
     assert!(l.on_address_at(ip, Some(&t2), ask).unwrap().is_allowed());
 }
+
+#[test]
+fn the_layers_in_memory_path_counts_exactly_as_the_store_trait() {
+    // The layer asks a memory store through `address_now` / `context_now` (no check list);
+    // every answer, `retry_after` included, must be the one `RateLimitStore::check` gives
+    // for the same sequence of requests and clock moves. Two stores, one per path.
+    let limits = Limits::new()
+        .per_address(rate(3, secs(1), 2))
+        .per_principal(rate(2, secs(1), 3))
+        .per_client(rate(5, secs(1), 4))
+        .tier("mcp:admin", rate(10, secs(1), 5), Some(rate(1, secs(2), 1)));
+    let (trait_path, trait_clock) = manual(limits.clone());
+    let (fast_path, fast_clock) = manual(limits.clone());
+    let ips: Vec<std::net::IpAddr> = ["192.0.2.1", "192.0.2.2", "2001:db8::1", "2001:db8::2:1"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let with_scopes = |sub: &str, client: &str, scopes: &str| {
+        let mut claims = mcp_auth_core::claims::Claims::default();
+        claims.iss = Some("https://as.example".to_owned());
+        claims.sub = Some(sub.to_owned());
+        claims.client_id = Some(client.to_owned());
+        let hash = mcp_auth_core::TokenHash::of(sub.as_bytes());
+        crate::AuthContext::new(claims, ScopeSet::parse(scopes).unwrap(), hash)
+    };
+    let contexts = [
+        with_scopes("alice", "app", "mcp:read"),
+        with_scopes("bob", "app", "mcp:read"),
+        with_scopes("carol", "ops", "mcp:admin"),
+        with_scopes("alice", "ops", "mcp:admin mcp:read"),
+    ];
+    let (mut seed, mut limited, mut allowed) = (0x2545_f491_4f6c_dd1du64, 0, 0);
+    for step in 0..4_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let pick = usize::try_from(seed % 1_000).unwrap();
+        let (by_trait, by_fast) = if pick < 450 {
+            let ip = ips[pick % ips.len()];
+            let t = RequestTime::default();
+            let fast = fast_path.store().address_now(
+                limits.address_rate().unwrap(),
+                crate::client_addr::AddrKey::new(ip),
+                &t,
+            );
+            (addr(&trait_path, &ip.to_string()), fast.unwrap())
+        } else if pick < 900 {
+            let ctx = &contexts[pick % contexts.len()];
+            let fast = fast_path.store().context_now(&limits, ctx, None).unwrap();
+            (now(trait_path.check_context(ctx).unwrap()), fast.unwrap())
+        } else {
+            let by = Duration::from_millis(seed % 700);
+            trait_clock.advance(by);
+            fast_clock.advance(by);
+            continue;
+        };
+        assert_eq!(by_trait, by_fast, "step {step}");
+        match by_trait {
+            Decision::Allowed => allowed += 1,
+            Decision::Limited { .. } => limited += 1,
+        }
+    }
+    // The sequence exercised both answers, or the comparison proves little.
+    assert!(
+        allowed > 500 && limited > 500,
+        "{allowed} allowed, {limited} limited"
+    );
+    // A store made for other rates answers neither path (the layer fails open on it).
+    let other = MemoryLimitStore::new(&Limits::new().per_address(rate(1, secs(9), 1)));
+    let t = RequestTime::default();
+    let key = crate::client_addr::AddrKey::new(ips[0]);
+    assert!(other.address_now(rate(3, secs(1), 2), key, &t).is_err());
+    assert!(
+        other
+            .context_now(&limits, &contexts[0], None)
+            .unwrap()
+            .is_err()
+    );
+}

@@ -58,7 +58,7 @@ where
                     Quick::Now(Ok(after)) => {
                         let req = Request::from_parts(parts, RequestBody::new(body));
                         let nonce = decision.take_nonce();
-                        return ResponseFuture::inner(inner.call(req), nonce).with_after(after);
+                        return ResponseFuture::inner_with_after(inner.call(req), nonce, after);
                     }
                     Quick::Now(Err(res)) => return ResponseFuture::rejected(res),
                     Quick::Later(f) => {

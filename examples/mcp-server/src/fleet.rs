@@ -23,6 +23,7 @@
 //! never printed, and one under [`MIN_SECRET_BYTES`] bytes is refused.
 
 use crate::StartError;
+use crate::unavailable::{RecentLoadFailures, StoreFailure};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_auth::McpAuthBuilder;
@@ -237,9 +238,11 @@ impl Fleet {
     }
 
     /// rmcp's session state on Redis, dropped after `idle`.
+    /// Its failed reads are recorded in `recent` too (see [`crate::unavailable`]).
     pub(crate) fn rmcp_sessions(
         &self,
         idle: Duration,
+        recent: Arc<RecentLoadFailures>,
     ) -> Result<Arc<dyn RmcpSessionStore>, StartError> {
         // Its own key: the same secret, another label than the layer's binding hash.
         let mut secret = self.secret_bytes();
@@ -249,6 +252,7 @@ impl Fleet {
             conn: self.connection(),
             hasher: Arc::new(hasher),
             idle_ms: u64::try_from(idle.as_millis()).unwrap_or(u64::MAX).max(1),
+            recent,
         }))
     }
 }
@@ -367,6 +371,7 @@ pub struct RmcpSessionState {
     conn: ConnectionManager,
     hasher: Arc<SessionHasher>,
     idle_ms: u64,
+    recent: Arc<RecentLoadFailures>,
 }
 
 impl fmt::Debug for RmcpSessionState {
@@ -411,27 +416,74 @@ impl RmcpSessionState {
 #[async_trait::async_trait]
 impl RmcpSessionStore for RmcpSessionState {
     async fn load(&self, session_id: &str) -> Result<Option<SessionState>, RmcpStoreError> {
-        noted(self.read(session_id).await)
+        crate::unavailable::note_session_load();
+        let r = self.read(session_id).await;
+        if r.is_err() {
+            self.recent.record(session_id);
+        }
+        noted("load", r)
     }
 
+    /// A failed write is noted (the example warns, without the session id) and answered
+    /// `Ok`: rmcp (3.9) does nothing with the error but log it at `WARN` with the session id
+    /// in clear ("Failed to persist session … to store"), and goes on either way.
     async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), RmcpStoreError> {
-        noted(self.write(session_id, state).await)
+        let _ = noted("store", self.write(session_id, state).await);
+        Ok(())
     }
 
+    /// As [`Self::store`]: rmcp only logs a failed delete, with the session id ("Failed to
+    /// delete session … from store"). The state left behind expires after the idle time and
+    /// serves no one: the layer's binding is gone, so the session is unknown (404).
     async fn delete(&self, session_id: &str) -> Result<(), RmcpStoreError> {
         let mut conn = self.conn.clone();
         let deleted: Result<i64, redis::RedisError> = conn.del(self.key(session_id)).await;
-        noted(deleted.map(drop).map_err(Into::into))
+        let _ = noted("delete", deleted.map(drop).map_err(Into::into));
+        Ok(())
     }
 }
 
 /// A failed command marks the request, so its 500 from rmcp becomes the example's 503
-/// ([`crate::unavailable`]).
-fn noted<T>(r: Result<T, RmcpStoreError>) -> Result<T, RmcpStoreError> {
-    if r.is_err() {
-        crate::unavailable::note_session_store_failure();
+/// ([`crate::unavailable`]), with the command and the [`error_kind`] for its warning. The
+/// error rmcp gets (and logs, and writes in its 500) is [`StateStoreFailed`]: the command
+/// and the kind, not the Redis or JSON error's text.
+fn noted<T>(op: &'static str, r: Result<T, RmcpStoreError>) -> Result<T, RmcpStoreError> {
+    r.map_err(|e| {
+        let failure = StoreFailure {
+            op,
+            kind: error_kind(e.as_ref()),
+        };
+        crate::unavailable::note_session_store_failure(failure);
+        Box::new(StateStoreFailed(failure)) as RmcpStoreError
+    })
+}
+
+/// A failed command of [`RmcpSessionState`], as rmcp sees it.
+#[derive(Debug, thiserror::Error)]
+#[error("rmcp session state store: {} failed ({})", .0.op, .0.kind)]
+struct StateStoreFailed(StoreFailure);
+
+/// What kind of error a store command failed with, in words that hold no data (a Redis
+/// error's text may quote a key or a value, a JSON error a part of the state).
+fn error_kind(e: &(dyn std::error::Error + 'static)) -> &'static str {
+    if let Some(e) = e.downcast_ref::<redis::RedisError>() {
+        if e.is_timeout() {
+            "timeout"
+        } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+            "connection"
+        } else if matches!(
+            e.kind(),
+            redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+        ) {
+            "server error"
+        } else {
+            "client error"
+        }
+    } else if e.is::<serde_json::Error>() {
+        "json"
+    } else {
+        "other"
     }
-    r
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@
 //! | `hit_opaque` | `hit` with an opaque token (43 base64url chars) of an introspected issuer ([`opaque_layer`]), in steady state |
 //! | `cold_opaque` | the same request with the layer's cache off: every request introspected, the in-process introspector answering at once |
 //! | `hit_dpop_es256`, `raw_dpop_proof_es256`, `hit_dpop_allowed` | issue 17's DPoP rows: see `gauge_dpop/mod.rs` (`gauge mint-dpop` prints its `fixture_dpop.json`) |
-//! | `hit_limits` | `hit` with every rate limit on in memory (per address, principal, client; never reached) and the client address inserted as an extension per request, as axum's `ConnectInfo` does |
+//! | `hit_limits` | `hit` with every rate limit on in memory (per address, principal, client; never reached) and the client address inserted per request as axum's `ConnectInfo<SocketAddr>` |
 //! | `hit_addr` | `hit` with the same client-address extension inserted per request and no limit: what a server providing addresses pays without limits, so `hit_limits/hit_addr` is the layer's share |
 //! | `hit_limits_metrics` | `hit_limits` with a metrics recorder installed (metrics-util's atomic registry, as `hit_metrics`): issue 18's "limits on and metrics on" |
 
@@ -473,7 +473,11 @@ fn main() {
                 builder = builder.rate_limits(Limiter::in_memory(limits));
             }
             let layer = builder.build().unwrap();
-            let addr = mcp_auth::client_addr::ClientAddr("192.0.2.1:40000".parse().unwrap());
+            // axum's `ConnectInfo`, as `into_make_service_with_connect_info` inserts it (the
+            // address source the layer reads first).
+            let addr = axum::extract::ConnectInfo::<std::net::SocketAddr>(
+                "192.0.2.1:40000".parse().unwrap(),
+            );
             let mut svc = tower::ServiceBuilder::new()
                 .map_request(move |mut r: http::Request<axum::body::Body>| {
                     r.extensions_mut().insert(addr);

@@ -9,13 +9,14 @@
 //!    client id ([`Limiter::check_principal`]), at a rate chosen by the first configured
 //!    [tier](Limits::tier) whose scope the token holds.
 //!
-//! Each check is GCRA (the `governor` crate): `requests` per `period` on average, at most
+//! Each check is GCRA (the generic cell rate algorithm, as the `governor` crate computes
+//! it; see [`MemoryLimitStore`]): `requests` per `period` on average, at most
 //! `burst` at once. A refusal carries the time until one more request conforms, which the
 //! layer sends as `Retry-After` in whole seconds, rounded up ([`Decision::retry_after_secs`]).
 //!
 //! # Memory
 //!
-//! The in-memory store ([`MemoryLimitStore`]) keeps governor's per-key state (one `u64`, the
+//! The in-memory store ([`MemoryLimitStore`]) keeps each key's GCRA state (one `u64`, the
 //! theoretical arrival time) in a bounded map of its own rather than governor's keyed store:
 //! governor's `DashMap` store grows with every distinct key until `retain_recent` runs, and
 //! `retain_recent` only drops keys that are back to "fresh", so a flood of distinct keys
@@ -33,15 +34,26 @@
 //!   passed, at the latest one refill time of its rate after its last request) is swept
 //!   from its shard by the first check into that shard once the longest refill time of the
 //!   configured rates has passed since the shard's last sweep, before a turnover, and by
-//!   [`MemoryLimitStore::retained_keys`]; governor decides for such a key exactly as for an
-//!   absent one, so that eviction changes no decision.
+//!   [`MemoryLimitStore::retained_keys`]; GCRA decides for such a key exactly as for an
+//!   absent one, so that eviction changes no decision. A principal's or client's state that
+//!   a verified context in the token cache holds (below) is not swept while it is held.
+//!
+//! A principal's and a client id's state is a cell that the verified contexts of that
+//! principal (or client) hold as well (in the context's memo, shared by every hit of the
+//! token cache): a cached token's post-auth checks count on the cells by compare-and-swap,
+//! without the shard lock or the map probe, on the same state as every other token of the
+//! principal. A turnover keeps a cell that contexts used since the previous turnover (their
+//! use does not pass through the map); a cell the table dropped is seen as dropped, and the
+//! context asks the table again.
 //!
 //! A key forgotten by a turnover starts again with a full burst: under a flood of more
 //! distinct keys than the bound, a limited key may be forgiven early. Size the bound above
-//! twice the number of clients expected within one refill time. An entry is 40 bytes (the
-//! key's hash, slot and 128-bit id, and the state) in std's `HashMap`; the test
-//! `limit_memory` measures about 60 bytes of resident memory per key under a flood of
-//! distinct keys, about 6 MB at the default bound, and no growth past the bound.
+//! twice the number of clients expected within one refill time. An entry is 48 bytes (the
+//! key's hash, slot and 128-bit id, and the state: an address's TAT, or a pointer to a
+//! principal's or client's 32-byte cell) in std's `HashMap`; the test
+//! `limit_memory` measures about 70 bytes of resident memory per key under a flood of
+//! distinct addresses, about 7 MB at the default bound, and no growth past the bound (a
+//! principal's or client's key adds its cell, 48 bytes with the allocator's header).
 //!
 //! Principals and client ids are kept as a 128-bit keyed hash (foldhash, seeds random per
 //! process), never as text: memory per key is fixed and no identifier sits in the cache.
@@ -162,6 +174,8 @@ impl Rate {
         self.emission_interval().saturating_mul(self.burst.get())
     }
 
+    /// governor's quota for this rate: the reference the store's GCRA is tested against.
+    #[cfg(test)]
     fn quota(&self) -> governor::Quota {
         // `new` refused a zero interval, so `with_period` gives a quota.
         governor::Quota::with_period(self.emission_interval())
@@ -370,14 +384,27 @@ pub struct LimitCheck<'a> {
 }
 
 /// A verified token's keyed hashes of its principal and client id, as one
-/// [`MemoryLimitStore`] computes them: kept in the token's [`AuthContext`](crate::AuthContext)
-/// (shared by every hit of the verified-token cache), so a cached token's keys are hashed
-/// once, not on every request. Only the keyed hash is kept (never the identifier), with the
-/// id of the store whose seeds made it: another store computes its own, uncached.
+/// [`MemoryLimitStore`] computes them, and the store's state cells for them: kept in the
+/// token's [`AuthContext`](crate::AuthContext) (shared by every hit of the verified-token
+/// cache), so a cached token's keys are hashed once and its requests count on the cells
+/// without the store's lock or map. Only the keyed hash is kept (never the identifier),
+/// with the id of the store whose seeds made it: another store computes its own, uncached.
 #[derive(Default)]
 pub(crate) struct KeyMemo {
-    principal: OnceLock<(u64, [u64; 2])>,
-    client: OnceLock<(u64, [u64; 2])>,
+    principal: OnceLock<Memoized>,
+    client: OnceLock<Memoized>,
+}
+
+/// One key of a [`KeyMemo`].
+pub(crate) struct Memoized {
+    /// The id of the store that hashed it.
+    store: u64,
+    id: [u64; 2],
+    /// The store's state of the key, while its table keeps it (see `memory::Cell`).
+    cell: Option<Arc<memory::Cell>>,
+    /// The state the table made anew after it dropped `cell` (a turnover forgot the key):
+    /// asked only then, so `cell`'s path stays without a lock.
+    renewed: std::sync::Mutex<Option<Arc<memory::Cell>>>,
 }
 
 impl fmt::Debug for KeyMemo {
@@ -396,14 +423,47 @@ impl KeyMemo {
             &self.principal
         };
         match cell.get() {
-            Some(&(id, h)) if id == store => h,
+            Some(m) if m.store == store => m.id,
             Some(_) => hash(),
             None => {
-                let h = hash();
-                let _ = cell.set((store, h));
-                h
+                let id = hash();
+                let _ = cell.set(Memoized {
+                    store,
+                    id,
+                    cell: None,
+                    renewed: Default::default(),
+                });
+                id
             }
         }
+    }
+
+    fn principal(&self) -> Option<&Memoized> {
+        self.principal.get()
+    }
+
+    fn client(&self) -> Option<&Memoized> {
+        self.client.get()
+    }
+
+    /// Keeps the principal's hash and cell from `store` (the first store to ask wins).
+    fn keep_principal(&self, (store, id, cell): (u64, [u64; 2], Arc<memory::Cell>)) {
+        let _ = self.principal.set(Memoized {
+            store,
+            id,
+            cell: Some(cell),
+            renewed: Default::default(),
+        });
+    }
+
+    /// [`keep_principal`](Self::keep_principal) for the client id.
+    fn keep_client(&self, (store, id, cell): (u64, [u64; 2], Arc<memory::Cell>)) {
+        let _ = self.client.set(Memoized {
+            store,
+            id,
+            cell: Some(cell),
+            renewed: Default::default(),
+        });
     }
 }
 

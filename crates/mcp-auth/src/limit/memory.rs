@@ -1,23 +1,25 @@
-//! [`MemoryLimitStore`]: governor's GCRA over a bounded, sharded map (see the module docs of
+//! [`MemoryLimitStore`]: GCRA over a bounded, sharded map (see the module docs of
 //! [`limit`](super) for the bound and eviction).
 //!
 //! Why not a cache crate: moka's `get_with` (the store before issue 18's speed work) cost
 //! ~1,700 instructions a key on the request path (its access log, timer wheel and `Arc`'d
 //! values), for a state that is one `u64`; governor's own keyed stores are unbounded (see the
-//! module docs). The only hand-written part is the eviction policy below (two generations per
-//! shard, a sweep of keys back to fresh); the GCRA arithmetic stays governor's, through its
-//! [`StateStore`] trait, and the maps are std's (hashbrown).
+//! module docs). Why not governor's GCRA through its `StateStore` trait (the store until
+//! issue 18's second speed round): a verified context counts on its principal's and client's
+//! state cells without the table's lock ([`Cell`], a compare-and-swap on the TAT), and
+//! governor's GCRA is reachable only through its state store, under the store's lock. The
+//! GCRA step here ([`Gcra::step`], six lines) is governor's arithmetic, and the test
+//! `the_stores_gcra_answers_as_governors` holds every answer and wait to governor's keyed
+//! limiter's on random sequences; the hand-written parts are that step, the eviction policy
+//! (two generations per shard, a sweep of keys back to fresh) and the cells. The maps are
+//! std's (hashbrown).
 
 use super::{Decision, LimitCheck, LimitKey, LimitStoreError, Limits, RateLimitStore};
 use crate::client_addr::AddrKey;
-use governor::clock::Clock;
-use governor::nanos::Nanos;
-use governor::state::StateStore;
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -70,8 +72,94 @@ impl Hasher for PreHashed {
     }
 }
 
-/// Key to theoretical arrival time (governor's state, nanoseconds since the store was made).
-type Map = HashMap<MemKey, u64, BuildHasherDefault<PreHashed>>;
+/// A key's state in the table.
+enum Value {
+    /// An address's TAT (see [`Gcra`]), in nanoseconds since the store was made.
+    Tat(u64),
+    /// A principal's or client's state, which verified contexts share (see [`Cell`]).
+    Cell(Arc<Cell>),
+}
+
+impl Value {
+    /// Whether the table may drop the key at `now`: its state equals a fresh key's (TAT not
+    /// after `now`) and no verified context holds it.
+    fn is_idle(&self, now: u64) -> bool {
+        match self {
+            Self::Tat(tat) => *tat <= now,
+            Self::Cell(c) => Arc::strong_count(c) == 1 && c.tat.load(Ordering::Acquire) <= now,
+        }
+    }
+
+    /// The table drops the key: a context still holding its cell sees it dead and asks the
+    /// table again.
+    fn release(&self) {
+        if let Self::Cell(c) = self {
+            c.tat.store(DEAD, Ordering::Release);
+        }
+    }
+}
+
+/// A principal's or client's GCRA state, in the table and in the [`KeyMemo`](super::KeyMemo)
+/// of every verified context of that principal (or client): a cached token's request counts
+/// here without the shard lock or the map probe (compare-and-swap on the TAT).
+pub(crate) struct Cell {
+    /// The TAT, or [`DEAD`] once the table dropped the key.
+    tat: AtomicU64,
+    /// Used since the last turnover: a turnover keeps such a cell rather than forget it.
+    touched: AtomicBool,
+}
+
+/// A dropped cell's TAT (no TAT reaches it: they saturate one below).
+const DEAD: u64 = u64::MAX;
+
+impl Cell {
+    fn new(tat: u64) -> Arc<Self> {
+        Arc::new(Self {
+            tat: AtomicU64::new(tat.min(DEAD - 1)),
+            touched: AtomicBool::new(false),
+        })
+    }
+
+    /// One request at `now`: `None` when the table dropped this cell.
+    #[inline]
+    fn step(&self, gcra: Gcra, now: u64) -> Option<Result<(), u64>> {
+        let mut cur = self.tat.load(Ordering::Acquire);
+        loop {
+            if cur == DEAD {
+                return None;
+            }
+            let answer = match gcra.step(Some(cur), now) {
+                Err(wait) => Err(wait),
+                Ok(next) => match self.tat.compare_exchange_weak(
+                    cur,
+                    next.min(DEAD - 1),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => Ok(()),
+                    Err(seen) => {
+                        cur = seen;
+                        continue;
+                    }
+                },
+            };
+            // A refused key is kept as well: an abuser that keeps sending stays limited.
+            if !self.touched.load(Ordering::Relaxed) {
+                self.touched.store(true, Ordering::Relaxed);
+            }
+            return Some(answer);
+        }
+    }
+}
+
+impl fmt::Debug for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Cell(..)")
+    }
+}
+
+/// Key to state.
+type Map = HashMap<MemKey, Value, BuildHasherDefault<PreHashed>>;
 
 /// One shard: keys used since the last turnover in `young`, the generation before in `old`.
 #[derive(Default)]
@@ -83,11 +171,12 @@ struct Shard {
 }
 
 impl Shard {
-    /// Drops the keys whose state equals a fresh key's (theoretical arrival time not after
-    /// `now`): governor decides the same for them as for an absent key, so no answer changes.
+    /// Drops the keys whose state equals a fresh key's and that no context holds: the GCRA
+    /// decides the same for them as for an absent key, so no answer changes.
     fn sweep(&mut self, now: u64) {
-        self.young.retain(|_, tat| *tat > now);
-        self.old.retain(|_, tat| *tat > now);
+        for map in [&mut self.young, &mut self.old] {
+            map.retain(|_, v| !v.is_idle(now));
+        }
     }
 
     fn len(&self) -> usize {
@@ -139,20 +228,40 @@ impl Table {
     }
 
     /// Inserts a key that is in neither generation, turning `young` over when it is full.
-    fn insert(&self, shard: &mut Shard, key: MemKey, tat: u64, now: u64) {
+    fn insert(&self, shard: &mut Shard, key: MemKey, value: Value, now: u64) {
         if shard.young.len() >= self.half {
             shard.sweep(now);
             if shard.young.len() >= self.half {
-                // `old` is forgotten (its keys come back with a full burst); `young`'s
-                // allocation is reused.
-                std::mem::swap(&mut shard.young, &mut shard.old);
-                shard.young.clear();
-                if !self.keep_old {
-                    shard.old.clear();
-                }
+                self.turn_over(shard);
             }
         }
-        shard.young.insert(key, tat);
+        shard.young.insert(key, value);
+    }
+
+    /// `young` becomes `old`; the keys of `old` are forgotten (they come back with a full
+    /// burst), except cells that contexts used since the last turnover, which stay as young
+    /// keys (a context's use does not pass through the map to promote its key).
+    #[cold]
+    fn turn_over(&self, shard: &mut Shard) {
+        for v in shard.young.values() {
+            if let Value::Cell(c) = v {
+                c.touched.store(false, Ordering::Relaxed);
+            }
+        }
+        std::mem::swap(&mut shard.young, &mut shard.old);
+        // `young` now holds the forgotten generation (its allocation is reused).
+        let keep_old = self.keep_old;
+        shard.young.retain(|_, v| {
+            let kept = keep_old && matches!(v, Value::Cell(c) if c.touched.load(Ordering::Relaxed));
+            if !kept {
+                v.release();
+            }
+            kept
+        });
+        if !keep_old {
+            shard.old.values().for_each(Value::release);
+            shard.old.clear();
+        }
     }
 
     /// Sweeps every shard at `now`; the keys left.
@@ -168,64 +277,65 @@ impl Table {
     }
 }
 
-/// The store's shared table, as governor's state store for every slot's limiter.
-#[derive(Clone)]
-struct Keys(Arc<Table>);
-
-impl StateStore for Keys {
-    type Key = MemKey;
-
-    fn measure_and_replace<T, F, E>(&self, key: &MemKey, f: F) -> Result<T, E>
-    where
-        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
-    {
-        let table = &*self.0;
-        let now = NOW.get();
-        let mut shard = table.shard(key.hash);
-        if now >= shard.next_sweep {
-            shard.sweep(now);
-            shard.next_sweep = now.saturating_add(table.sweep_every);
+impl Table {
+    /// One request against an address `key` at `now` under `gcra`: `Err` with the wait until
+    /// one conforms. A key found in the old generation moves to the young one; an absent key
+    /// (never seen, swept or forgotten) is a fresh one, with a full burst.
+    #[inline]
+    fn check_address(&self, key: &MemKey, gcra: Gcra, now: u64) -> Result<(), u64> {
+        let mut shard = self.locked(key.hash, now);
+        if let Some(Value::Tat(tat)) = shard.young.get_mut(key) {
+            *tat = gcra.step(Some(*tat), now)?;
+            return Ok(());
         }
-        if let Some(tat) = shard.young.get_mut(key) {
-            let (answer, next) = f(Some(Nanos::from(*tat)))?;
-            *tat = next.into();
-            return Ok(answer);
-        }
-        // From the old generation (promoted to the young one), or absent: governor's fresh
-        // key (`None`, a full burst), also after an eviction (see the module docs).
-        let prev = shard.old.remove(key);
-        let answer = f(prev.map(Nanos::from));
-        let tat = match &answer {
-            Ok((_, next)) => Some(u64::from(*next)),
-            Err(_) => prev,
+        let prev = match shard.old.remove(key) {
+            Some(Value::Tat(tat)) => Some(tat),
+            _ => None,
+        };
+        let (answer, tat) = match gcra.step(prev, now) {
+            Ok(next) => (Ok(()), Some(next)),
+            Err(wait) => (Err(wait), prev),
         };
         if let Some(tat) = tat {
-            table.insert(&mut shard, *key, tat, now);
+            self.insert(&mut shard, *key, Value::Tat(tat), now);
         }
-        answer.map(|(a, _)| a)
+        answer
+    }
+
+    /// [`check_address`](Self::check_address) for a principal's or client's key, whose state
+    /// is a [`Cell`]: the answer, and the key's cell for the context's memo.
+    fn check_identity(&self, key: &MemKey, gcra: Gcra, now: u64) -> (Result<(), u64>, Arc<Cell>) {
+        let mut shard = self.locked(key.hash, now);
+        if let Some(Value::Cell(c)) = shard.young.get(key) {
+            // Under the lock the table never drops it: the answer is `Some`.
+            if let Some(answer) = c.step(gcra, now) {
+                return (answer, c.clone());
+            }
+        }
+        let cell = match shard.old.remove(key) {
+            Some(Value::Cell(c)) if c.tat.load(Ordering::Acquire) != DEAD => c,
+            _ => Cell::new(now),
+        };
+        // A cell out of the map is not dropped before it is inserted: the answer is `Some`.
+        let answer = cell.step(gcra, now).unwrap_or(Ok(()));
+        self.insert(&mut shard, *key, Value::Cell(cell.clone()), now);
+        (answer, cell)
+    }
+
+    /// The shard of `hash`, locked, swept when its sweep is due.
+    #[inline]
+    fn locked(&self, hash: u64, now: u64) -> MutexGuard<'_, Shard> {
+        let mut shard = self.shard(hash);
+        if now >= shard.next_sweep {
+            shard.sweep(now);
+            shard.next_sweep = now.saturating_add(self.sweep_every);
+        }
+        shard
     }
 }
 
 /// Ids of [`MemoryLimitStore`]s, for [`KeyMemo`](super::KeyMemo).
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
-
-thread_local! {
-    /// The time of the check running on this thread, read once per [`MemoryLimitStore`] call
-    /// and given to governor by [`CallClock`], so the checks of one request see one clock read.
-    static NOW: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Governor's clock: the time [`MemoryLimitStore::answer`] read for the current call.
-#[derive(Clone, Copy, Debug, Default)]
-struct CallClock;
-
-impl Clock for CallClock {
-    type Instant = Nanos;
-
-    fn now(&self) -> Nanos {
-        Nanos::from(NOW.get())
-    }
-}
 
 /// A monotonic clock in nanoseconds since the store was made; tests move it by hand.
 #[derive(Clone)]
@@ -243,10 +353,39 @@ impl StoreClock {
     }
 }
 
-type Gcra =
-    governor::RateLimiter<MemKey, Keys, CallClock, governor::middleware::NoOpMiddleware<Nanos>>;
+/// One rate's GCRA, the generic cell rate algorithm (as governor computes it, and as the
+/// Redis store's script): `t` the emission interval, `tau` the tolerance of a burst
+/// (`t * (burst - 1)`), a key's state its theoretical arrival time (TAT), in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Gcra {
+    t: u64,
+    tau: u64,
+}
 
-/// Rate-limit state in this process: GCRA per key (governor), the keys in a bounded map of
+impl Gcra {
+    fn of(rate: super::Rate) -> Self {
+        let t = u64::try_from(rate.emission_interval().as_nanos()).unwrap_or(u64::MAX);
+        Self {
+            t,
+            tau: t.saturating_mul(u64::from(rate.burst() - 1)),
+        }
+    }
+
+    /// The TAT after one more request at `now` (`None`: a fresh key), or the wait until
+    /// one conforms.
+    #[inline]
+    fn step(self, tat: Option<u64>, now: u64) -> Result<u64, u64> {
+        let tat = tat.unwrap_or(now);
+        let earliest = tat.saturating_sub(self.tau);
+        if now < earliest {
+            Err(earliest - now)
+        } else {
+            Ok(tat.max(now).saturating_add(self.t))
+        }
+    }
+}
+
+/// Rate-limit state in this process: GCRA per key, the keys in a bounded map of
 /// 1 to 64 shards. Built from the [`Limits`] it serves.
 pub struct MemoryLimitStore {
     table: Arc<Table>,
@@ -301,20 +440,14 @@ impl MemoryLimitStore {
             .max(Duration::from_millis(1));
         let sweep_every = u64::try_from(idle.as_nanos()).unwrap_or(u64::MAX);
         let table = Arc::new(Table::new(limits.key_bound(), sweep_every));
-        // governor takes its start from the clock when a limiter is made: time 0 of the table.
-        let prev = NOW.replace(0);
         let mut limiters: Vec<Option<(super::Rate, Gcra)>> = Vec::new();
         for (slot, rate) in limits.slots() {
             let slot = usize::from(slot);
             if limiters.len() <= slot {
                 limiters.resize_with(slot + 1, || None);
             }
-            limiters[slot] = Some((
-                rate,
-                Gcra::new(rate.quota(), Keys(table.clone()), CallClock),
-            ));
+            limiters[slot] = Some((rate, Gcra::of(rate)));
         }
-        NOW.set(prev);
         Self {
             table,
             limiters,
@@ -396,7 +529,6 @@ impl MemoryLimitStore {
             Some(t) => t.get_or(|| self.clock.now()),
             None => self.clock.now(),
         };
-        NOW.set(now);
         for check in checks {
             let d = self.gcra(check.slot, check.rate, &self.mem_key(check), now)?;
             if !d.is_allowed() {
@@ -406,7 +538,7 @@ impl MemoryLimitStore {
         Ok(Decision::Allowed)
     }
 
-    /// One key's GCRA at `now` (already in [`NOW`]), against the rate of `slot`, which must be
+    /// One key's GCRA at `now`, against the rate of `slot`, which must be
     /// `rate`. Both request paths ([`answer`](Self::answer) and the layer's in-memory one)
     /// count here.
     #[inline]
@@ -417,18 +549,63 @@ impl MemoryLimitStore {
         key: &MemKey,
         now: u64,
     ) -> Result<Decision, LimitStoreError> {
+        let gcra = self.gcra_of(slot, rate)?;
+        let answer = match slot {
+            0 => self.table.check_address(key, gcra, now),
+            _ => self.table.check_identity(key, gcra, now).0,
+        };
+        Ok(decision(answer))
+    }
+
+    /// The GCRA of `slot`, which must be configured with `rate`.
+    #[inline]
+    fn gcra_of(&self, slot: u16, rate: super::Rate) -> Result<Gcra, LimitStoreError> {
         match self.limiters.get(usize::from(slot)) {
-            Some(Some((r, gcra))) if *r == rate => match gcra.check_key(key) {
-                Ok(()) => Ok(Decision::Allowed),
-                Err(not_until) => Ok(Decision::Limited {
-                    // governor answers zero only if the cell conforms now; never say "0".
-                    retry_after: not_until
-                        .wait_time_from(Nanos::from(now))
-                        .max(Duration::from_nanos(1)),
-                }),
-            },
+            Some(Some((r, gcra))) if *r == rate => Ok(*gcra),
             _ => Err(not_configured()),
         }
+    }
+
+    /// A principal's or client's check for a verified context: through the cell its memo
+    /// holds for this store (no lock, no probe) while the table keeps it, else through the
+    /// table, which hands the cell to the memo.
+    #[inline]
+    fn identity(
+        &self,
+        slot: u16,
+        rate: super::Rate,
+        memoized: Option<&super::Memoized>,
+        id: impl FnOnce() -> [u64; 2],
+        now: u64,
+    ) -> (
+        Result<Decision, LimitStoreError>,
+        Option<(u64, [u64; 2], Arc<Cell>)>,
+    ) {
+        let gcra = match self.gcra_of(slot, rate) {
+            Ok(g) => g,
+            Err(e) => return (Err(e), None),
+        };
+        let Some(m) = memoized.filter(|m| m.store == self.id) else {
+            let id = id();
+            let (answer, cell) = self.table.check_identity(&hashed_key(slot, id), gcra, now);
+            let fresh = memoized.is_none().then_some((self.id, id, cell));
+            return (Ok(decision(answer)), fresh);
+        };
+        if let Some(answer) = m.cell.as_ref().and_then(|c| c.step(gcra, now)) {
+            return (Ok(decision(answer)), None);
+        }
+        // The memo's cell was dropped (or never kept): the state the table made anew, which
+        // the memo keeps from then on. Lock order: memo, then shard (a shard never waits for
+        // a memo).
+        let mut renewed = m.renewed.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(answer) = renewed.as_ref().and_then(|c| c.step(gcra, now)) {
+            return (Ok(decision(answer)), None);
+        }
+        let (answer, cell) = self
+            .table
+            .check_identity(&hashed_key(slot, m.id), gcra, now);
+        *renewed = Some(cell);
+        (Ok(decision(answer)), None)
     }
 
     /// The layer's pre-auth check when this store answers in memory: the same count and
@@ -441,7 +618,6 @@ impl MemoryLimitStore {
         now: &super::RequestTime,
     ) -> Result<Decision, LimitStoreError> {
         let now = now.get_or(|| self.clock.now());
-        NOW.set(now);
         self.gcra(0, rate, &self.address_key(0, addr), now)
     }
 
@@ -464,21 +640,40 @@ impl MemoryLimitStore {
             Some(t) => t.get_or(|| self.clock.now()),
             None => self.clock.now(),
         };
-        NOW.set(now);
         let (issuer, memo) = (ctx.issuer(), ctx.limit_memo());
         if let Some((rate, subject)) = principal {
-            let id = memo.get(false, self.id, || self.hash128(b'p', issuer, subject));
-            match self.gcra(slot, rate, &hashed_key(slot, id), now) {
+            let hash = || self.hash128(b'p', issuer, subject);
+            let (answer, fresh) = self.identity(slot, rate, memo.principal(), hash, now);
+            if let Some(fresh) = fresh {
+                memo.keep_principal(fresh);
+            }
+            match answer {
                 Ok(Decision::Allowed) => {}
                 other => return Some(other),
             }
         }
         if let Some((rate, client_id)) = client {
             let slot = slot.saturating_add(1);
-            let id = memo.get(true, self.id, || self.hash128(b'c', issuer, client_id));
-            return Some(self.gcra(slot, rate, &hashed_key(slot, id), now));
+            let hash = || self.hash128(b'c', issuer, client_id);
+            let (answer, fresh) = self.identity(slot, rate, memo.client(), hash, now);
+            if let Some(fresh) = fresh {
+                memo.keep_client(fresh);
+            }
+            return Some(answer);
         }
         Some(Ok(Decision::Allowed))
+    }
+}
+
+/// A table answer as a [`Decision`].
+#[inline]
+fn decision(answer: Result<(), u64>) -> Decision {
+    match answer {
+        Ok(()) => Decision::Allowed,
+        Err(wait) => Decision::Limited {
+            // A refusal always waits; never say "0".
+            retry_after: Duration::from_nanos(wait.max(1)),
+        },
     }
 }
 

@@ -431,3 +431,114 @@ fn the_layers_in_memory_path_counts_exactly_as_the_store_trait() {
             .is_err()
     );
 }
+
+#[test]
+fn contexts_of_one_principal_share_its_cell_through_turnovers() {
+    // A verified context counts on the store's cell for its principal (no lock, no map
+    // probe); a second token of the same principal finds the same state, a turnover keeps a
+    // cell contexts keep using, and a dropped cell sends its context back to the table.
+    let limits = Limits::new()
+        .per_principal(rate(1, secs(60), 3))
+        .max_keys(8); // one shard, generations of 4
+    let (l, clock) = manual(limits.clone());
+    let store = l.store();
+    let first = context("https://as.example", "alice", "app");
+    let second = context("https://as.example", "alice", "app");
+    let ask = |ctx: &crate::AuthContext| store.context_now(&limits, ctx, None).unwrap().unwrap();
+    assert!(ask(&first).is_allowed());
+    assert!(
+        ask(&second).is_allowed(),
+        "the second token: through the table"
+    );
+    assert!(
+        ask(&first).is_allowed(),
+        "the first token: through its memo's cell"
+    );
+    assert!(
+        !ask(&second).is_allowed(),
+        "one burst of 3 for the principal"
+    );
+    assert!(!ask(&first).is_allowed());
+    // Many other principals through the table: turnovers. Alice's cell, used by her
+    // contexts between them, is kept and stays limited.
+    for i in 0..40 {
+        let other = context("https://as.example", &format!("u{i}"), "app");
+        assert!(ask(&other).is_allowed());
+        if i % 3 == 0 {
+            assert!(!ask(&first).is_allowed(), "kept through turnover {i}");
+        }
+    }
+    assert!(store.retained_keys() <= 8, "{store:?}");
+    // Unused for two generations, her cell is forgotten: a fresh burst (the documented
+    // forgiveness of a turnover), counted on a new cell the memo does not hold.
+    for i in 100..120 {
+        let other = context("https://as.example", &format!("u{i}"), "app");
+        assert!(ask(&other).is_allowed());
+    }
+    assert!(ask(&first).is_allowed(), "forgotten: a full burst again");
+    assert!(ask(&second).is_allowed());
+    assert!(ask(&first).is_allowed());
+    assert!(
+        !ask(&second).is_allowed(),
+        "both tokens count on the new state"
+    );
+    // Back to fresh after the refill time: the table may sweep a cell no context holds,
+    // never one a context holds (its memo would lose the state).
+    clock.advance(secs(300));
+    let held = store.retained_keys();
+    assert!(held >= 1, "the cell alice's contexts hold is kept");
+    drop((first, second));
+    assert_eq!(
+        store.retained_keys(),
+        held - 1,
+        "dropped with its last context"
+    );
+}
+
+#[test]
+fn the_stores_gcra_answers_as_governors() {
+    // The memory store computes GCRA as a step on a key's TAT (so verified contexts can
+    // count on a shared cell without the table's lock); governor is the reference: on a
+    // random sequence of requests from three addresses and clock moves, every answer and
+    // every wait equals governor's keyed limiter's under a fake clock.
+    use governor::clock::{Clock, FakeRelativeClock};
+    let rates = [
+        rate(3, secs(1), 2),
+        rate(1, secs(60), 1),
+        rate(100, secs(1), 50),
+        rate(7, Duration::from_millis(900), 3),
+    ];
+    for r in rates {
+        let (ours, clock) = manual(Limits::new().per_address(r));
+        let fake = FakeRelativeClock::default();
+        let theirs = governor::RateLimiter::hashmap_with_clock(r.quota(), fake.clone());
+        let (mut seed, mut limited) = (0x9e37_79b9_7f4a_7c15u64, 0);
+        for step in 0..3_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            if seed % 4 == 0 {
+                // Up to one emission interval (each key asks about twice its rate): both
+                // answers, and refills mid-burst.
+                let span = u64::try_from(r.emission_interval().as_nanos()).unwrap();
+                let by = Duration::from_nanos(seed % span);
+                clock.advance(by);
+                fake.advance(by);
+                continue;
+            }
+            let key = u8::try_from(seed % 3).unwrap();
+            let expected = match theirs.check_key(&key) {
+                Ok(()) => Decision::Allowed,
+                Err(not_until) => Decision::Limited {
+                    retry_after: not_until
+                        .wait_time_from(fake.now())
+                        .max(Duration::from_nanos(1)),
+                },
+            };
+            let got = addr(&ours, &format!("192.0.2.{key}"));
+            assert_eq!(got, expected, "{r:?}, step {step}");
+            limited += usize::from(!got.is_allowed());
+        }
+        assert!(limited > 100, "{r:?}: {limited} refusals, too few to compare");
+    }
+}

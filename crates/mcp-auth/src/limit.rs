@@ -384,27 +384,17 @@ pub struct LimitCheck<'a> {
 }
 
 /// A verified token's keyed hashes of its principal and client id, as one
-/// [`MemoryLimitStore`] computes them, and the store's state cells for them: kept in the
-/// token's [`AuthContext`](crate::AuthContext) (shared by every hit of the verified-token
-/// cache), so a cached token's keys are hashed once and its requests count on the cells
-/// without the store's lock or map. Only the keyed hash is kept (never the identifier),
-/// with the id of the store whose seeds made it: another store computes its own, uncached.
+/// [`MemoryLimitStore`] computes them, and the store's plan for its post-auth checks: kept
+/// in the token's [`AuthContext`](crate::AuthContext) (shared by every hit of the
+/// verified-token cache), so a cached token's keys are hashed once and its requests count
+/// on the store's state cells without the store's lock or map (see `memory::Plan`). Only
+/// the keyed hash is kept (never the identifier), with the id of the store whose seeds made
+/// it: another store computes its own, uncached.
 #[derive(Default)]
 pub(crate) struct KeyMemo {
-    principal: OnceLock<Memoized>,
-    client: OnceLock<Memoized>,
-}
-
-/// One key of a [`KeyMemo`].
-pub(crate) struct Memoized {
-    /// The id of the store that hashed it.
-    store: u64,
-    id: [u64; 2],
-    /// The store's state of the key, while its table keeps it (see `memory::Cell`).
-    cell: Option<Arc<memory::Cell>>,
-    /// The state the table made anew after it dropped `cell` (a turnover forgot the key):
-    /// asked only then, so `cell`'s path stays without a lock.
-    renewed: std::sync::Mutex<Option<Arc<memory::Cell>>>,
+    principal: OnceLock<(u64, [u64; 2])>,
+    client: OnceLock<(u64, [u64; 2])>,
+    plan: OnceLock<memory::Plan>,
 }
 
 impl fmt::Debug for KeyMemo {
@@ -423,47 +413,24 @@ impl KeyMemo {
             &self.principal
         };
         match cell.get() {
-            Some(m) if m.store == store => m.id,
+            Some(&(id, h)) if id == store => h,
             Some(_) => hash(),
             None => {
-                let id = hash();
-                let _ = cell.set(Memoized {
-                    store,
-                    id,
-                    cell: None,
-                    renewed: Default::default(),
-                });
-                id
+                let h = hash();
+                let _ = cell.set((store, h));
+                h
             }
         }
     }
 
-    fn principal(&self) -> Option<&Memoized> {
-        self.principal.get()
+    /// The memory store's plan for this context's post-auth checks, once one store made it.
+    fn plan(&self) -> Option<&memory::Plan> {
+        self.plan.get()
     }
 
-    fn client(&self) -> Option<&Memoized> {
-        self.client.get()
-    }
-
-    /// Keeps the principal's hash and cell from `store` (the first store to ask wins).
-    fn keep_principal(&self, (store, id, cell): (u64, [u64; 2], Arc<memory::Cell>)) {
-        let _ = self.principal.set(Memoized {
-            store,
-            id,
-            cell: Some(cell),
-            renewed: Default::default(),
-        });
-    }
-
-    /// [`keep_principal`](Self::keep_principal) for the client id.
-    fn keep_client(&self, (store, id, cell): (u64, [u64; 2], Arc<memory::Cell>)) {
-        let _ = self.client.set(Memoized {
-            store,
-            id,
-            cell: Some(cell),
-            renewed: Default::default(),
-        });
+    /// Keeps `plan` (the first store to make one wins).
+    fn keep_plan(&self, plan: memory::Plan) {
+        let _ = self.plan.set(plan);
     }
 }
 

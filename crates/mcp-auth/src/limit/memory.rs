@@ -566,102 +566,185 @@ impl MemoryLimitStore {
         }
     }
 
-    /// A principal's or client's check for a verified context: through the cell its memo
-    /// holds for this store (no lock, no probe) while the table keeps it, else through the
-    /// table, which hands the cell to the memo.
-    #[inline]
-    fn identity(
-        &self,
-        slot: u16,
-        rate: super::Rate,
-        memoized: Option<&super::Memoized>,
-        id: impl FnOnce() -> [u64; 2],
-        now: u64,
-    ) -> (
-        Result<Decision, LimitStoreError>,
-        Option<(u64, [u64; 2], Arc<Cell>)>,
-    ) {
-        let gcra = match self.gcra_of(slot, rate) {
-            Ok(g) => g,
-            Err(e) => return (Err(e), None),
-        };
-        let Some(m) = memoized.filter(|m| m.store == self.id) else {
-            let id = id();
-            let (answer, cell) = self.table.check_identity(&hashed_key(slot, id), gcra, now);
-            let fresh = memoized.is_none().then_some((self.id, id, cell));
-            return (Ok(decision(answer)), fresh);
-        };
-        if let Some(answer) = m.cell.as_ref().and_then(|c| c.step(gcra, now)) {
-            return (Ok(decision(answer)), None);
-        }
-        // The memo's cell was dropped (or never kept): the state the table made anew, which
-        // the memo keeps from then on. Lock order: memo, then shard (a shard never waits for
-        // a memo).
-        let mut renewed = m.renewed.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(answer) = renewed.as_ref().and_then(|c| c.step(gcra, now)) {
-            return (Ok(decision(answer)), None);
-        }
-        let (answer, cell) = self
-            .table
-            .check_identity(&hashed_key(slot, m.id), gcra, now);
-        *renewed = Some(cell);
-        (Ok(decision(answer)), None)
+    /// Whether this store counts every rate of `limits` in its slot (as a store made from
+    /// `limits` does): the layer asks such a store through its in-memory path
+    /// ([`address_now`](Self::address_now), [`context_now`](Self::context_now)), which
+    /// trusts the slots; any other is asked through [`RateLimitStore`], which answers a rate
+    /// it does not count with an error.
+    pub(crate) fn serves(&self, limits: &Limits) -> bool {
+        limits.slots().all(|(slot, rate)| {
+            matches!(self.limiters.get(usize::from(slot)), Some(Some((r, _))) if *r == rate)
+        })
     }
 
-    /// The layer's pre-auth check when this store answers in memory: the same count and
-    /// answer as [`RateLimitStore::check`] of [`Limiter::check_address`](super::Limiter)'s
-    /// check, without building a check list.
+    /// The GCRA of a slot of a store that [`serves`](Self::serves) the layer's limits.
+    #[inline]
+    fn slot(&self, slot: u16) -> Result<Gcra, LimitStoreError> {
+        match self.limiters.get(usize::from(slot)) {
+            Some(Some((_, gcra))) => Ok(*gcra),
+            _ => Err(not_configured()),
+        }
+    }
+
+    /// The layer's pre-auth check of a store that [`serves`](Self::serves) its limits: the
+    /// same count and answer as [`RateLimitStore::check`] of
+    /// [`Limiter::check_address`](super::Limiter)'s check, without building a check list.
     pub(crate) fn address_now(
         &self,
-        rate: super::Rate,
         addr: AddrKey,
         now: &super::RequestTime,
     ) -> Result<Decision, LimitStoreError> {
+        let gcra = self.slot(0)?;
         let now = now.get_or(|| self.clock.now());
-        self.gcra(0, rate, &self.address_key(0, addr), now)
+        let answer = self
+            .table
+            .check_address(&self.address_key(0, addr), gcra, now);
+        Ok(decision(answer))
     }
 
-    /// The layer's post-auth checks when this store answers in memory (principal, then
-    /// client; the first refusal ends them), as [`RateLimitStore::check`] of
-    /// [`Limiter::check_context`](super::Limiter)'s checks. `None` when no limit applies.
+    /// The layer's post-auth checks of a store that [`serves`](Self::serves) its limits
+    /// (principal, then client; the first refusal ends them), as [`RateLimitStore::check`]
+    /// of [`Limiter::check_context`](super::Limiter)'s checks. `None` when no limit applies.
+    ///
+    /// A context's first checks go through the table and leave a [`Plan`] in its memo (the
+    /// keys' slots, GCRAs, ids and cells); its later ones count on the plan's cells.
     pub(crate) fn context_now(
         &self,
         limits: &Limits,
         ctx: &crate::AuthContext,
         now: Option<&super::RequestTime>,
     ) -> Option<Result<Decision, LimitStoreError>> {
-        let (slot, principal, client) = limits.post_auth_rates(ctx.scopes());
-        let principal = principal.zip(ctx.subject());
-        let client = client.zip(ctx.client_id());
-        if principal.is_none() && client.is_none() {
-            return None;
+        let memo = ctx.limit_memo();
+        if let Some(plan) = memo.plan().filter(|p| p.store == self.id) {
+            let keys = plan.keys();
+            if keys.is_empty() {
+                return None;
+            }
+            let now = self.now_at(now);
+            for key in keys {
+                let answer = key.step(&self.table, now);
+                if answer.is_err() {
+                    return Some(Ok(decision(answer)));
+                }
+            }
+            return Some(Ok(Decision::Allowed));
         }
-        let now = match now {
+        self.first_context_check(limits, ctx, now)
+    }
+
+    /// A context without a plan of this store: its checks through the table, then its plan
+    /// when every check was counted (a refusal ends the checks before the later keys).
+    #[cold]
+    fn first_context_check(
+        &self,
+        limits: &Limits,
+        ctx: &crate::AuthContext,
+        now: Option<&super::RequestTime>,
+    ) -> Option<Result<Decision, LimitStoreError>> {
+        let (slot, principal, client) = limits.post_auth_rates(ctx.scopes());
+        let issuer = ctx.issuer();
+        let wanted = [
+            principal
+                .zip(ctx.subject())
+                .map(|(_, sub)| (slot, self.hash128(b'p', issuer, sub))),
+            client.zip(ctx.client_id()).map(|(_, client_id)| {
+                let slot = slot.saturating_add(1);
+                (slot, self.hash128(b'c', issuer, client_id))
+            }),
+        ];
+        let mut keys = Vec::with_capacity(2);
+        let mut answer = None;
+        for (slot, id) in wanted.into_iter().flatten() {
+            let gcra = match self.slot(slot) {
+                Ok(g) => g,
+                Err(e) => return Some(Err(e)),
+            };
+            let now = self.now_at(now);
+            let (counted, cell) = self.table.check_identity(&hashed_key(slot, id), gcra, now);
+            keys.push(PlanKey {
+                slot,
+                gcra,
+                id,
+                cell,
+                renewed: Mutex::default(),
+            });
+            if counted.is_err() {
+                answer = Some(decision(counted));
+                break;
+            }
+        }
+        let refused = answer.is_some();
+        let none_apply = keys.is_empty();
+        if !refused {
+            ctx.limit_memo().keep_plan(Plan {
+                store: self.id,
+                keys: keys.into_boxed_slice(),
+            });
+        }
+        match answer {
+            Some(d) => Some(Ok(d)),
+            None if none_apply => None,
+            None => Some(Ok(Decision::Allowed)),
+        }
+    }
+
+    /// The request's time, read once per request while it does no I/O.
+    #[inline]
+    fn now_at(&self, now: Option<&super::RequestTime>) -> u64 {
+        match now {
             Some(t) => t.get_or(|| self.clock.now()),
             None => self.clock.now(),
-        };
-        let (issuer, memo) = (ctx.issuer(), ctx.limit_memo());
-        if let Some((rate, subject)) = principal {
-            let hash = || self.hash128(b'p', issuer, subject);
-            let (answer, fresh) = self.identity(slot, rate, memo.principal(), hash, now);
-            if let Some(fresh) = fresh {
-                memo.keep_principal(fresh);
-            }
-            match answer {
-                Ok(Decision::Allowed) => {}
-                other => return Some(other),
-            }
         }
-        if let Some((rate, client_id)) = client {
-            let slot = slot.saturating_add(1);
-            let hash = || self.hash128(b'c', issuer, client_id);
-            let (answer, fresh) = self.identity(slot, rate, memo.client(), hash, now);
-            if let Some(fresh) = fresh {
-                memo.keep_client(fresh);
-            }
-            return Some(answer);
+    }
+}
+
+/// A verified context's post-auth checks on one [`MemoryLimitStore`], kept in its
+/// [`KeyMemo`](super::KeyMemo): for each key, in order, its slot's GCRA, its keyed id and
+/// the table's cell for it, so a cached token counts with a compare-and-swap per key.
+pub(crate) struct Plan {
+    store: u64,
+    keys: Box<[PlanKey]>,
+}
+
+impl Plan {
+    fn keys(&self) -> &[PlanKey] {
+        &self.keys
+    }
+}
+
+/// One key of a [`Plan`].
+struct PlanKey {
+    slot: u16,
+    gcra: Gcra,
+    id: [u64; 2],
+    cell: Arc<Cell>,
+    /// The state the table made anew after it dropped `cell` (a turnover forgot the key):
+    /// asked only then, so `cell`'s path stays without a lock.
+    renewed: Mutex<Option<Arc<Cell>>>,
+}
+
+impl PlanKey {
+    /// One request on this key at `now`.
+    #[inline]
+    fn step(&self, table: &Table, now: u64) -> Result<(), u64> {
+        match self.cell.step(self.gcra, now) {
+            Some(answer) => answer,
+            None => self.renew(table, now),
         }
-        Some(Ok(Decision::Allowed))
+    }
+
+    /// The plan's cell was dropped: the state the table made anew, which the plan keeps from
+    /// then on. Lock order: plan, then shard (a shard never waits for a plan).
+    #[cold]
+    fn renew(&self, table: &Table, now: u64) -> Result<(), u64> {
+        let mut renewed = self.renewed.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(answer) = renewed.as_ref().and_then(|c| c.step(self.gcra, now)) {
+            return answer;
+        }
+        let key = hashed_key(self.slot, self.id);
+        let (answer, cell) = table.check_identity(&key, self.gcra, now);
+        *renewed = Some(cell);
+        answer
     }
 }
 

@@ -392,11 +392,9 @@ fn the_layers_in_memory_path_counts_exactly_as_the_store_trait() {
         let (by_trait, by_fast) = if pick < 450 {
             let ip = ips[pick % ips.len()];
             let t = RequestTime::default();
-            let fast = fast_path.store().address_now(
-                limits.address_rate().unwrap(),
-                crate::client_addr::AddrKey::new(ip),
-                &t,
-            );
+            let fast = fast_path
+                .store()
+                .address_now(crate::client_addr::AddrKey::new(ip), &t);
             (addr(&trait_path, &ip.to_string()), fast.unwrap())
         } else if pick < 900 {
             let ctx = &contexts[pick % contexts.len()];
@@ -419,16 +417,27 @@ fn the_layers_in_memory_path_counts_exactly_as_the_store_trait() {
         allowed > 500 && limited > 500,
         "{allowed} allowed, {limited} limited"
     );
-    // A store made for other rates answers neither path (the layer fails open on it).
-    let other = MemoryLimitStore::new(&Limits::new().per_address(rate(1, secs(9), 1)));
-    let t = RequestTime::default();
-    let key = crate::client_addr::AddrKey::new(ips[0]);
-    assert!(other.address_now(rate(3, secs(1), 2), key, &t).is_err());
+    // The in-memory path trusts the store's slots, so only a store made for these limits
+    // takes it; a store made for other rates is asked as any store (which answers a rate it
+    // does not count with an error, and the layer fails open on it).
+    assert!(fast_path.store().serves(&limits));
+    let other_limits = Limits::new().per_address(rate(1, secs(9), 1));
+    assert!(!MemoryLimitStore::new(&other_limits).serves(&limits));
+    let route = |store: MemoryLimitStore| {
+        let mut settings = crate::operations::Settings::default();
+        settings.set_limiter(Limiter::with_store(limits.clone(), store));
+        let (memory, ops) = settings.build();
+        (memory.is_some(), ops.is_some())
+    };
+    assert_eq!(route(MemoryLimitStore::new(&limits)), (true, false));
+    assert_eq!(route(MemoryLimitStore::new(&other_limits)), (false, true));
+    let other = MemoryLimitStore::new(&other_limits);
     assert!(
         other
             .context_now(&limits, &contexts[0], None)
             .unwrap()
-            .is_err()
+            .is_err(),
+        "a slot the store lacks is an error, not a guess"
     );
 }
 
@@ -539,6 +548,9 @@ fn the_stores_gcra_answers_as_governors() {
             assert_eq!(got, expected, "{r:?}, step {step}");
             limited += usize::from(!got.is_allowed());
         }
-        assert!(limited > 100, "{r:?}: {limited} refusals, too few to compare");
+        assert!(
+            limited > 100,
+            "{r:?}: {limited} refusals, too few to compare"
+        );
     }
 }

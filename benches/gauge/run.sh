@@ -60,6 +60,7 @@ SCENARIOS=(
   "raw_dpop_proof_es256 20 220"
   "hit_dpop_allowed 200 2248"
   "hit_limits_metrics 200 2248"
+  "hit_addr 200 2248"
 )
 # ratio numerator denominator gate|report|max=BOUND. gate: may not grow by more than the
 # tolerance over its baseline. max=BOUND: gated so, and may not exceed BOUND either (issue
@@ -86,6 +87,8 @@ RATIOS=(
   "(hit_dpop_es256-hit)/raw_dpop_proof_es256 hit_dpop_es256-hit raw_dpop_proof_es256 max=1.15"
   "hit_dpop_allowed/hit hit_dpop_allowed hit report"
   "hit_limits_metrics/hit hit_limits_metrics hit report"
+  "hit_addr/hit hit_addr hit report"
+  "hit_limits_metrics/hit_addr hit_limits_metrics hit_addr report"
 )
 if [[ -n "${GAUGE_ONLY:-}" ]]; then
   [[ "$mode" != --update ]] || { echo "gauge: GAUGE_ONLY cannot --update" >&2; exit 2; }

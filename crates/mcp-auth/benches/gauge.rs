@@ -37,7 +37,8 @@
 //! | `hit_opaque` | `hit` with an opaque token (43 base64url chars) of an introspected issuer ([`opaque_layer`]), in steady state |
 //! | `cold_opaque` | the same request with the layer's cache off: every request introspected, the in-process introspector answering at once |
 //! | `hit_dpop_es256`, `raw_dpop_proof_es256`, `hit_dpop_allowed` | issue 17's DPoP rows: see `gauge_dpop/mod.rs` (`gauge mint-dpop` prints its `fixture_dpop.json`) |
-//! | `hit_limits` | `hit` with every rate limit on in memory (per address, principal, client; never reached) and the client address inserted as an extension per request, as axum's `ConnectInfo` does |
+//! | `hit_limits` | `hit` with every rate limit on in memory (per address, principal, client; never reached) and the client address inserted per request as axum's `ConnectInfo<SocketAddr>` |
+//! | `hit_addr` | `hit` with the same client-address extension inserted per request and no limit: what a server providing addresses pays without limits, so `hit_limits/hit_addr` is the layer's share |
 //! | `hit_limits_metrics` | `hit_limits` with a metrics recorder installed (metrics-util's atomic registry, as `hit_metrics`): issue 18's "limits on and metrics on" |
 
 #[path = "common/mod.rs"]
@@ -80,7 +81,7 @@ const KC_KID: &str = "kc-rs256-1";
 /// Forged-kid tokens prepared (one per request, each `kid` new), whatever the iteration count.
 const FORGED_MAX: usize = 4096;
 
-const SCENARIOS: [&str; 19] = [
+const SCENARIOS: [&str; 20] = [
     "bare",
     "floor",
     "hit",
@@ -100,6 +101,7 @@ const SCENARIOS: [&str; 19] = [
     "hit_metrics",
     "hit_limits",
     "hit_limits_metrics",
+    "hit_addr",
 ];
 
 /// The opaque-token issuer of the issue 16 rows and its token (43 base64url chars, as a
@@ -453,7 +455,7 @@ fn main() {
             requests(&rt, &mut svc, 3, 200, |_| rs);
             requests(&rt, &mut svc, n, 200, |_| rs);
         }
-        "hit_limits" | "hit_limits_metrics" => {
+        "hit_limits" | "hit_limits_metrics" | "hit_addr" => {
             if scenario == "hit_limits_metrics" {
                 install_recorder();
             }
@@ -466,11 +468,16 @@ fn main() {
                 .per_address(high)
                 .per_principal(high)
                 .per_client(high);
-            let layer = builder_for_jwks(&f.jwks, 10_000)
-                .rate_limits(Limiter::in_memory(limits))
-                .build()
-                .unwrap();
-            let addr = mcp_auth::client_addr::ClientAddr("192.0.2.1:40000".parse().unwrap());
+            let mut builder = builder_for_jwks(&f.jwks, 10_000);
+            if scenario != "hit_addr" {
+                builder = builder.rate_limits(Limiter::in_memory(limits));
+            }
+            let layer = builder.build().unwrap();
+            // axum's `ConnectInfo`, as `into_make_service_with_connect_info` inserts it (the
+            // address source the layer reads first).
+            let addr = axum::extract::ConnectInfo::<std::net::SocketAddr>(
+                "192.0.2.1:40000".parse().unwrap(),
+            );
             let mut svc = tower::ServiceBuilder::new()
                 .map_request(move |mut r: http::Request<axum::body::Body>| {
                     r.extensions_mut().insert(addr);

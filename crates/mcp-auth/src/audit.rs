@@ -203,6 +203,16 @@ pub(crate) fn decision_refused(
             mismatch.reason,
             None,
         ),
+        // A rate limit is no authorization decision: its refusal is counted and audited as
+        // an operation's (`operation_refused`, by crate::operations::rate_limited). After
+        // the token was accepted, the decision was an allow (as on the store path, which
+        // asks the limit once the decision allowed).
+        Rejection::Limited(l) => {
+            if l.after_auth() {
+                timer.allowed(metrics, path);
+            }
+            return;
+        }
     };
     timer.decided(metrics, index, path);
     refused(

@@ -750,6 +750,7 @@ impl McpAuthBuilder {
         let challenge = Arc::new(challenge);
         let mcp_policy = self.mcp_policy.map(Arc::new);
         let cache = (cache_capacity > 0).then(|| TokenCache::new(cache_capacity, claims_policies));
+        let (memory_limits, operations) = self.operations.build();
         Ok(McpAuthLayer {
             shared: Arc::new(Shared {
                 validation: validation(rules, self.clock.clone()),
@@ -780,7 +781,8 @@ impl McpAuthBuilder {
                 rejection: self.rejection,
                 dpop: self.dpop,
                 metrics: Default::default(),
-                operations: self.operations.build(),
+                memory_limits,
+                operations,
             }),
         })
     }

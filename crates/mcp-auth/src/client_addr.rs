@@ -124,6 +124,18 @@ pub fn socket_addr(extensions: &Extensions) -> Option<SocketAddr> {
     extensions.get::<ClientAddr>().map(|c| c.0)
 }
 
+/// [`socket_addr`]'s address, without the port.
+#[inline]
+fn socket_ip(extensions: &Extensions) -> Option<IpAddr> {
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::ConnectInfo(addr)) =
+        extensions.get::<axum::extract::ConnectInfo<SocketAddr>>()
+    {
+        return Some(addr.ip());
+    }
+    extensions.get::<ClientAddr>().map(|c| c.0.ip())
+}
+
 /// The client's address: the socket peer, or, when the peer is a trusted proxy, the
 /// right-most address of the forwarding header that is not a trusted proxy. `None` when the
 /// server set no socket address: a wiring gap the caller decides on (count such requests
@@ -133,7 +145,11 @@ pub fn client_ip(
     extensions: &Extensions,
     proxies: &TrustedProxies,
 ) -> Option<IpAddr> {
-    let peer = canonical(socket_addr(extensions)?.ip());
+    let peer = canonical(socket_ip(extensions)?);
+    if proxies.header.is_none() {
+        // No trusted proxy (the default): the socket peer, no header read.
+        return Some(peer);
+    }
     Some(forwarded_client(headers, peer, proxies).unwrap_or(peer))
 }
 

@@ -24,6 +24,7 @@
 
 use crate::context::AuthContext;
 use crate::layer::Shared;
+use crate::limit::RequestTime;
 use crate::token_cache::{Entry, Hit};
 use crate::validate::{BoxValidateFuture, JwtValidator, ValidateToken, context, unknown_step};
 use bytes::Bytes;
@@ -120,6 +121,9 @@ pub(crate) enum Rejection {
     Mismatch(HeaderMismatch),
     /// A refused DPoP proof or key binding (RFC 9449 §7.1): 401 with a `DPoP` challenge.
     Proof(mcp_auth_core::dpop::DpopError),
+    /// Over a memory store's rate limit (issue 18): 429 with `Retry-After`, no challenge
+    /// (boxed: off the size of every decision).
+    Limited(Box<crate::operations::LimitRefusal>),
 }
 
 impl From<AuthError> for Rejection {
@@ -175,6 +179,12 @@ impl Decision {
     /// Runs the stages until the decision is taken or needs I/O.
     pub(crate) fn advance(&mut self, shared: &Shared, parts: &mut Parts) -> Next {
         let mut state = State::new();
+        // Issue 18: the per-address limit of a memory store, before any token work.
+        if let Some(limits) = &shared.memory_limits
+            && let Err(r) = limits.before(&parts.headers, &parts.extensions, &state.now)
+        {
+            return Next::Reject(r);
+        }
         let next = state.advance(shared, parts);
         if !matches!(next, Next::Allow | Next::Reject(_)) {
             self.saved = Some(Box::new(state));
@@ -189,6 +199,8 @@ impl Decision {
         let Some(state) = self.saved.as_mut() else {
             return Next::Reject(unknown_step_error().into());
         };
+        // After I/O the post-auth limits read the clock anew.
+        state.now = RequestTime::default();
         let next = match io {
             Io::Body(read) => state.body_read(shared, parts, read),
             Io::Keys(answer) => state.keys_arrived(shared, parts, answer),
@@ -236,6 +248,9 @@ struct State {
     proof_jkt: Option<Box<str>>,
     /// The proof's nonce is from the previous slot: a fresh one goes on the response.
     nonce_due: bool,
+    /// The request's time on a memory rate-limit store's clock, read by the first limit
+    /// check and reused by the next while the request does no I/O.
+    now: RequestTime,
 }
 
 impl State {
@@ -251,6 +266,7 @@ impl State {
             requirement: None,
             proof_jkt: None,
             nonce_due: false,
+            now: RequestTime::default(),
         }
     }
 
@@ -455,6 +471,11 @@ impl State {
                 AuthError::insufficient_scope(needed),
                 ctx,
             ))));
+        }
+        // Issue 18: the per-principal and per-client limits of a memory store, on the
+        // accepted caller in hand.
+        if let Some(limits) = &shared.memory_limits {
+            limits.after(&ctx, Some(&self.now))?;
         }
         tracing::debug!(
             target: "mcp_auth::authorized",

@@ -71,18 +71,22 @@ where
     /// Already allowed: the inner service's future, and the `DPoP-Nonce` its response
     /// carries, if one is due.
     pub(crate) fn inner(fut: S::Future, nonce: Option<Box<HeaderValue>>) -> Self {
+        Self::inner_with_after(fut, nonce, None)
+    }
+
+    /// [`inner`](Self::inner), with the session binding's response side (built in place:
+    /// no move of the inner future).
+    pub(crate) fn inner_with_after(
+        fut: S::Future,
+        nonce: Option<Box<HeaderValue>>,
+        after: Option<After>,
+    ) -> Self {
         Self {
             state: State::Inner { fut },
             inner: None,
             nonce,
-            after: None,
+            after,
         }
-    }
-
-    /// With the session binding's response side.
-    pub(crate) fn with_after(mut self, after: Option<After>) -> Self {
-        self.after = after;
-        self
     }
 
     /// Already refused.

@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: crate::metrics::LayerMetrics,
     /// Rate limits and session bindings (issue 18); `None` when neither is configured.
     pub(crate) operations: Option<Arc<crate::operations::Operations>>,
+    /// The limits of a memory rate-limit store, which the decision checks itself.
+    pub(crate) memory_limits: Option<crate::operations::MemoryLimits>,
 }
 
 /// The challenge template, and the challenges rendered from it so far.

@@ -9,13 +9,14 @@
 //!    client id ([`Limiter::check_principal`]), at a rate chosen by the first configured
 //!    [tier](Limits::tier) whose scope the token holds.
 //!
-//! Each check is GCRA (the `governor` crate): `requests` per `period` on average, at most
+//! Each check is GCRA (the generic cell rate algorithm, as the `governor` crate computes
+//! it; see [`MemoryLimitStore`]): `requests` per `period` on average, at most
 //! `burst` at once. A refusal carries the time until one more request conforms, which the
 //! layer sends as `Retry-After` in whole seconds, rounded up ([`Decision::retry_after_secs`]).
 //!
 //! # Memory
 //!
-//! The in-memory store ([`MemoryLimitStore`]) keeps governor's per-key state (one `u64`, the
+//! The in-memory store ([`MemoryLimitStore`]) keeps each key's GCRA state (one `u64`, the
 //! theoretical arrival time) in a bounded map of its own rather than governor's keyed store:
 //! governor's `DashMap` store grows with every distinct key until `retain_recent` runs, and
 //! `retain_recent` only drops keys that are back to "fresh", so a flood of distinct keys
@@ -33,15 +34,26 @@
 //!   passed, at the latest one refill time of its rate after its last request) is swept
 //!   from its shard by the first check into that shard once the longest refill time of the
 //!   configured rates has passed since the shard's last sweep, before a turnover, and by
-//!   [`MemoryLimitStore::retained_keys`]; governor decides for such a key exactly as for an
-//!   absent one, so that eviction changes no decision.
+//!   [`MemoryLimitStore::retained_keys`]; GCRA decides for such a key exactly as for an
+//!   absent one, so that eviction changes no decision. A principal's or client's state that
+//!   a verified context in the token cache holds (below) is not swept while it is held.
+//!
+//! A principal's and a client id's state is a cell that the verified contexts of that
+//! principal (or client) hold as well (in the context's memo, shared by every hit of the
+//! token cache): a cached token's post-auth checks count on the cells by compare-and-swap,
+//! without the shard lock or the map probe, on the same state as every other token of the
+//! principal. A turnover keeps a cell that contexts used since the previous turnover (their
+//! use does not pass through the map); a cell the table dropped is seen as dropped, and the
+//! context asks the table again.
 //!
 //! A key forgotten by a turnover starts again with a full burst: under a flood of more
 //! distinct keys than the bound, a limited key may be forgiven early. Size the bound above
-//! twice the number of clients expected within one refill time. An entry is 40 bytes (the
-//! key's hash, slot and 128-bit id, and the state) in std's `HashMap`; the test
-//! `limit_memory` measures about 60 bytes of resident memory per key under a flood of
-//! distinct keys, about 6 MB at the default bound, and no growth past the bound.
+//! twice the number of clients expected within one refill time. An entry is 48 bytes (the
+//! key's hash, slot and 128-bit id, and the state: an address's TAT, or a pointer to a
+//! principal's or client's 32-byte cell) in std's `HashMap`; the test
+//! `limit_memory` measures about 70 bytes of resident memory per key under a flood of
+//! distinct addresses, about 7 MB at the default bound, and no growth past the bound (a
+//! principal's or client's key adds its cell, 48 bytes with the allocator's header).
 //!
 //! Principals and client ids are kept as a 128-bit keyed hash (foldhash, seeds random per
 //! process), never as text: memory per key is fixed and no identifier sits in the cache.
@@ -162,6 +174,8 @@ impl Rate {
         self.emission_interval().saturating_mul(self.burst.get())
     }
 
+    /// governor's quota for this rate: the reference the store's GCRA is tested against.
+    #[cfg(test)]
     fn quota(&self) -> governor::Quota {
         // `new` refused a zero interval, so `with_period` gives a quota.
         governor::Quota::with_period(self.emission_interval())
@@ -285,6 +299,21 @@ impl Limits {
             .filter_map(|(i, r)| Some((u16::try_from(i).ok()?, r?)))
     }
 
+    /// The post-auth slot and rates (principal, client) for a token holding `scopes`: the
+    /// first tier whose scope it holds, else the default rates. The client's slot is
+    /// `slot + 1`.
+    fn post_auth_rates(&self, scopes: &ScopeSet) -> (u16, Option<Rate>, Option<Rate>) {
+        if self.tiers.is_empty() {
+            return (1, self.per_principal, self.per_client);
+        }
+        let (slot, principal, client) =
+            match self.tiers.iter().position(|t| scopes.contains(&t.scope)) {
+                Some(i) => (3 + 2 * i, self.tiers[i].principal, self.tiers[i].client),
+                None => (1, self.per_principal, self.per_client),
+            };
+        (u16::try_from(slot).unwrap_or(u16::MAX), principal, client)
+    }
+
     /// The post-auth checks for a token holding `scopes`.
     fn post_auth<'a>(
         &self,
@@ -294,12 +323,7 @@ impl Limits {
         scopes: &ScopeSet,
         memo: Memo<'a>,
     ) -> [Option<LimitCheck<'a>>; 2] {
-        let (slot, principal, client) =
-            match self.tiers.iter().position(|t| scopes.contains(&t.scope)) {
-                Some(i) => (3 + 2 * i, self.tiers[i].principal, self.tiers[i].client),
-                None => (1, self.per_principal, self.per_client),
-            };
-        let slot = u16::try_from(slot).unwrap_or(u16::MAX);
+        let (slot, principal, client) = self.post_auth_rates(scopes);
         [
             principal.zip(subject).map(|(rate, subject)| LimitCheck {
                 key: LimitKey::Principal { issuer, subject },
@@ -360,14 +384,17 @@ pub struct LimitCheck<'a> {
 }
 
 /// A verified token's keyed hashes of its principal and client id, as one
-/// [`MemoryLimitStore`] computes them: kept in the token's [`AuthContext`](crate::AuthContext)
-/// (shared by every hit of the verified-token cache), so a cached token's keys are hashed
-/// once, not on every request. Only the keyed hash is kept (never the identifier), with the
-/// id of the store whose seeds made it: another store computes its own, uncached.
+/// [`MemoryLimitStore`] computes them, and the store's plan for its post-auth checks: kept
+/// in the token's [`AuthContext`](crate::AuthContext) (shared by every hit of the
+/// verified-token cache), so a cached token's keys are hashed once and its requests count
+/// on the store's state cells without the store's lock or map (see `memory::Plan`). Only
+/// the keyed hash is kept (never the identifier), with the id of the store whose seeds made
+/// it: another store computes its own, uncached.
 #[derive(Default)]
 pub(crate) struct KeyMemo {
     principal: OnceLock<(u64, [u64; 2])>,
     client: OnceLock<(u64, [u64; 2])>,
+    plan: OnceLock<memory::Plan>,
 }
 
 impl fmt::Debug for KeyMemo {
@@ -394,6 +421,16 @@ impl KeyMemo {
                 h
             }
         }
+    }
+
+    /// The memory store's plan for this context's post-auth checks, once one store made it.
+    fn plan(&self) -> Option<&memory::Plan> {
+        self.plan.get()
+    }
+
+    /// Keeps `plan` (the first store to make one wins).
+    fn keep_plan(&self, plan: memory::Plan) {
+        let _ = self.plan.set(plan);
     }
 }
 

@@ -33,13 +33,17 @@ mod session;
 pub(crate) use session::After;
 
 use crate::AuthContext;
-use crate::client_addr::{TrustedProxies, client_ip};
-use crate::limit::{Decision, LimitStoreError, Limiter, Memo, RateLimitStore, RequestTime};
+use crate::client_addr::{AddrKey, TrustedProxies, client_ip};
+use crate::decision::Rejection;
+use crate::limit::{
+    Decision, LimitStoreError, Limiter, Memo, MemoryLimitStore, RateLimitStore, RequestTime,
+};
 use crate::metrics::LimitStage;
 use crate::session::{Binding, SessionStore, SessionStoreError};
 use bytes::Bytes;
 use http::{Extensions, HeaderMap, Method, Response};
 use mcp_auth_core::sealed::Principal;
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
@@ -122,6 +126,121 @@ impl<S: RateLimitStore> DynLimiter for Limiter<S> {
     }
 }
 
+/// The limits of a [`MemoryLimitStore`], checked by the token decision itself
+/// ([`crate::decision`]): every answer is in memory, so the per-address check runs before
+/// any token work and the per-principal one on the accepted context in hand, without the
+/// I/O path's futures, its second look-up of the context, or a dynamic call. Any other
+/// store is asked by [`Operations`].
+pub(crate) struct MemoryLimits {
+    limiter: Limiter<MemoryLimitStore>,
+    proxies: TrustedProxies,
+    /// The missing-address warning is logged once, not per request.
+    warned_no_address: AtomicBool,
+}
+
+impl fmt::Debug for MemoryLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryLimits")
+            .field("store", self.limiter.store())
+            .field("trusted_proxies", &self.proxies)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryLimits {
+    /// Step 2, the per-address limit, at the request's time `now` (read here, kept for the
+    /// post-auth check while the request does no I/O).
+    pub(crate) fn before(
+        &self,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+        now: &RequestTime,
+    ) -> Result<(), Rejection> {
+        if self.limiter.limits().address_rate().is_none() {
+            return Ok(());
+        }
+        let Some(ip) = address(headers, extensions, &self.proxies, &self.warned_no_address) else {
+            return Ok(());
+        };
+        let answer = self.limiter.store().address_now(AddrKey::new(ip), now);
+        settled(answer, LimitStage::PreAuth, None)
+    }
+
+    /// Step 4, the per-principal and per-client limits of the accepted `ctx`; `now` the
+    /// time [`before`](Self::before) read, when the request did no I/O since.
+    pub(crate) fn after(
+        &self,
+        ctx: &AuthContext,
+        now: Option<&RequestTime>,
+    ) -> Result<(), Rejection> {
+        let store = self.limiter.store();
+        match store.context_now(self.limiter.limits(), ctx, now) {
+            None => Ok(()),
+            Some(answer) => settled(answer, LimitStage::PostAuth, Some(ctx)),
+        }
+    }
+}
+
+/// A memory store's answer as the decision's: go on, or a refusal for
+/// [`rate_limited`] to answer; a store that could not answer lets the request through.
+#[inline(always)]
+fn settled(
+    answer: Result<Decision, LimitStoreError>,
+    stage: LimitStage,
+    verified: Option<&AuthContext>,
+) -> Result<(), Rejection> {
+    match answer {
+        Ok(Decision::Allowed) => Ok(()),
+        Ok(d) => match d.retry_after_secs() {
+            None => Ok(()),
+            Some(secs) => Err(Rejection::Limited(Box::new(LimitRefusal {
+                stage,
+                retry_after_secs: secs,
+                verified: verified.cloned(),
+            }))),
+        },
+        Err(e) => {
+            failed_open(stage, &e);
+            Ok(())
+        }
+    }
+}
+
+/// A rate-limit refusal the decision took ([`MemoryLimits`]), rendered by
+/// [`rate_limited`].
+pub(crate) struct LimitRefusal {
+    stage: LimitStage,
+    retry_after_secs: u64,
+    /// The accepted caller of a post-auth refusal, for the audit event.
+    verified: Option<AuthContext>,
+}
+
+impl LimitRefusal {
+    /// Whether the token was accepted before the limit refused (the post-auth limits).
+    pub(crate) fn after_auth(&self) -> bool {
+        matches!(self.stage, LimitStage::PostAuth)
+    }
+}
+
+/// The client address of the pre-auth limit, or `None` (logged once per layer: a wiring gap).
+fn address(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    proxies: &TrustedProxies,
+    warned: &AtomicBool,
+) -> Option<IpAddr> {
+    let ip = client_ip(headers, extensions, proxies);
+    if ip.is_none() && !warned.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            target: "mcp_auth::limit",
+            "per-address rate limit configured but a request has no client address \
+             (serve with axum's ConnectInfo or insert mcp_auth::client_addr::ClientAddr): \
+             not limited"
+        );
+    }
+    ip
+}
+
 /// A store's answer: its synchronous one when it has one (no future, no allocation), else
 /// its future's.
 fn ask<S: RateLimitStore>(
@@ -155,11 +274,19 @@ impl<T: SessionStore> DynSessions for T {
     }
 }
 
-/// What the builder collected; [`build`](Self::build) is `None` when nothing is configured,
-/// so the layer's request path is the one without these checks.
+/// The configured limiter: a memory store's limits, which the decision checks
+/// ([`MemoryLimits`]), or another store's, which [`Operations`] asks.
+enum Limiting {
+    Memory(Limiter<MemoryLimitStore>),
+    Store(Arc<dyn DynLimiter>),
+}
+
+/// What the builder collected; [`build`](Self::build) gives the decision's memory limits
+/// and the operations around the decision, each `None` when not configured, so the request
+/// path without them is the one without these checks.
 #[derive(Default)]
 pub(crate) struct Settings {
-    limiter: Option<Arc<dyn DynLimiter>>,
+    limiter: Option<Limiting>,
     proxies: TrustedProxies,
     sessions: Option<Arc<dyn DynSessions>>,
 }
@@ -176,7 +303,25 @@ impl fmt::Debug for Settings {
 
 impl Settings {
     pub(crate) fn set_limiter<S: RateLimitStore>(&mut self, limiter: Limiter<S>) {
-        self.limiter = (!limiter.limits().is_empty()).then(|| Arc::new(limiter) as _);
+        if limiter.limits().is_empty() {
+            self.limiter = None;
+            return;
+        }
+        // The memory store's limits go to the decision; any other store's stay here.
+        let mut slot = Some(limiter);
+        let memory = (&mut slot as &mut dyn Any)
+            .downcast_mut::<Option<Limiter<MemoryLimitStore>>>()
+            .and_then(Option::take);
+        self.limiter = match (memory, slot) {
+            // Made for these limits (`Limiter::in_memory`): the decision's path, which
+            // trusts the store's slots.
+            (Some(m), _) if m.store().serves(m.limits()) => Some(Limiting::Memory(m)),
+            // A memory store made for other limits: asked as any store, which answers the
+            // rates it does not count with an error (the request fails open, logged).
+            (Some(m), _) => Some(Limiting::Store(Arc::new(m))),
+            (None, Some(l)) => Some(Limiting::Store(Arc::new(l))),
+            (None, None) => None,
+        };
     }
 
     pub(crate) fn set_proxies(&mut self, proxies: TrustedProxies) {
@@ -187,18 +332,31 @@ impl Settings {
         self.sessions = Some(Arc::new(store));
     }
 
-    pub(crate) fn build(self) -> Option<Arc<Operations>> {
-        if self.limiter.is_none() && self.sessions.is_none() {
-            return None;
+    pub(crate) fn build(self) -> (Option<MemoryLimits>, Option<Arc<Operations>>) {
+        let (memory, limiter) = match self.limiter {
+            Some(Limiting::Memory(limiter)) => (
+                Some(MemoryLimits {
+                    limiter,
+                    proxies: self.proxies.clone(),
+                    warned_no_address: AtomicBool::new(false),
+                }),
+                None,
+            ),
+            Some(Limiting::Store(l)) => (None, Some(l)),
+            None => (None, None),
+        };
+        if limiter.is_none() && self.sessions.is_none() {
+            return (memory, None);
         }
-        let address_limit = self.limiter.as_ref().is_some_and(|l| l.has_address_limit());
-        Some(Arc::new(Operations {
-            limiter: self.limiter,
+        let address_limit = limiter.as_ref().is_some_and(|l| l.has_address_limit());
+        let ops = Arc::new(Operations {
+            limiter,
             address_limit,
             proxies: self.proxies,
             sessions: self.sessions,
             warned_no_address: AtomicBool::new(false),
-        }))
+        });
+        (memory, Some(ops))
     }
 }
 
@@ -228,19 +386,11 @@ impl Operations {
         let Some(limiter) = self.limiter.as_ref().filter(|_| self.address_limit) else {
             return Quick::Now(Ok(()));
         };
-        let Some(ip) = client_ip(headers, extensions, &self.proxies) else {
-            if !self.warned_no_address.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    target: "mcp_auth::limit",
-                    "per-address rate limit configured but a request has no client address \
-                     (serve with axum's ConnectInfo or insert mcp_auth::client_addr::ClientAddr): \
-                     not limited"
-                );
-            }
+        let Some(ip) = address(headers, extensions, &self.proxies, &self.warned_no_address) else {
             return Quick::Now(Ok(()));
         };
         match limiter.address(ip, now) {
-            None => Quick::Now(Ok(())),
+            None | Some(Quick::Now(Ok(Decision::Allowed))) => Quick::Now(Ok(())),
             Some(Quick::Now(answer)) => {
                 Quick::Now(limited(answer, LimitStage::PreAuth, None, headers))
             }
@@ -284,7 +434,7 @@ impl Operations {
             },
         };
         match limit {
-            None => session::check(session),
+            None | Some(Quick::Now(Ok(Decision::Allowed))) => session::check(session),
             Some(Quick::Now(answer)) => {
                 match limited(answer, LimitStage::PostAuth, Some(ctx), headers) {
                     Ok(()) => session::check(session),
@@ -305,38 +455,60 @@ impl Operations {
 /// A limit's answer as the request's fate: 429 when over (counted and audited); through,
 /// with a warning and a count, when the store could not answer (fail open, see
 /// [`crate::limit`]).
+#[cold]
 fn limited<R: From<Bytes>>(
     answer: Result<Decision, LimitStoreError>,
     stage: LimitStage,
     verified: Option<&AuthContext>,
     headers: &HeaderMap,
 ) -> Checked<(), R> {
-    let which = stage.as_str();
     match answer {
         Ok(d) => match d.retry_after_secs() {
             None => Ok(()),
-            Some(secs) => {
-                tracing::debug!(target: "mcp_auth::limit", which, retry_after = secs, "request rate limited");
-                crate::metrics::rate_limited(stage);
-                crate::audit::operation_refused(
-                    "rate_limited",
-                    429,
-                    "too many requests",
-                    verified,
-                    headers,
-                );
-                Err(answers::too_many_requests(secs))
-            }
+            Some(secs) => Err(refuse(stage, secs, verified, headers)),
         },
         Err(e) => {
-            crate::metrics::rate_limit_failed_open(stage);
-            tracing::warn!(
-                target: "mcp_auth::limit",
-                which,
-                error = %e,
-                "rate-limit store unavailable: request let through (fail open)"
-            );
+            failed_open(stage, &e);
             Ok(())
         }
     }
+}
+
+/// The 429 of a rate-limit refusal the decision took ([`MemoryLimits`]).
+#[cold]
+pub(crate) fn rate_limited<R: From<Bytes>>(
+    refusal: LimitRefusal,
+    headers: &HeaderMap,
+) -> Response<R> {
+    let LimitRefusal {
+        stage,
+        retry_after_secs,
+        verified,
+    } = refusal;
+    refuse(stage, retry_after_secs, verified.as_ref(), headers)
+}
+
+/// 429 with `Retry-After`, counted and audited: every rate-limit refusal, whichever store.
+fn refuse<R: From<Bytes>>(
+    stage: LimitStage,
+    secs: u64,
+    verified: Option<&AuthContext>,
+    headers: &HeaderMap,
+) -> Response<R> {
+    tracing::debug!(target: "mcp_auth::limit", which = stage.as_str(), retry_after = secs, "request rate limited");
+    crate::metrics::rate_limited(stage);
+    crate::audit::operation_refused("rate_limited", 429, "too many requests", verified, headers);
+    answers::too_many_requests(secs)
+}
+
+/// A store that could not answer: the request goes on (fail open), counted and logged.
+#[cold]
+fn failed_open(stage: LimitStage, e: &LimitStoreError) {
+    crate::metrics::rate_limit_failed_open(stage);
+    tracing::warn!(
+        target: "mcp_auth::limit",
+        which = stage.as_str(),
+        error = %e,
+        "rate-limit store unavailable: request let through (fail open)"
+    );
 }

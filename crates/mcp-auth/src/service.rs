@@ -248,6 +248,9 @@ where
         }
         Rejection::Mismatch(m) => header_mismatch_response(m),
         Rejection::Proof(e) => reject(shared, AuthError::dpop_refused(e), None),
+        // No authorization decision: counted, audited and answered as every rate-limit
+        // refusal is (crate::operations).
+        Rejection::Limited(l) => crate::operations::rate_limited(*l, &parts.headers),
     }
 }
 
@@ -264,6 +267,7 @@ where
     let template = &shared.challenges.template;
     let (e, ctx) = match r {
         Rejection::Mismatch(m) => return header_mismatch_response(m),
+        Rejection::Limited(l) => return crate::operations::rate_limited(*l, &parts.headers),
         Rejection::Proof(p) => {
             let challenge = HeaderValue::from_str(&template.render_dpop_error(&p)).ok();
             let mut res = respond(shared, AuthError::dpop_refused(p), challenge);

@@ -12,7 +12,10 @@
 //!   any instance can resume a session another one opened; Redis down → 503;
 //! - the rate limits (with `--rate-limit-per-address` or `--rate-limit-per-principal`): the
 //!   layer's [`RedisLimitStore`], one budget per key for the whole fleet; Redis down → the
-//!   limits fail open (the request goes through, the layer counts and warns).
+//!   limits fail open (the request goes through, the layer counts and warns). Behind a load
+//!   balancer, `--trusted-proxy` names it, so the per-address limit reads the client's
+//!   address from its `X-Forwarded-For` (or `Forwarded`, `--proxy-header`) instead of
+//!   counting every request as the balancer's.
 //!
 //! Keys of the session and limit stores are keyed hashes (HMAC-SHA256) of session ids,
 //! principals and addresses, so every instance needs the same secret: `--fleet-secret` or,
@@ -20,9 +23,11 @@
 //! never printed, and one under [`MIN_SECRET_BYTES`] bytes is refused.
 
 use crate::StartError;
+use crate::unavailable::{RecentLoadFailures, StoreFailure};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_auth::McpAuthBuilder;
+use mcp_auth::client_addr::{ProxyHeader, TrustedProxies};
 use mcp_auth::limit::{Limiter, Limits, Rate, RedisLimitStore};
 use mcp_auth::session::{RedisSessionStore, SessionHasher};
 use redis::AsyncCommands as _;
@@ -102,6 +107,62 @@ pub struct FleetArgs {
     /// Post-auth limit per principal (issuer and subject), in the same form.
     #[arg(long, env = "MCP_AUTH_RATE_LIMIT_PER_PRINCIPAL", value_name = "N/SECONDS[:BURST]", value_parser = parse_rate)]
     pub rate_limit_per_principal: Option<Rate>,
+    /// A reverse proxy or load balancer (an address or a CIDR block: 10.0.0.0/8,
+    /// fd00::/8) whose --proxy-header names the client address for
+    /// --rate-limit-per-address; repeatable. The client is the right-most address of the
+    /// header that is not a trusted proxy. Default: none, the header is ignored (any client
+    /// can write it) and the address is the socket's.
+    #[arg(
+        long = "trusted-proxy",
+        env = "MCP_AUTH_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "CIDR",
+        value_parser = parse_proxy,
+        requires = "rate_limit_per_address"
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// The forwarding header the trusted proxies write: exactly this one is read.
+    #[arg(
+        long,
+        env = "MCP_AUTH_PROXY_HEADER",
+        value_name = "HEADER",
+        value_enum,
+        default_value_t = ProxyHeaderFlag::XForwardedFor,
+        requires = "trusted_proxies"
+    )]
+    pub proxy_header: ProxyHeaderFlag,
+}
+
+/// `--proxy-header`: which forwarding header the trusted proxies write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[non_exhaustive]
+pub enum ProxyHeaderFlag {
+    /// `X-Forwarded-For: client, proxy1, ...`.
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1, ...` (RFC 7239).
+    Forwarded,
+}
+
+impl From<ProxyHeaderFlag> for ProxyHeader {
+    fn from(flag: ProxyHeaderFlag) -> Self {
+        match flag {
+            ProxyHeaderFlag::XForwardedFor => Self::XForwardedFor,
+            ProxyHeaderFlag::Forwarded => Self::Forwarded,
+        }
+    }
+}
+
+/// One `--trusted-proxy`: an IP address or a CIDR block, as the layer reads it.
+pub fn parse_proxy(s: &str) -> Result<String, String> {
+    TrustedProxies::new([s], ProxyHeader::XForwardedFor)
+        .map(|_| s.trim().to_owned())
+        .map_err(|_| {
+            format!(
+                "{s:?} is not an IP address or a CIDR block (10.0.0.1, 10.0.0.0/8, fd00::/8; \
+                 a prefix of at most 32 bits for IPv4, 128 for IPv6)"
+            )
+        })
 }
 
 /// `N/SECONDS` or `N/SECONDS:BURST`.
@@ -132,6 +193,11 @@ pub struct FleetSettings {
     pub per_address: Option<Rate>,
     /// The post-auth limit per principal.
     pub per_principal: Option<Rate>,
+    /// The proxies whose forwarding header names the client of the per-address limit
+    /// (addresses or CIDR blocks); empty: none, the socket's address is the client's.
+    pub trusted_proxies: Vec<String>,
+    /// The header those proxies write.
+    pub proxy_header: ProxyHeaderFlag,
 }
 
 impl FleetArgs {
@@ -142,6 +208,8 @@ impl FleetArgs {
             secret: self.fleet_secret.clone(),
             per_address: self.rate_limit_per_address,
             per_principal: self.rate_limit_per_principal,
+            trusted_proxies: self.trusted_proxies.clone(),
+            proxy_header: self.proxy_header,
         }
     }
 }
@@ -170,9 +238,11 @@ impl Fleet {
     }
 
     /// rmcp's session state on Redis, dropped after `idle`.
+    /// Its failed reads are recorded in `recent` too (see [`crate::unavailable`]).
     pub(crate) fn rmcp_sessions(
         &self,
         idle: Duration,
+        recent: Arc<RecentLoadFailures>,
     ) -> Result<Arc<dyn RmcpSessionStore>, StartError> {
         // Its own key: the same secret, another label than the layer's binding hash.
         let mut secret = self.secret_bytes();
@@ -182,6 +252,7 @@ impl Fleet {
             conn: self.connection(),
             hasher: Arc::new(hasher),
             idle_ms: u64::try_from(idle.as_millis()).unwrap_or(u64::MAX).max(1),
+            recent,
         }))
     }
 }
@@ -249,14 +320,36 @@ impl FleetSettings {
         Ok(Some(Fleet { conn, secret }))
     }
 
-    /// `builder` with the rate limits asked for: in memory, or on `fleet`'s Redis.
+    /// The trusted proxies asked for; an entry that is not an address or a CIDR block, or
+    /// proxies without a per-address limit (they would be unused), is refused.
+    fn proxies(&self) -> Result<TrustedProxies, StartError> {
+        if self.trusted_proxies.is_empty() {
+            return Ok(TrustedProxies::none());
+        }
+        if self.per_address.is_none() {
+            return Err(StartError::Fleet(
+                "--trusted-proxy needs --rate-limit-per-address (it would be unused)".to_owned(),
+            ));
+        }
+        TrustedProxies::new(&self.trusted_proxies, self.proxy_header.into())
+            .map_err(|e| StartError::Fleet(format!("--trusted-proxy: {e}")))
+    }
+
+    /// `builder` with the rate limits asked for (in memory, or on `fleet`'s Redis) and the
+    /// trusted proxies of the per-address one.
     pub(crate) fn apply_limits(
         &self,
         builder: McpAuthBuilder,
         fleet: Option<&Fleet>,
     ) -> Result<McpAuthBuilder, StartError> {
+        let proxies = self.proxies()?;
         let Some(limits) = self.limits() else {
             return Ok(builder);
+        };
+        let builder = if proxies.is_empty() {
+            builder
+        } else {
+            builder.trusted_proxies(proxies)
         };
         Ok(match fleet {
             None => builder.rate_limits(Limiter::in_memory(limits)),
@@ -278,6 +371,7 @@ pub struct RmcpSessionState {
     conn: ConnectionManager,
     hasher: Arc<SessionHasher>,
     idle_ms: u64,
+    recent: Arc<RecentLoadFailures>,
 }
 
 impl fmt::Debug for RmcpSessionState {
@@ -294,11 +388,8 @@ impl RmcpSessionState {
         URL_SAFE_NO_PAD.encode_string(self.hasher.session_id(session_id), &mut key);
         key
     }
-}
 
-#[async_trait::async_trait]
-impl RmcpSessionStore for RmcpSessionState {
-    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, RmcpStoreError> {
+    async fn read(&self, session_id: &str) -> Result<Option<SessionState>, RmcpStoreError> {
         let mut conn = self.conn.clone();
         let raw: Option<String> = redis::cmd("GETEX")
             .arg(self.key(session_id))
@@ -312,7 +403,7 @@ impl RmcpSessionStore for RmcpSessionState {
         })
     }
 
-    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), RmcpStoreError> {
+    async fn write(&self, session_id: &str, state: &SessionState) -> Result<(), RmcpStoreError> {
         let mut conn = self.conn.clone();
         let json = serde_json::to_string(state)?;
         let () = conn
@@ -320,11 +411,78 @@ impl RmcpSessionStore for RmcpSessionState {
             .await?;
         Ok(())
     }
+}
 
+#[async_trait::async_trait]
+impl RmcpSessionStore for RmcpSessionState {
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, RmcpStoreError> {
+        crate::unavailable::note_session_load();
+        let r = self.read(session_id).await;
+        if r.is_err() {
+            self.recent.record(session_id);
+        }
+        noted("load", r)
+    }
+
+    /// A failed write is noted (the example warns, without the session id) and answered
+    /// `Ok`: rmcp (3.9) does nothing with the error but log it at `WARN` with the session id
+    /// in clear ("Failed to persist session … to store"), and goes on either way.
+    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), RmcpStoreError> {
+        let _ = noted("store", self.write(session_id, state).await);
+        Ok(())
+    }
+
+    /// As [`Self::store`]: rmcp only logs a failed delete, with the session id ("Failed to
+    /// delete session … from store"). The state left behind expires after the idle time and
+    /// serves no one: the layer's binding is gone, so the session is unknown (404).
     async fn delete(&self, session_id: &str) -> Result<(), RmcpStoreError> {
         let mut conn = self.conn.clone();
-        let _: i64 = conn.del(self.key(session_id)).await?;
+        let deleted: Result<i64, redis::RedisError> = conn.del(self.key(session_id)).await;
+        let _ = noted("delete", deleted.map(drop).map_err(Into::into));
         Ok(())
+    }
+}
+
+/// A failed command marks the request, so its 500 from rmcp becomes the example's 503
+/// ([`crate::unavailable`]), with the command and the [`error_kind`] for its warning. The
+/// error rmcp gets (and logs, and writes in its 500) is [`StateStoreFailed`]: the command
+/// and the kind, not the Redis or JSON error's text.
+fn noted<T>(op: &'static str, r: Result<T, RmcpStoreError>) -> Result<T, RmcpStoreError> {
+    r.map_err(|e| {
+        let failure = StoreFailure {
+            op,
+            kind: error_kind(e.as_ref()),
+        };
+        crate::unavailable::note_session_store_failure(failure);
+        Box::new(StateStoreFailed(failure)) as RmcpStoreError
+    })
+}
+
+/// A failed command of [`RmcpSessionState`], as rmcp sees it.
+#[derive(Debug, thiserror::Error)]
+#[error("rmcp session state store: {} failed ({})", .0.op, .0.kind)]
+struct StateStoreFailed(StoreFailure);
+
+/// What kind of error a store command failed with, in words that hold no data (a Redis
+/// error's text may quote a key or a value, a JSON error a part of the state).
+fn error_kind(e: &(dyn std::error::Error + 'static)) -> &'static str {
+    if let Some(e) = e.downcast_ref::<redis::RedisError>() {
+        if e.is_timeout() {
+            "timeout"
+        } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+            "connection"
+        } else if matches!(
+            e.kind(),
+            redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+        ) {
+            "server error"
+        } else {
+            "client error"
+        }
+    } else if e.is::<serde_json::Error>() {
+        "json"
+    } else {
+        "other"
     }
 }
 

@@ -37,6 +37,7 @@ pub mod provider;
 pub mod server;
 pub mod stateful;
 pub mod token_mode;
+mod unavailable;
 
 use axum::Router;
 use axum::extract::State;
@@ -68,6 +69,15 @@ pub const DEFAULT_BIND: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALH
 pub const DEFAULT_DEV_AS_BIND: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8081);
 /// The path of the MCP endpoint in the default resource URI.
 pub const DEFAULT_MCP_PATH: &str = "/mcp";
+
+/// The log filter of `main.rs` when `RUST_LOG` is not set (a `RUST_LOG` replaces all of it):
+/// warnings of every crate, the example's and the layer's information, except the events of
+/// rmcp's Streamable HTTP service that carry a `session_id` field, which is the id in clear:
+/// "session store load failed during restore" (`ERROR`, a session state it could not read;
+/// the example warns in its place, without the id, [`unavailable`]) and a debug line,
+/// "session restored from external store". rmcp's other warnings and errors stay on.
+pub const DEFAULT_LOG_FILTER: &str = "warn,example_mcp_server=info,mcp_auth=info,\
+     rmcp::transport::streamable_http_server::tower[{session_id}]=off";
 /// The `sub` of tokens the embedded authorization server issues after consent, and of
 /// [`RunningServer::mint_token`] tokens, so both reach the same notes.
 pub const DEV_SUBJECT: &str = "dev-user";
@@ -499,8 +509,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .fleet
         .connect(config.dpop.mode != dpop::DpopFlag::Off, config.stateful)
         .await?;
+    let recent_load_failures = Arc::new(unavailable::RecentLoadFailures::default());
     let rmcp_sessions = match (&fleet, config.stateful) {
-        (Some(f), true) => Some(f.rmcp_sessions(stateful::SESSION_IDLE)?),
+        (Some(f), true) => {
+            Some(f.rmcp_sessions(stateful::SESSION_IDLE, recent_load_failures.clone())?)
+        }
         _ => None,
     };
     if config.stateful {
@@ -532,6 +545,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         shutdown.child_token(),
         config.stateful,
         rmcp_sessions,
+        recent_load_failures,
     );
     if config.debug_counters {
         let c = counters.clone();
@@ -642,6 +656,7 @@ fn router(
     shutdown: CancellationToken,
     stateful: bool,
     rmcp_sessions: Option<Arc<dyn stateful::RmcpSessionStore>>,
+    recent_load_failures: Arc<unavailable::RecentLoadFailures>,
 ) -> Router {
     let resource = auth.resource();
     let path = match resource.path() {
@@ -655,7 +670,13 @@ fn router(
         .with_allowed_hosts(allowed_hosts(resource.as_str(), local_addr))
         .with_cancellation_token(shutdown);
     let app = if stateful {
-        Router::new().route_service(path, stateful::service(handler, config, rmcp_sessions))
+        // rmcp's 500 for a session state it could not read from Redis is the 503 it means.
+        Router::new()
+            .route_service(path, stateful::service(handler, config, rmcp_sessions))
+            .route_layer(axum::middleware::from_fn_with_state(
+                recent_load_failures,
+                unavailable::session_store_errors,
+            ))
     } else {
         let mcp = StreamableHttpService::new(
             move || Ok(handler.clone()),
@@ -668,7 +689,8 @@ fn router(
     };
     let mut app = app
         .route_layer(axum::middleware::from_fn_with_state(counters, count_inner))
-        .route_layer(auth.clone());
+        .route_layer(auth.clone())
+        .route_layer(axum::middleware::from_fn(unavailable::retry_after_on_503));
     if path != "/" {
         let page = index_page(resource.as_str(), &resource.metadata_url());
         app = app.route("/", get(move || std::future::ready(Html(page.clone()))));

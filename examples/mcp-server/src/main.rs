@@ -260,7 +260,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,example_mcp_server=info,mcp_auth=info")
+                tracing_subscriber::EnvFilter::new(example_mcp_server::DEFAULT_LOG_FILTER)
             }),
         )
         .with_writer(std::io::stderr)

@@ -15,17 +15,25 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{bounded, http, initialize, jsonrpc_body, tools_call};
+use common::{
+    Capture, bounded, find_uuid, http, initialize, jsonrpc_body, make_the_state_unreadable,
+    put_state_back, tools_call,
+};
 use example_mcp_server::dpop::{DpopFlag, DpopSettings};
 use example_mcp_server::fleet::{FleetSettings, parse_rate};
-use example_mcp_server::{AuthorizationServer, Config, ExternalAs, RunningServer};
+use example_mcp_server::{
+    AuthorizationServer, Config, DEFAULT_LOG_FILTER, ExternalAs, RunningServer,
+};
 use mcp_auth_dev::test_support::redis::RedisServer;
+use redis::aio::MultiplexedConnection;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 
 const SECRET: &str = "fleet-test-secret-0123456789abcdefghij";
 
@@ -46,6 +54,7 @@ fn fleet_settings(redis: &RedisServer, o: Options) -> FleetSettings {
         secret: Some(SECRET.into()),
         per_address: o.per_address.map(|r| parse_rate(r).unwrap()),
         per_principal: o.per_principal.map(|r| parse_rate(r).unwrap()),
+        ..FleetSettings::default()
     }
 }
 
@@ -301,6 +310,22 @@ async fn open_session(url: &str, token: &str) -> String {
     id
 }
 
+/// 503 for a session whose store could not answer: `Retry-After` of 5 s (what the layer
+/// sends for its session store), a JSON-RPC error body without an `id`, and nothing in it of
+/// the session id, the token or the fleet secret.
+fn assert_session_unavailable(r: &Reply, session_id: &str, token: &str) {
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.retry_after(), 5, "{}", r.text);
+    assert_eq!(r.header("content-type"), "application/json");
+    let body: Value = serde_json::from_str(&r.text).expect("a JSON body");
+    assert_eq!(body["jsonrpc"], "2.0", "{body}");
+    assert_eq!(body["error"]["code"], -32000, "{body}");
+    assert!(body.get("id").is_none(), "{body}");
+    for secret in [session_id, token, SECRET] {
+        assert!(!r.text.contains(secret), "{}", r.text);
+    }
+}
+
 #[tokio::test]
 async fn a_dpop_proof_used_at_one_server_is_refused_at_the_other() {
     let Some(redis) = RedisServer::start(&[]) else {
@@ -444,12 +469,24 @@ async fn the_per_principal_budget_is_one_for_the_fleet_and_each_users_own() {
     .await;
 }
 
+/// Redis stops: DPoP and session requests are 503 with `Retry-After`, the limits fail open.
+/// What is logged through the example's default filter names no session: neither the open
+/// session's id nor the id rmcp gives an `initialize` whose state it cannot save (rmcp
+/// logs that one with the id, unless the store hides the failure from it).
 #[tokio::test]
 async fn redis_stopped_dpop_and_sessions_are_503_and_limits_fail_open() {
     let Some(mut redis) = RedisServer::start(&[]) else {
         return;
     };
-    bounded(async {
+    let logged = Capture::default();
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::registry().with(
+            logged
+                .clone()
+                .with_filter(EnvFilter::new(DEFAULT_LOG_FILTER)),
+        ),
+    );
+    let (id, alice) = bounded(async {
         let limited = Options {
             dpop: DpopFlag::Allowed,
             per_address: Some("1000/1"),
@@ -477,13 +514,236 @@ async fn redis_stopped_dpop_and_sessions_are_503_and_limits_fail_open() {
         assert!(r.retry_after() >= 1);
         // Sessions: the binding cannot be checked.
         let r = bearer_call(&endpoint(&s), &alice, Some(&id)).await;
+        assert_session_unavailable(&r, &id, &alice);
+        // A new session: rmcp opens it, cannot save its state, the layer cannot bind it.
+        let auth = format!("Bearer {alice}");
+        let r = send(
+            &endpoint(&s),
+            Method::POST,
+            &auth,
+            None,
+            None,
+            Some(&initialize(1)),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+        assert!(r.retry_after() >= 1);
+        assert_eq!(r.header("mcp-session-id"), "");
         // Limits: fail open, the request goes through to the tool.
         let before = inner_requests(&b).await;
         let r = bearer_call(&endpoint(&b), &alice, None).await;
         assert_answered_as(&r, "alice");
         assert_eq!(inner_requests(&b).await, before + 1);
         s.shutdown().await;
+        b.shutdown().await;
+        a.shutdown().await;
+        (id, alice)
+    })
+    .await;
+
+    let lines = logged.lines();
+    for l in &lines {
+        assert!(!l.contains(&id), "logged: {l}");
+        assert!(!l.contains(&alice), "logged: {l}");
+        // rmcp's session ids are UUIDs: none of them, not only the one the test knows.
+        assert!(find_uuid(l).is_none(), "logged: {l}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("WARN example_mcp_server::fleet:")
+                && l.contains("op=store")
+                && l.contains("error_kind=connection")),
+        "the example's warning for the state it could not save: {lines:#?}"
+    );
+}
+
+#[test]
+fn a_uuid_is_found_anywhere_in_a_line() {
+    let id = "1c5b4420-46eb-4c36-ba8c-52126a8e0316";
+    assert_eq!(
+        find_uuid(&format!("Failed to persist session {id} to store")),
+        Some(id)
+    );
+    assert_eq!(find_uuid(id), Some(id));
+    assert_eq!(find_uuid("session_id=1c5b4420-46eb-4c36-ba8c"), None);
+    assert_eq!(find_uuid("op=store error_kind=connection"), None);
+}
+
+/// The layer's binding check passes, then rmcp cannot read the session's state from Redis:
+/// rmcp's 500 with the store's error text becomes the layer's 503. What is logged, through
+/// the example's default filter, holds neither the session id nor the token nor Redis's
+/// error text, and holds the example's warning; rmcp's own line (with the session id,
+/// seen here without the filter) is not let through.
+#[tokio::test]
+async fn an_unreadable_rmcp_session_state_is_503_with_retry_after() {
+    let Some(redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    // The test's runtime is on this thread, and so is every task of both servers.
+    let (all, logged) = (Capture::default(), Capture::default());
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::registry().with(all.clone()).with(
+            logged
+                .clone()
+                .with_filter(EnvFilter::new(DEFAULT_LOG_FILTER)),
+        ),
+    );
+    let (id, alice) = bounded(async {
+        let o = Options {
+            stateful: true,
+            ..Options::default()
+        };
+        let (a, b) = fleet(&redis, o).await;
+        let alice = token(&a, "alice", None);
+        let id = open_session(&endpoint(&a), &alice).await;
+        let (mut conn, key, saved) = make_the_state_unreadable(&redis).await;
+
+        let r = bearer_call(&endpoint(&b), &alice, Some(&id)).await;
+        assert_session_unavailable(&r, &id, &alice);
+        assert!(!r.text.contains("WRONGTYPE"), "{}", r.text);
+        // A, which holds the session in memory, still serves it.
+        let r = bearer_call(&endpoint(&a), &alice, Some(&id)).await;
+        assert_answered_as(&r, "alice");
+        // Once the state reads again, B resumes the session.
+        put_state_back(&mut conn, &key, &saved).await;
+        let r = bearer_call(&endpoint(&b), &alice, Some(&id)).await;
+        assert_answered_as(&r, "alice");
+        b.shutdown().await;
+        a.shutdown().await;
+        (id, alice)
+    })
+    .await;
+
+    // rmcp did log the failed read with the session id: the check below can fail.
+    let rmcps = all
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("session store load failed during restore"))
+        .expect("rmcp logs the failed read");
+    assert!(rmcps.starts_with("ERROR "), "{rmcps}");
+    assert!(rmcps.contains(&id), "{rmcps}");
+    let lines = logged.lines();
+    let signature = alice.rsplit_once('.').unwrap().1;
+    for l in &lines {
+        for secret in [id.as_str(), alice.as_str(), signature, SECRET, "WRONGTYPE"] {
+            assert!(!l.contains(secret), "logged: {l}");
+        }
+    }
+    let ours: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("rmcp's session state could not be read from Redis"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{lines:#?}");
+    let ours = ours[0];
+    assert!(
+        ours.starts_with("WARN example_mcp_server::fleet:"),
+        "{ours}"
+    );
+    assert!(ours.contains("op=load"), "{ours}");
+    assert!(ours.contains("error_kind=server error"), "{ours}");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("session store load failed")),
+        "{lines:#?}"
+    );
+    // rmcp's other errors still get through the filter (not a blanket `off`): its line for
+    // the 500, which holds the store's error as the example words it, without data.
+    let internal = lines
+        .iter()
+        .find(|l| l.contains("Internal server error when restore session"))
+        .expect("rmcp's error for its 500 is logged");
+    assert!(internal.starts_with("ERROR rmcp::"), "{internal}");
+    assert!(
+        internal.contains("load failed (server error)"),
+        "{internal}"
+    );
+}
+
+/// `failed_calls` of `GETEX` (rmcp's reads of its session state) since `CONFIG RESETSTAT`.
+async fn failed_state_reads(conn: &mut MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_getex:"))
+        .and_then(|stats| {
+            stats
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("failed_calls="))
+        })
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// `n` concurrent `whoami` calls at `url` in `session`, each with its own JSON-RPC id (one
+/// session's responses are matched to its requests by id).
+async fn concurrent_calls(n: usize, url: &str, token: &str, session: &str) -> Vec<Reply> {
+    let mut set = tokio::task::JoinSet::new();
+    for id in 0..n {
+        let call = tools_call(100 + id as u64, "whoami", json!({}));
+        let (url, auth, session) = (
+            url.to_owned(),
+            format!("Bearer {token}"),
+            session.to_owned(),
+        );
+        set.spawn(async move {
+            send(&url, Method::POST, &auth, None, Some(&session), Some(&call)).await
+        });
+    }
+    set.join_all().await
+}
+
+/// While a session's state cannot be read, concurrent requests for it at an instance that
+/// must restore it: rmcp reads once and has the others wait on that restore (fewer failed
+/// reads than requests, counted by Redis), and every one of them is the 503 with
+/// `Retry-After`, none the 404 of an unknown session (which would make a client drop a
+/// good session during an outage). Then, the state readable again, all are served.
+#[tokio::test]
+async fn concurrent_requests_for_an_unreadable_session_are_all_503_none_404() {
+    let Some(redis) = RedisServer::start(&[]) else {
+        return;
+    };
+    bounded(async {
+        const N: usize = 8;
+        const ROUNDS: usize = 10;
+        let o = Options {
+            stateful: true,
+            ..Options::default()
+        };
+        let (a, b) = fleet(&redis, o).await;
+        let alice = token(&a, "alice", None);
+        let id = open_session(&endpoint(&a), &alice).await;
+        let (mut conn, key, saved) = make_the_state_unreadable(&redis).await;
+
+        let mut waited = None;
+        for round in 0..ROUNDS {
+            let () = redis::cmd("CONFIG")
+                .arg("RESETSTAT")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            for r in concurrent_calls(N, &endpoint(&b), &alice, &id).await {
+                assert_session_unavailable(&r, &id, &alice);
+            }
+            let reads = failed_state_reads(&mut conn).await;
+            assert!((1..=N as u64).contains(&reads), "{reads} failed reads");
+            if reads < N as u64 {
+                waited = Some((round, reads));
+                break;
+            }
+        }
+        let (round, reads) = waited.unwrap_or_else(|| {
+            panic!("in {ROUNDS} rounds of {N}, no request waited on another's restore")
+        });
+        eprintln!("round {round}: {N} requests, {reads} failed reads, all 503");
+
+        put_state_back(&mut conn, &key, &saved).await;
+        for r in concurrent_calls(N, &endpoint(&b), &alice, &id).await {
+            assert_answered_as(&r, "alice");
+        }
         b.shutdown().await;
         a.shutdown().await;
     })

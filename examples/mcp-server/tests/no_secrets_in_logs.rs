@@ -18,62 +18,7 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Record};
-use tracing::{Event, Id, Subscriber};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
-
-/// Every event and span, one line each: level, target, message and every field.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-impl Capture {
-    fn push(&self, line: String) {
-        self.0.lock().unwrap().push(line);
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-/// Field values as they would be written: `str` values raw, the rest through `Debug`
-/// (which is what `%` and `?` fields, and the message, render through).
-struct Fields<'a>(&'a mut String);
-
-impl Visit for Fields<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        let _ = write!(self.0, " {}={}", field.name(), value);
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, " {}={:?}", field.name(), value);
-    }
-}
-
-impl<S: Subscriber> Layer<S> for Capture {
-    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        let m = event.metadata();
-        let mut line = format!("{} {}:", m.level(), m.target());
-        event.record(&mut Fields(&mut line));
-        self.push(line);
-    }
-
-    fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
-        let m = attrs.metadata();
-        let mut line = format!("span {} {} {}:", m.level(), m.target(), m.name());
-        attrs.record(&mut Fields(&mut line));
-        self.push(line);
-    }
-
-    fn on_record(&self, _: &Id, values: &Record<'_>, _: Context<'_, S>) {
-        let mut line = "span record:".to_owned();
-        values.record(&mut Fields(&mut line));
-        self.push(line);
-    }
-}
+use tracing_subscriber::layer::SubscriberExt as _;
 
 /// What must never be logged, and how much of it counts as a leak.
 struct Secret {

@@ -352,3 +352,205 @@ fn a_request_time_is_read_once_and_reused() {
     let t2 = RequestTime::default();
     assert!(l.on_address_at(ip, Some(&t2), ask).unwrap().is_allowed());
 }
+
+#[test]
+fn the_layers_in_memory_path_counts_exactly_as_the_store_trait() {
+    // The layer asks a memory store through `address_now` / `context_now` (no check list);
+    // every answer, `retry_after` included, must be the one `RateLimitStore::check` gives
+    // for the same sequence of requests and clock moves. Two stores, one per path.
+    let limits = Limits::new()
+        .per_address(rate(3, secs(1), 2))
+        .per_principal(rate(2, secs(1), 3))
+        .per_client(rate(5, secs(1), 4))
+        .tier("mcp:admin", rate(10, secs(1), 5), Some(rate(1, secs(2), 1)));
+    let (trait_path, trait_clock) = manual(limits.clone());
+    let (fast_path, fast_clock) = manual(limits.clone());
+    let ips: Vec<std::net::IpAddr> = ["192.0.2.1", "192.0.2.2", "2001:db8::1", "2001:db8::2:1"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let with_scopes = |sub: &str, client: &str, scopes: &str| {
+        let mut claims = mcp_auth_core::claims::Claims::default();
+        claims.iss = Some("https://as.example".to_owned());
+        claims.sub = Some(sub.to_owned());
+        claims.client_id = Some(client.to_owned());
+        let hash = mcp_auth_core::TokenHash::of(sub.as_bytes());
+        crate::AuthContext::new(claims, ScopeSet::parse(scopes).unwrap(), hash)
+    };
+    let contexts = [
+        with_scopes("alice", "app", "mcp:read"),
+        with_scopes("bob", "app", "mcp:read"),
+        with_scopes("carol", "ops", "mcp:admin"),
+        with_scopes("alice", "ops", "mcp:admin mcp:read"),
+    ];
+    let (mut seed, mut limited, mut allowed) = (0x2545_f491_4f6c_dd1du64, 0, 0);
+    for step in 0..4_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let pick = usize::try_from(seed % 1_000).unwrap();
+        let (by_trait, by_fast) = if pick < 450 {
+            let ip = ips[pick % ips.len()];
+            let t = RequestTime::default();
+            let fast = fast_path
+                .store()
+                .address_now(crate::client_addr::AddrKey::new(ip), &t);
+            (addr(&trait_path, &ip.to_string()), fast.unwrap())
+        } else if pick < 900 {
+            let ctx = &contexts[pick % contexts.len()];
+            let fast = fast_path.store().context_now(&limits, ctx, None).unwrap();
+            (now(trait_path.check_context(ctx).unwrap()), fast.unwrap())
+        } else {
+            let by = Duration::from_millis(seed % 700);
+            trait_clock.advance(by);
+            fast_clock.advance(by);
+            continue;
+        };
+        assert_eq!(by_trait, by_fast, "step {step}");
+        match by_trait {
+            Decision::Allowed => allowed += 1,
+            Decision::Limited { .. } => limited += 1,
+        }
+    }
+    // The sequence exercised both answers, or the comparison proves little.
+    assert!(
+        allowed > 500 && limited > 500,
+        "{allowed} allowed, {limited} limited"
+    );
+    // The in-memory path trusts the store's slots, so only a store made for these limits
+    // takes it; a store made for other rates is asked as any store (which answers a rate it
+    // does not count with an error, and the layer fails open on it).
+    assert!(fast_path.store().serves(&limits));
+    let other_limits = Limits::new().per_address(rate(1, secs(9), 1));
+    assert!(!MemoryLimitStore::new(&other_limits).serves(&limits));
+    let route = |store: MemoryLimitStore| {
+        let mut settings = crate::operations::Settings::default();
+        settings.set_limiter(Limiter::with_store(limits.clone(), store));
+        let (memory, ops) = settings.build();
+        (memory.is_some(), ops.is_some())
+    };
+    assert_eq!(route(MemoryLimitStore::new(&limits)), (true, false));
+    assert_eq!(route(MemoryLimitStore::new(&other_limits)), (false, true));
+    let other = MemoryLimitStore::new(&other_limits);
+    assert!(
+        other
+            .context_now(&limits, &contexts[0], None)
+            .unwrap()
+            .is_err(),
+        "a slot the store lacks is an error, not a guess"
+    );
+}
+
+#[test]
+fn contexts_of_one_principal_share_its_cell_through_turnovers() {
+    // A verified context counts on the store's cell for its principal (no lock, no map
+    // probe); a second token of the same principal finds the same state, a turnover keeps a
+    // cell contexts keep using, and a dropped cell sends its context back to the table.
+    let limits = Limits::new()
+        .per_principal(rate(1, secs(60), 3))
+        .max_keys(8); // one shard, generations of 4
+    let (l, clock) = manual(limits.clone());
+    let store = l.store();
+    let first = context("https://as.example", "alice", "app");
+    let second = context("https://as.example", "alice", "app");
+    let ask = |ctx: &crate::AuthContext| store.context_now(&limits, ctx, None).unwrap().unwrap();
+    assert!(ask(&first).is_allowed());
+    assert!(
+        ask(&second).is_allowed(),
+        "the second token: through the table"
+    );
+    assert!(
+        ask(&first).is_allowed(),
+        "the first token: through its memo's cell"
+    );
+    assert!(
+        !ask(&second).is_allowed(),
+        "one burst of 3 for the principal"
+    );
+    assert!(!ask(&first).is_allowed());
+    // Many other principals through the table: turnovers. Alice's cell, used by her
+    // contexts between them, is kept and stays limited.
+    for i in 0..40 {
+        let other = context("https://as.example", &format!("u{i}"), "app");
+        assert!(ask(&other).is_allowed());
+        if i % 3 == 0 {
+            assert!(!ask(&first).is_allowed(), "kept through turnover {i}");
+        }
+    }
+    assert!(store.retained_keys() <= 8, "{store:?}");
+    // Unused for two generations, her cell is forgotten: a fresh burst (the documented
+    // forgiveness of a turnover), counted on a new cell the memo does not hold.
+    for i in 100..120 {
+        let other = context("https://as.example", &format!("u{i}"), "app");
+        assert!(ask(&other).is_allowed());
+    }
+    assert!(ask(&first).is_allowed(), "forgotten: a full burst again");
+    assert!(ask(&second).is_allowed());
+    assert!(ask(&first).is_allowed());
+    assert!(
+        !ask(&second).is_allowed(),
+        "both tokens count on the new state"
+    );
+    // Back to fresh after the refill time: the table may sweep a cell no context holds,
+    // never one a context holds (its memo would lose the state).
+    clock.advance(secs(300));
+    let held = store.retained_keys();
+    assert!(held >= 1, "the cell alice's contexts hold is kept");
+    drop((first, second));
+    assert_eq!(
+        store.retained_keys(),
+        held - 1,
+        "dropped with its last context"
+    );
+}
+
+#[test]
+fn the_stores_gcra_answers_as_governors() {
+    // The memory store computes GCRA as a step on a key's TAT (so verified contexts can
+    // count on a shared cell without the table's lock); governor is the reference: on a
+    // random sequence of requests from three addresses and clock moves, every answer and
+    // every wait equals governor's keyed limiter's under a fake clock.
+    use governor::clock::{Clock, FakeRelativeClock};
+    let rates = [
+        rate(3, secs(1), 2),
+        rate(1, secs(60), 1),
+        rate(100, secs(1), 50),
+        rate(7, Duration::from_millis(900), 3),
+    ];
+    for r in rates {
+        let (ours, clock) = manual(Limits::new().per_address(r));
+        let fake = FakeRelativeClock::default();
+        let theirs = governor::RateLimiter::hashmap_with_clock(r.quota(), fake.clone());
+        let (mut seed, mut limited) = (0x9e37_79b9_7f4a_7c15u64, 0);
+        for step in 0..3_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            if seed % 4 == 0 {
+                // Up to one emission interval (each key asks about twice its rate): both
+                // answers, and refills mid-burst.
+                let span = u64::try_from(r.emission_interval().as_nanos()).unwrap();
+                let by = Duration::from_nanos(seed % span);
+                clock.advance(by);
+                fake.advance(by);
+                continue;
+            }
+            let key = u8::try_from(seed % 3).unwrap();
+            let expected = match theirs.check_key(&key) {
+                Ok(()) => Decision::Allowed,
+                Err(not_until) => Decision::Limited {
+                    retry_after: not_until
+                        .wait_time_from(fake.now())
+                        .max(Duration::from_nanos(1)),
+                },
+            };
+            let got = addr(&ours, &format!("192.0.2.{key}"));
+            assert_eq!(got, expected, "{r:?}, step {step}");
+            limited += usize::from(!got.is_allowed());
+        }
+        assert!(
+            limited > 100,
+            "{r:?}: {limited} refusals, too few to compare"
+        );
+    }
+}

@@ -16,7 +16,9 @@ use http_body::Body;
 use std::sync::Arc;
 use tower_service::Service;
 
-/// [`McpAuth::call`] past the `Origin` check, with `ops` (from `shared`) configured.
+/// [`McpAuth::call`] past the `Origin` check, with `ops` (from `shared`) configured. Never
+/// inlined: the path without these checks keeps its own small frame.
+#[inline(never)]
 pub(super) fn call_guarded<S, B, ResBody>(
     inner: &mut S,
     shared: &Arc<Shared>,
@@ -58,7 +60,7 @@ where
                     Quick::Now(Ok(after)) => {
                         let req = Request::from_parts(parts, RequestBody::new(body));
                         let nonce = decision.take_nonce();
-                        return ResponseFuture::inner(inner.call(req), nonce).with_after(after);
+                        return ResponseFuture::inner_with_after(inner.call(req), nonce, after);
                     }
                     Quick::Now(Err(res)) => return ResponseFuture::rejected(res),
                     Quick::Later(f) => {

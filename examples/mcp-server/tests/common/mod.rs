@@ -220,3 +220,131 @@ pub(crate) fn query_param(url: &url::Url, name: &str) -> Option<String> {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
+
+// A capture of `tracing` output, for the tests on what is logged.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Record};
+use tracing::{Event, Id, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+
+/// Every event and span, one line each: level, target, message and every field.
+#[derive(Clone, Default)]
+pub(crate) struct Capture(Arc<Mutex<Vec<String>>>);
+
+impl Capture {
+    pub(crate) fn push(&self, line: String) {
+        self.0.lock().unwrap().push(line);
+    }
+
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Field values as they would be written: `str` values raw, the rest through `Debug`
+/// (which is what `%` and `?` fields, and the message, render through).
+struct Fields<'a>(&'a mut String);
+
+impl Visit for Fields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let _ = write!(self.0, " {}={}", field.name(), value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let _ = write!(self.0, " {}={:?}", field.name(), value);
+    }
+}
+
+impl<S: Subscriber> Layer<S> for Capture {
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        let m = event.metadata();
+        let mut line = format!("{} {}:", m.level(), m.target());
+        event.record(&mut Fields(&mut line));
+        self.push(line);
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
+        let m = attrs.metadata();
+        let mut line = format!("span {} {} {}:", m.level(), m.target(), m.name());
+        attrs.record(&mut Fields(&mut line));
+        self.push(line);
+    }
+
+    fn on_record(&self, _: &Id, values: &Record<'_>, _: Context<'_, S>) {
+        let mut line = "span record:".to_owned();
+        values.record(&mut Fields(&mut line));
+        self.push(line);
+    }
+}
+
+// The fleet's rmcp session state in a test Redis, and what a log line must not hold.
+
+use example_mcp_server::fleet::RMCP_SESSION_PREFIX;
+use mcp_auth_dev::test_support::redis::RedisServer;
+use redis::aio::MultiplexedConnection;
+
+/// The only rmcp session state in Redis, replaced by a hash, so `GETEX` on its key fails
+/// with WRONGTYPE (as any failed command would, e.g. Redis stopping between the layer's read
+/// and rmcp's); with the connection, the key and the state, for [`put_state_back`].
+pub(crate) async fn make_the_state_unreadable(
+    redis: &RedisServer,
+) -> (MultiplexedConnection, String, String) {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let pattern = format!("{RMCP_SESSION_PREFIX}*");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(&pattern)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "one session, one state: {keys:?}");
+    let key = keys[0].clone();
+    let saved: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let () = redis::pipe()
+        .cmd("DEL")
+        .arg(&key)
+        .ignore()
+        .cmd("HSET")
+        .arg(&key)
+        .arg("not")
+        .arg("a string")
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    (conn, key, saved)
+}
+
+pub(crate) async fn put_state_back(conn: &mut MultiplexedConnection, key: &str, saved: &str) {
+    let () = redis::pipe()
+        .cmd("DEL")
+        .arg(key)
+        .ignore()
+        .cmd("SET")
+        .arg(key)
+        .arg(saved)
+        .ignore()
+        .query_async(conn)
+        .await
+        .unwrap();
+}
+
+/// The first UUID (8-4-4-4-12 hex digits) in `line`.
+pub(crate) fn find_uuid(line: &str) -> Option<&str> {
+    let b = line.as_bytes();
+    (0..b.len().saturating_sub(35)).find_map(|i| {
+        let w = &b[i..i + 36];
+        let shaped = w.iter().enumerate().all(|(j, c)| match j {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+        shaped.then(|| &line[i..i + 36])
+    })
+}

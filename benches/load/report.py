@@ -341,9 +341,19 @@ def targets_flood(p, by_round, rx, verdict, noisy, cpu_max):
     else:
         rf = FORGED_RATIO_BEFORE
         against = f"{rf:.2f}x (the forged row was not measured in this run: the docs' figure)"
-    p(f"| forged-kid flood from many addresses with the pre-auth limit on >= the same run's "
-      f"mcp-auth forged-kid ratio (before: {FORGED_RATIO_BEFORE:.2f}x) | mcp-auth-limited "
-      f"{rl:.2f}x{rounds_l}; cpu {cl:.2f}x against {against} | {verdict(rl >= rf, *keys)} |")
+    # The target: with the limit on, the flood keeps mcp-auth's ratio to no-auth. Both ratios
+    # are over the same round's no-auth under the same flood client, so their quotient is
+    # limited / mcp-auth of the round: its median is the verdict (the load generator and
+    # its connection churn cancel, as every pairing in this benchmark does).
+    if by_round.get(("mcp-auth", w)):
+        p(f"| forged-kid flood from many addresses with the pre-auth limit on keeps mcp-auth's "
+          f"ratio to no-auth under the same flood: mcp-auth-limited / mcp-auth per round >= "
+          f"1.00 (median) | {rlm:.2f}x{rounds_lm}; cpu {clm:.2f}x (mcp-auth-limited "
+          f"{rl:.2f}x, mcp-auth {rm:.2f}x of no-auth) | "
+          f"{verdict(rlm >= 1.0, ('mcp-auth-limited', w), ('mcp-auth', w))} |")
+    p(f"| (reported) the same against the mcp-auth forged-kid ratio under wrk (one address, "
+      f"no connection churn; before: {FORGED_RATIO_BEFORE:.2f}x) | mcp-auth-limited "
+      f"{rl:.2f}x{rounds_l}; cpu {cl:.2f}x against {against} | - |")
     # Every answer as expected: 401 from the auth flavours, 200 from no-auth, no 429 under the
     # load (the limit is above its rate), and the limit on (the probe over the burst got 429s).
     bad = []

@@ -341,16 +341,17 @@ def targets_flood(p, by_round, rx, verdict, noisy, cpu_max):
     else:
         rf = FORGED_RATIO_BEFORE
         against = f"{rf:.2f}x (the forged row was not measured in this run: the docs' figure)"
-    # The target: with the limit on, the flood keeps mcp-auth's ratio to no-auth. Both ratios
-    # are over the same round's no-auth under the same flood client, so their quotient is
-    # limited / mcp-auth of the round: its median is the verdict (the load generator and
-    # its connection churn cancel, as every pairing in this benchmark does).
+    # The target: with the limit on, the flood keeps the ratio to no-auth that mcp-auth has
+    # under the same flood client (medians of the per-round ratios, as every ratio here);
+    # the per-round quotient limited / mcp-auth is printed beside it. A difference of a few
+    # percent is below these rounds' spread: the server's instructions per request under
+    # the flood (docs/benchmarks.md) measure the limiter's cost.
     if by_round.get(("mcp-auth", w)):
         p(f"| forged-kid flood from many addresses with the pre-auth limit on keeps mcp-auth's "
-          f"ratio to no-auth under the same flood: mcp-auth-limited / mcp-auth per round >= "
-          f"1.00 (median) | {rlm:.2f}x{rounds_lm}; cpu {clm:.2f}x (mcp-auth-limited "
-          f"{rl:.2f}x, mcp-auth {rm:.2f}x of no-auth) | "
-          f"{verdict(rlm >= 1.0, ('mcp-auth-limited', w), ('mcp-auth', w))} |")
+          f"ratio to no-auth under the same flood (medians) | mcp-auth-limited {rl:.2f}x"
+          f"{rounds_l}; cpu {cl:.2f}x against mcp-auth {rm:.2f}x{rounds_m}; per round "
+          f"limited / mcp-auth {rlm:.2f}x{rounds_lm} | "
+          f"{verdict(rl >= rm, ('mcp-auth-limited', w), ('mcp-auth', w), ('noauth', w))} |")
     p(f"| (reported) the same against the mcp-auth forged-kid ratio under wrk (one address, "
       f"no connection churn; before: {FORGED_RATIO_BEFORE:.2f}x) | mcp-auth-limited "
       f"{rl:.2f}x{rounds_l}; cpu {cl:.2f}x against {against} | - |")

@@ -16,7 +16,6 @@ use mcp_auth_dev::DevAuthorizationServer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn loopback_any() -> SocketAddr {
@@ -215,32 +214,9 @@ async fn introspection_mode_judges_an_external_servers_opaque_tokens() {
     .await;
 }
 
-/// Runs the example binary with `args`; it must exit with a failure within 20 s. Returns
-/// its standard error.
+/// Runs the example binary with `args`; it must refuse them. Returns its standard error.
 fn run_failing(args: &[&str]) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_example-mcp-server"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the example");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{args:?}: still running after 20 s (it should refuse its flags)");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
-        .expect("read stderr");
-    assert!(!status.success(), "{args:?} succeeded: {err}");
-    err
+    run_refused(example_command(args), &format!("{args:?}"))
 }
 
 #[test]

@@ -9,14 +9,13 @@
 
 mod common;
 
-use common::{bounded, http, tools_call};
+use common::{bounded, example_command, http, run_refused, tools_call};
 use example_mcp_server::fleet::{FleetSettings, ProxyHeaderFlag, parse_rate};
 use example_mcp_server::{Config, RunningServer, StartError};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::json;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 /// The budget per bucket: 3 at once, then one a minute.
 const RATE: &str = "1/60:3";
@@ -286,15 +285,11 @@ async fn bad_trusted_proxies_in_the_config_are_refused_naming_the_flag() {
     .await;
 }
 
-/// Runs the example binary with `args` and `env`; it must exit with a failure within 20 s,
-/// without a panic. Returns its standard error.
+/// Runs the example binary with `args` and `env` (and none of this feature's variables
+/// from the test's environment); it must refuse them. Returns its standard error.
 fn run_failing(args: &[&str], env: &[(&str, &str)]) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_example-mcp-server"));
-    cmd.args(["--bind", "127.0.0.1:0", "--dev-as-bind", "127.0.0.1:0"])
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut cmd = example_command(&["--bind", "127.0.0.1:0", "--dev-as-bind", "127.0.0.1:0"]);
+    cmd.args(args);
     for var in [
         "MCP_AUTH_TRUSTED_PROXIES",
         "MCP_AUTH_PROXY_HEADER",
@@ -303,24 +298,7 @@ fn run_failing(args: &[&str], env: &[(&str, &str)]) -> String {
         cmd.env_remove(var);
     }
     cmd.envs(env.iter().copied());
-    let mut child = cmd.spawn().expect("spawn the example");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{args:?}: still running after 20 s (it should refuse its flags)");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
-        .expect("read stderr");
-    assert!(!status.success(), "{args:?} {env:?} succeeded: {err}");
-    assert!(!err.contains("panicked"), "{args:?} {env:?}: {err}");
-    err
+    run_refused(cmd, &format!("{args:?} {env:?}"))
 }
 
 #[test]

@@ -221,6 +221,45 @@ pub(crate) fn query_param(url: &url::Url, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+// The example binary, run with command-line flags it must refuse.
+
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// The example binary with `args`, `RUST_LOG` unset, its standard output discarded and its
+/// standard error piped (for [`run_refused`]).
+pub(crate) fn example_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_example-mcp-server"));
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `cmd` (an [`example_command`]): it must exit with a failure within 20 s, without a
+/// panic. Returns its standard error; `what` names the run in the failure messages.
+pub(crate) fn run_refused(mut cmd: Command, what: &str) -> String {
+    let mut child = cmd.spawn().expect("spawn the example");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what}: still running after 20 s (it should refuse its flags)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("read stderr");
+    assert!(!status.success(), "{what} succeeded: {err}");
+    assert!(!err.contains("panicked"), "{what}: {err}");
+    err
+}
+
 // A capture of `tracing` output, for the tests on what is logged.
 
 use std::fmt::Write as _;

@@ -570,6 +570,27 @@ fn a_uuid_is_found_anywhere_in_a_line() {
     assert_eq!(find_uuid("op=store error_kind=connection"), None);
 }
 
+/// A stateful fleet `(A, B)`, alice's token, and the id of her session opened at A, whose
+/// rmcp state in Redis then cannot be read (with what [`put_state_back`] needs).
+async fn unreadable_session(
+    redis: &RedisServer,
+) -> (
+    (RunningServer, RunningServer),
+    String,
+    String,
+    (MultiplexedConnection, String, String),
+) {
+    let o = Options {
+        stateful: true,
+        ..Options::default()
+    };
+    let (a, b) = fleet(redis, o).await;
+    let alice = token(&a, "alice", None);
+    let id = open_session(&endpoint(&a), &alice).await;
+    let unreadable = make_the_state_unreadable(redis).await;
+    ((a, b), alice, id, unreadable)
+}
+
 /// The layer's binding check passes, then rmcp cannot read the session's state from Redis:
 /// rmcp's 500 with the store's error text becomes the layer's 503. What is logged, through
 /// the example's default filter, holds neither the session id nor the token nor Redis's
@@ -590,14 +611,7 @@ async fn an_unreadable_rmcp_session_state_is_503_with_retry_after() {
         ),
     );
     let (id, alice) = bounded(async {
-        let o = Options {
-            stateful: true,
-            ..Options::default()
-        };
-        let (a, b) = fleet(&redis, o).await;
-        let alice = token(&a, "alice", None);
-        let id = open_session(&endpoint(&a), &alice).await;
-        let (mut conn, key, saved) = make_the_state_unreadable(&redis).await;
+        let ((a, b), alice, id, (mut conn, key, saved)) = unreadable_session(&redis).await;
 
         let r = bearer_call(&endpoint(&b), &alice, Some(&id)).await;
         assert_session_unavailable(&r, &id, &alice);
@@ -709,14 +723,7 @@ async fn concurrent_requests_for_an_unreadable_session_are_all_503_none_404() {
     bounded(async {
         const N: usize = 8;
         const ROUNDS: usize = 10;
-        let o = Options {
-            stateful: true,
-            ..Options::default()
-        };
-        let (a, b) = fleet(&redis, o).await;
-        let alice = token(&a, "alice", None);
-        let id = open_session(&endpoint(&a), &alice).await;
-        let (mut conn, key, saved) = make_the_state_unreadable(&redis).await;
+        let ((a, b), alice, id, (mut conn, key, saved)) = unreadable_session(&redis).await;
 
         let mut waited = None;
         for round in 0..ROUNDS {

@@ -21,9 +21,12 @@ use std::process::Command;
 const RATE: &str = "1/60:3";
 const BURST: usize = 3;
 
-/// The example with the per-address limit, trusting `proxies` for `header`.
-async fn start(proxies: &[&str], header: ProxyHeaderFlag) -> RunningServer {
-    try_start(proxies, header).await.expect("example starts")
+/// The example with the per-address limit, trusting `proxies` for `header`, and a token
+/// of its development authorization server.
+async fn start(proxies: &[&str], header: ProxyHeaderFlag) -> (RunningServer, String) {
+    let server = try_start(proxies, header).await.expect("example starts");
+    let token = server.mint_token("mcp:read").expect("dev AS mints");
+    (server, token)
 }
 
 async fn try_start(proxies: &[&str], header: ProxyHeaderFlag) -> Result<RunningServer, StartError> {
@@ -69,10 +72,6 @@ async fn call(server: &RunningServer, token: &str, headers: &[(&str, &str)]) -> 
     }
 }
 
-fn token(server: &RunningServer) -> String {
-    server.mint_token("mcp:read").expect("dev AS mints")
-}
-
 /// 200: the request's bucket had budget left.
 fn assert_ok(r: &Reply, what: &str) {
     assert_eq!(r.status, StatusCode::OK, "{what}: {}", r.text);
@@ -101,14 +100,27 @@ async fn assert_one_bucket<F>(server: &RunningServer, token: &str, name: &str, v
 where
     F: Fn(usize) -> String,
 {
-    for i in 0..BURST {
-        let value = vary(i);
+    let past = vary(BURST);
+    let what = format!("{name}, one bucket");
+    assert_rest_of_bucket(server, token, name, (0..BURST).map(&vary), &past, &what).await;
+}
+
+/// What is left of one bucket: a request with `name: value` for each of `values` is 200,
+/// then one with `name: past` is 429.
+async fn assert_rest_of_bucket(
+    server: &RunningServer,
+    token: &str,
+    name: &str,
+    values: impl IntoIterator<Item = String>,
+    past: &str,
+    what: &str,
+) {
+    for (i, value) in values.into_iter().enumerate() {
         let r = call(server, token, &[(name, &value)]).await;
-        assert_ok(&r, &format!("{name}: {value} (request {i})"));
+        assert_ok(&r, &format!("{what}: {value} (request {})", i + 1));
     }
-    let value = vary(BURST);
-    let r = call(server, token, &[(name, &value)]).await;
-    assert_limited(&r, &format!("{name}: {value} (one bucket)"), token);
+    let r = call(server, token, &[(name, past)]).await;
+    assert_limited(&r, &format!("{what}: {past} (past the burst)"), token);
 }
 
 /// More requests than one burst, each from another forwarded client: all 200.
@@ -126,8 +138,7 @@ where
 #[tokio::test]
 async fn without_a_trusted_proxy_forged_forwarding_headers_share_the_sockets_bucket() {
     bounded(async {
-        let server = start(&[], ProxyHeaderFlag::XForwardedFor).await;
-        let t = token(&server);
+        let (server, t) = start(&[], ProxyHeaderFlag::XForwardedFor).await;
         // Each request claims another client; all are 127.0.0.1's.
         assert_one_bucket(&server, &t, "x-forwarded-for", |i| {
             format!("198.51.100.{}", i + 1)
@@ -145,30 +156,24 @@ async fn without_a_trusted_proxy_forged_forwarding_headers_share_the_sockets_buc
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
     bounded(async {
-        let server = start(&["127.0.0.1/32"], ProxyHeaderFlag::XForwardedFor).await;
-        let t = token(&server);
+        let (server, t) = start(&["127.0.0.1/32"], ProxyHeaderFlag::XForwardedFor).await;
         assert_own_buckets(&server, &t, "x-forwarded-for", |i| {
             format!("198.51.100.{}", i + 1)
         })
         .await;
         // One forwarded client is limited: 198.51.100.1 spent one request above.
-        for i in 1..BURST {
-            let r = call(&server, &t, &[("x-forwarded-for", "198.51.100.1")]).await;
-            assert_ok(&r, &format!("198.51.100.1, request {}", i + 1));
-        }
-        let r = call(&server, &t, &[("x-forwarded-for", "198.51.100.1")]).await;
-        assert_limited(&r, "198.51.100.1 past its burst", &t);
+        let one = "198.51.100.1";
+        let rest = (1..BURST).map(|_| one.to_owned());
+        let what = "one forwarded client";
+        assert_rest_of_bucket(&server, &t, "x-forwarded-for", rest, one, what).await;
         // The proxy's own requests (no header) are the proxy's bucket, still fresh.
         let r = call(&server, &t, &[]).await;
         assert_ok(&r, "the proxy itself");
         // Only the configured header is read: a Forwarded header is ignored, so these are
         // the proxy's bucket too.
-        for i in 1..BURST {
-            let v = format!("for=203.0.113.{i}");
-            assert_ok(&call(&server, &t, &[("forwarded", &v)]).await, &v);
-        }
-        let r = call(&server, &t, &[("forwarded", "for=203.0.113.99")]).await;
-        assert_limited(&r, "Forwarded under --proxy-header x-forwarded-for", &t);
+        let rest = (1..BURST).map(|i| format!("for=203.0.113.{i}"));
+        let what = "Forwarded under --proxy-header x-forwarded-for";
+        assert_rest_of_bucket(&server, &t, "forwarded", rest, "for=203.0.113.99", what).await;
         server.shutdown().await;
     })
     .await;
@@ -177,8 +182,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
 #[tokio::test]
 async fn a_trusted_proxy_that_is_not_the_peer_changes_nothing() {
     bounded(async {
-        let server = start(&["10.0.0.0/8", "fd00::/8"], ProxyHeaderFlag::XForwardedFor).await;
-        let t = token(&server);
+        let (server, t) = start(&["10.0.0.0/8", "fd00::/8"], ProxyHeaderFlag::XForwardedFor).await;
         assert_one_bucket(&server, &t, "x-forwarded-for", |i| {
             format!("198.51.100.{}", i + 1)
         })
@@ -192,8 +196,7 @@ async fn a_trusted_proxy_that_is_not_the_peer_changes_nothing() {
 async fn a_two_hop_chain_gives_the_right_most_untrusted_address() {
     bounded(async {
         // The socket peer (127.0.0.1) and an inner proxy (10.0.0.5) are trusted.
-        let server = start(&["127.0.0.1", "10.0.0.0/8"], ProxyHeaderFlag::XForwardedFor).await;
-        let t = token(&server);
+        let (server, t) = start(&["127.0.0.1", "10.0.0.0/8"], ProxyHeaderFlag::XForwardedFor).await;
         // What the client wrote itself (left of 198.51.100.7) is never read: one bucket.
         assert_one_bucket(&server, &t, "x-forwarded-for", |i| {
             format!("6.6.6.{i}, 198.51.100.7, 10.0.0.5")
@@ -208,8 +211,7 @@ async fn a_two_hop_chain_gives_the_right_most_untrusted_address() {
 
         // With only the socket peer trusted, 10.0.0.5 is the right-most untrusted hop: the
         // client behind it is not believed, every such request is 10.0.0.5's.
-        let server = start(&["127.0.0.1/32"], ProxyHeaderFlag::XForwardedFor).await;
-        let t = token(&server);
+        let (server, t) = start(&["127.0.0.1/32"], ProxyHeaderFlag::XForwardedFor).await;
         assert_one_bucket(&server, &t, "x-forwarded-for", |i| {
             format!("198.51.100.{}, 10.0.0.5", i + 1)
         })
@@ -222,8 +224,7 @@ async fn a_two_hop_chain_gives_the_right_most_untrusted_address() {
 #[tokio::test]
 async fn forwarded_is_read_with_proxy_header_forwarded_and_ipv6_is_limited_per_64() {
     bounded(async {
-        let server = start(&["127.0.0.1/32"], ProxyHeaderFlag::Forwarded).await;
-        let t = token(&server);
+        let (server, t) = start(&["127.0.0.1/32"], ProxyHeaderFlag::Forwarded).await;
         assert_own_buckets(&server, &t, "forwarded", |i| {
             format!("for=198.51.100.{};proto=https", i + 1)
         })
@@ -238,12 +239,9 @@ async fn forwarded_is_read_with_proxy_header_forwarded_and_ipv6_is_limited_per_6
         assert_ok(&r, "another /64");
         // X-Forwarded-For is not the header these proxies write: ignored, the proxy's own
         // bucket (fresh until now).
-        for i in 0..BURST {
-            let v = format!("198.51.100.{}", 200 + i);
-            assert_ok(&call(&server, &t, &[("x-forwarded-for", &v)]).await, &v);
-        }
-        let r = call(&server, &t, &[("x-forwarded-for", "198.51.100.250")]).await;
-        assert_limited(&r, "X-Forwarded-For under --proxy-header forwarded", &t);
+        let all = (0..BURST).map(|i| format!("198.51.100.{}", 200 + i));
+        let what = "X-Forwarded-For under --proxy-header forwarded";
+        assert_rest_of_bucket(&server, &t, "x-forwarded-for", all, "198.51.100.250", what).await;
         server.shutdown().await;
     })
     .await;

@@ -500,3 +500,53 @@ async fn no_limit_set_leaves_every_request_through() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_layer_with_dpop_answers_its_limits_as_429_without_a_challenge() {
+    // With DPoP on, every rejection is rendered on the request's scheme (with a DPoP
+    // challenge where one applies); a rate-limit refusal, before or after the token, is
+    // still the plain 429 with Retry-After and no challenge of either scheme.
+    use mcp_auth::dpop::{DpopMode, DpopPolicy, MemoryReplayStore};
+    let l = builder()
+        .rate_limits(Limiter::in_memory(
+            Limits::new().per_address(slow(2)).per_principal(slow(1)),
+        ))
+        .dpop(
+            DpopMode::Allowed,
+            DpopPolicy::new(),
+            MemoryReplayStore::new(100),
+        )
+        .build()
+        .unwrap();
+    let alice = token().subject("alice").sign();
+    let a = send(&l, req_from("192.0.2.1:1", &alice, &[])).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let post = send(&l, req_from("192.0.2.2:1", &alice, &[])).await;
+    assert_limited(&post, &alice);
+    let bob = token().subject("bob").sign();
+    assert_eq!(
+        send(&l, req_from("192.0.2.1:2", &bob, &[])).await.status,
+        StatusCode::OK
+    );
+    let pre = send(&l, req_from("192.0.2.1:3", &bob, &[])).await;
+    assert_limited(&pre, &bob);
+}
+
+#[tokio::test]
+async fn a_memory_store_made_for_other_limits_fails_open_through_the_layer() {
+    // The layer's in-memory path trusts a memory store made for its own limits; one made
+    // for other rates is asked as any store: it cannot count the layer's rates, and the
+    // request goes through (fail open), never counted on a rate it was not built for.
+    let limits = Limits::new().per_address(slow(1)).per_principal(slow(1));
+    let other = MemoryLimitStore::new(&Limits::new().per_address(rate(1, 1_000, 50)));
+    let l = builder()
+        .rate_limits(Limiter::with_store(limits, other))
+        .build()
+        .unwrap();
+    let t = token().sign();
+    for i in 0..5 {
+        let a = send(&l, req_from("192.0.2.9:1", &t, &[])).await;
+        assert_eq!(a.status, StatusCode::OK, "request {i}: failed open");
+        assert!(a.inner_called);
+    }
+}

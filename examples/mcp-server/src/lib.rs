@@ -74,7 +74,7 @@ pub const DEFAULT_MCP_PATH: &str = "/mcp";
 /// warnings of every crate, the example's and the layer's information, except the events of
 /// rmcp's Streamable HTTP service that carry a `session_id` field, which is the id in clear:
 /// "session store load failed during restore" (`ERROR`, a session state it could not read;
-/// the example warns in its place, without the id, [`unavailable`]) and a debug line,
+/// the example warns in its place, without the id, `unavailable.rs`) and a debug line,
 /// "session restored from external store". rmcp's other warnings and errors stay on.
 pub const DEFAULT_LOG_FILTER: &str = "warn,example_mcp_server=info,mcp_auth=info,\
      rmcp::transport::streamable_http_server::tower[{session_id}]=off";

@@ -698,56 +698,6 @@ impl MemoryLimitStore {
     }
 }
 
-/// A verified context's post-auth checks on one [`MemoryLimitStore`], kept in its
-/// [`KeyMemo`](super::KeyMemo): for each key, in order, its slot's GCRA, its keyed id and
-/// the table's cell for it, so a cached token counts with a compare-and-swap per key.
-pub(crate) struct Plan {
-    store: u64,
-    keys: Box<[PlanKey]>,
-}
-
-impl Plan {
-    fn keys(&self) -> &[PlanKey] {
-        &self.keys
-    }
-}
-
-/// One key of a [`Plan`].
-struct PlanKey {
-    slot: u16,
-    gcra: Gcra,
-    id: [u64; 2],
-    cell: Arc<Cell>,
-    /// The state the table made anew after it dropped `cell` (a turnover forgot the key):
-    /// asked only then, so `cell`'s path stays without a lock.
-    renewed: Mutex<Option<Arc<Cell>>>,
-}
-
-impl PlanKey {
-    /// One request on this key at `now`.
-    #[inline]
-    fn step(&self, table: &Table, now: u64) -> Result<(), u64> {
-        match self.cell.step(self.gcra, now) {
-            Some(answer) => answer,
-            None => self.renew(table, now),
-        }
-    }
-
-    /// The plan's cell was dropped: the state the table made anew, which the plan keeps from
-    /// then on. Lock order: plan, then shard (a shard never waits for a plan).
-    #[cold]
-    fn renew(&self, table: &Table, now: u64) -> Result<(), u64> {
-        let mut renewed = self.renewed.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(answer) = renewed.as_ref().and_then(|c| c.step(self.gcra, now)) {
-            return answer;
-        }
-        let key = hashed_key(self.slot, self.id);
-        let (answer, cell) = table.check_identity(&key, self.gcra, now);
-        *renewed = Some(cell);
-        answer
-    }
-}
-
 /// A table answer as a [`Decision`].
 #[inline]
 fn decision(answer: Result<(), u64>) -> Decision {
@@ -801,113 +751,10 @@ impl ManualClock {
     }
 }
 
+mod plan;
+
+pub(crate) use plan::Plan;
+use plan::PlanKey;
+
 #[cfg(test)]
-mod generation_tests {
-    use super::super::{Limiter, Rate};
-    use super::*;
-
-    fn ip(last: u8) -> std::net::IpAddr {
-        std::net::Ipv4Addr::new(192, 0, 2, last).into()
-    }
-
-    fn store(limits: &Limits) -> (Limiter, ManualClock) {
-        let (store, clock) = MemoryLimitStore::with_manual_clock(limits);
-        (Limiter::with_store(limits.clone(), store), clock)
-    }
-
-    fn allowed(l: &Limiter, last: u8) -> bool {
-        let answer = l.on_address(ip(last), |s, c| s.check_now(c)).unwrap();
-        answer.unwrap().unwrap().is_allowed()
-    }
-
-    #[test]
-    fn check_now_counts_exactly_as_check() {
-        let limits = Limits::new().per_address(Rate::new(1, Duration::from_secs(60), 4).unwrap());
-        let (l, _clock) = store(&limits);
-        assert!(allowed(&l, 1));
-        assert!(
-            l.check_address(ip(1))
-                .unwrap()
-                .into_inner()
-                .unwrap()
-                .is_allowed()
-        );
-        assert!(allowed(&l, 1));
-        assert!(
-            l.check_address(ip(1))
-                .unwrap()
-                .into_inner()
-                .unwrap()
-                .is_allowed()
-        );
-        assert!(
-            !allowed(&l, 1),
-            "the fifth request of a burst of 4, whichever path"
-        );
-        assert!(
-            !l.check_address(ip(1))
-                .unwrap()
-                .into_inner()
-                .unwrap()
-                .is_allowed()
-        );
-        // A store that answers only through its future keeps the default: no sync answer.
-        struct Later;
-        impl RateLimitStore for Later {
-            type Future = MemoryLimitStoreFuture;
-            fn check(&self, _: &[LimitCheck<'_>]) -> Self::Future {
-                std::future::ready(Ok(Decision::Allowed))
-            }
-        }
-        let later = Limiter::with_store(limits, Later);
-        assert!(
-            later
-                .on_address(ip(1), |s, c| s.check_now(c))
-                .unwrap()
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn a_turnover_forgets_only_the_old_generation() {
-        // One shard of 4 keys: generations of 2.
-        let limits = Limits::new()
-            .per_address(Rate::new(1, Duration::from_secs(60), 1).unwrap())
-            .max_keys(4);
-        let (l, _clock) = store(&limits);
-        assert!(allowed(&l, 1) && allowed(&l, 2)); // young {1, 2}
-        assert!(allowed(&l, 3)); // turnover: old {1, 2}, young {3}
-        assert!(!allowed(&l, 1), "1 kept its state in the old generation"); // young {3, 1}
-        assert!(allowed(&l, 4)); // turnover: old {3, 1}, young {4}; 2 forgotten
-        assert!(l.store().retained_keys() <= 4);
-        // 3 moves to young {4, 3}; 1 turns it over: old {4, 3}, young {1}.
-        assert!(
-            !allowed(&l, 3) && !allowed(&l, 1),
-            "used within a generation: kept"
-        );
-        assert!(allowed(&l, 2), "2 was forgotten: a full burst again"); // young {1, 2}
-        assert_eq!(l.store().retained_keys(), 4, "{:?}", l.store());
-        assert!(!allowed(&l, 4), "4 is in the old generation");
-    }
-
-    #[test]
-    fn keys_back_to_fresh_are_swept_and_answer_as_new() {
-        let limits = Limits::new().per_address(Rate::new(1, Duration::from_secs(1), 2).unwrap());
-        let (l, clock) = store(&limits);
-        for last in 0..10 {
-            assert!(allowed(&l, last));
-        }
-        assert!(allowed(&l, 0) && !allowed(&l, 0));
-        assert_eq!(l.store().retained_keys(), 10);
-        clock.advance(Duration::from_millis(1_999));
-        assert_eq!(
-            l.store().retained_keys(),
-            1,
-            "only 0 is not yet back to fresh"
-        );
-        clock.advance(Duration::from_millis(1));
-        assert_eq!(l.store().retained_keys(), 0);
-        // Swept or not, a fresh key has its full burst.
-        assert!(allowed(&l, 0) && allowed(&l, 0) && !allowed(&l, 0));
-    }
-}
+mod generation_tests;

@@ -654,12 +654,14 @@ impl MemoryLimitStore {
         ];
         let mut keys = Vec::with_capacity(2);
         let mut answer = None;
+        // One clock read for both keys, taken only if a limit applies.
+        let mut at = None;
         for (slot, id) in wanted.into_iter().flatten() {
             let gcra = match self.slot(slot) {
                 Ok(g) => g,
                 Err(e) => return Some(Err(e)),
             };
-            let now = self.now_at(now);
+            let now = *at.get_or_insert_with(|| self.now_at(now));
             let (counted, cell) = self.table.check_identity(&hashed_key(slot, id), gcra, now);
             keys.push(PlanKey {
                 slot,

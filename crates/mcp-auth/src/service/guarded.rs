@@ -16,9 +16,7 @@ use http_body::Body;
 use std::sync::Arc;
 use tower_service::Service;
 
-/// [`McpAuth::call`] past the `Origin` check, with `ops` (from `shared`) configured. Never
-/// inlined: the path without these checks keeps its own small frame.
-#[inline(never)]
+/// [`McpAuth::call`] past the `Origin` check, with `ops` (from `shared`) configured.
 pub(super) fn call_guarded<S, B, ResBody>(
     inner: &mut S,
     shared: &Arc<Shared>,

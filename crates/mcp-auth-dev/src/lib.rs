@@ -17,7 +17,7 @@
 //!   dynamic registration, Client ID Metadata Documents, RFC 9207 `iss`, RFC 9068 JWT access
 //!   tokens or opaque ones, RFC 7662 introspection, RFC 7009 revocation, refresh token
 //!   rotation), as an axum `Router` or a standalone loopback server.
-//! - [`test_support`]: test-only helpers (a throwaway `redis-server`).
+//! - [`test_support`]: test-only helpers (a throwaway `redis-server`, a log capture).
 //!
 //! # Example
 //!

@@ -132,7 +132,7 @@ async fn a_scripted_sequence_is_counted_exactly_and_audited_without_secrets() {
     let recorder = DebuggingRecorder::new();
     let audit = Audit::default();
     let subscriber = tracing_subscriber::registry().with(audit.clone());
-    let _tracing = tracing::subscriber::set_default(subscriber);
+    let _tracing = mcp_auth_dev::test_support::logs::capture(subscriber);
     let _metrics = metrics::set_default_local_recorder(&recorder);
 
     let layer = layer();
@@ -253,8 +253,9 @@ async fn a_scripted_sequence_is_counted_exactly_and_audited_without_secrets() {
 #[tokio::test(flavor = "current_thread")]
 async fn request_text_in_an_audit_event_is_escaped() {
     let audit = Audit::default();
-    let _tracing =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(audit.clone()));
+    let _tracing = mcp_auth_dev::test_support::logs::capture(
+        tracing_subscriber::registry().with(audit.clone()),
+    );
     let req = Request::post("/mcp")
         .header(CONTENT_TYPE, "application/json")
         .header("Mcp-Method", "tools/call")
@@ -315,8 +316,9 @@ async fn limit_and_session_refusals_are_counted_and_audited() {
 
     let recorder = DebuggingRecorder::new();
     let audit = Audit::default();
-    let _tracing =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(audit.clone()));
+    let _tracing = mcp_auth_dev::test_support::logs::capture(
+        tracing_subscriber::registry().with(audit.clone()),
+    );
     let _metrics = metrics::set_default_local_recorder(&recorder);
 
     // Per address: two, then 429 before any token work (no token needed to be refused).

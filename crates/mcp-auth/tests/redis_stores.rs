@@ -534,7 +534,7 @@ async fn an_outage_is_logged_once_without_identifiers() {
         return;
     };
     let log = Recorder::default();
-    let _guard = tracing::subscriber::set_default(log.clone());
+    let _guard = mcp_auth_dev::test_support::logs::capture(log.clone());
     let limiter = Limiter::with_store(
         Limits::new().per_address(Rate::new(1, Duration::from_secs(60), 5).unwrap()),
         RedisLimitStore::new(conn(&server).await, SECRET.to_vec()).unwrap(),

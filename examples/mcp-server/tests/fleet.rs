@@ -479,7 +479,7 @@ async fn redis_stopped_dpop_and_sessions_are_503_and_limits_fail_open() {
         return;
     };
     let logged = Capture::default();
-    let _log = tracing::subscriber::set_default(
+    let _log = mcp_auth_dev::test_support::logs::capture(
         tracing_subscriber::registry().with(
             logged
                 .clone()
@@ -603,7 +603,7 @@ async fn an_unreadable_rmcp_session_state_is_503_with_retry_after() {
     };
     // The test's runtime is on this thread, and so is every task of both servers.
     let (all, logged) = (Capture::default(), Capture::default());
-    let _log = tracing::subscriber::set_default(
+    let _log = mcp_auth_dev::test_support::logs::capture(
         tracing_subscriber::registry().with(all.clone()).with(
             logged
                 .clone()

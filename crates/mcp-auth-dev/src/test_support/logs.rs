@@ -7,8 +7,8 @@
 //! one dispatcher is registered, tracing-core 0.1 computes it against the *registering
 //! thread's* default (`Rebuilder::JustOne` in `callsite.rs`): a sibling thread without a
 //! subscriber answers `never`, and the callsite stays dead for every thread, the capturing
-//! one included, until another dispatcher is created. That made
-//! `examples/mcp-server/tests/fleet.rs` fail in CI one run in three.
+//! one included, until another dispatcher is created. That made a log assertion of
+//! `examples/mcp-server/tests/fleet.rs` fail now and then (in CI once; 3 of 15 runs here).
 //!
 //! [`capture`] first creates a second dispatcher (a `NoSubscriber`) that lives as long as the
 //! process, so two dispatchers are always registered while a capture is live and a callsite's
@@ -16,8 +16,6 @@
 //! thread reaches it first.
 //!
 //! ```
-//! use tracing_subscriber::layer::SubscriberExt;
-//!
 //! let _guard = mcp_auth_dev::test_support::logs::capture(tracing_subscriber::registry());
 //! tracing::info!("seen by this thread's subscriber only");
 //! ```
